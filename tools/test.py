@@ -1,0 +1,92 @@
+#!/usr/bin/env python
+"""swiftnb's test runner: every notebook in nbs/ and tutorials/ (nbdev's test machinery), the pytest tests in tests/,
+and a check that `nbdev-export` + `nbdev-clean` leave the tree unchanged. Prints each failure and ends with
+`N passed, N failed`; exits non-zero when anything failed.
+
+    python tools/test.py                 # everything, skipping cells flagged gpu/slow
+    python tools/test.py --flags gpu     # also the GPU cells (one worker: GPU memory is not freed between notebooks)
+    python tools/test.py nbs/00_core.ipynb   # some notebooks only (no pytest, no step check)
+"""
+import argparse, hashlib, os, subprocess, sys, time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+def _digest(paths):
+    return {str(p.relative_to(ROOT)): hashlib.sha256(p.read_bytes()).hexdigest() for p in paths if p.is_file()}
+
+def _tracked():
+    return sorted([*ROOT.glob('nbs/**/*.ipynb'), *ROOT.glob('tutorials/**/*.ipynb'), *ROOT.glob('swiftnb/**/*.py')])
+
+def check_in_step():
+    "nbdev-export and nbdev-clean must change nothing: the package and the notebooks are in step and clean."
+    before = _digest(_tracked())
+    for cmd in ('nbdev-export', 'nbdev-clean'):
+        r = subprocess.run([str(BIN/cmd)], cwd=ROOT, capture_output=True, text=True)
+        if r.returncode: return f"{cmd} failed:\n{r.stdout}{r.stderr}"
+    after = _digest(_tracked())
+    changed = sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
+    if changed: return ("nbdev-export/nbdev-clean changed these files (now rewritten; review and commit them):\n  "
+                        + '\n  '.join(changed))
+
+def test_notebook(nb, flags, timeout):
+    "Run one notebook in its own process with nbdev's `test_nb`; returns (ok, seconds, error text)."
+    code = ("import sys; from nbdev.test import test_nb; from nbdev.config import get_config; cfg = get_config();"
+            f"skip = [f for f in cfg.tst_flags if f not in {flags!r}];"
+            f"ok, _ = test_nb({str(nb)!r}, skip_flags=skip, force_flags={flags!r}, basepath=str(cfg.config_path));"
+            "sys.exit(0 if ok else 1)")
+    t0 = time.time()
+    try:
+        r = subprocess.run([sys.executable, '-c', code], cwd=nb.parent, capture_output=True, text=True, timeout=timeout,
+                           env={**os.environ, 'PYTHONWARNINGS': 'ignore'})
+    except subprocess.TimeoutExpired: return False, time.time()-t0, f"timed out after {timeout} s"
+    return r.returncode == 0, time.time()-t0, (r.stderr[-6000:] if r.returncode else '')
+
+def run_pytest(paths):
+    "Run pytest on `paths`; returns (passed, failed, output)."
+    import tempfile, xml.etree.ElementTree as ET
+    xml = Path(tempfile.mkdtemp())/'junit.xml'
+    r = subprocess.run([sys.executable, '-m', 'pytest', '-q', '-p', 'no:cacheprovider', f'--junitxml={xml}', *map(str, paths)],
+                       cwd=ROOT, capture_output=True, text=True)
+    if not xml.exists(): return 0, 1, r.stdout + r.stderr
+    s = ET.parse(xml).getroot()
+    s = s if s.tag == 'testsuite' else s.find('testsuite')
+    total, bad, skipped = int(s.get('tests')), int(s.get('failures')) + int(s.get('errors')), int(s.get('skipped'))
+    return total - bad - skipped, bad, (r.stdout[-8000:] if bad else '')
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    ap.add_argument('paths', nargs='*', help='notebooks to test (default: all, plus pytest and the step check)')
+    ap.add_argument('--flags', default='', help='space-separated test flags to run (gpu, slow)')
+    ap.add_argument('--workers', type=int, default=None, help='notebooks run in parallel (default: 2; 1 with --flags gpu)')
+    ap.add_argument('--timeout', type=int, default=1200, help='seconds per notebook')
+    a = ap.parse_args()
+    flags = a.flags.split()
+    workers = a.workers or (1 if 'gpu' in flags else 2)
+    passed, failed, t0 = 0, 0, time.time()
+    def report(name, ok, secs, err):
+        nonlocal passed, failed
+        print(f"{'PASS' if ok else 'FAIL'} {name} ({secs:.0f} s)", flush=True)
+        if ok: passed += 1
+        else: failed += 1; print(err.rstrip() + '\n', flush=True)
+    full = not a.paths
+    if full:
+        t = time.time(); err = check_in_step()
+        report('notebooks and package in step (nbdev-export, nbdev-clean)', err is None, time.time()-t, err or '')
+    nbs = [Path(p).resolve() for p in a.paths] or sorted(p for d in ('nbs', 'tutorials') for p in (ROOT/d).glob('**/*.ipynb')
+                                                          if '.ipynb_checkpoints' not in p.parts and not p.name.startswith('_'))
+    with ThreadPoolExecutor(workers) as ex:
+        for nb, (ok, secs, err) in zip(nbs, ex.map(lambda nb: test_notebook(nb, flags, a.timeout), nbs)):
+            report(str(nb.relative_to(ROOT)), ok, secs, err)
+    tests = sorted((ROOT/'tests').glob('test_*.py')) if full else []
+    if tests:
+        t = time.time(); p, f, out = run_pytest(tests)
+        print(f"pytest tests/: {p} passed, {f} failed ({time.time()-t:.0f} s)", flush=True)
+        if f: print(out)
+        passed += p; failed += f
+    print(f"\n{passed} passed, {failed} failed in {time.time()-t0:.0f} s")
+    sys.exit(1 if failed else 0)
+
+if __name__ == '__main__': main()
