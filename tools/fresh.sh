@@ -10,7 +10,7 @@ if [ -z "${VIRTUAL_ENV:-}" ]; then
   . .venv/bin/activate
 fi
 python -c 'import torch' 2>/dev/null || python -m pip install -q torch==2.13.0
-python -c 'import swiftnb, nbdev' 2>/dev/null || python -m pip install -q -e ".[dev]"
+python -m pip install -q -e ".[dev]"   # every time: a venv made earlier may lack what pyproject.toml now asks for
 case "$job" in
   quickstart) exec swiftnb quickstart "$@" ;;
   test) exec python tools/test.py "$@" ;;
