@@ -11,10 +11,11 @@ from dataclasses import dataclass, field, asdict, replace
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['MODELS', 'SwiftnbError', 'UnknownModel', 'HubUnreachable', 'PlanError', 'DeviceError', 'Device', 'DeviceInfo',
-           'device_info', 'fake_device', 'Shape', 'ModelSpec', 'register_model', 'find_model', 'get_model_dir',
-           'model_shape', 'MemoryEstimate', 'estimate_memory', 'calibration_table', 'Plan', 'recommend', 'modality_of',
-           'load_processor', 'load_model', 'make_tiny', 'make_random', 'ModelPicker']
+__all__ = ['EXTRAS', 'MODELS', 'SwiftnbError', 'UnknownModel', 'HubUnreachable', 'PlanError', 'DeviceError', 'MissingExtra',
+           'need', 'Device', 'DeviceInfo', 'device_info', 'fake_device', 'Shape', 'ModelSpec', 'register_model',
+           'find_model', 'get_model_dir', 'model_shape', 'MemoryEstimate', 'estimate_memory', 'calibration_table',
+           'Plan', 'recommend', 'modality_of', 'load_processor', 'load_model', 'make_tiny', 'make_random',
+           'ModelPicker']
 
 # %% ../nbs/00_core.ipynb #927daf2a
 class SwiftnbError(Exception):
@@ -24,6 +25,31 @@ class UnknownModel(SwiftnbError, ValueError): "A model name, id or path that swi
 class HubUnreachable(SwiftnbError, ConnectionError): "A model hub that cannot be reached (no network, or blocked)."
 class PlanError(SwiftnbError, ValueError): "A training configuration that cannot fit the device."
 class DeviceError(SwiftnbError, RuntimeError): "A feature the current device does not support."
+
+# %% ../nbs/00_core.ipynb #20b150a6
+EXTRAS = dict(vllm=('vllm',), quant=('bitsandbytes',), liger=('liger_kernel',), audio=('soundfile',), eval=('sacrebleu',),
+              serve=('fastapi', 'uvicorn'))   # swiftnb's extras (pyproject.toml) and the modules each brings
+_EXTRA_NOTES = dict(vllm=" vLLM pins its own torch and transformers: install it in an environment of its own (`swiftnb doctor` "
+                         "there checks the versions).")
+
+class MissingExtra(SwiftnbError, ImportError): "An optional dependency that is not installed, or does not import."
+
+def need(module:str,          # import name, e.g. 'soundfile'
+         extra:str,           # the swiftnb extra that installs it, e.g. 'audio'
+         what:str|None=None   # what needs it, for the message, e.g. 'MP3 decoding'
+        ):
+    "Import and return `module`, or raise `MissingExtra` naming the `pip install \"swiftnb[extra]\"` that brings it."
+    import importlib
+    if extra not in EXTRAS: raise ValueError(f"need: unknown extra {extra!r}; swiftnb's extras are {', '.join(EXTRAS)}")
+    cmd = f'pip install "swiftnb[{extra}]"'
+    try: return importlib.import_module(module)
+    except ModuleNotFoundError as e:
+        if e.name is None or module == e.name or module.startswith(e.name + '.'):
+            raise MissingExtra(f"{what or module} needs {module}, which is not installed: {cmd}." + _EXTRA_NOTES.get(extra, '')) from None
+        err = e
+    except Exception as e: err = e
+    raise MissingExtra(f"{module} is installed but does not import ({type(err).__name__}: {err}): it does not fit the packages "
+                       f"beside it. Run `swiftnb doctor` to see which, or reinstall with {cmd}.") from err
 
 # %% ../nbs/00_core.ipynb #6b71eaa9
 _GiB = 1024**3
@@ -555,9 +581,11 @@ def load_processor(path, modality:str|None=None, trust_remote_code:bool=False):
     path = Path(path)
     modality = modality or modality_of(json.loads((path/'config.json').read_text()))
     cfg = json.loads((path/'config.json').read_text()) if (path/'config.json').exists() else {}
+    pc = json.loads((path/'processor_config.json').read_text()) if (path/'processor_config.json').exists() else {}
+    qwen_vl = cfg.get('model_type') in ('qwen2_vl', 'qwen2_5_vl') or str((pc.get('image_processor') or {}).get('image_processor_type', '')).startswith('Qwen2VL')
     if modality == 'text':
         tok = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
-    elif cfg.get('model_type') in ('qwen2_vl', 'qwen2_5_vl') and not _have('torchvision'):
+    elif qwen_vl and (not _have('torchvision') or not cfg):   # no torchvision, or an adapter folder (no config.json) AutoProcessor can't place
         tok = _vl_processor_cls().from_pretrained(path)   # the stock processor needs torchvision for videos
     else:
         if modality == 'vision': _vl_processor_cls()    # registers the image-only processor for tiny Qwen2-VL folders
@@ -599,7 +627,7 @@ def load_model(model,                        # registry name, hub id or director
         if quant_bits not in (4, 8): raise ValueError(f"quant_bits must be 4 or 8, not {quant_bits!r}")
         if dev != 'cuda': raise DeviceError(f"Loading in {quant_bits} bit uses bitsandbytes, which needs a CUDA GPU, and there is "
                                             "none here. Load in 16/32 bit (quant_bits=None) and train with LoRA instead of QLoRA.")
-        if not _have('bitsandbytes'): raise DeviceError(f"{quant_bits}-bit loading needs bitsandbytes: pip install 'swiftnb[quant]'.")
+        need('bitsandbytes', 'quant', f"{quant_bits}-bit loading")
         from transformers import BitsAndBytesConfig
         kwargs['quantization_config'] = BitsAndBytesConfig(
             load_in_4bit=quant_bits == 4, load_in_8bit=quant_bits == 8, bnb_4bit_quant_type='nf4',

@@ -608,7 +608,7 @@ def load_image(x,                     # path, URL, data URI, PIL image, bytes, o
 def _read_wav(b):
     "(samples, rate) of a PCM (8/16/24/32-bit) or float WAV file, without soundfile."
     import numpy as np
-    if b[:4] != b'RIFF' or b[8:12] != b'WAVE': raise ValueError(f"{_mime(b)} audio needs soundfile to decode (pip install soundfile); WAV works without it")
+    if b[:4] != b'RIFF' or b[8:12] != b'WAVE': raise ValueError(f'{_mime(b)} audio needs soundfile to decode (pip install "swiftnb[audio]"); WAV works without it')
     i, fmt, data = 12, None, None
     while i + 8 <= len(b):
         cid, n = b[i:i+4], int.from_bytes(b[i+4:i+8], 'little')

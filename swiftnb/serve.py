@@ -7,14 +7,14 @@ Docs: https://swiftnb.github.io/swiftnb/serve.html.md"""
 # %% auto #0
 __all__ = ['ServeError', 'Limits', 'RequestError', 'parse_chat', 'build_app', 'Server', 'vllm_command', 'serve', 'serve_cmd']
 
-# %% ../nbs/45_serve.ipynb #13be1954
+# %% ../nbs/45_serve.ipynb #bac635d3
 # (no `from __future__ import annotations`: FastAPI reads the handlers' annotations, and Request is imported lazily)
 import os, io, re, sys, gc, json, time, hmac, base64, socket, asyncio, signal, warnings, threading, subprocess, ipaddress, urllib.request
 from dataclasses import dataclass, asdict
 from pathlib import Path
-from .core import SwiftnbError, _have
+from .core import SwiftnbError, _have, need
 
-# %% ../nbs/45_serve.ipynb #b064fff4
+# %% ../nbs/45_serve.ipynb #0be9e469
 class ServeError(SwiftnbError, RuntimeError): "A server that cannot start (port in use, missing package) or a backend that failed."
 
 @dataclass
@@ -29,7 +29,7 @@ class Limits:
     allow_urls:bool = True               # http(s) media URLs (data: URIs are always allowed)
     max_queue:int = 256                  # requests waiting for the model; more get 503
 
-# %% ../nbs/45_serve.ipynb #7c05285e
+# %% ../nbs/45_serve.ipynb #ba347b77
 class RequestError(ValueError):
     "A bad request: HTTP `status` with an OpenAI-style error body."
     def __init__(self, msg, status=400, param=None, type='invalid_request_error'):
@@ -133,7 +133,7 @@ def parse_chat(body:dict, lim:Limits|None=None) -> tuple:
     row = {'messages': out, **({'images': images} if images else {}), **({'audios': audios} if audios else {})}
     return row, gen, stream
 
-# %% ../nbs/45_serve.ipynb #1a4e167b
+# %% ../nbs/45_serve.ipynb #a79da33f
 def _err(e:RequestError):
     from fastapi.responses import JSONResponse
     return JSONResponse(e.body(), status_code=e.status, headers={'WWW-Authenticate': 'Bearer'} if e.status == 401 else None)
@@ -163,6 +163,7 @@ def build_app(engine,                       # a TransformersEngine (or anything 
               model_name:str|None=None,     # the name clients use (default: the model folder's name)
               limits:Limits|None=None):
     "A FastAPI app serving `engine` with the OpenAI chat-completions API."
+    need('fastapi', 'serve', 'The embedded server')
     from fastapi import FastAPI, Request
     from fastapi.responses import JSONResponse, StreamingResponse
     from swiftnb.infer import Infer, InferError
@@ -259,7 +260,7 @@ def build_app(engine,                       # a TransformersEngine (or anything 
     async def bad_method(request, exc): return _err(RequestError(f"{request.method} is not allowed on {request.url.path}.", 405))
     return app
 
-# %% ../nbs/45_serve.ipynb #dca15dd9
+# %% ../nbs/45_serve.ipynb #15c4adb3
 def _port_free(host:str, port:int) -> bool:
     with socket.socket(socket.AF_INET6 if ':' in host else socket.AF_INET) as s:
         try: s.bind((host, port)); return True
@@ -297,7 +298,7 @@ def _check_bind(host, port, api_key):
 
 def _embedded(model, adapters, host, port, api_key, model_name, limits, **kw):
     "Serve on the transformers engine with uvicorn in a background thread."
-    if not (_have('fastapi') and _have('uvicorn')): raise ServeError('The embedded server needs FastAPI and uvicorn: pip install "swiftnb[serve]".')
+    need('fastapi', 'serve', 'The embedded server'); need('uvicorn', 'serve', 'The embedded server')
     import uvicorn
     from swiftnb.infer import Infer
     eng = model if hasattr(model, '_stream') else Infer.from_pretrained(model, adapters=adapters, **kw)
@@ -313,7 +314,7 @@ def _embedded(model, adapters, host, port, api_key, model_name, limits, **kw):
     h = '127.0.0.1' if host in ('0.0.0.0', '::') else host
     return Server(f"http://{h}:{port}", model_name or Path(str(eng.name)).name, stop, 'embedded', api_key)
 
-# %% ../nbs/45_serve.ipynb #b486a8b5
+# %% ../nbs/45_serve.ipynb #56bd7dee
 def _free_gpu():
     "Release this kernel's cached GPU memory (a model from training) before vLLM takes the GPU."
     gc.collect()
@@ -386,7 +387,7 @@ def serve(model,                          # a model folder (merged export), sft 
     if backend == 'vllm': return _vllm(model, adapters, host, port, api_key, model_name, python, **kwargs)
     return _embedded(model, adapters, host, port, api_key, model_name, limits, **kwargs)
 
-# %% ../nbs/45_serve.ipynb #596ee655
+# %% ../nbs/45_serve.ipynb #5d1ce91f
 def serve_cmd(argv:list):
     "Serve a model with an OpenAI-compatible API until Ctrl-C: swiftnb serve --model DIR [--port 8000 --api_key KEY]"
     import argparse

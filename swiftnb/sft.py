@@ -141,9 +141,15 @@ def _peak_gib():
     return torch.cuda.max_memory_allocated()/1024**3 if torch.cuda.is_available() else None
 
 # %% ../nbs/20_sft.ipynb #c6fcbe2a
-from transformers import TrainerCallback
+def _no_event(*args, **kw): "An event this callback does not handle."
 
-class Dashboard(TrainerCallback):
+class _Callback:
+    "A transformers `TrainerCallback` without importing transformers: the Trainer calls only its `on_*` methods (no-ops here)."
+    def __getattr__(self, name):
+        if name.startswith('on_'): return _no_event
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+class Dashboard(_Callback):
     "Live training panel (widgets in a notebook, text elsewhere) with a Stop button and health warnings."
     def __init__(self, widgets:bool|None=None, refresh_s:float=2., out=None):
         self.widgets = _in_notebook() if widgets is None else widgets
@@ -252,7 +258,7 @@ class Dashboard(TrainerCallback):
 # %% ../nbs/20_sft.ipynb #8b99e66a
 _COMPLETE = 'swiftnb_complete.json'
 
-class _MarkComplete(TrainerCallback):
+class _MarkComplete(_Callback):
     "Mark a checkpoint complete once the Trainer has written all of it (on_save runs after the save), with the run it belongs to."
     def __init__(self, run:dict|None=None): self.run = run or {}
     def on_save(self, args, state, control, **kw):
@@ -317,16 +323,19 @@ def _template_hash(processor):
     return hashlib.sha256((t or '').encode()).hexdigest()[:16]
 
 # %% ../nbs/20_sft.ipynb #ee881f5b
-from transformers import Trainer
-
-class _Trainer(Trainer):
-    def _track_num_input_tokens(self, inputs):
-        "Count real tokens: a 2D attention mask's ones, else every token (packed rows have no padding)."
-        import torch
-        if self.args.include_num_input_tokens_seen == 'no': return
-        m = inputs.get('attention_mask')
-        n = m.sum() if m is not None and m.dim() == 2 else inputs['input_ids'].numel()
-        self.state.num_input_tokens_seen += self.accelerator.gather(torch.as_tensor(n, device=self.args.device)).sum().item()
+@functools.cache
+def _trainer_class():
+    "transformers' `Trainer`, counting real tokens; made on first use so that importing swiftnb.sft does not load transformers."
+    from transformers import Trainer
+    class _Trainer(Trainer):
+        def _track_num_input_tokens(self, inputs):
+            "Count real tokens: a 2D attention mask's ones, else every token (packed rows have no padding)."
+            import torch
+            if self.args.include_num_input_tokens_seen == 'no': return
+            m = inputs.get('attention_mask')
+            n = m.sum() if m is not None and m.dim() == 2 else inputs['input_ids'].numel()
+            self.state.num_input_tokens_seen += self.accelerator.gather(torch.as_tensor(n, device=self.args.device)).sum().item()
+    return _Trainer
 
 def _apply_liger(model) -> str|None:
     "Apply Liger's fused kernels to `model` in place; returns why they were not applied, or None."
@@ -452,8 +461,8 @@ def sft(model,                       # registry name, hub id, directory, or a lo
                               include_num_input_tokens_seen='non_padding')   # Liger: applied above, with a fallback
     run = dict(base_model=str(src or name), data=_fingerprint(train_ds), tuner=args.tuner)   # which run a checkpoint belongs to
     cbs = [_MarkComplete(run)] + list(callbacks or []) + ([dash] if dash and dash not in (callbacks or []) else [])
-    trainer = _Trainer(model=model, args=targs, train_dataset=train_ds, eval_dataset=eval_ds, data_collator=collate,
-                       processing_class=getattr(processor, 'tokenizer', processor), callbacks=cbs, optimizers=opt)
+    trainer = _trainer_class()(model=model, args=targs, train_dataset=train_ds, eval_dataset=eval_ds, data_collator=collate,
+                               processing_class=getattr(processor, 'tokenizer', processor), callbacks=cbs, optimizers=opt)
     resume = args.resume_from_checkpoint
     if resume is True:
         resume = last_checkpoint(out, run)
