@@ -7,14 +7,14 @@ Docs: https://swiftnb.github.io/swiftnb/serve.html.md"""
 # %% auto #0
 __all__ = ['ServeError', 'Limits', 'RequestError', 'parse_chat', 'build_app', 'Server', 'vllm_command', 'serve', 'serve_cmd']
 
-# %% ../nbs/45_serve.ipynb #bac635d3
+# %% ../nbs/45_serve.ipynb #d1b0a641
 # (no `from __future__ import annotations`: FastAPI reads the handlers' annotations, and Request is imported lazily)
 import os, io, re, sys, gc, json, time, hmac, base64, socket, asyncio, signal, warnings, threading, subprocess, ipaddress, urllib.request
 from dataclasses import dataclass, asdict
 from pathlib import Path
 from .core import SwiftnbError, _have, need
 
-# %% ../nbs/45_serve.ipynb #0be9e469
+# %% ../nbs/45_serve.ipynb #c98c55e7
 class ServeError(SwiftnbError, RuntimeError): "A server that cannot start (port in use, missing package) or a backend that failed."
 
 @dataclass
@@ -29,7 +29,7 @@ class Limits:
     allow_urls:bool = True               # http(s) media URLs (data: URIs are always allowed)
     max_queue:int = 256                  # requests waiting for the model; more get 503
 
-# %% ../nbs/45_serve.ipynb #ba347b77
+# %% ../nbs/45_serve.ipynb #15d02ee5
 class RequestError(ValueError):
     "A bad request: HTTP `status` with an OpenAI-style error body."
     def __init__(self, msg, status=400, param=None, type='invalid_request_error'):
@@ -133,7 +133,7 @@ def parse_chat(body:dict, lim:Limits|None=None) -> tuple:
     row = {'messages': out, **({'images': images} if images else {}), **({'audios': audios} if audios else {})}
     return row, gen, stream
 
-# %% ../nbs/45_serve.ipynb #a79da33f
+# %% ../nbs/45_serve.ipynb #211a966e
 def _err(e:RequestError):
     from fastapi.responses import JSONResponse
     return JSONResponse(e.body(), status_code=e.status, headers={'WWW-Authenticate': 'Bearer'} if e.status == 401 else None)
@@ -260,7 +260,7 @@ def build_app(engine,                       # a TransformersEngine (or anything 
     async def bad_method(request, exc): return _err(RequestError(f"{request.method} is not allowed on {request.url.path}.", 405))
     return app
 
-# %% ../nbs/45_serve.ipynb #15c4adb3
+# %% ../nbs/45_serve.ipynb #30b379f5
 def _port_free(host:str, port:int) -> bool:
     with socket.socket(socket.AF_INET6 if ':' in host else socket.AF_INET) as s:
         try: s.bind((host, port)); return True
@@ -278,9 +278,9 @@ class Server:
     def __init__(self, url, name, stop, kind, api_key=None, proc=None):
         self.url, self.name, self._stop, self.kind, self.api_key, self.proc = url, name, stop, kind, api_key, proc
     def client(self, **kw):
-        "An `openai.OpenAI` client for this server."
+        "An `openai.OpenAI` client for this server (with its key, unless `api_key=` says otherwise)."
         from openai import OpenAI
-        return OpenAI(base_url=self.url + '/v1', api_key=self.api_key or 'none', **kw)
+        return OpenAI(**{'base_url': self.url + '/v1', 'api_key': self.api_key or 'none', **kw})
     def stop(self):
         "Stop the server and free its port."
         if self._stop: self._stop(); self._stop = None
@@ -314,7 +314,7 @@ def _embedded(model, adapters, host, port, api_key, model_name, limits, **kw):
     h = '127.0.0.1' if host in ('0.0.0.0', '::') else host
     return Server(f"http://{h}:{port}", model_name or Path(str(eng.name)).name, stop, 'embedded', api_key)
 
-# %% ../nbs/45_serve.ipynb #56bd7dee
+# %% ../nbs/45_serve.ipynb #e3e6caa7
 def _free_gpu():
     "Release this kernel's cached GPU memory (a model from training) before vLLM takes the GPU."
     gc.collect()
@@ -387,7 +387,7 @@ def serve(model,                          # a model folder (merged export), sft 
     if backend == 'vllm': return _vllm(model, adapters, host, port, api_key, model_name, python, **kwargs)
     return _embedded(model, adapters, host, port, api_key, model_name, limits, **kwargs)
 
-# %% ../nbs/45_serve.ipynb #5d1ce91f
+# %% ../nbs/45_serve.ipynb #f94333a9
 def serve_cmd(argv:list):
     "Serve a model with an OpenAI-compatible API until Ctrl-C: swiftnb serve --model DIR [--port 8000 --api_key KEY]"
     import argparse

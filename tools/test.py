@@ -6,6 +6,7 @@ and a check that `nbdev-export` + `nbdev-clean` leave the tree unchanged. Prints
     python tools/test.py                 # everything, skipping cells flagged gpu/slow
     python tools/test.py --flags gpu     # also the GPU cells (one worker: GPU memory is not freed between notebooks)
     python tools/test.py nbs/00_core.ipynb   # some notebooks only (no pytest, no step check)
+    python tools/test.py --compat nbs/40_export.ipynb   # with tests/compat/ (needs SWIFTNB_VLLM_PYTHON: tools/fresh.sh compat)
 """
 import argparse, hashlib, os, subprocess, sys, time
 from concurrent.futures import ThreadPoolExecutor
@@ -65,6 +66,7 @@ def main():
     ap.add_argument('--flags', default='', help='space-separated test flags to run (gpu, slow)')
     ap.add_argument('--workers', type=int, default=None, help='notebooks run in parallel (default: 2; 1 with --flags gpu)')
     ap.add_argument('--timeout', type=int, default=1200, help='seconds per notebook')
+    ap.add_argument('--compat', action='store_true', help="also the pytest tests in tests/compat/ (vLLM's and llm-compressor's environment)")
     a = ap.parse_args()
     flags = a.flags.split()
     workers = a.workers or (1 if 'gpu' in flags else 2)
@@ -80,15 +82,20 @@ def main():
         report('notebooks and package in step (nbdev-export, nbdev-clean)', err is None, time.time()-t, err or '')
     nbs = [Path(p).resolve() for p in a.paths] or sorted(p for d in ('nbs', 'tutorials') for p in (ROOT/d).glob('**/*.ipynb')
                                                           if '.ipynb_checkpoints' not in p.parts and not p.name.startswith('_'))
-    with ThreadPoolExecutor(workers) as ex:
-        for nb, (ok, secs, err) in zip(nbs, ex.map(lambda nb: test_notebook(nb, flags, a.timeout), nbs)):
-            report(str(nb.relative_to(ROOT)), ok, secs, err)
-    tests = sorted((ROOT/'tests').glob('test_*.py')) if full else []
-    if tests:
-        t = time.time(); p, f, out = run_pytest(tests)
-        print(f"pytest tests/: {p} passed, {f} failed ({time.time()-t:.0f} s)", flush=True)
-        if f: print(out)
-        passed += p; failed += f
+    tests = (sorted([*(ROOT/'tests').glob('test_*.py'), *(ROOT/'tests'/'e2e').glob('test_*.py')]) if full else []) + \
+            (sorted((ROOT/'tests'/'compat').glob('test_*.py')) if a.compat else [])
+    def pytests():
+        t = time.time(); return (*run_pytest(tests), time.time() - t) if tests else None
+    with ThreadPoolExecutor(1) as side:   # pytest (wheel install, browser, servers) beside the notebooks: much of it waits on I/O
+        pt = side.submit(pytests)
+        with ThreadPoolExecutor(workers) as ex:
+            for nb, (ok, secs, err) in zip(nbs, ex.map(lambda nb: test_notebook(nb, flags, a.timeout), nbs)):
+                report(str(nb.relative_to(ROOT)), ok, secs, err)
+        if (r := pt.result()) is not None:
+            p, f, out, secs = r
+            print(f"pytest {' '.join(str(x.relative_to(ROOT)) for x in tests)}: {p} passed, {f} failed ({secs:.0f} s)", flush=True)
+            if f: print(out)
+            passed += p; failed += f
     print(f"\n{passed} passed, {failed} failed in {time.time()-t0:.0f} s")
     sys.exit(1 if failed else 0)
 

