@@ -13,6 +13,7 @@ from swiftnb.export import merge, quantize
 ap = argparse.ArgumentParser()
 ap.add_argument('--model', default='Qwen2.5-1.5B-Instruct')
 ap.add_argument('--out', default='bench/export_quant.json')
+ap.add_argument('--methods', nargs='*', default=None, help='only these methods (e.g. awq)')
 a = ap.parse_args()
 tmp = Path(tempfile.mkdtemp())
 base = make_random(a.model, tmp/'base', dtype='bfloat16')
@@ -24,7 +25,8 @@ res['merge'] = dict(seconds=round(time.time() - t0, 1), size_gib=round(m.size_gi
                     logit_tol=m.report.logit_tol, agreement=m.report.agreement, ok=m.report.ok)
 print(m, flush=True)
 llmc = os.environ.get('SWIFTNB_LLMC_PYTHON')
-for method, bits in [('bnb', 4), ('bnb', 8), ('fp8', 8)] + ([('gptq', 4)] if llmc else []):
+for method, bits in [('bnb', 4), ('bnb', 8)] + ([('fp8', 8), ('gptq', 4), ('awq', 4)] if llmc else []):
+    if a.methods and method not in a.methods: continue
     t0 = time.time()
     try:
         q = quantize(m.path, method, bits, calibration=rows, save_dir=tmp/f'{method}{bits}', prompts=[x['messages'][0]['content'] for x in rows[:4]],
