@@ -42,7 +42,7 @@ def test_notebook(nb, flags, timeout):
     t0 = time.time()
     try:
         r = subprocess.run([sys.executable, '-c', code], cwd=nb.parent, capture_output=True, text=True, timeout=timeout,
-                           env={**os.environ, 'PYTHONWARNINGS': 'ignore'})
+                           env={'OMP_NUM_THREADS': '1', **os.environ, 'PYTHONWARNINGS': 'ignore'})   # 2 notebooks x 2 threads on 2 cores thrash
     except subprocess.TimeoutExpired: return False, time.time()-t0, f"timed out after {timeout} s"
     return r.returncode == 0, time.time()-t0, (r.stderr[-6000:] if r.returncode else '')
 
