@@ -6,7 +6,7 @@ Docs: https://swiftnb.github.io/swiftnb/core.html.md"""
 
 # %% ../nbs/00_core.ipynb #a4e12924
 from __future__ import annotations
-import os, re, json, math, time, uuid, shutil, socket, difflib, functools, threading, warnings, tempfile
+import os, re, json, math, time, uuid, pickle, shutil, socket, difflib, functools, threading, warnings, tempfile
 from dataclasses import dataclass, field, asdict, replace
 from pathlib import Path
 
@@ -598,6 +598,10 @@ def load_processor(path, modality:str|None=None, trust_remote_code:bool=False):
     return tok
 
 # %% ../nbs/00_core.ipynb #072d8c3c
+_PICKLE_MSG = ("{path} holds pickled weights (.bin/.pt) that carry code, not only tensors. swiftnb (through transformers, peft and torch) "
+               "loads pickles only as plain tensors (torch.load weights_only=True) and refuses this one: loading it could run that "
+               "code. Use a copy of the model in safetensors; convert this file yourself only if you trust where it came from.")
+
 def load_model(model,                        # registry name, hub id or directory
                plan:Plan|None=None,          # a `recommend` plan: dtype, quantization, attention
                dtype:str|None=None,          # override: 'bfloat16', 'float16', 'float32'
@@ -635,8 +639,9 @@ def load_model(model,                        # registry name, hub id or director
     attn = attn_impl or (plan.attn_impl if plan else None) or _attn_impl(device_info() if dev == 'cuda' else DeviceInfo('cpu', []))
     if device_map is None and dev == 'cuda':   # this process's GPU: under torchrun each rank loads onto its own
         device_map = {'': int(os.environ.get('LOCAL_RANK', torch.cuda.current_device()))}
-    model = _auto_class(modality).from_pretrained(path, dtype=_torch_dtype(dtype), attn_implementation=attn,
-                                                  device_map=device_map, trust_remote_code=trust_remote_code, **kwargs)
+    try: model = _auto_class(modality).from_pretrained(path, dtype=_torch_dtype(dtype), attn_implementation=attn,
+                                                       device_map=device_map, trust_remote_code=trust_remote_code, **kwargs)
+    except pickle.UnpicklingError as e: raise UnknownModel(_PICKLE_MSG.format(path=path)) from e
     return model, load_processor(path, modality, trust_remote_code)
 
 # %% ../nbs/00_core.ipynb #2a95b352

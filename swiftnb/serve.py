@@ -7,14 +7,14 @@ Docs: https://swiftnb.github.io/swiftnb/serve.html.md"""
 # %% auto #0
 __all__ = ['ServeError', 'Limits', 'RequestError', 'parse_chat', 'build_app', 'Server', 'vllm_command', 'serve', 'serve_cmd']
 
-# %% ../nbs/45_serve.ipynb #d1b0a641
+# %% ../nbs/45_serve.ipynb #ae115aca
 # (no `from __future__ import annotations`: FastAPI reads the handlers' annotations, and Request is imported lazily)
 import os, io, re, sys, gc, json, time, hmac, base64, socket, asyncio, signal, warnings, threading, subprocess, ipaddress, urllib.request
 from dataclasses import dataclass, asdict
 from pathlib import Path
 from .core import SwiftnbError, _have, need
 
-# %% ../nbs/45_serve.ipynb #c98c55e7
+# %% ../nbs/45_serve.ipynb #da1ffd1c
 class ServeError(SwiftnbError, RuntimeError): "A server that cannot start (port in use, missing package) or a backend that failed."
 
 @dataclass
@@ -29,7 +29,7 @@ class Limits:
     allow_urls:bool = True               # http(s) media URLs (data: URIs are always allowed)
     max_queue:int = 256                  # requests waiting for the model; more get 503
 
-# %% ../nbs/45_serve.ipynb #15d02ee5
+# %% ../nbs/45_serve.ipynb #6760bfd8
 class RequestError(ValueError):
     "A bad request: HTTP `status` with an OpenAI-style error body."
     def __init__(self, msg, status=400, param=None, type='invalid_request_error'):
@@ -133,7 +133,7 @@ def parse_chat(body:dict, lim:Limits|None=None) -> tuple:
     row = {'messages': out, **({'images': images} if images else {}), **({'audios': audios} if audios else {})}
     return row, gen, stream
 
-# %% ../nbs/45_serve.ipynb #211a966e
+# %% ../nbs/45_serve.ipynb #713c5a1e
 def _err(e:RequestError):
     from fastapi.responses import JSONResponse
     return JSONResponse(e.body(), status_code=e.status, headers={'WWW-Authenticate': 'Bearer'} if e.status == 401 else None)
@@ -260,7 +260,7 @@ def build_app(engine,                       # a TransformersEngine (or anything 
     async def bad_method(request, exc): return _err(RequestError(f"{request.method} is not allowed on {request.url.path}.", 405))
     return app
 
-# %% ../nbs/45_serve.ipynb #30b379f5
+# %% ../nbs/45_serve.ipynb #11d12a2d
 def _port_free(host:str, port:int) -> bool:
     with socket.socket(socket.AF_INET6 if ':' in host else socket.AF_INET) as s:
         try: s.bind((host, port)); return True
@@ -314,7 +314,7 @@ def _embedded(model, adapters, host, port, api_key, model_name, limits, **kw):
     h = '127.0.0.1' if host in ('0.0.0.0', '::') else host
     return Server(f"http://{h}:{port}", model_name or Path(str(eng.name)).name, stop, 'embedded', api_key)
 
-# %% ../nbs/45_serve.ipynb #e3e6caa7
+# %% ../nbs/45_serve.ipynb #d71fc18b
 def _free_gpu():
     "Release this kernel's cached GPU memory (a model from training) before vLLM takes the GPU."
     gc.collect()
@@ -387,7 +387,7 @@ def serve(model,                          # a model folder (merged export), sft 
     if backend == 'vllm': return _vllm(model, adapters, host, port, api_key, model_name, python, **kwargs)
     return _embedded(model, adapters, host, port, api_key, model_name, limits, **kwargs)
 
-# %% ../nbs/45_serve.ipynb #f94333a9
+# %% ../nbs/45_serve.ipynb #5d1c202f
 def serve_cmd(argv:list):
     "Serve a model with an OpenAI-compatible API until Ctrl-C: swiftnb serve --model DIR [--port 8000 --api_key KEY]"
     import argparse
