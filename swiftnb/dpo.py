@@ -11,7 +11,7 @@ from dataclasses import dataclass, asdict, fields, replace
 from pathlib import Path
 from .core import (SwiftnbError, PlanError, DeviceError, recommend, load_model, get_model_dir, device_info, modality_of,
                           make_tiny, _have)
-from .sft import (SFTArgs, training_kwargs, SFTResult, Dashboard, apply_tuner, linear_names, trainable_summary, last_checkpoint,
+from .sft import (SFTArgs, training_kwargs, _no_printer, SFTResult, Dashboard, apply_tuner, linear_names, trainable_summary, last_checkpoint,
                          _MarkComplete, _atomic_dir, _fill_from_plan, _oom_message, _versions, _fingerprint, _template_hash)
 
 # %% auto #0
@@ -300,6 +300,7 @@ def _train(method, model, dataset, args, processor=None, eval_dataset=None, call
         if teacher is None: raise SwiftnbError("GKD needs a teacher model: align('gkd', student, data, teacher='tiny-text').")
         kw['teacher_model'] = load_model(teacher, dtype=args.dtype)[0] if isinstance(teacher, (str, Path)) else teacher
     trainer = tr_cls(**kw)
+    if dash is not None: _no_printer(trainer)
     reference = None if method in ('orpo', 'cpo', 'simpo', 'rm', 'gkd') else 'sft' if adapter is not None else 'base'  # reference-free methods
     if adapter is not None and args.reference == 'base' and 'ref' in trainer.model.peft_config:
         trainer.model.delete_adapter('ref'); trainer.model.set_adapter('default'); reference = 'base'   # trl then disables adapters

@@ -384,6 +384,11 @@ def report_to(args) -> list:
         report.remove('tensorboard')
     return report
 
+def _no_printer(trainer):
+    "With a dashboard tqdm is off, and transformers then prints every log dict (PrinterCallback): the dashboard shows them instead."
+    from transformers.trainer_callback import PrinterCallback
+    trainer.remove_callback(PrinterCallback)
+
 def training_kwargs(args:SFTArgs, out, eval_ds, dash, on_cpu:bool) -> dict:
     "`TrainingArguments` keywords from `args` (filled by the plan): schedule, precision, logging, saving, evaluation."
     return dict(
@@ -463,6 +468,7 @@ def sft(model,                       # registry name, hub id, directory, or a lo
     cbs = [_MarkComplete(run)] + list(callbacks or []) + ([dash] if dash and dash not in (callbacks or []) else [])
     trainer = _trainer_class()(model=model, args=targs, train_dataset=train_ds, eval_dataset=eval_ds, data_collator=collate,
                                processing_class=getattr(processor, 'tokenizer', processor), callbacks=cbs, optimizers=opt)
+    if dash is not None: _no_printer(trainer)
     resume = args.resume_from_checkpoint
     if resume is True:
         resume = last_checkpoint(out, run)
