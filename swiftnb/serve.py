@@ -7,14 +7,14 @@ Docs: https://swiftnb.github.io/swiftnb/serve.html.md"""
 # %% auto #0
 __all__ = ['ServeError', 'Limits', 'RequestError', 'parse_chat', 'build_app', 'Server', 'vllm_command', 'serve', 'serve_cmd']
 
-# %% ../nbs/45_serve.ipynb #ae115aca
+# %% ../nbs/45_serve.ipynb #5f36f540
 # (no `from __future__ import annotations`: FastAPI reads the handlers' annotations, and Request is imported lazily)
 import os, io, re, sys, gc, json, time, hmac, base64, socket, asyncio, signal, warnings, threading, subprocess, ipaddress, urllib.request
 from dataclasses import dataclass, asdict
 from pathlib import Path
 from .core import SwiftnbError, _have, need
 
-# %% ../nbs/45_serve.ipynb #da1ffd1c
+# %% ../nbs/45_serve.ipynb #2f3205f3
 class ServeError(SwiftnbError, RuntimeError): "A server that cannot start (port in use, missing package) or a backend that failed."
 
 @dataclass
@@ -29,7 +29,7 @@ class Limits:
     allow_urls:bool = True               # http(s) media URLs (data: URIs are always allowed)
     max_queue:int = 256                  # requests waiting for the model; more get 503
 
-# %% ../nbs/45_serve.ipynb #6760bfd8
+# %% ../nbs/45_serve.ipynb #76879732
 class RequestError(ValueError):
     "A bad request: HTTP `status` with an OpenAI-style error body."
     def __init__(self, msg, status=400, param=None, type='invalid_request_error'):
@@ -133,7 +133,7 @@ def parse_chat(body:dict, lim:Limits|None=None) -> tuple:
     row = {'messages': out, **({'images': images} if images else {}), **({'audios': audios} if audios else {})}
     return row, gen, stream
 
-# %% ../nbs/45_serve.ipynb #713c5a1e
+# %% ../nbs/45_serve.ipynb #f88ac7eb
 def _err(e:RequestError):
     from fastapi.responses import JSONResponse
     return JSONResponse(e.body(), status_code=e.status, headers={'WWW-Authenticate': 'Bearer'} if e.status == 401 else None)
@@ -214,7 +214,11 @@ def build_app(engine,                       # a TransformersEngine (or anything 
         try:
             await lock.acquire()
         finally: state['waiting'] -= 1
-        try: st = await asyncio.to_thread(_prepare, row, gen, names[model])
+        task = asyncio.ensure_future(asyncio.to_thread(_prepare, row, gen, names[model]))
+        try: st = await asyncio.shield(task)
+        except asyncio.CancelledError:   # the client left while the prompt was encoded: free the model once that is done
+            task.add_done_callback(lambda t: _free_when_done(t.result(), lock) if not t.cancelled() and t.exception() is None else lock.release())
+            raise
         except SwiftnbError as e: lock.release(); return _err(RequestError(str(e)))   # the request's fault: too long, tags without media ...
         except Exception as e: lock.release(); return _err(RequestError(f"Generation failed: {e}", 500, type='server_error'))
         it = iter(st)
@@ -260,7 +264,7 @@ def build_app(engine,                       # a TransformersEngine (or anything 
     async def bad_method(request, exc): return _err(RequestError(f"{request.method} is not allowed on {request.url.path}.", 405))
     return app
 
-# %% ../nbs/45_serve.ipynb #11d12a2d
+# %% ../nbs/45_serve.ipynb #dd4a3e06
 def _port_free(host:str, port:int) -> bool:
     with socket.socket(socket.AF_INET6 if ':' in host else socket.AF_INET) as s:
         try: s.bind((host, port)); return True
@@ -314,7 +318,7 @@ def _embedded(model, adapters, host, port, api_key, model_name, limits, **kw):
     h = '127.0.0.1' if host in ('0.0.0.0', '::') else host
     return Server(f"http://{h}:{port}", model_name or Path(str(eng.name)).name, stop, 'embedded', api_key)
 
-# %% ../nbs/45_serve.ipynb #d71fc18b
+# %% ../nbs/45_serve.ipynb #f889567b
 def _free_gpu():
     "Release this kernel's cached GPU memory (a model from training) before vLLM takes the GPU."
     gc.collect()
@@ -387,7 +391,7 @@ def serve(model,                          # a model folder (merged export), sft 
     if backend == 'vllm': return _vllm(model, adapters, host, port, api_key, model_name, python, **kwargs)
     return _embedded(model, adapters, host, port, api_key, model_name, limits, **kwargs)
 
-# %% ../nbs/45_serve.ipynb #5d1c202f
+# %% ../nbs/45_serve.ipynb #37ae252f
 def serve_cmd(argv:list):
     "Serve a model with an OpenAI-compatible API until Ctrl-C: swiftnb serve --model DIR [--port 8000 --api_key KEY]"
     import argparse
