@@ -7,14 +7,14 @@ Docs: https://swiftnb.github.io/swiftnb/serve.html.md"""
 # %% auto #0
 __all__ = ['ServeError', 'Limits', 'RequestError', 'parse_chat', 'build_app', 'Server', 'vllm_command', 'serve', 'serve_cmd']
 
-# %% ../nbs/45_serve.ipynb #5f36f540
+# %% ../nbs/45_serve.ipynb #2eacd87c
 # (no `from __future__ import annotations`: FastAPI reads the handlers' annotations, and Request is imported lazily)
 import os, io, re, sys, gc, json, time, hmac, base64, socket, asyncio, signal, warnings, threading, subprocess, ipaddress, urllib.request
 from dataclasses import dataclass, asdict
 from pathlib import Path
 from .core import SwiftnbError, _have, need
 
-# %% ../nbs/45_serve.ipynb #2f3205f3
+# %% ../nbs/45_serve.ipynb #bdc3b24c
 class ServeError(SwiftnbError, RuntimeError): "A server that cannot start (port in use, missing package) or a backend that failed."
 
 @dataclass
@@ -24,12 +24,14 @@ class Limits:
     max_messages:int = 256               # messages in a conversation
     max_images:int = 8                   # images (and audios) per request
     max_media_bytes:int = 16 * 2**20     # one image/audio after decoding base64 or downloading
-    max_pixels:int = 40_000_000          # width x height of one image (checked from its header, before decoding)
-    download_timeout:float = 10.         # seconds for an http(s) image/audio
+    max_pixels:int = 12_000_000          # width x height of one image (checked from its header, before decoding)
+    max_audio_seconds:float = 600.       # length of one audio clip (checked from its header, before decoding)
+    download_timeout:float = 10.         # seconds for a whole http(s) image/audio download
     allow_urls:bool = True               # http(s) media URLs (data: URIs are always allowed)
+    allow_private_urls:bool = False      # URLs on loopback/private/link-local addresses (the server's own network)
     max_queue:int = 256                  # requests waiting for the model; more get 503
 
-# %% ../nbs/45_serve.ipynb #76879732
+# %% ../nbs/45_serve.ipynb #8e9dae8c
 class RequestError(ValueError):
     "A bad request: HTTP `status` with an OpenAI-style error body."
     def __init__(self, msg, status=400, param=None, type='invalid_request_error'):
@@ -48,12 +50,25 @@ def _fetch(url:str, lim:Limits, what:str) -> bytes:
     if scheme not in ('http', 'https'):
         raise RequestError(f"{what}: only data: URIs and http(s) URLs are accepted, not {url[:60]!r} (the server never reads its own files).")
     if not lim.allow_urls: raise RequestError(f"{what}: this server does not download URLs; send the media as a base64 data URI.")
+    from urllib.parse import urlparse
+    host = urlparse(url).hostname or ''
+    try: addrs = {ipaddress.ip_address(a[4][0].split('%')[0]) for a in socket.getaddrinfo(host, None)}
+    except Exception: raise RequestError(f"{what}: could not download the URL (its host does not resolve).") from None
+    if not lim.allow_private_urls and any(a.is_private or a.is_loopback or a.is_link_local or a.is_reserved or a.is_multicast or a.is_unspecified for a in addrs):
+        raise RequestError(f"{what}: URLs on this server's own or private network are not fetched; send the media as a data URI.")
+    class _NoRedirect(urllib.request.HTTPRedirectHandler):   # a redirect could point anywhere, the private network included
+        def redirect_request(self, *a, **k): raise RequestError(f"{what}: the URL redirects; give the final URL or a data URI.")
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirect())
+    t0, chunks, n = time.time(), [], 0
     try:
-        with urllib.request.urlopen(urllib.request.Request(url, headers={'User-Agent': 'swiftnb'}), timeout=lim.download_timeout) as r:
-            b = r.read(lim.max_media_bytes + 1)
-    except Exception as e: raise RequestError(f"{what}: could not download {url[:80]}: {e}") from None
-    if len(b) > lim.max_media_bytes: raise RequestError(f"{what} is larger than {lim.max_media_bytes} bytes.", 413)
-    return b
+        with opener.open(urllib.request.Request(url, headers={'User-Agent': 'swiftnb'}), timeout=lim.download_timeout) as r:
+            while c := r.read(65536):   # one deadline for the whole download: a trickling server cannot hold a thread
+                n += len(c); chunks.append(c)
+                if n > lim.max_media_bytes: raise RequestError(f"{what} is larger than {lim.max_media_bytes} bytes.", 413)
+                if time.time() - t0 > lim.download_timeout: raise RequestError(f"{what}: the download took more than {lim.download_timeout:g} s.", 408)
+    except RequestError: raise
+    except Exception: raise RequestError(f"{what}: could not download the URL.") from None
+    return b''.join(chunks)
 
 def _image(b:bytes, lim:Limits, what:str):
     "A decoded RGB image, refused from its header when it has too many pixels (decompression bombs)."
@@ -61,7 +76,7 @@ def _image(b:bytes, lim:Limits, what:str):
     try:
         with warnings.catch_warnings():
             warnings.simplefilter('ignore', Image.DecompressionBombWarning)   # our own limit decides below
-            im = Image.open(io.BytesIO(b))   # reads the header only
+            im = Image.open(io.BytesIO(b), formats=['PNG', 'JPEG', 'WEBP', 'GIF', 'BMP'])   # header only; never EPS (Ghostscript) and the like
     except Image.DecompressionBombError as e: raise RequestError(f"{what} has too many pixels ({e}).", 413) from None
     except Exception: raise RequestError(f"{what} is not an image Pillow can read.") from None
     if im.width * im.height > lim.max_pixels:
@@ -69,16 +84,29 @@ def _image(b:bytes, lim:Limits, what:str):
     try: im.load(); return im.convert('RGB')
     except Exception as e: raise RequestError(f"{what} could not be decoded: {e}") from None
 
-def _audio(b:bytes, what:str):
+def _audio(b:bytes, lim:Limits, what:str):
+    "Decoded audio, refused from its header when it is longer than the limit."
     from swiftnb.data import load_audio
+    try:
+        import soundfile as sf
+        info = sf.info(io.BytesIO(b))
+        if info.frames / max(info.samplerate, 1) > lim.max_audio_seconds:
+            raise RequestError(f"{what} is {info.frames / info.samplerate:.0f} s long, more than the limit of {lim.max_audio_seconds:g} s.", 413)
+    except RequestError: raise
+    except Exception: pass   # not a format soundfile reads from a header (e.g. mp3): load_audio decides below, within the byte cap
     try: return load_audio(b)
     except Exception as e: raise RequestError(f"{what} could not be decoded as audio: {e}") from None
 
 _ROLES = ('system', 'user', 'assistant', 'tool')
 
-def parse_chat(body:dict, lim:Limits|None=None) -> tuple:
+def parse_chat(body:dict, lim:Limits|None=None, modality:str|None=None) -> tuple:
     "(canonical row, generation settings, stream?) for an OpenAI chat-completions request body."
     lim = lim or Limits()
+    media = ('image_url', 'input_audio', 'audio_url')
+    parts = [p for m in (body.get('messages') or []) if isinstance(body, dict) and isinstance(m, dict) and isinstance(m.get('content'), list)
+             for p in m['content'] if isinstance(p, dict) and p.get('type') in media] if isinstance(body, dict) and isinstance(body.get('messages'), list) else []
+    if len(parts) > lim.max_images: raise RequestError(f"More than {lim.max_images} images/audios in one request.", 413, 'messages')   # before decoding any
+    if parts and modality == 'text': raise RequestError("This model reads text only; remove the image/audio parts.", param='messages')
     if not isinstance(body, dict): raise RequestError("The request body must be a JSON object.")
     msgs = body.get('messages')
     if not isinstance(msgs, list) or not msgs: raise RequestError("'messages' must be a non-empty list.", param='messages')
@@ -104,16 +132,16 @@ def parse_chat(body:dict, lim:Limits|None=None) -> tuple:
                 elif t == 'input_audio':
                     a = part.get('input_audio') or {}
                     if not isinstance(a, dict) or not isinstance(a.get('data'), str): raise RequestError(f"{w}.input_audio.data must be base64.", param=w)
-                    audios.append(_audio(_fetch('data:audio;base64,' + a['data'], lim, w), w)); text += '<audio>'
+                    audios.append(_audio(_fetch('data:audio;base64,' + a['data'], lim, w), lim, w)); text += '<audio>'
                 elif t == 'audio_url':
                     u = (part.get('audio_url') or {}).get('url') if isinstance(part.get('audio_url'), dict) else part.get('audio_url')
                     if not isinstance(u, str): raise RequestError(f"{w}.audio_url.url must be a string.", param=w)
-                    audios.append(_audio(_fetch(u, lim, w), w)); text += '<audio>'
+                    audios.append(_audio(_fetch(u, lim, w), lim, w)); text += '<audio>'
                 else: raise RequestError(f"{w}: a content part is text, image_url, input_audio or audio_url.", param=w)
                 if len(images) + len(audios) > lim.max_images:
                     raise RequestError(f"More than {lim.max_images} images/audios in one request.", 413, w)
         else: raise RequestError(f"{where}.content must be a string or a list of parts.", param=where)
-        out.append({'role': m['role'], 'content': text})
+        out.append({'role': 'tool_response' if m['role'] == 'tool' else m['role'], 'content': text})   # OpenAI's tool result turn
     gen = {}
     mt = body.get('max_completion_tokens', body.get('max_tokens'))
     if mt is not None:
@@ -133,7 +161,7 @@ def parse_chat(body:dict, lim:Limits|None=None) -> tuple:
     row = {'messages': out, **({'images': images} if images else {}), **({'audios': audios} if audios else {})}
     return row, gen, stream
 
-# %% ../nbs/45_serve.ipynb #f88ac7eb
+# %% ../nbs/45_serve.ipynb #6dcc2395
 def _err(e:RequestError):
     from fastapi.responses import JSONResponse
     return JSONResponse(e.body(), status_code=e.status, headers={'WWW-Authenticate': 'Bearer'} if e.status == 401 else None)
@@ -169,6 +197,8 @@ def build_app(engine,                       # a TransformersEngine (or anything 
     from swiftnb.infer import Infer, InferError
     eng = engine if hasattr(engine, '_stream') else Infer.from_pretrained(engine)
     lim, lock = limits or Limits(), asyncio.Lock()
+    from concurrent.futures import ThreadPoolExecutor
+    media_pool = ThreadPoolExecutor(4, thread_name_prefix='swiftnb-media')   # downloads/decoding: never the threads that stream tokens
     name = model_name or Path(str(eng.name)).name
     adapters = list(getattr(eng.model, 'peft_config', {}) or {})
     names = {name: None, **{a: a for a in adapters if len(adapters) > 1}}
@@ -206,7 +236,7 @@ def build_app(engine,                       # a TransformersEngine (or anything 
             except Exception: raise RequestError("The request body is not valid JSON.") from None
             if isinstance(body, dict) and body.get('model') not in names:
                 raise RequestError(f"Unknown model {body.get('model')!r}; this server serves {', '.join(map(repr, names))}.", 404, 'model', 'not_found_error')
-            row, gen, stream = await asyncio.to_thread(parse_chat, body, lim)   # decoding media off the event loop
+            row, gen, stream = await asyncio.get_running_loop().run_in_executor(media_pool, parse_chat, body, lim, eng.modality)
         except RequestError as e: return _err(e)
         if state['waiting'] >= lim.max_queue: return _err(RequestError('The server is busy; retry shortly.', 503, type='server_error'))
         rid, created, model = f"chatcmpl-{os.urandom(12).hex()}", int(time.time()), body['model']
@@ -264,7 +294,7 @@ def build_app(engine,                       # a TransformersEngine (or anything 
     async def bad_method(request, exc): return _err(RequestError(f"{request.method} is not allowed on {request.url.path}.", 405))
     return app
 
-# %% ../nbs/45_serve.ipynb #dd4a3e06
+# %% ../nbs/45_serve.ipynb #9fd42db6
 def _port_free(host:str, port:int) -> bool:
     with socket.socket(socket.AF_INET6 if ':' in host else socket.AF_INET) as s:
         try: s.bind((host, port)); return True
@@ -312,13 +342,13 @@ def _embedded(model, adapters, host, port, api_key, model_name, limits, **kw):
     th = threading.Thread(target=srv.run, daemon=True); th.start()
     t0 = time.time()
     while not srv.started:
-        if not th.is_alive() or time.time() - t0 > 30: raise ServeError(f"The embedded server did not start on {host}:{port}.")
+        if not th.is_alive() or time.time() - t0 > 30: srv.should_exit = True; raise ServeError(f"The embedded server did not start on {host}:{port}.")
         time.sleep(0.05)
     def stop(): srv.should_exit = True; th.join(10)
     h = '127.0.0.1' if host in ('0.0.0.0', '::') else host
     return Server(f"http://{h}:{port}", model_name or Path(str(eng.name)).name, stop, 'embedded', api_key)
 
-# %% ../nbs/45_serve.ipynb #f889567b
+# %% ../nbs/45_serve.ipynb #3099d279
 def _free_gpu():
     "Release this kernel's cached GPU memory (a model from training) before vLLM takes the GPU."
     gc.collect()
@@ -331,7 +361,7 @@ def vllm_command(model, port:int, host:str='127.0.0.1', api_key=None, model_name
     exe = python or sys.executable
     cmd = [str(exe), '-m', 'vllm.entrypoints.openai.api_server', '--model', str(model), '--host', host, '--port', str(port)]
     if model_name: cmd += ['--served-model-name', model_name]
-    if api_key: cmd += ['--api-key', api_key]
+    # (the API key goes in the environment, VLLM_API_KEY: a command line is visible to every user of the machine)
     if adapters:
         ads = adapters if isinstance(adapters, dict) else {Path(a).name: a for a in ([adapters] if isinstance(adapters, (str, Path)) else adapters)}
         cmd += ['--enable-lora', '--lora-modules', *[f"{k}={v}" for k, v in ads.items()]]
@@ -349,9 +379,14 @@ def _vllm(model, adapters, host, port, api_key, model_name, python=None, timeout
     base, ads, _ = _resolve(model, adapters)
     from swiftnb.core import get_model_dir
     _free_gpu()
-    cmd = vllm_command(get_model_dir(base), port, host, api_key, model_name, {Path(a).parent.name if Path(a).name == 'final' else Path(a).name: str(a) for a in ads} or None, python, **vllm_args)
-    logf = open(log or Path(os.environ.get('TMPDIR', '/tmp'))/f'swiftnb-vllm-{port}.log', 'w')
-    p = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, start_new_session=True)
+    ad_names = [Path(a).parent.name if Path(a).name == 'final' else Path(a).name for a in ads]
+    if len(ads) == 1 and model_name: ad_names = [model_name]   # one fine-tune: clients ask for it by the served name, as on the embedded server
+    cmd = vllm_command(get_model_dir(base), port, host, api_key, None if ads else model_name, dict(zip(ad_names, map(str, ads))) or None, python, **vllm_args)
+    import tempfile
+    if log: logf = open(log, 'w')
+    else: fd, name = tempfile.mkstemp(prefix=f'swiftnb-vllm-{port}-', suffix='.log'); logf = os.fdopen(fd, 'w')   # private (0600)
+    env = {**os.environ, **({'VLLM_API_KEY': api_key} if api_key else {})}
+    p = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, start_new_session=True, env=env)
     h = '127.0.0.1' if host in ('0.0.0.0', '::') else host
     url, t0 = f"http://{h}:{port}", time.time()
     def stop():
@@ -360,17 +395,19 @@ def _vllm(model, adapters, host, port, api_key, model_name, python=None, timeout
             try: p.wait(30)
             except subprocess.TimeoutExpired: os.killpg(p.pid, signal.SIGKILL); p.wait()
         logf.close()
-    while True:
-        if p.poll() is not None:
-            logf.flush(); tail = Path(logf.name).read_text()[-3000:]
-            raise ServeError(f"vLLM exited with code {p.returncode} before it was ready; the end of its log ({logf.name}):\n{tail}")
-        try:
-            with urllib.request.urlopen(url + '/health', timeout=2) as r:
-                if r.status == 200: break
-        except Exception: pass
-        if time.time() - t0 > timeout: stop(); raise ServeError(f"vLLM was not ready after {timeout:.0f} s; its log: {logf.name}")
-        time.sleep(1)
-    return Server(url, model_name or str(get_model_dir(base)), stop, 'vllm', api_key, p)
+    try:
+        while True:
+            if p.poll() is not None:
+                logf.flush(); tail = Path(logf.name).read_text()[-3000:]; logf.close()
+                raise ServeError(f"vLLM exited with code {p.returncode} before it was ready; the end of its log ({logf.name}):\n{tail}")
+            try:
+                with urllib.request.urlopen(url + '/health', timeout=2) as r:
+                    if r.status == 200: break
+            except Exception: pass
+            if time.time() - t0 > timeout: raise ServeError(f"vLLM was not ready after {timeout:.0f} s; its log: {logf.name}")
+            time.sleep(1)
+    except BaseException: stop(); raise   # Ctrl-C during start-up too: never a vLLM left holding the GPU and the port
+    return Server(url, ad_names[-1] if ads else (model_name or str(get_model_dir(base))), stop, 'vllm', api_key, p)   # the fine-tune's name
 
 def serve(model,                          # a model folder (merged export), sft output folder, registry name — or an engine
           backend:str='auto',             # 'transformers' (embedded), 'vllm', or 'auto' (vLLM where installed with a GPU)
@@ -391,7 +428,7 @@ def serve(model,                          # a model folder (merged export), sft 
     if backend == 'vllm': return _vllm(model, adapters, host, port, api_key, model_name, python, **kwargs)
     return _embedded(model, adapters, host, port, api_key, model_name, limits, **kwargs)
 
-# %% ../nbs/45_serve.ipynb #37ae252f
+# %% ../nbs/45_serve.ipynb #42288558
 def serve_cmd(argv:list):
     "Serve a model with an OpenAI-compatible API until Ctrl-C: swiftnb serve --model DIR [--port 8000 --api_key KEY]"
     import argparse
@@ -405,7 +442,7 @@ def serve_cmd(argv:list):
     p.add_argument('--vllm_python', '--vllm-python', dest='python', default=None, help="vLLM environment's interpreter")
     p.add_argument('--max_model_len', '--max-model-len', dest='max_model_len', type=int, default=None, help='vllm only')
     a = p.parse_args(argv)
-    kw = {'max_model_len': a.max_model_len} if a.max_model_len else {}
+    kw = {'max_model_len': a.max_model_len} if a.max_model_len and a.backend == 'vllm' else {}
     s = serve(a.model, a.backend, a.port, a.host, a.adapters, a.api_key, a.model_name, python=a.python, **kw)
     print(f"{s} — OpenAI base_url {s.url}/v1; Ctrl-C stops it", flush=True)
     try:
