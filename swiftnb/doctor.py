@@ -46,11 +46,11 @@ KNOWN_ISSUES = [
     dict(id='transformers-5.24-torch', level='error', when={'transformers': '>=5.24', 'torch': '<2.6'},
          symptom="transformers 5.24 needs torch >= 2.6: with an older torch it logs 'Disabling PyTorch because PyTorch >= 2.6 is "
                  "required' and every model load fails.",
-         fix='pip install -U "torch>=2.6" (the build for your CUDA: https://pytorch.org/get-started/locally/), or pip install "transformers<5.17".'),
+         fix='pip install -U "torch>=2.6" (the build for your CUDA: https://pytorch.org/get-started/locally/); swiftnb itself needs torch 2.6 or newer.'),
     dict(id='transformers-5.17-torch', level='error', when={'transformers': '>=5.17,<5.24', 'torch': '<2.5'},
          symptom="transformers 5.17 and later need torch >= 2.5: with an older torch they log 'Disabling PyTorch because PyTorch "
                  ">= 2.5 is required' and every model load fails.",
-         fix='pip install -U "torch>=2.6" (the build for your CUDA: https://pytorch.org/get-started/locally/), or pip install "transformers<5.17".'),
+         fix='pip install -U "torch>=2.6" (the build for your CUDA: https://pytorch.org/get-started/locally/); swiftnb itself needs torch 2.6 or newer.'),
     dict(id='peft-0.17-transformers-5', level='error', when={'peft': '<0.18', 'transformers': '>=5'},
          symptom="peft before 0.18 imports names that transformers 5 removed: `import peft` fails with 'cannot import name "
                  "HybridCache from transformers' (seen with peft 0.17.0 and transformers 5.0.0), so no LoRA can be applied.",
