@@ -945,20 +945,21 @@ def pad_collate(features:list,              # encoded rows (dicts of lists / arr
 # %% ../nbs/10_data.ipynb #9b3dab81
 class PackingCollator:
     "Pack encoded text rows into one sequence with per-document positions and a block-diagonal causal mask."
-    def __init__(self, attn_impl:str='sdpa',  # the model's attention implementation: 'sdpa', 'eager', 'flash_attention_2'/'_3'
-                 dtype=None):                   # float mask dtype for eager: the model's dtype (default float32)
-        if attn_impl not in ('sdpa', 'eager', 'flash_attention_2', 'flash_attention_3'):
-            raise ValueError(f"PackingCollator supports attn_impl 'sdpa', 'eager' and 'flash_attention_2'/'_3', not {attn_impl!r}; "
-                             "load the model with attn_impl='sdpa' to train packed.")
-        self.attn_impl, self.dtype = attn_impl, dtype
+    def __init__(self, attn_impl:str='sdpa',  # the model's attention: 'sdpa', 'eager', 'flex_attention', 'flash_attention_2'/'_3'
+                 dtype=None,                    # float mask dtype for eager: the model's dtype (default float32)
+                 max_tokens:int|None=None):     # cut the pack into chunks of at most this many tokens (at document ends)
+        if attn_impl not in ('sdpa', 'eager', 'flex_attention', 'flash_attention_2', 'flash_attention_3'):
+            raise ValueError(f"PackingCollator supports attn_impl 'sdpa', 'eager', 'flex_attention' and 'flash_attention_2'/'_3', "
+                             f"not {attn_impl!r}; load the model with attn_impl='sdpa' to train packed.")
+        self.attn_impl, self.dtype, self.max_tokens = attn_impl, dtype, max_tokens
 
     @classmethod
-    def for_model(cls, model):
+    def for_model(cls, model, max_tokens:int|None=None):
         "A collator matching `model`'s attention implementation and dtype (text models only)."
         if any(hasattr(model.config, k) for k in ('vision_config', 'audio_config')):
             raise EncodeError(f"PackingCollator packs for text models; {type(model).__name__} computes its own positions per "
                               "sequence (Qwen2-VL's 3D M-RoPE). Use pad_collate.")
-        return cls(model.config._attn_implementation, model.dtype)
+        return cls(model.config._attn_implementation, model.dtype, max_tokens)
 
     def __call__(self, features:list) -> dict:
         import torch
@@ -970,7 +971,17 @@ class PackingCollator:
         for l in labels: l[0] = -100                 # never predict a document's first token from the previous one
         pos = torch.cat([torch.arange(len(f['input_ids'])) for f in features])[None]
         out = dict(input_ids=ids, labels=torch.tensor([sum(labels, [])], dtype=torch.long), position_ids=pos)
+        if self.max_tokens and ids.shape[1] > self.max_tokens:   # the trainer runs each chunk forward and backward in turn
+            out['packed_chunks'], a, n = [], 0, 0
+            for f in features:
+                k = len(f['input_ids'])
+                if n and n + k > self.max_tokens: out['packed_chunks'].append((a, a + n)); a, n = a + n, 0
+                n += k
+            out['packed_chunks'].append((a, a + n))
         if self.attn_impl.startswith('flash'): return out
+        # flex: transformers turns the restarting position_ids into a document BlockMask on the device (cross-document blocks are
+        # skipped, so attention costs the sum of len² rather than T²) -- but only when the forward builds no KV cache (TRAPS.md)
+        if self.attn_impl == 'flex_attention': return {**out, 'use_cache': False}
         doc = torch.repeat_interleave(torch.arange(len(features)), torch.tensor([len(f['input_ids']) for f in features]))
         mask = (doc[:, None] == doc[None, :]).tril()[None, None]
         if self.attn_impl == 'eager':

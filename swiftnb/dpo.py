@@ -6,16 +6,16 @@ Docs: https://swiftnb.github.io/swiftnb/dpo.html.md"""
 
 # %% ../nbs/30_dpo.ipynb #751cb990
 from __future__ import annotations
-import os, json, time, warnings
+import os, json, time, warnings, functools
 from dataclasses import dataclass, asdict, fields, replace
 from pathlib import Path
 from .core import (SwiftnbError, PlanError, DeviceError, recommend, load_model, get_model_dir, device_info, modality_of,
                           make_tiny, _have)
-from .sft import (SFTArgs, training_kwargs, _no_printer, SFTResult, Dashboard, apply_tuner, linear_names, trainable_summary, last_checkpoint,
+from .sft import (SFTArgs, fuse_lora, training_kwargs, _no_printer, SFTResult, Dashboard, apply_tuner, linear_names, trainable_summary, last_checkpoint,
                          _MarkComplete, _atomic_dir, _fill_from_plan, _oom_message, _versions, _fingerprint, _template_hash)
 
 # %% auto #0
-__all__ = ['DPO_LOSSES', 'SIGNATURE', 'METHODS', 'AlignArgs', 'DPOArgs', 'sft_start', 'check_prompts', 'to_trl',
+__all__ = ['DPO_LOSSES', 'SIGNATURE', 'METHODS', 'AlignArgs', 'DPOArgs', 'sft_start', 'check_prompts', 'to_trl', 'row_columns',
            'prepare_preferences', 'PrefDashboard', 'AlignResult', 'dpo', 'align', 'rlhf_cmd', 'dpo_cmd']
 
 # %% ../nbs/30_dpo.ipynb #7eed7219
@@ -32,6 +32,7 @@ class AlignArgs(SFTArgs):
     max_prompt_length:int|None=None      # prompts longer than this are an error (never cut)
     trl_args:dict|None=None              # further fields of the method's trl config, e.g. dict(num_generations=4)
     packing:bool|str=False               # preference batches are padded (trl's collators)
+    orpo_prompt_loss:bool=False          # ORPO's SFT term also on the prompt, as trl does (default: on the answer only, as sft)
 
     def __post_init__(self):
         super().__post_init__()
@@ -98,6 +99,7 @@ def check_prompts(ds, processor, max_length:int|None, max_prompt_length:int|None
                                          'raise max_length or shorten the row', 'error' if drops else 'warning'))
     return probs
 
+# %% ../nbs/30_dpo.ipynb #12e9f9f4
 def _blocks(text:str) -> list:
     "Content blocks for a turn with swiftnb's <image> tags: an image placeholder for each tag, text between."
     out = []
@@ -127,19 +129,71 @@ def to_trl(row:dict, kind:str='preference') -> dict:
         rej = rm[len(msgs)-1:]
     return {**out, 'prompt': msgs[:-1], 'chosen': msgs[-1:], 'rejected': rej}
 
+# %% ../nbs/30_dpo.ipynb #bd955bca
+_CANONICAL = ('messages', 'images', 'videos', 'audios', 'tools', 'objects', 'rejected_response', 'rejected_messages', 'label', '_src')
+_OWN = ('prompt', 'messages', 'conversation', 'conversations', 'images', 'image', 'videos', 'video', 'audios', 'audio', '_src',
+        'completion')   # the prompt and media become trl's own columns; trl hands `completion` to no reward
+_REWARD_ARGS = ('prompts', 'completions', 'completion_ids', 'trainer_state', 'log_extra', 'log_metric', 'environments')  # trl 1.16's
+
+def _raw_rows(source) -> dict:
+    "The rows of `source` as read, by the `_src` that `load_dataset` gives their canonical rows."
+    import re
+    from swiftnb import data as D
+    if isinstance(source, (str, Path)) and not Path(source).exists() and (m := re.fullmatch(r'(.+)#(\d+)', str(source))): source = m[1]
+    return {r.get('_src') or s: r for _, rows, *_ in D._parts(source, None, None, 'auto') for s, r, _ in rows if isinstance(r, dict)}
+
+def row_columns(dataset, ds) -> list:
+    "For each row of `ds` (canonical, from `dataset`), its columns beyond the prompt, e.g. the `answer` a GRPO reward checks."
+    from swiftnb.data import DataError, Problem
+    if hasattr(dataset, 'column_names') and 'messages' in dataset.column_names:   # canonical already: its extra columns
+        keep = [c for c in dataset.column_names if c not in _CANONICAL]
+        rows = list(dataset.select_columns(keep)) if keep else [{} for _ in range(len(dataset))]
+    else:
+        raw = _raw_rows(dataset)
+        rows = [{k: v for k, v in raw.get(r['_src'], {}).items() if k not in _OWN} for r in ds]
+    if bad := next(((i, k) for i, r in enumerate(rows) for k in r if k in _REWARD_ARGS), None):
+        raise DataError([Problem(ds[bad[0]].get('_src') or f'row {bad[0]}', bad[1], f"column {bad[1]!r} has the name of an argument "
+                                 "trl passes to reward functions itself", f"rename the column, e.g. to {bad[1]}_ref")], 'the data')
+    keys = list(dict.fromkeys(k for r in rows for k in r))
+    return [{k: r.get(k) for k in keys} for r in rows]
+
+def _to_table(rows:list):
+    "A `datasets.Dataset` of `rows`; a column whose values differ in type is named."
+    import datasets, pyarrow as pa
+    try: return datasets.Dataset.from_list(rows)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError) as e:
+        from swiftnb.data import DataError, Problem
+        for k in dict.fromkeys(k for r in rows for k in r):
+            try: datasets.Dataset.from_list([{k: r.get(k)} for r in rows])
+            except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError):
+                raise DataError([Problem('the data', k, f"column {k!r} holds values of different types ({e})",
+                                         'give the column one type in every row (e.g. all strings)')], 'the data') from e
+        raise
+
+# %% ../nbs/30_dpo.ipynb #474fbc0f
 def prepare_preferences(dataset, processor, args:AlignArgs, kind:str='preference', drops:bool=False):
     "Load, validate (errors by row, before training) and convert `dataset` to trl's rows of `kind`."
     from swiftnb import data as D
     import datasets
-    ds = dataset if hasattr(dataset, 'column_names') else D.load_dataset(dataset)
+    canonical = hasattr(dataset, 'column_names') and 'messages' in dataset.column_names
+    try: ds = dataset if canonical else D.load_dataset(dataset)   # a raw datasets.Dataset (e.g. from the hub) is read like any source
+    except D.DataError as e:
+        if kind != 'prompt' or not any(p.field == 'columns' for p in e.problems): raise
+        raise D.DataError(e.problems, e.what, (e.hint + '\n' if e.hint else '') + "GRPO prompts with no answer column: give each row its "
+                          "prompt as messages, e.g. {'messages': [{'role': 'user', 'content': 'What is 2+2?'}], 'solution': '4'}; "
+                          "the other columns reach the reward functions.") from None
     rep = D.validate(ds, processor if kind == 'chat' else None, args.max_length)
     if kind == 'preference' and not ({'rejected_response', 'rejected_messages'} & set(ds.column_names)):
         raise D.DataError([D.Problem('the data', 'rejected', 'no rejected answers', 'preference rows need chosen and rejected')], 'the data')
     if kind == 'kto' and 'label' not in ds.column_names:
         raise D.DataError([D.Problem('the data', 'label', 'KTO needs a boolean label on every row', 'add label: true or false')], 'the data')
+    if kind == 'prompt':   # GRPO writes the answers itself: a row that is only a prompt is what it needs
+        rep.problems = [p for p in rep.problems if not ('no assistant turn' in p.message or 'which is never trained' in p.message)]
     rep.problems.extend(check_prompts(ds, processor, args.max_length, args.max_prompt_length, drops))
     rep.raise_for_errors()
-    return datasets.Dataset.from_list([to_trl(r, kind) for r in ds])
+    rows = [to_trl(r, kind) for r in ds]
+    if kind == 'prompt': rows = [{**cols, **r} for r, cols in zip(rows, row_columns(dataset, ds))]   # for GRPO's reward functions
+    return _to_table(rows)
 
 # %% ../nbs/30_dpo.ipynb #f20185a2
 SIGNATURE = {'dpo': ('rewards/margins', 'rewards/chosen', 'rewards/rejected', 'rewards/accuracies'),
@@ -242,13 +296,57 @@ def _rm_model(src, args):
     return get_peft_model(m, LoraConfig(r=args.lora_rank, lora_alpha=args.lora_alpha, lora_dropout=args.lora_dropout,
                                         target_modules=t, task_type='SEQ_CLS')), proc
 
+# %% ../nbs/30_dpo.ipynb #9c4ba5da
+def _real_tokens(inputs):
+    "The non-padding tokens of a training batch in any trl trainer's layout (a tensor), or None when it has no mask."
+    if not isinstance(inputs, dict): return None
+    if (m := inputs.get('attention_mask')) is not None and getattr(m, 'dim', lambda: 0)() == 2: return m.sum()
+    ms = [inputs[k] for k in ('chosen_attention_mask', 'rejected_attention_mask') if k in inputs]   # ORPO/CPO: prompt in each
+    return sum(m.sum() for m in ms) if ms else None
+
+def _drop_added_eos(trainer, feature, row) -> dict:
+    "ORPO/CPO's tokenized `row` without the eos trl appends after an answer, when trl appended it."
+    if trainer.is_encoder_decoder: return row
+    eos = trainer.processing_class.eos_token_id
+    for k in ('chosen', 'rejected'):
+        answer = trainer.build_tokenized_answer(feature['prompt'], feature[k])['input_ids']   # the answer as the template renders it
+        ids, n_prompt = row[f'{k}_input_ids'], sum(l == -100 for l in row[f'{k}_labels'])
+        if len(ids) - n_prompt == len(answer) + 1 and ids[-1] == eos:   # one token more than the answer: trl's eos (not cut)
+            for f in ('input_ids', 'attention_mask', 'labels'): row[f'{k}_{f}'] = row[f'{k}_{f}'][:-1]
+    return row
+
+@functools.cache
+def _trainer(method):
+    "trl's trainer for `method`, counting the tokens it trains on; ORPO/CPO/SimPO train each answer's end of turn once."
+    _, base = _trainer_cls(method)
+    class Trainer(base):
+        prompt_nll = False   # ORPO: the SFT term on prompt + answer, as trl (set from AlignArgs.orpo_prompt_loss)
+        def _track_num_input_tokens(self, inputs):
+            "Count the non-padding tokens of the batch (transformers looks only at `input_ids`)."
+            import torch
+            if self.args.include_num_input_tokens_seen == 'no' or (n := _real_tokens(inputs)) is None: return
+            self.state.num_input_tokens_seen += self.accelerator.gather(torch.as_tensor(n, device=self.args.device)).sum().item()
+        if method in ('orpo', 'cpo', 'simpo'):
+            def tokenize_row(self, feature, model=None): return _drop_added_eos(self, feature, super().tokenize_row(feature, model))
+        if method == 'orpo':
+            def concatenated_forward(self, model, batch):
+                "trl's forward, with the SFT term on the chosen answers' tokens only (trl: prompt and answer)."
+                out = super().concatenated_forward(model, batch)
+                if self.prompt_nll or self.is_encoder_decoder: return out
+                n = (batch['chosen_labels'][:, 1:] != -100).sum(-1).to(out[0].device)   # answer tokens per chosen row
+                return (*out[:4], -(out[0].float()*n).sum()/n.sum().clamp(min=1), *out[5:])   # out[0]: their mean log-probs
+    Trainer.__name__ = Trainer.__qualname__ = base.__name__
+    return Trainer
+
 # %% ../nbs/30_dpo.ipynb #27033195
 def _train(method, model, dataset, args, processor=None, eval_dataset=None, callbacks=None, reward_funcs=None, teacher=None):
     import torch
     from transformers import set_seed
-    cfg_cls, tr_cls = _trainer_cls(method)
+    cfg_cls, tr_cls = _trainer_cls(method)[0], _trainer(method)
     if (bad := [k for k in args.trl_args or {} if k not in {f.name for f in fields(cfg_cls)}]):   # before any loading
         raise TypeError(f"{cfg_cls.__name__} has no field(s) {bad}")
+    if args.orpo_prompt_loss and method != 'orpo':
+        raise ValueError(f"orpo_prompt_loss=True applies to method='orpo' only, not {method!r}: leave it False")
     out = Path(args.output_dir); out.mkdir(parents=True, exist_ok=True)
     base, adapter, sft_man = sft_start(model)
     if isinstance(base, (str, Path)): base = src = str(get_model_dir(base))
@@ -281,16 +379,22 @@ def _train(method, model, dataset, args, processor=None, eval_dataset=None, call
     elif method != 'rm':
         if args.gradient_checkpointing and args.tuner != 'full': model.enable_input_require_grads()
         model = apply_tuner(model, args)
+        # one autograd node per LoRA layer (sft.fuse_lora); the reference pass (adapters disabled) keeps peft's forward
+        args = replace(args, fused_lora=bool(args.fused_lora and args.tuner in ('lora', 'rslora', 'lora+') and fuse_lora(model)))
     if args.tuner == 'full' and method in ('dpo', 'kto'):   # a full fine-tune needs its own frozen copy as the reference
         ref = load_model(src, dtype=args.dtype, attn_impl=args.attn_impl)[0] if src else None
     dash = next((c for c in callbacks or [] if isinstance(c, Dashboard)), None)
     if dash is None and args.dashboard is not False: dash = PrefDashboard(SIGNATURE[method], None if args.dashboard == 'auto' else True)
     method_kw = {'loss_type': 'simpo'} if method == 'simpo' else {}
     if method in ('dpo', 'kto', 'rm', 'grpo'): method_kw['gradient_checkpointing'] = bool(args.gradient_checkpointing)
+    if method != 'grpo': method_kw['include_num_input_tokens_seen'] = 'non_padding'   # GRPO counts its own (prompts + answers)
     if method == 'grpo' and torch.cuda.is_available() and _have('vllm') and 'use_vllm' not in (args.trl_args or {}):
         method_kw.update(use_vllm=True, vllm_mode='colocate')   # generation through vLLM where installed on a GPU
     cfg = _config(cfg_cls, args, out, eval_ds, dash, **method_kw)
-    cbs = [_MarkComplete()] + list(callbacks or []) + ([dash] if dash and dash not in (callbacks or []) else [])
+    base_name = sft_man['base_model'] if adapter is not None else (src or getattr(model.config, '_name_or_path', ''))
+    run = dict(method=method, base_model=str(base_name), sft_output=str(adapter) if adapter is not None else None,
+               data=(fp := _fingerprint(train_ds)), tuner=args.tuner)   # which run a checkpoint belongs to, as in sft
+    cbs = [_MarkComplete(run)] + list(callbacks or []) + ([dash] if dash and dash not in (callbacks or []) else [])
     kw = dict(model=model, args=cfg, train_dataset=train_ds, eval_dataset=eval_ds, processing_class=processor, callbacks=cbs)
     if method in ('dpo', 'kto') and ref is not None: kw['ref_model'] = ref
     if method == 'grpo':
@@ -300,21 +404,26 @@ def _train(method, model, dataset, args, processor=None, eval_dataset=None, call
         if teacher is None: raise SwiftnbError("GKD needs a teacher model: align('gkd', student, data, teacher='tiny-text').")
         kw['teacher_model'] = load_model(teacher, dtype=args.dtype)[0] if isinstance(teacher, (str, Path)) else teacher
     trainer = tr_cls(**kw)
+    trainer.prompt_nll = args.orpo_prompt_loss
     if dash is not None: _no_printer(trainer)
     reference = None if method in ('orpo', 'cpo', 'simpo', 'rm', 'gkd') else 'sft' if adapter is not None else 'base'  # reference-free methods
     if adapter is not None and args.reference == 'base' and 'ref' in trainer.model.peft_config:
         trainer.model.delete_adapter('ref'); trainer.model.set_adapter('default'); reference = 'base'   # trl then disables adapters
     resume = args.resume_from_checkpoint
     if resume is True:
-        resume = last_checkpoint(out)
-        if resume is None: warnings.warn(f"resume_from_checkpoint=True but {out} holds no complete checkpoint: starting from step 0.")
+        resume = last_checkpoint(out, run)
+        if resume is None: warnings.warn(f"resume_from_checkpoint=True but {out} holds no complete checkpoint of this run (same method, "
+                                         "model, SFT adapter, data and tuner): starting from step 0.")
+    elif not resume and last_checkpoint(out) is not None:
+        warnings.warn(f"{out} already holds checkpoints of an earlier run; this run writes beside them (and may rotate them away). "
+                      "Use a new output_dir, or resume_from_checkpoint=True to continue.")
     try: tr = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     except torch.OutOfMemoryError as e: raise PlanError(_oom_message(args, plan, src or model)) from e
     manifest = dict(created=time.strftime('%Y-%m-%dT%H:%M:%S%z'), versions=_versions(), method=method,
-                    base_model=sft_man['base_model'] if adapter is not None else (src or getattr(model.config, '_name_or_path', '')),
+                    base_model=base_name,
                     sft_output=str(adapter) if adapter is not None else None, reference=reference, modality=modality,
                     args={k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(args).items()}, plan=plan.to_dict(),
-                    data=dict(train_rows=len(train_ds), fingerprint=_fingerprint(train_ds), eval_rows=len(eval_ds) if eval_ds else 0),
+                    data=dict(train_rows=len(train_ds), fingerprint=fp, eval_rows=len(eval_ds) if eval_ds else 0),
                     chat_template_sha256=_template_hash(processor), device=str(device_info()),
                     metrics=tr.metrics, trainable=trainable_summary(trainer.model))
     def _write(d):

@@ -6,7 +6,8 @@ Docs: https://swiftnb.github.io/swiftnb/infer.html.md"""
 
 # %% ../nbs/50_infer.ipynb #3d95888e
 from __future__ import annotations
-import re, json, html, threading, warnings
+import re, json, html, threading, warnings, weakref
+from fastcore.basics import patch
 from pathlib import Path
 from .core import SwiftnbError, UnknownModel, DeviceError, load_model, load_processor, modality_of, get_model_dir, _have
 
@@ -138,6 +139,12 @@ def _stop_ids(tok, model) -> list:
         if i is not None and i not in ids: ids.append(i)
     return ids
 
+_LOCKS, _LOCKS_GUARD = weakref.WeakKeyDictionary(), threading.Lock()
+def _model_lock(model):
+    "One lock per set of weights: engines that share them (an adapter's and its base's, several chats, a chat and the notebook) take turns generating."
+    key = getattr(model, 'get_base_model', lambda: model)()   # a peft model generates through its base model
+    with _LOCKS_GUARD: return _LOCKS.setdefault(key, threading.RLock())
+
 class TransformersEngine(Engine):
     "Generation with transformers `generate`; adapters stay unmerged (peft)."
     def __init__(self, model, processor, name:str|None=None):
@@ -148,6 +155,7 @@ class TransformersEngine(Engine):
         self.stop_ids = _stop_ids(self.tok, model)
         cfg = getattr(model.config, 'get_text_config', lambda: model.config)()
         self.max_length = getattr(cfg, 'max_position_embeddings', None)
+        self._lock = _model_lock(model)
 
     def __repr__(self): return f"TransformersEngine({self.name}, {self.modality}, device={self.model.device})"
 
@@ -174,7 +182,7 @@ class TransformersEngine(Engine):
         import torch
         b = self._batch(rows)
         g = self._gen_kwargs(gen, b['input_ids'].shape[1])
-        with torch.inference_mode(): out = self.model.generate(**b, **g)
+        with self._lock, torch.inference_mode(): out = self.model.generate(**b, **g)
         self.last_ids = out[:, b['input_ids'].shape[1]:]
         return self.tok.batch_decode(self.last_ids, skip_special_tokens=True)
 
@@ -193,7 +201,7 @@ class _Stream:
             def __call__(self, input_ids, scores, **kw): return torch.full((input_ids.shape[0],), ev.is_set(), dtype=torch.bool, device=input_ids.device)
         def run():
             try:
-                with torch.inference_mode():
+                with eng._lock, torch.inference_mode():
                     out = eng.model.generate(**b, **g, streamer=self._streamer, stopping_criteria=StoppingCriteriaList([_Cancel()]))
                 self.ids = out[0, self.n_prompt:]
             except Exception as e: self.error = e; self._streamer.end()
@@ -208,10 +216,13 @@ class _Stream:
         finally: self.close()
         if self.error is not None: raise self.error
 
+    def cancel(self):
+        "Ask the generation to stop at its next token, without waiting for it (a no-op once finished)."
+        if not self._done: self.cancelled.set()
+
     def close(self):
         "Stop generating (a no-op once finished) and wait for the generation thread."
-        if not self._done: self.cancelled.set()
-        self._th.join()
+        self.cancel(); self._th.join()
 
     @property
     def n_completion(self) -> int: return 0 if self.ids is None else len(self.ids)
@@ -343,22 +354,35 @@ def _media_html(x, kind) -> str:
     except Exception as e: return f"<i>[{kind[:-1]}: {html.escape(str(e))}]</i>"
 
 _BUBBLE = {'user': '#e3f2fd', 'assistant': '#e8f5e9', 'system': '#eeeeee'}
+_RED = '#c62828'
 
-def _conv_html(row, title='') -> str:
-    "A conversation (canonical row) as HTML, media inline where their tags are."
+def _errmsg(e) -> str: return str(e) if isinstance(e, SwiftnbError) else f"{type(e).__name__}: {e}"
+def _note(msg, color='#555') -> str: return f"<span style='color:{color}'>{html.escape(msg)}</span>"
+
+def _conv_html(row, title='', error=None) -> str:
+    "A conversation (canonical row) as HTML, media inline where their tags are; a stopped answer marked, an `error` after it."
     media = {k: iter(row.get(k) or []) for k in ('images', 'audios')}
     h = [f"<div style='font-weight:bold'>{html.escape(title)}</div>"] if title else []
     for m in row.get('messages', []):
         parts = re.split(r'(<image>|<audio>)', m.get('content') or '')
         body = ''.join(_media_html(next(media['images' if p == '<image>' else 'audios'], ''), 'images' if p == '<image>' else 'audios')
                        if p in ('<image>', '<audio>') else html.escape(p).replace('\n', '<br>') for p in parts)
-        h.append(f"<div style='background:{_BUBBLE.get(m['role'], '#fff')};margin:4px;padding:6px;border-radius:6px'>"
+        if m.get('stopped'): body += " <i style='color:#888'>[stopped]</i>"
+        h.append(f"<div style='background:{_BUBBLE.get(m['role'], '#fff')};margin:4px;padding:6px;border-radius:6px;overflow-wrap:anywhere'>"
                  f"<b>{m['role']}</b>: {body}</div>")
+    if error is not None:
+        h.append(f"<div style='background:#ffebee;color:{_RED};margin:4px;padding:6px;border-radius:6px'><b>error</b>: {html.escape(_errmsg(error))}</div>")
     return f"<div style='flex:1;min-width:0'>{''.join(h)}</div>"
+
+def _in_ipython() -> bool:
+    "Inside IPython or Jupyter, where the session outlives a cell and a widget can show an answer streaming in."
+    try: from IPython import get_ipython
+    except ImportError: return False
+    return get_ipython() is not None
 
 # %% ../nbs/50_infer.ipynb #90f18c1d
 class Chat:
-    "A chat window for one engine, or two side by side (`compare=`)."
+    "A chat window for one engine, or two side by side (`compare=`); answers stream in from a background thread, and Stop ends them."
     def __init__(self, engine,                 # an `Engine`, or anything `Infer.from_pretrained` takes
                  compare=None,                 # a second engine (e.g. the base model): same messages, answers side by side
                  system:str='', max_new_tokens:int=256, temperature:float=0., top_p:float=1.):
@@ -366,8 +390,14 @@ class Chat:
         self.engines = [_as_engine(engine)] + ([_as_engine(compare)] if compare is not None else [])
         self.convs = [{'messages': []} for _ in self.engines]
         self.pending = {'images': [], 'audios': []}
+        n = len(self.engines)
+        # the last answer: each pane's stream, why it ended ('stop', 'length', 'cancelled', 'error'), the error shown in it
+        self.streams, self.finish_reasons, self.errors, self.error = [None]*n, [None]*n, [None]*n, None
+        self._lock, self._render_lock, self._stopping, self._idle = threading.Lock(), threading.Lock(), threading.Event(), threading.Event()
+        self._idle.set(); self._current = self._thread = None
         self.text = W.Textarea(placeholder='Message (Shift+Enter or Send)', layout=W.Layout(width='100%'))
         self.send_btn, self.clear_btn, self.regen_btn = W.Button(description='Send', button_style='primary'), W.Button(description='Clear'), W.Button(description='Regenerate')
+        self.stop_btn = W.Button(description='Stop', icon='stop', disabled=True, tooltip='End the answer being generated')
         self.image_up = W.FileUpload(accept='image/*', multiple=True, description='Image')
         self.audio_up = W.FileUpload(accept='audio/*', multiple=True, description='Audio')
         self.system = W.Text(system, description='System')
@@ -376,11 +406,12 @@ class Chat:
         self.top_p = W.FloatSlider(top_p, min=0.05, max=1., step=0.05, description='top_p')
         self.view, self.status = W.HTML(), W.HTML()
         self.send_btn.on_click(lambda _: self.send())
+        self.stop_btn.on_click(lambda _: self.stop())
         self.clear_btn.on_click(lambda _: self.clear())
         self.regen_btn.on_click(lambda _: self.regenerate())
         self.image_up.observe(lambda c: self._on_upload(c, 'images'), 'value')
         self.audio_up.observe(lambda c: self._on_upload(c, 'audios'), 'value')
-        self.widget = W.VBox([self.view, self.status, self.text, W.HBox([self.send_btn, self.regen_btn, self.clear_btn, self.image_up, self.audio_up]),
+        self.widget = W.VBox([self.view, self.status, self.text, W.HBox([self.send_btn, self.stop_btn, self.regen_btn, self.clear_btn, self.image_up, self.audio_up]),
                               W.Accordion([W.VBox([self.system, self.max_new_tokens, self.temperature, self.top_p])], titles=('Settings',))])
         self._render()
 
@@ -398,54 +429,151 @@ class Chat:
     def gen(self) -> dict:
         return dict(max_new_tokens=int(self.max_new_tokens.value), temperature=float(self.temperature.value), top_p=float(self.top_p.value))
 
-    def _answer(self):
-        "Stream each engine's reply into its conversation, redrawing as pieces come."
-        for eng, conv in zip(self.engines, self.convs):
-            conv['messages'].append({'role': 'assistant', 'content': ''})
-            try:
-                for piece in eng.chat({**conv, 'messages': conv['messages'][:-1]}, system=self.system.value or None, stream=True, **self.gen):
-                    conv['messages'][-1]['content'] += piece; self._render()
-            except SwiftnbError as e:
-                conv['messages'].pop(); self.status.value = f"<span style='color:#c62828'>{html.escape(str(e))}</span>"; raise
-        self._render()
+    @property
+    def generating(self) -> bool:
+        "True while an answer is being generated."
+        return not self._idle.is_set()
 
-    def send(self, text:str|None=None):
-        "Send `text` (default: the text box) with the attached media to every engine and stream the answers."
-        text = self.text.value if text is None else text
-        if not text.strip() and not any(self.pending.values()): return
+    @property
+    def messages(self) -> list: return self.convs[0]['messages']
+
+    def _buttons(self, busy:bool):
+        self.send_btn.disabled = self.regen_btn.disabled = busy
+        self.stop_btn.disabled = not busy
+
+    def _html(self) -> str:
+        cols = [_conv_html(c, e.name if len(self.engines) > 1 else '', err) for e, c, err in zip(self.engines, self.convs, self.errors)]
+        att = ''.join(_media_html(x, k) for k, v in self.pending.items() for x in v)
+        return f"<div style='display:flex;gap:8px'>{''.join(cols)}</div>" + (f"<div>attached: {att}</div>" if att else '')
+
+    def _render(self):
+        with self._render_lock: self.view.value = self._html()   # drawn from both threads: the last drawing is of the latest state
+    def __str__(self):
+        return '\n\n'.join(f"== {e.name}\n" + '\n'.join(f"{m['role']}: {m['content']}" + (' [stopped]' if m.get('stopped') else '') for m in c['messages'])
+                           + (f"\nerror: {_errmsg(err)}" if err is not None else '') for e, c, err in zip(self.engines, self.convs, self.errors))
+    __repr__ = __str__
+    def _repr_mimebundle_(self, include=None, exclude=None, **kw):
+        b = self.widget._repr_mimebundle_(include=include, exclude=exclude, **kw) or {}
+        return {**b, 'text/plain': str(self), 'text/html': self._html()}
+
+# %% ../nbs/50_infer.ipynb #6ebe1c10
+def _cancel(st):
+    "Ask a stream to stop at its next token, without waiting (`_Stream.cancel`); an iterator without `cancel` is just no longer read."
+    if (f := getattr(st, 'cancel', None)) is not None: f()
+
+@patch
+def _snapshot(self:Chat) -> list:
+    return [{**c, 'messages': [dict(m) for m in c['messages']], **{k: list(c[k]) for k in ('images', 'audios') if c.get(k)}} for c in self.convs]
+
+@patch
+def _refuse(self:Chat) -> bool:
+    self.status.value = _note("Still answering: wait for the answer or press Stop, then send again.", '#e65100')
+    return False
+
+@patch
+def _start(self:Chat, snap, restore=''):
+    "Begin answering (the caller holds `_lock`): the settings as they are now, buttons to generating, the worker thread."
+    n = len(self.engines)
+    self._idle.clear(); self._stopping.clear()
+    self.streams, self.finish_reasons, self.errors, self.error = [None]*n, [None]*n, [None]*n, None
+    gen, system = self.gen, self.system.value or None
+    self._buttons(True); self.status.value = _note('answering… (Stop ends it)')
+    self._render()
+    self._thread = threading.Thread(target=self._answer, args=(gen, system, snap, restore), daemon=True, name='swiftnb-chat')
+    self._thread.start()
+
+@patch
+def _answer(self:Chat, gen, system, snap, restore):
+    "The worker: each engine's reply streamed into its conversation, one pane after the other."
+    i = 0
+    try:
+        try:
+            for i, (eng, conv) in enumerate(zip(self.engines, self.convs)):
+                req, msg = {**conv, 'messages': list(conv['messages'])}, {'role': 'assistant', 'content': ''}
+                conv['messages'].append(msg)
+                if self._stopping.is_set(): msg['stopped'], self.finish_reasons[i] = True, 'cancelled'; continue   # stopped before it began
+                st = eng.chat(req, system=system, stream=True, **gen)
+                with self._lock: self._current = self.streams[i] = st
+                if self._stopping.is_set(): _cancel(st)   # Stop came while the prompt was being encoded
+                try:
+                    for piece in st:
+                        msg['content'] += piece; self._render()
+                        if self._stopping.is_set() and not hasattr(st, 'cancel'): break
+                finally:
+                    if (close := getattr(st, 'close', None)) is not None: close()
+                self.finish_reasons[i] = getattr(st, 'finish_reason', None) or ('cancelled' if self._stopping.is_set() else 'stop')
+                if self.finish_reasons[i] == 'cancelled': msg['stopped'] = True
+        except Exception as e:
+            self.error, self.errors[i], self.finish_reasons[i] = e, e, 'error'
+            self.convs = snap   # the turn is undone: left in, every next turn would fail the same way
+            if restore and not self.text.value: self.text.value = restore
+        self._render()
+        with self._lock:   # with stop(): a Stop that comes too late leaves no 'stopping…' behind
+            self._current = None
+            self.status.value = (_note(_errmsg(self.error), _RED) if self.error is not None else
+                                 _note('stopped: the partial answer is kept') if 'cancelled' in self.finish_reasons else '')
+            self._buttons(False); self._idle.set()
+    finally: self._idle.set()
+
+# %% ../nbs/50_infer.ipynb #a24f2dc1
+@patch
+def _waited(self:Chat, wait) -> bool:
+    if wait if wait is not None else not _in_ipython(): self.wait()
+    return True
+
+@patch
+def send(self:Chat, text:str|None=None,   # the message (default: the text box, which is then emptied)
+         wait:bool|None=None,              # wait for the answers; default: only outside IPython/Jupyter
+        ) -> bool:
+    "Send `text` with the attached media to every engine; the answers stream in. False if empty, or refused while an answer is coming."
+    text = self.text.value if text is None else text
+    if not text.strip() and not any(self.pending.values()): return False
+    with self._lock:
+        if self.generating: return self._refuse()
+        snap = self._snapshot()
         tags = '<image>' * len(self.pending['images']) + '<audio>' * len(self.pending['audios'])
         for conv in self.convs:
             conv['messages'].append({'role': 'user', 'content': tags + text})
             for k, v in self.pending.items():
                 if v: conv[k] = list(conv.get(k) or []) + v
         self.pending = {'images': [], 'audios': []}
-        self.text.value, self.status.value = '', ''
-        self._answer()
+        self.text.value = ''
+        self._start(snap, restore=text)
+    return self._waited(wait)
 
-    def regenerate(self):
-        "Answer the last user message again."
+@patch
+def regenerate(self:Chat, wait:bool|None=None) -> bool:
+    "Answer the last user message again (its last answers, stopped or not, are replaced). False if refused or nothing to answer."
+    with self._lock:
+        if self.generating: return self._refuse()
+        if not self.convs[0]['messages']: return False
+        snap = self._snapshot()
         for conv in self.convs:
             if conv['messages'] and conv['messages'][-1]['role'] == 'assistant': conv['messages'].pop()
-        if self.convs[0]['messages']: self._answer()
+        self._start(snap)
+    return self._waited(wait)
 
-    def clear(self):
-        "Start a new conversation."
-        self.convs = [{'messages': []} for _ in self.engines]
-        self.pending = {'images': [], 'audios': []}; self._render()
+@patch
+def stop(self:Chat) -> bool:
+    "End the answer being generated (the Stop button) and return at once; the partial answer stays, marked stopped. False if none was."
+    with self._lock:
+        if not self.generating: return False
+        self._stopping.set(); st = self._current
+        self.stop_btn.disabled = True; self.status.value = _note('stopping…')
+    if st is not None: _cancel(st)
+    return True
 
-    @property
-    def messages(self) -> list: return self.convs[0]['messages']
+@patch
+def wait(self:Chat, timeout:float|None=None) -> bool:
+    "Wait for the answer being generated: True when done, False after `timeout` seconds. Raises the error that ended the last answer."
+    if not self._idle.wait(timeout): return False
+    if self.error is not None: raise self.error
+    return True
 
-    def _html(self) -> str:
-        cols = [_conv_html(c, e.name if len(self.engines) > 1 else '') for e, c in zip(self.engines, self.convs)]
-        att = ''.join(_media_html(x, k) for k, v in self.pending.items() for x in v)
-        return f"<div style='display:flex;gap:8px'>{''.join(cols)}</div>" + (f"<div>attached: {att}</div>" if att else '')
-
-    def _render(self): self.view.value = self._html()
-    def __str__(self):
-        return '\n\n'.join(f"== {e.name}\n" + '\n'.join(f"{m['role']}: {m['content']}" for m in c['messages'])
-                           for e, c in zip(self.engines, self.convs))
-    __repr__ = __str__
-    def _repr_mimebundle_(self, include=None, exclude=None, **kw):
-        b = self.widget._repr_mimebundle_(include=include, exclude=exclude, **kw) or {}
-        return {**b, 'text/plain': str(self), 'text/html': self._html()}
+@patch
+def clear(self:Chat):
+    "Start a new conversation (an answer being generated is stopped first)."
+    if self.stop(): self._idle.wait()
+    n = len(self.engines)
+    self.convs, self.errors, self.error = [{'messages': []} for _ in self.engines], [None]*n, None
+    self.pending = {'images': [], 'audios': []}; self.status.value = ''; self._render()

@@ -10,11 +10,11 @@ import os, re, sys, json, math, time, shutil, hashlib, platform, warnings, funct
 from dataclasses import dataclass, field, asdict, fields, replace
 from pathlib import Path
 from .core import (SwiftnbError, PlanError, DeviceError, recommend, load_model, load_processor, get_model_dir,
-                          device_info, estimate_memory, modality_of, make_tiny, _have)
+                          device_info, estimate_memory, modality_of, model_shape, make_tiny, _have)
 
 # %% auto #0
-__all__ = ['SFTArgs', 'linear_names', 'apply_tuner', 'trainable_summary', 'Dashboard', 'last_checkpoint', 'SFTResult',
-           'report_to', 'training_kwargs', 'sft']
+__all__ = ['SFTArgs', 'linear_names', 'apply_tuner', 'trainable_summary', 'fuse_lora', 'Dashboard', 'last_checkpoint',
+           'SFTResult', 'report_to', 'training_kwargs', 'sft']
 
 # %% ../nbs/20_sft.ipynb #6270ddf8
 _TUNERS = ('lora', 'qlora', 'dora', 'rslora', 'lora+', 'full')
@@ -46,7 +46,9 @@ class SFTArgs:
     truncation:str='right'                   # right, drop or error (rows longer than max_length)
     attn_impl:str='auto'                     # sdpa, eager, flash_attention_2 (the seed's use_flash_attn), flex_attention
     packing:bool|str='auto'                  # padding-free packing ('auto': text models)
+    max_packed_tokens:int|None=None          # packing: tokens per forward pass; a longer pack runs in chunks (plan)
     use_liger:bool|str='auto'                # Liger fused kernels where installed on CUDA
+    fused_lora:bool|str='auto'               # LoRA layers as one autograd function each (fuse_lora; 'auto': on)
     dtype:str|None=None                      # bfloat16, float16, float32 (plan)
     logging_steps:int=5
     save_steps:int=500
@@ -119,6 +121,69 @@ def trainable_summary(model) -> dict:
     tr = {n: p.numel() for n, p in model.named_parameters() if p.requires_grad}
     return dict(trainable=sum(tr.values()), total=tot, share=sum(tr.values())/max(tot, 1),
                 parts=sorted({_part(n.replace('base_model.model.', '')) for n in tr}))
+
+# %% ../nbs/20_sft.ipynb #692056a7
+@functools.cache
+def _lora_fn():
+    "`LoraLinearFn`, made on first use (torch is imported lazily)."
+    import torch
+    class LoraLinearFn(torch.autograd.Function):
+        "y = x Wᵀ + b + s·((x⊙m/keep) Aᵀ) Bᵀ as one autograd node; saves x, the bool mask m and x·Aᵀ."
+        @staticmethod
+        def forward(ctx, x, W, bias, A, B, scale, mask, keep):
+            dev = x.device.type
+            cdt = torch.get_autocast_dtype(dev) if torch.is_autocast_enabled(dev) else x.dtype   # what autocast would compute in
+            with torch.autocast(dev, enabled=False):
+                xc, a, b = x.to(cdt), A.to(cdt), B.to(cdt)
+                xa = (xc*mask*(1/keep) if mask is not None else xc) @ a.t()
+                y = torch.nn.functional.linear(xc, W.to(cdt), None if bias is None else bias.to(cdt))
+                y = y.add_(xa @ b.t(), alpha=scale)
+            ctx.save_for_backward(xc, W, a, b, xa, mask)
+            ctx.scale, ctx.keep, ctx.cdt, ctx.dtypes = scale, keep, cdt, (x.dtype, A.dtype, B.dtype)
+            return y
+
+        @staticmethod
+        def backward(ctx, g):
+            xc, W, a, b, xa, mask = ctx.saved_tensors
+            s, keep = ctx.scale, ctx.keep
+            with torch.autocast(g.device.type, enabled=False):
+                g = g.to(ctx.cdt)
+                gxa = (g @ b)*s                                          # gradient at x·Aᵀ
+                g2, gxa2 = g.reshape(-1, g.shape[-1]), gxa.reshape(-1, gxa.shape[-1])
+                gB = (g2.t() @ xa.reshape(-1, xa.shape[-1]))*s
+                xd = xc*mask*(1/keep) if mask is not None else xc       # the dropped-out input, recomputed
+                gA = gxa2.t() @ xd.reshape(-1, xd.shape[-1])
+                gx = None
+                if ctx.needs_input_grad[0]:
+                    gd = gxa @ a
+                    if mask is not None: gd = gd*mask*(1/keep)
+                    gx = torch.addmm(gd.reshape(-1, gd.shape[-1]), g2, W.to(ctx.cdt)).reshape(xc.shape).to(ctx.dtypes[0])
+            return gx, None, None, gA.to(ctx.dtypes[1]), gB.to(ctx.dtypes[2]), None, None, None
+    return LoraLinearFn
+
+def _fused_forward(self, x, *args, **kw):
+    "A peft `lora.Linear` forward through `LoraLinearFn` when it applies, else peft's own."
+    import torch
+    act = [n for n in self.active_adapters if n in self.lora_A]
+    if (args or kw or self.disable_adapters or self.merged or len(act) != 1 or act[0] in self.lora_variant
+            or self.base_layer.weight.requires_grad or getattr(self.base_layer.bias, 'requires_grad', False)):
+        return type(self).forward(self, x, *args, **kw)
+    n = act[0]
+    drop = self.lora_dropout[n]
+    p = drop.p if self.training and isinstance(drop, torch.nn.Dropout) else 0.
+    mask = torch.empty(x.shape, dtype=torch.uint8, device=x.device).bernoulli_(1 - p).bool() if p > 0 else None
+    return _lora_fn().apply(x, self.base_layer.weight, self.base_layer.bias, self.lora_A[n].weight, self.lora_B[n].weight,
+                            self.scaling[n], mask, 1 - p)
+
+def fuse_lora(model) -> int:
+    "Route each plain LoRA linear layer of a peft `model` through `LoraLinearFn`; returns how many layers were fused."
+    import types, torch
+    from peft.tuners.lora import Linear as LoraLinear
+    n = 0
+    for m in model.modules():
+        if type(m) is LoraLinear and type(m.base_layer) is torch.nn.Linear and not m.lora_variant:
+            m.forward = types.MethodType(_fused_forward, m); n += 1
+    return n
 
 # %% ../nbs/20_sft.ipynb #c5f487be
 def _in_notebook():
@@ -335,6 +400,23 @@ def _trainer_class():
             m = inputs.get('attention_mask')
             n = m.sum() if m is not None and m.dim() == 2 else inputs['input_ids'].numel()
             self.state.num_input_tokens_seen += self.accelerator.gather(torch.as_tensor(n, device=self.args.device)).sum().item()
+
+        def training_step(self, model, inputs, num_items_in_batch=None):
+            "A pack cut into `packed_chunks` (PackingCollator's max_tokens): forward and backward chunk by chunk."
+            cuts = inputs.pop('packed_chunks', None)
+            # each chunk's loss is its token sum over the whole step's tokens (num_items_in_batch), so the chunks add up to
+            # the pack's loss; a model that ignores num_items_in_batch would average per chunk, so it gets the pack whole
+            if not cuts or num_items_in_batch is None or not self.model_accepts_loss_kwargs:
+                return super().training_step(model, inputs, num_items_in_batch)
+            def part(k, v, a, b):
+                if k in ('input_ids', 'labels', 'position_ids'): return v[:, a:b]
+                return v[..., a:b, a:b] if k == 'attention_mask' else v
+            return sum(super(_Trainer, self).training_step(model, {k: part(k, v, a, b) for k, v in inputs.items()}, num_items_in_batch)
+                       for a, b in cuts)
+
+        def prediction_step(self, model, inputs, *args, **kw):
+            inputs.pop('packed_chunks', None)   # evaluation keeps no activations: the pack runs whole
+            return super().prediction_step(model, inputs, *args, **kw)
     return _Trainer
 
 def _apply_liger(model) -> str|None:
@@ -349,18 +431,38 @@ def _apply_liger(model) -> str|None:
     try: _apply_liger_kernel_to_instance(model=model)
     except (ImportError, AttributeError, TypeError) as e: return f"liger-kernel failed on this transformers: {type(e).__name__}: {e}"
 
-def _fill_from_plan(args:SFTArgs, plan, budget_gib:float|None=None, model=None) -> SFTArgs:
-    bs = args.per_device_train_batch_size or plan.batch_size
+def _fill_from_plan(args:SFTArgs, plan, budget_gib:float|None=None, model=None, packing:bool=False, cuda:bool=False) -> SFTArgs:
+    if packing and args.per_device_train_batch_size is None:
+        # packed rows are counted in tokens: the optimizer step's rows go in one pack, run in chunks of the tokens the plan
+        # found room for (plan batch x max_length), so the GPU gets large matmuls and no accumulation loop
+        bs, accum = plan.batch_size*plan.gradient_accumulation_steps, args.gradient_accumulation_steps or 1
+    else:
+        bs = args.per_device_train_batch_size or plan.batch_size
+        accum = args.gradient_accumulation_steps or max(1, math.ceil(plan.batch_size*plan.gradient_accumulation_steps/bs))
     kw = dict(tuner=args.tuner or plan.tuner, dtype=args.dtype or plan.dtype, per_device_train_batch_size=bs,
-              # the plan's effective batch, whatever batch the user chose
-              gradient_accumulation_steps=args.gradient_accumulation_steps or
-                  max(1, math.ceil(plan.batch_size*plan.gradient_accumulation_steps/bs)))
-    if args.gradient_checkpointing == 'auto':
+              gradient_accumulation_steps=accum)   # the plan's effective batch, whatever batch the user chose
+    if packing: kw['max_packed_tokens'] = args.max_packed_tokens or plan.batch_size*args.max_length
+    if packing and cuda and budget_gib and model is not None and args.gradient_checkpointing in ('auto', True, False):
+        # packed on a GPU, checkpointing stays on by default, with packs as large as memory then allows: measured on an H200
+        # (bench/RESULTS.md) that is 4.5x the padded baseline's tokens/s at a fifth of its memory; off, 6.3x at 1.3x its memory
+        # -- gradient_checkpointing=False is the faster choice where memory is plentiful
+        gc = args.gradient_checkpointing in ('auto', True)
+        for b in (16, 8, 4, 2, 1):
+            if estimate_memory(model, kw['tuner'], kw['dtype'], plan.quant_bits, args.max_length, b, gc, plan.fused_loss,
+                               args.lora_rank).total <= budget_gib: break
+        kw.update(gradient_checkpointing=gc, max_packed_tokens=args.max_packed_tokens or b*args.max_length)
+    elif args.gradient_checkpointing == 'auto':
         kw['gradient_checkpointing'] = plan.gradient_checkpointing
-        if bs != plan.batch_size and budget_gib and model is not None:   # the user's batch: does it fit without checkpointing?
-            est = estimate_memory(model, kw['tuner'], kw['dtype'], plan.quant_bits, args.max_length, bs, False, plan.fused_loss, args.lora_rank)
+        tokens = kw.get('max_packed_tokens') or bs*args.max_length
+        if tokens != plan.batch_size*args.max_length and budget_gib and model is not None:   # the user's batch: does it fit without?
+            est = estimate_memory(model, kw['tuner'], kw['dtype'], plan.quant_bits, tokens, 1, False, plan.fused_loss, args.lora_rank)
             kw['gradient_checkpointing'] = est.total > budget_gib
-    if args.attn_impl == 'auto': kw['attn_impl'] = plan.attn_impl
+    if args.attn_impl == 'auto':
+        kw['attn_impl'] = plan.attn_impl
+        # packed on a GPU without flash-attn: flex attention with a document BlockMask skips the blocks between documents
+        # (sdpa would be given a dense T x T mask); its Triton kernels are used for 16-bit heads of 64 and more
+        if packing and cuda and plan.attn_impl == 'sdpa' and kw['dtype'] in ('bfloat16', 'float16') and model is not None \
+           and model_shape(model).hd >= 64: kw['attn_impl'] = 'flex_attention'
     if args.use_liger == 'auto': kw['use_liger'] = plan.fused_loss
     if args.learning_rate is None: kw['learning_rate'] = 1e-5 if kw['tuner'] == 'full' else 1e-4
     return replace(args, **kw)
@@ -423,7 +525,9 @@ def sft(model,                       # registry name, hub id, directory, or a lo
     dev = device_info()
     plan = recommend(src or model, dev, max_length=args.max_length, tuner=args.tuner,
                      fused_loss=None if args.use_liger == 'auto' else bool(args.use_liger))
-    args = _fill_from_plan(args, plan, dev.free_gib*0.85 if dev.is_gpu else None, src or model)
+    modality = modality_of(model.config if src is None else json.loads((Path(src)/'config.json').read_text()))
+    packing = (modality == 'text') if args.packing == 'auto' else bool(args.packing)
+    args = _fill_from_plan(args, plan, dev.free_gib*0.85 if dev.is_gpu else None, src or model, packing, torch.cuda.is_available())
     if src is not None:   # fp16 full fine-tuning keeps fp32 master weights (fp16 autocast); the gradient scaler refuses fp16 weights
         load_dtype = 'float32' if args.tuner == 'full' and args.dtype == 'float16' else args.dtype
         model, processor = load_model(src, dtype=load_dtype, quant_bits=4 if args.tuner == 'qlora' else None,
@@ -431,7 +535,6 @@ def sft(model,                       # registry name, hub id, directory, or a lo
     elif processor is None: raise SwiftnbError("A loaded model needs its processor: sft(model, data, processor=tokenizer_or_processor).")
     if args.tuner == 'qlora' and not torch.cuda.is_available():
         raise DeviceError("QLoRA needs a CUDA GPU (bitsandbytes); use tuner='lora' here.")
-    modality = modality_of(model.config)
     if args.use_liger:
         if (why := _apply_liger(model)):
             warnings.warn(f"Training without Liger's fused kernels: {why}." + (" The plan counted on the fused loss; if memory "
@@ -444,15 +547,16 @@ def sft(model,                       # registry name, hub id, directory, or a lo
         return D.prepare(d, processor, args.max_length, truncation=args.truncation)
     train_ds = _encode(dataset, 'train')
     eval_ds = _encode(eval_dataset, 'eval') if eval_dataset is not None else None
-    packing = (modality == 'text') if args.packing == 'auto' else bool(args.packing)
     args = replace(args, packing=packing)
     tok = getattr(processor, 'tokenizer', processor)
-    collate = D.PackingCollator.for_model(model) if packing else functools.partial(D.pad_collate, pad_token_id=tok.pad_token_id)
+    collate = D.PackingCollator.for_model(model, args.max_packed_tokens) if packing else functools.partial(D.pad_collate, pad_token_id=tok.pad_token_id)
     # the tuner (seeded: LoRA's A matrices start random, and a resumed or repeated run must start from the same ones)
     from transformers import set_seed
     set_seed(args.seed)
     if args.gradient_checkpointing and args.tuner != 'full': model.enable_input_require_grads()
     model = apply_tuner(model, args)
+    fused = fuse_lora(model) if args.fused_lora and args.tuner in ('lora', 'rslora', 'lora+') else 0
+    args = replace(args, fused_lora=bool(fused))
     opt = (None, None)
     if args.tuner == 'lora+':
         from peft.optimizers import create_loraplus_optimizer

@@ -4,7 +4,8 @@ Starts JupyterLab on a free localhost port with token auth, opens a temporary co
 (plus one cell that previews a small image dataset), runs all cells from the Run menu, waits for the kernel, and checks
 in the page what a user would see: no cell errors, no "Error displaying widget", and each widget alive — the model
 picker redraws its estimate when the model changes, the data preview pages to the next row (and shows images), the
-training dashboards reach 100% with a drawn curve, and the chat answers a typed message, streaming its text.
+training dashboards reach 100% with a drawn curve, and the chat answers a typed message, streaming its text; Stop ends a
+long answer, and the kernel is idle while the answer streams in (the chat generates in a background thread).
 
     python -m pytest tests/e2e -v        # from the repo root; screenshots go to tests/e2e/artifacts/
 
@@ -316,6 +317,12 @@ def test_training_dashboards_complete_with_curves(lab):
             lab.shot(name, dash)
 
 
+def _wait_answered(lab, panel, timeout=WAIT):
+    "Wait until the chat's answer is complete: Stop (on while an answer is generated) is off again and Send is on. Call it once the answer has begun."
+    stop, send = (panel.locator('button', has_text=t).first.element_handle() for t in ('Stop', 'Send'))
+    lab.page.wait_for_function("([s, t]) => s.disabled && !t.disabled", arg=[stop, send], timeout=timeout)
+
+
 def test_chat_answers_a_typed_message(lab):
     page, marker = lab.page, 'chat = Chat('
     with _on_failure(page, 'chat'):
@@ -325,7 +332,7 @@ def test_chat_answers_a_typed_message(lab):
         out.locator('textarea').first.fill('What is the capital of France?')
         out.locator('button', has_text='Send').first.click()
         page.wait_for_function("([e, n]) => (e.innerText.match(/assistant/g) || []).length > n", arg=[view.element_handle(), before], timeout=WAIT)
-        lab.wait_idle()
+        _wait_answered(lab, out)   # the answer streams in from a background thread: the kernel goes idle before it is complete
         text = _text(view)
         assert 'What is the capital of France?' in text
         reply = text.rsplit('assistant', 1)[-1].lstrip(': \n')
@@ -346,7 +353,7 @@ def test_side_by_side_chat_streams(lab):
         out.locator('textarea').first.fill(question)
         out.locator('button', has_text='Send').first.click()
         page.wait_for_function("q => window.__snaps.some(s => s.includes(q))", arg=question, timeout=WAIT)
-        lab.wait_idle(timeout_s=120)
+        _wait_answered(lab, out, 120_000)
         snaps = [s for s in page.evaluate("() => window.__snaps") if question in s]
         final = _text(view)
         assert final.count(question) == 2, 'the question went to both models'
@@ -355,3 +362,27 @@ def test_side_by_side_chat_streams(lab):
         assert len(set(snaps)) >= 3 and growth >= 2, f"the reply did not stream: {len(set(snaps))} distinct views, {growth} growing steps"
         lab.shot('chat-side-by-side', out)
         assert 'Error displaying widget' not in page.evaluate("() => document.body.innerText")
+
+
+def test_chat_stop_ends_a_long_answer_with_the_kernel_free(lab):
+    "A long answer streams while the kernel is idle (the notebook stays usable); Stop ends it, the partial answer stays, marked stopped."
+    page, marker = lab.page, 'side = Chat('
+    with _on_failure(page, 'chat-stop'):
+        out = _panel(lab, marker, 'Send')
+        view, stop, send = out.locator('.widget-html').first, out.locator('button', has_text='Stop').first, out.locator('button', has_text='Send').first
+        assert stop.is_disabled() and send.is_enabled(), 'Stop is on only while an answer is generated'
+        out.get_by_text('Settings', exact=True).first.click()
+        max_new = out.locator('.widget-inline-hbox', has_text='Max new').locator('input').first
+        max_new.fill('2000'); max_new.press('Enter')   # the untrained base model runs on to max_new_tokens
+        before = _text(view).count('[stopped]')
+        out.locator('textarea').first.fill('Tell me a long story.')
+        send.click()
+        page.wait_for_function("""s => !s.disabled &&
+            document.querySelector('.jp-Notebook-ExecutionIndicator')?.dataset.status === 'idle'""", arg=stop.element_handle(), timeout=WAIT)
+        lab.shot('chat-generating', out)
+        stop.click()
+        _wait_answered(lab, out)
+        text = _text(view)
+        assert text.count('[stopped]') > before, f"no stopped answer in {text!r}"
+        assert text.count('Tell me a long story.') == 2, 'the message went to both panes'
+        lab.shot('chat-stopped', out)

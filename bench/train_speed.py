@@ -1,0 +1,122 @@
+"""LoRA training speed and memory on a GPU: the plain Hugging Face stack against `swiftnb.sft`, lever by lever.
+
+    python bench/train_speed.py [--models Qwen2.5-1.5B-Instruct,Qwen2.5-7B-Instruct] [--steps 8] [--configs all]
+                                [--out bench/train_speed.json] [--profile CONFIG]
+
+Workload (the same for every configuration):
+- a random-weight model of the named shape (`swiftnb.core.make_random`; speed does not depend on the weights), bf16;
+- LoRA r=8, alpha 32, dropout 0.05, on every linear layer of the language model; AdamW, lr 1e-4, max_length 2048;
+- chat rows whose token lengths follow a log-normal with median ~300 and sigma 0.75 (mean ~400, a long tail cut at 2048) --
+  roughly the shape of alpaca-gpt4-style instruction data -- built from a fixed word list with a fixed seed; the encoded
+  length distribution is measured and written to the output;
+- 32 rows per optimizer step in the same order for everyone (the Trainer's seeded sampler); `--steps` optimizer steps.
+  tokens/s counts real (non-padding) tokens over the steps after the first two (warm-up and compilation excluded).
+
+Configurations (each one lever on top of the one before; names are the keys of CONFIGS):
+- baseline: what a transformers/TRL + peft user gets by default: batches of 8 rows padded to the longest (4 accumulation
+  steps), gradient checkpointing on, sdpa attention, no fused kernels;
+- then Liger kernels, padding-free packing, no checkpointing, flex attention, larger packed micro-batches, and finally
+  `swiftnb defaults` -- `sft()` with nothing set but the 32 rows per optimizer step: its plan picks the rest.
+
+Useful MFU = (4 x linear params x tokens + 6 x layers x attention width x sum of len^2 / 2 ... see flops()) / time / peak;
+4 x params because LoRA's frozen weights need no weight gradient (forward 2, input gradient 2). Peak is dense bf16:
+989 TFLOP/s for an H100 SXM or H200.
+"""
+import argparse, json, math, os, random, sys, tempfile, time
+from pathlib import Path
+
+def rows(n, seed=0, median=300, sigma=0.75, max_tokens=2048):
+    rnd = random.Random(seed)
+    words = ('the model data train token learn answer question image audio value layer memory speed batch loss rate '
+             'python function return list number result first second then because which where about would could').split()
+    out = []
+    for _ in range(n):
+        t = min(max_tokens - 64, int(rnd.lognormvariate(math.log(median), sigma)))   # ~ tokens wanted
+        q, a = max(8, t // 5), max(8, t - t // 5)
+        say = lambda k: ' '.join(rnd.choice(words) for _ in range(k // 2))           # ~2 tokens per word with this tokenizer
+        out.append({'messages': [{'role': 'user', 'content': say(q)}, {'role': 'assistant', 'content': say(a)}]})
+    return out
+
+GLOBAL = 32   # rows per optimizer step
+PLAIN = dict(packing=False, use_liger=False, gradient_checkpointing=True, attn_impl='sdpa', fused_lora=False)
+FAST = dict(packing=True, use_liger=True, attn_impl='flex_attention')
+CONFIGS = {   # name -> sft overrides (per_device_train_batch_size x gradient_accumulation_steps = GLOBAL)
+    'baseline': dict(PLAIN, per_device_train_batch_size=8, gradient_accumulation_steps=4),
+    '+liger': dict(PLAIN, use_liger=True, per_device_train_batch_size=8, gradient_accumulation_steps=4),
+    '+packing (sdpa block mask)': dict(PLAIN, use_liger=True, packing=True, per_device_train_batch_size=8, gradient_accumulation_steps=4),
+    '+flex attention': dict(PLAIN, **FAST, per_device_train_batch_size=8, gradient_accumulation_steps=4),
+    '+32-row packed micro-batches': dict(PLAIN, **FAST, per_device_train_batch_size=32, gradient_accumulation_steps=1),
+    '+fused LoRA': dict(PLAIN, **FAST, fused_lora=True, per_device_train_batch_size=32, gradient_accumulation_steps=1),
+    '+no checkpointing': dict(PLAIN, **FAST, fused_lora=True, gradient_checkpointing=False, per_device_train_batch_size=32, gradient_accumulation_steps=1),
+    'no checkpointing 16-row': dict(PLAIN, **FAST, fused_lora=True, gradient_checkpointing=False, per_device_train_batch_size=16, gradient_accumulation_steps=2),
+    'no checkpointing unfused': dict(PLAIN, **FAST, gradient_checkpointing=False, per_device_train_batch_size=32, gradient_accumulation_steps=1),
+    # swiftnb with its defaults: only the rows per optimizer step are set (one pack); the plan picks the rest
+    'swiftnb defaults': dict(per_device_train_batch_size=GLOBAL, gradient_accumulation_steps=1),
+}
+
+def flops(shape, tokens, sum_sq):
+    "Useful FLOPs of LoRA training: 4 x (linear params incl. lm_head) per token + causal attention (fwd 2*L^2*width, bwd 2x)."
+    width = shape.heads*shape.hd
+    per_layer = shape.hidden*(width + 2*shape.kv_heads*shape.hd) + width*shape.hidden + 3*shape.hidden*shape.intermediate
+    linear = shape.layers*per_layer + shape.vocab*shape.hidden
+    return 4*linear*tokens + 6*shape.layers*width*sum_sq
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument('--models', default='Qwen2.5-1.5B-Instruct,Qwen2.5-7B-Instruct'); ap.add_argument('--steps', type=int, default=8)
+    ap.add_argument('--configs', default='all', help="comma-separated names of CONFIGS, or 'all'")
+    ap.add_argument('--out', default='bench/train_speed.json'); ap.add_argument('--profile', default=None, help='a config to profile (step 4)')
+    a = ap.parse_args()
+    import torch
+    from transformers import TrainerCallback
+    from swiftnb.core import make_random, model_shape, device_info, load_processor
+    from swiftnb.sft import sft
+    from swiftnb.data import prepare, load_dataset
+    names = list(CONFIGS) if a.configs == 'all' else a.configs.split(',')
+    data = rows(GLOBAL*a.steps)
+    card = torch.cuda.get_device_name(); peak_flops = 989e12
+    out = dict(date=time.strftime('%Y-%m-%d'), card=card, torch=torch.__version__, command=' '.join(['python'] + sys.argv),
+               global_batch=GLOBAL, steps=a.steps, device=str(device_info()), models={})
+    class Clock(TrainerCallback):
+        def __init__(self, profile=False): self.t, self.profile, self.prof = [], profile, None
+        def on_step_begin(self, args, state, control, **kw):
+            if self.profile and state.global_step == 3:
+                self.prof = torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU, torch.profiler.ProfilerActivity.CUDA]); self.prof.__enter__()
+        def on_step_end(self, args, state, control, **kw):
+            torch.cuda.synchronize(); self.t.append((time.perf_counter(), state.num_input_tokens_seen))
+            if self.prof is not None:
+                self.prof.__exit__(None, None, None)
+                print(self.prof.key_averages().table(sort_by='cuda_time_total', row_limit=25), flush=True); self.prof = None
+    for m in a.models.split(','):
+        d = make_random(m, Path(tempfile.mkdtemp())/'m'); shape = model_shape(str(d))
+        enc = prepare(load_dataset(data), load_processor(str(d)), 2048)
+        lens = sorted(len(x) for x in enc['input_ids'])
+        ratio_sq = sum(l*l for l in lens)/sum(lens)          # sum of len^2 per real token, for the attention FLOPs
+        res = out['models'][m] = dict(lengths=dict(rows=len(lens), median=lens[len(lens)//2], mean=sum(lens)/len(lens),
+                                                   p99=lens[int(len(lens)*.99)], max=lens[-1]), results={})
+        print(m, res['lengths'], flush=True)
+        for name in names:
+            kw = dict(CONFIGS[name]); torch.cuda.empty_cache(); torch.cuda.reset_peak_memory_stats()
+            c = Clock(profile=(name == a.profile))
+            try:
+                r = sft(str(d), data, output_dir=tempfile.mkdtemp(), max_steps=a.steps, learning_rate=1e-4, lora_rank=8, lora_alpha=32,
+                        logging_steps=1, save_steps=10**6, report_to='none', dashboard=False, callbacks=[c], **kw)
+            except Exception as e:
+                res['results'][name] = dict(error=f"{type(e).__name__}: {str(e)[:400]}"); print(name, res['results'][name], flush=True)
+                continue
+            (t0, n0), (t1, n1) = c.t[1], c.t[-1]
+            tps, args = (n1 - n0)/(t1 - t0), r.manifest['args']
+            res['results'][name] = dict(tokens_per_s=tps, step_s=(t1 - t0)/(len(c.t) - 2), peak_gib=torch.cuda.max_memory_allocated()/2**30,
+                reserved_gib=torch.cuda.max_memory_reserved()/2**30, mfu=flops(shape, tps, tps*ratio_sq)/peak_flops,
+                first_loss=r.losses[0], losses=r.losses, packing=args['packing'], use_liger=args['use_liger'],
+                gradient_checkpointing=args['gradient_checkpointing'], attn_impl=args['attn_impl'],
+                batch=args['per_device_train_batch_size'], accum=args['gradient_accumulation_steps'],
+                max_packed_tokens=args.get('max_packed_tokens'))
+            base = res['results'].get('baseline', {}).get('tokens_per_s')
+            print(f"{m} | {name} | {tps:,.0f} tok/s" + (f" ({tps/base:.2f}x)" if base else '') +
+                  f" | {res['results'][name]['peak_gib']:.1f} GiB | MFU {res['results'][name]['mfu']:.1%} | loss {r.losses[0]:.4f}", flush=True)
+            del r; import gc; gc.collect()
+            Path(a.out).parent.mkdir(parents=True, exist_ok=True); Path(a.out).write_text(json.dumps(out, indent=1))
+    Path(a.out).parent.mkdir(parents=True, exist_ok=True); Path(a.out).write_text(json.dumps(out, indent=1))
+
+if __name__ == '__main__': main()
