@@ -58,6 +58,7 @@ class SFTArgs:
     report_to:str|list='tensorboard'         # as ms-swift; 'none' to turn off
     dashboard:bool|str='auto'                # live panel ('auto': widgets in a notebook, text elsewhere)
     dataloader_num_workers:int=0
+    nproc_per_node:int|None=None             # processes (GPUs) to train on, data parallel through torchrun
 
     def __post_init__(self):
         if self.tuner is not None and self.tuner not in _TUNERS:
@@ -327,6 +328,7 @@ class _MarkComplete(_Callback):
     "Mark a checkpoint complete once the Trainer has written all of it (on_save runs after the save), with the run it belongs to."
     def __init__(self, run:dict|None=None): self.run = run or {}
     def on_save(self, args, state, control, **kw):
+        if not state.is_world_process_zero: return   # rank 0 writes the checkpoint and marks it
         d = Path(args.output_dir)/f'checkpoint-{state.global_step}'
         if d.is_dir(): (d/_COMPLETE).write_text(json.dumps(dict(step=state.global_step, time=time.time(), run=self.run)))
 
@@ -366,6 +368,13 @@ class SFTResult:
         return (f"SFTResult({self.final_dir}: {self.manifest['args']['tuner']}, {self.metrics.get('global_step')} steps, "
                 f"loss {l[0]:.4f} -> {l[-1]:.4f})" if l else f"SFTResult({self.final_dir})")
     def _repr_html_(self): return (self.dashboard._repr_html_() if self.dashboard else '') + f"<pre>{self!r}</pre>"
+    @classmethod
+    def load(cls, output_dir) -> 'SFTResult':
+        "The result of a finished run from what it wrote (no model loaded: `Infer.from_pretrained(output_dir)` loads it)."
+        out = Path(output_dir); m = json.loads((out/'swiftnb_manifest.json').read_text())
+        hist = json.loads((out/'history.json').read_text()) if (out/'history.json').exists() else []
+        return cls(out, out/'final', {**m.get('metrics', {}), 'global_step': m.get('global_step')}, hist, m,
+                   processor=load_processor(out/'final', m.get('modality')))
 
 def _versions():
     import importlib.metadata as md
@@ -505,6 +514,53 @@ def training_kwargs(args:SFTArgs, out, eval_ds, dash, on_cpu:bool) -> dict:
         gradient_checkpointing=bool(args.gradient_checkpointing), gradient_checkpointing_kwargs={'use_reentrant': False},
         dataloader_num_workers=args.dataloader_num_workers, use_cpu=on_cpu, disable_tqdm=dash is not None)
 
+# %% ../nbs/20_sft.ipynb #2dcf22d1
+def _dist() -> tuple:
+    "(rank, world size) of this process: torchrun's RANK and WORLD_SIZE, else (0, 1)."
+    return int(os.environ.get('RANK', 0)), int(os.environ.get('WORLD_SIZE', 1))
+
+def _launch_argv(model, dataset, args:SFTArgs, eval_dataset, where:Path) -> list:
+    "`swiftnb sft` arguments repeating this call in every process; data held in memory is written to JSONL files in `where`."
+    def data(d, name):
+        if d is None: return None
+        if isinstance(d, (str, Path)): return [str(d)]
+        p = where/f'{name}.jsonl'
+        with open(p, 'w') as f:
+            for i, r in enumerate(d):
+                try: f.write(json.dumps(dict(r)) + '\n')
+                except TypeError as e: raise SwiftnbError(
+                    f"{name} row {i} cannot be handed to the other processes ({e}); with nproc_per_node>1 pass rows of plain "
+                    "values (media as file paths), or a data file or folder.") from None
+        return [str(p)]
+    argv = ['sft', '--model', str(model), '--dataset', *data(dataset, 'train')]
+    if eval_dataset is not None: argv += ['--val_dataset', *data(eval_dataset, 'eval')]
+    for f in fields(SFTArgs):
+        v = getattr(args, f.name)
+        if f.name == 'nproc_per_node' or v is None or (v == f.default and f.name != 'dashboard'): continue
+        argv += [f'--{f.name}', *([str(x) for x in v] if isinstance(v, (list, tuple)) else [str(v)])]
+    return argv
+
+def _launch(model, dataset, args:SFTArgs, eval_dataset=None, callbacks=None) -> SFTResult:
+    "Run this `sft` call in `args.nproc_per_node` processes (torchrun; data parallel) and return what rank 0 wrote."
+    import subprocess, collections
+    if not isinstance(model, (str, Path)):
+        raise SwiftnbError("nproc_per_node>1 starts one process per device, each loading its own copy of the model: pass its "
+                           "registry name or directory, not a loaded model.")
+    if callbacks: raise SwiftnbError("callbacks cannot be handed to other processes: with nproc_per_node>1 rank 0 prints the "
+                                     "dashboard as text, and the result's history holds every logged value.")
+    out = Path(args.output_dir); where = out/'.launch'; where.mkdir(parents=True, exist_ok=True)
+    (where/'run.py').write_text("import sys\nfrom swiftnb.cli import main\nsys.exit(main())\n")
+    argv = _launch_argv(model, dataset, args, eval_dataset, where)
+    cmd = [sys.executable, '-m', 'torch.distributed.run', '--standalone', f'--nproc_per_node={args.nproc_per_node}', str(where/'run.py'), *argv]
+    tail = collections.deque(maxlen=40)
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
+                          env={**os.environ, 'OMP_NUM_THREADS': os.environ.get('OMP_NUM_THREADS', '1')}) as p:
+        for line in p.stdout: tail.append(line); print(line, end='', flush=True)
+    if p.returncode:
+        raise SwiftnbError(f"The {args.nproc_per_node}-process run failed (exit code {p.returncode}). Complete checkpoints in {out} "
+                           "are kept; resume_from_checkpoint=True continues from the last. Its last lines:\n" + ''.join(tail))
+    return SFTResult.load(out)
+
 # %% ../nbs/20_sft.ipynb #d1a1093c
 def sft(model,                       # registry name, hub id, directory, or a loaded model (then pass `processor`)
         dataset,                     # canonical `datasets.Dataset`, a file/folder/registry name, or a list of rows
@@ -518,6 +574,10 @@ def sft(model,                       # registry name, hub id, directory, or a lo
     import torch
     from swiftnb import data as D
     args = (args or SFTArgs()).update(**overrides)
+    if (args.nproc_per_node or int(os.environ.get('NPROC_PER_NODE', 1))) > 1 and _dist()[1] == 1:
+        return _launch(model, dataset, replace(args, nproc_per_node=args.nproc_per_node or int(os.environ['NPROC_PER_NODE'])),
+                       eval_dataset, callbacks)
+    rank, world = _dist()
     out = Path(args.output_dir); out.mkdir(parents=True, exist_ok=True)
     # the plan: the fastest configuration that fits this device, for the knobs left open
     name = model if isinstance(model, (str, Path)) else getattr(model.config, '_name_or_path', type(model).__name__)
@@ -566,6 +626,7 @@ def sft(model,                       # registry name, hub id, directory, or a lo
     cuda, on_cpu = torch.cuda.is_available(), dev.kind == 'cpu'
     dash = next((c for c in callbacks or [] if isinstance(c, Dashboard)), None)   # a user's own Dashboard, or ours
     if dash is None and args.dashboard is not False: dash = Dashboard(None if args.dashboard == 'auto' else True)
+    if rank: dash = None   # under torchrun rank 0 alone shows progress
     targs = TrainingArguments(**training_kwargs(args, out, eval_ds, dash, on_cpu), remove_unused_columns=False,
                               include_num_input_tokens_seen='non_padding')   # Liger: applied above, with a fallback
     run = dict(base_model=str(src or name), data=_fingerprint(train_ds), tuner=args.tuner)   # which run a checkpoint belongs to
@@ -588,11 +649,14 @@ def sft(model,                       # registry name, hub id, directory, or a lo
                     args={k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(args).items()}, plan=plan.to_dict(),
                     data=dict(train_rows=len(train_ds), fingerprint=_fingerprint(train_ds), eval_rows=len(eval_ds) if eval_ds else 0),
                     chat_template_sha256=_template_hash(processor), device=str(device_info()),
-                    metrics=tr.metrics, trainable=trainable_summary(model))
+                    metrics=tr.metrics, trainable=trainable_summary(model), world_size=world, global_step=trainer.state.global_step)
     def _write(d):
         trainer.model.save_pretrained(d); processor.save_pretrained(d)
         (Path(d)/'swiftnb_manifest.json').write_text(json.dumps(manifest, indent=1, default=str))
-    final = _atomic_dir(out/'final', _write)
-    (out/'swiftnb_manifest.json').write_text(json.dumps(manifest, indent=1, default=str))
     hist = [dict(h) for h in trainer.state.log_history]   # the whole run's curve, steps before a resume included
+    final = out/'final'
+    if rank == 0:   # under torchrun the other ranks hold the same weights; rank 0 writes
+        final = _atomic_dir(final, _write)
+        (out/'swiftnb_manifest.json').write_text(json.dumps(manifest, indent=1, default=str))
+        (out/'history.json').write_text(json.dumps(hist, default=str))
     return SFTResult(out, final, {**tr.metrics, 'global_step': trainer.state.global_step}, hist, manifest, trainer.model, processor, dash)
