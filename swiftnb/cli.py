@@ -143,8 +143,8 @@ def _sft_parser():
     from swiftnb.sft import SFTArgs
     p = argparse.ArgumentParser(prog='swiftnb sft', description='Fine-tune a model, as `swift sft` does (flags take _ or -).')
     p.add_argument('--model', required=True, help='registry name, hub id or local directory')
-    p.add_argument('--dataset', required=True, nargs='+', help='data files, folders or registry names (path#N: N rows)')
-    p.add_argument('--val_dataset', '--val-dataset', dest='val_dataset', nargs='*', default=None, help='evaluation data')
+    p.add_argument('--dataset', required=True, nargs='+', action='extend', help='data files, folders or registry names (path#N: N rows); may repeat')
+    p.add_argument('--val_dataset', '--val-dataset', dest='val_dataset', nargs='*', action='extend', default=None, help='evaluation data')
     for f in fields(SFTArgs):
         flags = [f'--{f.name}'] + ([f"--{f.name.replace('_', '-')}"] if '_' in f.name else [])
         kw = dict(nargs='+') if f.name == 'target_modules' else {}

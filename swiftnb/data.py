@@ -14,10 +14,10 @@ from urllib.parse import urlparse, unquote_to_bytes
 from .core import SwiftnbError, HubUnreachable, _offline, _reachable, _hub_host, _HUBS
 
 # %% auto #0
-__all__ = ['FORMS', 'ROLES', 'DATASETS', 'last_prepare_report', 'Problem', 'DataError', 'detect_format', 'DatasetSpec',
-           'LoadReport', 'load_dataset', 'load_image', 'load_audio', 'make_bad_fixtures', 'EncodeError', 'encode',
-           'pad_collate', 'PackingCollator', 'PrepareReport', 'prepare', 'ValidationReport', 'validate', 'row_html',
-           'Preview', 'preview', 'LengthStats', 'length_stats']
+__all__ = ['FORMS', 'PROMPT_FORMS', 'ROLES', 'DATASETS', 'last_prepare_report', 'Problem', 'DataError', 'detect_format',
+           'DatasetSpec', 'LoadReport', 'load_dataset', 'load_image', 'load_audio', 'make_bad_fixtures', 'EncodeError',
+           'encode', 'pad_collate', 'PackingCollator', 'PrepareReport', 'prepare', 'ValidationReport', 'validate',
+           'row_html', 'Preview', 'preview', 'LengthStats', 'length_stats']
 
 # %% ../nbs/10_data.ipynb #b506f7ec
 @dataclass
@@ -43,15 +43,23 @@ class DataError(SwiftnbError, ValueError):
 _Q = ('query', 'prompt', 'question', 'instruction')     # the user's turn
 _R = ('response', 'answer', 'output', 'completion')     # the assistant's answer
 _CHAT = ('messages', 'conversation', 'conversations')
+_P = ('prompt', 'query', 'question', 'problem', 'instruction')   # the prompt of a prompt-only row
 FORMS = {'preference': 'prompt + chosen + rejected (strings or message lists; or chosen + rejected as whole conversations)',
          'kto': 'prompt + completion + label',
          'messages': 'messages | conversation | conversations (OpenAI role/content, ShareGPT from/value, or {human, assistant} pairs)',
          'alpaca': 'instruction + output (+ input, system, history)',
          'query-response': f"{'|'.join(_Q)} + {'|'.join(_R)} (+ system, history [[q, a], ...])"}
+PROMPT_FORMS = {'prompt': f"{'|'.join(_P)}: text, or messages ending with the user's turn (+ system, history); every other column is kept",
+                'conversation': 'messages | conversation | conversations, or chosen + rejected: the conversation before its last answer; '
+                                'every other column is kept'}
 
-def detect_format(columns) -> str|None:
-    "The form (a key of `FORMS`) that a table with these column names is in, or None."
+def detect_format(columns, kind:str|None=None) -> str|None:
+    "The form (a key of `FORMS`, or of `PROMPT_FORMS` with kind='prompt') that a table with these column names is in, or None."
     c = set(columns)
+    if kind == 'prompt':
+        if c & set(_P): return 'prompt'
+        if c & set(_CHAT) or {'chosen', 'rejected'} <= c: return 'conversation'
+        return None
     if {'chosen', 'rejected'} <= c: return 'preference'
     if {'label', 'completion'} <= c: return 'kto'
     if c & set(_CHAT): return 'messages'
@@ -70,6 +78,7 @@ class _Ctx:
     "The row being converted: where it came from, where its media live, the media found in its text, and its problems."
     def __init__(self, src, base=None, fence=None):
         self.src, self.base, self.fence, self.probs = src, base, fence, []
+        self.used = set()   # kind='prompt': the source columns the prompt was taken from
         self.media = {'images': [], 'videos': [], 'audios': []}
     def bad(self, fld, message, fix=''): self.probs.append(Problem(self.src, fld, message, fix))
 
@@ -191,7 +200,30 @@ def _pref(row, ctx):
     if r and r[-1]['role'] == 'assistant' and same(r[:-1], c[:-1]): return {'messages': pre + c, 'rejected_response': r[-1]['content']}
     return {'messages': pre + c, 'rejected_messages': pre + r}
 
-_CONVERT = {'messages': _chat, 'preference': _pref, 'kto': _qr, 'alpaca': _qr, 'query-response': _qr}
+def _a(role): role = str(role) or 'unnamed'; return f"{'an' if role[0] in 'aeiou' else 'a'} {role}"
+
+def _prompt(row, ctx):
+    "kind='prompt': the row's prompt column as messages that end with the user's turn."
+    pk = next((k for k in _P if row.get(k) is not None), None)
+    if pk is None: ctx.bad('prompt', f"missing (none of {', '.join(_P)} has a value)", 'give every row its prompt'); return {}
+    ctx.used = {pk, 'input'} if pk == 'instruction' else {pk}
+    q = _turns(row[pk], 'user', ctx, pk)
+    if pk == 'instruction' and row.get('input') not in (None, '') and q: q[-1]['content'] += '\n' + str(row['input'])   # alpaca
+    if q and q[-1]['role'] not in ('user', 'tool_response'):
+        ctx.bad(f"{pk}[{len(q)-1}].role", f"the prompt ends with {_a(q[-1]['role'])} turn: the answer is the model's to write",
+                "end the prompt with the user's turn; a reference answer goes in a column of its own (e.g. answer), for the rewards")
+    return {'messages': (q if q and q[0]['role'] == 'system' else _system(row, ctx) + _history(row, ctx) + q)}
+
+def _conversation_prompt(row, ctx):
+    "kind='prompt' from a whole conversation (messages, or chosen + rejected): the turns before its last answer."
+    pref = not any(row.get(k) is not None for k in _CHAT) and (row.get('chosen') is not None or row.get('rejected') is not None)
+    msgs = (_pref if pref else _chat)(row, ctx).get('messages')
+    if msgs is None: return {}
+    while msgs and msgs[-1]['role'] in ('assistant', 'tool_call'): msgs.pop()   # the answer (text and tool calls): the model writes its own
+    return {'messages': msgs}
+
+_CONVERT = {'messages': _chat, 'preference': _pref, 'kto': _qr, 'alpaca': _qr, 'query-response': _qr,
+            'prompt': _prompt, 'conversation': _conversation_prompt}
 
 # %% ../nbs/10_data.ipynb #4106ee7d
 _MAGIC = [(b'\x89PNG', 'image/png'), (b'\xff\xd8', 'image/jpeg'), (b'GIF8', 'image/gif'), (b'BM', 'image/bmp'), (b'fLaC', 'audio/flac'),
@@ -248,6 +280,8 @@ def _media(items, kind, ctx):
 
 # %% ../nbs/10_data.ipynb #2a04e408
 _INLINE = re.compile(r'<(img|audio|video)>([^<>]+)</\1>')
+_KEEP = {*_CHAT, 'system', 'history', 'images', 'image', 'videos', 'video', 'audios', 'audio', 'tools', 'objects', 'rejected_response',
+         'rejected_messages', 'label', '_src'}   # source columns that the canonical row holds in its own way
 
 def _objects(o, ctx):
     o = _jsonish(o)
@@ -280,6 +314,7 @@ def _convert(row, form, ctx):
     if row.get('label') is not None: out['label'] = _bool(row['label'], ctx, 'label')
     if (t := row.get('tools')) not in (None, '', []): out['tools'] = t if isinstance(t, str) else json.dumps(t, ensure_ascii=False)
     if row.get('objects') not in (None, '', [], {}): out['objects'] = _objects(row['objects'], ctx)
+    if form in PROMPT_FORMS: out.update({k: v for k, v in row.items() if k not in _KEEP and k not in ctx.used})   # for reward functions
     if ctx.probs: return None
     return {**out, '_src': ctx.src}
 
@@ -490,6 +525,19 @@ def _sample(rows, n, seed=42):
     k, r = divmod(n, len(rows))
     return rows * k + [rows[i] for i in sorted(random.Random(seed).sample(range(len(rows)), r))]
 
+def _type_of(v): return 'empty' if v is None else 'bool' if isinstance(v, bool) else 'number' if isinstance(v, (int, float)) else type(v).__name__
+
+def _extra_feature(k, vals, rows):
+    "The `datasets` feature of a kept source column; values of different types are refused, naming the first row that differs."
+    import datasets, pyarrow as pa
+    try: return datasets.Dataset.from_dict({k: vals}).features[k]
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError):
+        types = [_type_of(v) for v in vals]
+        first = next((t for t in types if t != 'empty'), 'empty')
+        i = next((i for i, t in enumerate(types) if t not in ('empty', first)), 0)
+        raise DataError([Problem(rows[i]['_src'], k, f"column {k!r} holds values of different types: {types[i]} here, {first} in earlier rows",
+                                 'give the column one type in every row (e.g. all strings)')], 'the data') from None
+
 def _to_dataset(rows):
     import datasets
     from datasets import Value
@@ -497,9 +545,13 @@ def _to_dataset(rows):
     feats = {'messages': msg, 'images': [Value('string')], 'videos': [Value('string')], 'audios': [Value('string')], 'tools': Value('string'),
              'objects': {'ref': [Value('string')], 'bbox': [[Value('float64')]], 'bbox_type': Value('string'), 'image_id': [Value('int64')]},
              'rejected_response': Value('string'), 'rejected_messages': msg, 'label': Value('bool'), '_src': Value('string')}
-    keys = [k for k in feats if any(k in r for r in rows)]
+    keys = [k for k in feats if k != '_src' and any(k in r for r in rows)]
     empty = lambda k: [] if k in ('images', 'videos', 'audios') else None
-    return datasets.Dataset.from_dict({k: [r.get(k, empty(k)) for r in rows] for k in keys}, features=datasets.Features({k: feats[k] for k in keys}))
+    cols, fs = {k: [r.get(k, empty(k)) for r in rows] for k in keys}, {k: feats[k] for k in keys}
+    for k in dict.fromkeys(k for r in rows for k in r if k not in feats):   # kind='prompt': the source's other columns, as they are
+        cols[k] = [r.get(k) for r in rows]; fs[k] = _extra_feature(k, cols[k], rows)
+    cols['_src'], fs['_src'] = [r.get('_src') for r in rows], feats['_src']
+    return datasets.Dataset.from_dict(cols, features=datasets.Features(fs))
 
 # %% ../nbs/10_data.ipynb #8b54bdac
 def load_dataset(source,                  # file, folder, glob, datasets object, list of dicts, registry name or hub id (+ '#N')
@@ -510,13 +562,33 @@ def load_dataset(source,                  # file, folder, glob, datasets object,
                  report:bool=False,       # also return the `LoadReport` (rows kept, rows set aside and why)
                  hub:str='auto',          # 'modelscope', 'hf' or 'auto', for registry names and hub ids
                  spec:str|DatasetSpec|None=None, # read local files as this registry dataset (its column map, query, prep)
+                 kind:str|None=None,      # 'prompt': rows that are only a prompt (GRPO), keeping their other columns
                 ):
     "Read `source` into a `datasets.Dataset` in the canonical schema, detecting its form."
     if on_error not in ('raise', 'skip'): raise ValueError(f"on_error must be 'raise' or 'skip', not {on_error!r}")
+    if kind not in (None, 'prompt'): raise ValueError(f"kind must be None (rows to train on) or 'prompt' (prompt-only rows), not {kind!r}")
     root = Path(root).expanduser().absolute() if root else None
-    n, spec = None, DATASETS[spec] if isinstance(spec, str) else spec
-    if isinstance(source, (str, Path)) and not Path(source).exists() and (m := re.fullmatch(r'(.+)#(\d+)', str(source))): source, n = m[1], int(m[2])
+    spec, forms = DATASETS[spec] if isinstance(spec, str) else spec, PROMPT_FORMS if kind == 'prompt' else FORMS
+    paths = isinstance(source, (list, tuple)) and source and all(isinstance(s, (str, Path)) for s in source)
     rep, good = LoadReport(), []
+    for item in (source if paths else [source]):   # each path of a list sampled on its own ('a.jsonl#100')
+        n = None
+        if isinstance(item, (str, Path)) and not Path(item).exists() and (m := re.fullmatch(r'(.+)#(\d+)', str(item))): item, n = m[1], int(m[2])
+        got = _load_part(item, split, root, hub, spec, columns, kind, forms, rep)
+        good += _sample(got, n) if n is not None and got else got
+    what = str(source) if isinstance(source, (str, Path)) else type(source).__name__
+    if rep.problems and (on_error == 'raise' or not good):
+        raise DataError(rep.problems, what, "Fix these" + (", or pass on_error='skip' to set them aside and keep the rest." if good else '.'))
+    if not good: raise DataError([Problem(what, 'rows', 'no rows', 'check the source holds data')], what)
+    ds, rep.kept = _to_dataset(good), len(good)
+    if rep.skipped and not report:
+        warnings.warn(f"load_dataset({what!r}): {len(rep.skipped)} rows set aside with problems, {rep.kept} kept. First: {rep.problems[0]}. "
+                      "Pass report=True to get them all.")
+    return (ds, rep) if report else ds
+
+def _load_part(source, split, root, hub, spec, columns, kind, forms, rep) -> list:
+    "The canonical rows of one source (file, folder, table ...); problems and set-aside rows go to `rep`."
+    good = []
     for name, rows, base, fence, sp in _parts(source, split, root, hub):
         sp = sp or spec
         cols = {**(sp.columns if sp else {}), **(columns or {})}
@@ -526,12 +598,13 @@ def load_dataset(source,                  # file, folder, glob, datasets object,
             if sp and sp.query and not any(r.get(k) is not None for k in _Q): r['query'] = sp.query
             return r
         rows = [(s, prep(r) if p is None else r, p) for s, r, p in rows]
-        form = detect_format(set().union(*(r for s, r, p in rows if p is None)))
+        form = detect_format(set().union(*(r for s, r, p in rows if p is None)), kind)
         rep.forms[name] = form
         if form is None and any(p is None for *_, p in rows):   # one problem for the file, every row set aside
             found = sorted(set().union(*(r for s, r, p in rows if p is None)))
-            rep.problems += [Problem(name, 'columns', f"no known form matches the columns {found}", "accepted: " +
-                             '; '.join(f"{k}: {v}" for k, v in FORMS.items()) + ". Rename yours with columns={'yours': 'query', ...}")]
+            rep.problems += [Problem(name, 'columns', f"no known form{' of prompt-only rows' if kind else ''} matches the columns {found}",
+                             "accepted: " + '; '.join(f"{k}: {v}" for k, v in forms.items()) +
+                             f". Rename yours with columns={{'yours': '{'prompt' if kind else 'query'}', ...}}")]
             rows = [(s, r, p or False) for s, r, p in rows]
         for s, r, p in rows:
             if p is None:
@@ -539,16 +612,7 @@ def load_dataset(source,                  # file, folder, glob, datasets object,
                 if (out := _convert(r, form, ctx)) is not None: good.append(out); continue
             rep.skipped[s] = r
             rep.problems += ctx.probs if p is None else [p] if p else []
-    what = str(source) if isinstance(source, (str, Path)) else type(source).__name__
-    if rep.problems and (on_error == 'raise' or not good):
-        raise DataError(rep.problems, what, "Fix these" + (", or pass on_error='skip' to set them aside and keep the rest." if good else '.'))
-    if not good: raise DataError([Problem(what, 'rows', 'no rows', 'check the source holds data')], what)
-    if n is not None: good = _sample(good, n)
-    ds, rep.kept = _to_dataset(good), len(good)
-    if rep.skipped and not report:
-        warnings.warn(f"load_dataset({what!r}): {len(rep.skipped)} rows set aside with problems, {rep.kept} kept. First: {rep.problems[0]}. "
-                      "Pass report=True to get them all.")
-    return (ds, rep) if report else ds
+    return good
 
 # %% ../nbs/10_data.ipynb #b2baaaff
 _HOSTS = {}   # (host, port) -> (reachable, when probed)
@@ -1136,12 +1200,13 @@ def _check_media(row, src, kind, probs):
             elif kind == 'audios': load_audio(p, src=src)
         except Exception as e: probs.append(Problem(src, f'{kind}[{i}]', f"cannot be read: {type(e).__name__}: {e}", "replace or remove the file"))
 
-def _check_row(row, i, probs, pref, kto, check_media):
+def _check_row(row, i, probs, pref, kto, check_media, prompt=False):
     src = row.get('_src') or f'row {i}'
     n0 = len(probs)
     P = lambda fld, msg, fix='', level='error': probs.append(Problem(src, fld, msg, fix, level))
     msgs = row.get('messages')
-    if not isinstance(msgs, list) or not msgs: P('messages', 'missing or empty', 'give each row a list of {role, content} messages'); return
+    if not isinstance(msgs, list) or not msgs:
+        P('messages', 'empty prompt: no messages' if prompt else 'missing or empty', 'give each row a list of {role, content} messages'); return
     roles = []
     for j, m in enumerate(msgs):
         if not isinstance(m, dict): P(f'messages[{j}]', f'not a dict but {type(m).__name__}', 'use {"role": ..., "content": ...}'); continue
@@ -1151,8 +1216,15 @@ def _check_row(row, i, probs, pref, kto, check_media):
         if not isinstance(c, str): P(f'messages[{j}].content', f'not text but {type(c).__name__}', 'make content a string')
         elif not c.strip():
             if r == 'assistant': P(f'messages[{j}].content', 'empty assistant answer', 'write the answer, or remove the turn')
-            elif r == 'user' and not any(t in c for t, _ in _TAGS): P(f'messages[{j}].content', 'empty user turn', 'write the question', 'warning')
-    if 'assistant' not in roles: P('messages', 'no assistant turn: nothing to train on', 'add the answer as an assistant message')
+            elif r == 'user' and not any(t in c for t, _ in _TAGS):
+                if prompt and j == len(msgs) - 1 and not any(row.get(k) for _, k in _TAGS):
+                    P(f'messages[{j}].content', 'empty prompt: nothing for the model to answer', 'write the question, or remove the row')
+                else: P(f'messages[{j}].content', 'empty user turn', 'write the question', 'warning')
+    if prompt:
+        if roles and roles[-1] not in ('user', 'tool_response'):
+            P(f'messages[{len(msgs)-1}].role', f"the prompt ends with {_a(roles[-1])} turn: the answer is the model's to write",
+              "end the prompt with the user's turn; a reference answer goes in a column of its own (e.g. answer), for the rewards")
+    elif 'assistant' not in roles: P('messages', 'no assistant turn: nothing to train on', 'add the answer as an assistant message')
     elif roles[-1] != 'assistant' and not pref and not kto:
         P(f'messages[{len(msgs)-1}]', f'ends with a {roles[-1]} turn, which is never trained', 'end with the assistant answer', 'warning')
     text = ''.join(m.get('content') or '' for m in msgs if isinstance(m, dict) and isinstance(m.get('content'), str))
@@ -1162,12 +1234,12 @@ def _check_row(row, i, probs, pref, kto, check_media):
         elif n_tag < n_med: P(kind, f"{n_med} {kind} but {n_tag} {tag} tag(s): the missing tags are added to the first user turn",
                               f"put {tag} where each one belongs", 'warning')
         if check_media: _check_media(row, src, kind, probs)
-    if pref:
+    if pref and not prompt:
         rej, rmsg = row.get('rejected_response'), row.get('rejected_messages')
         if not (rej or rmsg): P('rejected_response', 'preference row without a rejected answer', 'add rejected_response, or drop the row')
         elif rej and isinstance(msgs[-1], dict) and rej.strip() == str(msgs[-1].get('content', '')).strip():
             P('rejected_response', 'rejected answer identical to the chosen one: it teaches nothing', 'give a different rejected answer')
-    if kto and not isinstance(row.get('label'), bool):
+    if kto and not prompt and not isinstance(row.get('label'), bool):
         P('label', f"KTO label must be true or false, not {row.get('label')!r}", 'set label to true (desirable) or false')
     return len(probs) > n0
 
@@ -1176,19 +1248,29 @@ def validate(ds,                      # canonical dataset (`load_dataset`), or a
              processor=None,          # with the model's tokenizer/processor: exact lengths and trainable tokens
              max_length:int|None=None,
              check_media:bool=True,   # open local media files (URLs are never fetched here)
-             truncation:str='right'   # how rows over max_length will be treated: 'right', 'drop' (then only warned) or 'error'
+             truncation:str='right',  # how rows over max_length will be treated: 'right', 'drop' (then only warned) or 'error'
+             kind:str|None=None       # 'prompt': the rows are prompts (GRPO's), for the model to answer
             ) -> ValidationReport:
     "Check every row before training; the report lists errors and warnings by row and field."
-    rows = ds if isinstance(ds, list) else None
+    if kind not in (None, 'prompt'): raise ValueError(f"kind must be None (rows to train on) or 'prompt' (prompt-only rows), not {kind!r}")
+    rows, prompt = ds if isinstance(ds, list) else None, kind == 'prompt'
     cols = set(rows[0]) if rows else set(getattr(ds, 'column_names', []))
     pref, kto = bool(cols & {'rejected_response', 'rejected_messages'}), 'label' in cols
     probs, lengths, trainable = [], [] if processor is not None else None, [] if processor is not None else None
     for i, row in enumerate(rows if rows is not None else ds):
-        bad = _check_row(row, i, probs, pref, kto, check_media)
+        bad = _check_row(row, i, probs, pref, kto, check_media, prompt)
         if processor is None: continue
         src = row.get('_src') or f'row {i}'
         if bad and any(p.src == src and p.level == 'error' for p in probs[-5:]): lengths.append(0); trainable.append(0); continue
         try:
+            if prompt:   # the prompt as the model will see it, with the generation prompt
+                msgs, _, tools = _template_messages(row, processor, src)
+                n = len(_segments(processor, _render(processor, msgs, tools, gen=True), [], row, src)['input_ids'])
+                lengths.append(n); trainable.append(0)
+                if max_length and n >= max_length:
+                    probs.append(Problem(src, 'length', f"the prompt is {n} tokens: no room for an answer under max_length={max_length}",
+                                         'raise max_length, shorten the prompt, or drop the row'))
+                continue
             enc, note = _encode(row, processor, None, 'right', src)
             n, t = len(enc['input_ids']), sum(l != -100 for l in enc['labels'])
             lengths.append(n); trainable.append(t)

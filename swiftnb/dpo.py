@@ -15,7 +15,7 @@ from .sft import (SFTArgs, fuse_lora, training_kwargs, _no_printer, SFTResult, D
                          _MarkComplete, _atomic_dir, _fill_from_plan, _oom_message, _versions, _fingerprint, _template_hash)
 
 # %% auto #0
-__all__ = ['DPO_LOSSES', 'SIGNATURE', 'METHODS', 'AlignArgs', 'DPOArgs', 'sft_start', 'check_prompts', 'to_trl', 'row_columns',
+__all__ = ['DPO_LOSSES', 'SIGNATURE', 'METHODS', 'AlignArgs', 'DPOArgs', 'sft_start', 'check_prompts', 'to_trl', 'reward_columns',
            'prepare_preferences', 'PrefDashboard', 'AlignResult', 'dpo', 'align', 'rlhf_cmd', 'dpo_cmd']
 
 # %% ../nbs/30_dpo.ipynb #7eed7219
@@ -131,31 +131,17 @@ def to_trl(row:dict, kind:str='preference') -> dict:
 
 # %% ../nbs/30_dpo.ipynb #bd955bca
 _CANONICAL = ('messages', 'images', 'videos', 'audios', 'tools', 'objects', 'rejected_response', 'rejected_messages', 'label', '_src')
-_OWN = ('prompt', 'messages', 'conversation', 'conversations', 'images', 'image', 'videos', 'video', 'audios', 'audio', '_src',
-        'completion')   # the prompt and media become trl's own columns; trl hands `completion` to no reward
 _REWARD_ARGS = ('prompts', 'completions', 'completion_ids', 'trainer_state', 'log_extra', 'log_metric', 'environments')  # trl 1.16's
 
-def _raw_rows(source) -> dict:
-    "The rows of `source` as read, by the `_src` that `load_dataset` gives their canonical rows."
-    import re
-    from swiftnb import data as D
-    if isinstance(source, (str, Path)) and not Path(source).exists() and (m := re.fullmatch(r'(.+)#(\d+)', str(source))): source = m[1]
-    return {r.get('_src') or s: r for _, rows, *_ in D._parts(source, None, None, 'auto') for s, r, _ in rows if isinstance(r, dict)}
-
-def row_columns(dataset, ds) -> list:
-    "For each row of `ds` (canonical, from `dataset`), its columns beyond the prompt, e.g. the `answer` a GRPO reward checks."
+def reward_columns(ds) -> list:
+    "The columns of prompt rows `ds` (from `load_dataset(..., kind='prompt')`) that trl hands GRPO's reward functions."
     from swiftnb.data import DataError, Problem
-    if hasattr(dataset, 'column_names') and 'messages' in dataset.column_names:   # canonical already: its extra columns
-        keep = [c for c in dataset.column_names if c not in _CANONICAL]
-        rows = list(dataset.select_columns(keep)) if keep else [{} for _ in range(len(dataset))]
-    else:
-        raw = _raw_rows(dataset)
-        rows = [{k: v for k, v in raw.get(r['_src'], {}).items() if k not in _OWN} for r in ds]
-    if bad := next(((i, k) for i, r in enumerate(rows) for k in r if k in _REWARD_ARGS), None):
-        raise DataError([Problem(ds[bad[0]].get('_src') or f'row {bad[0]}', bad[1], f"column {bad[1]!r} has the name of an argument "
-                                 "trl passes to reward functions itself", f"rename the column, e.g. to {bad[1]}_ref")], 'the data')
-    keys = list(dict.fromkeys(k for r in rows for k in r))
-    return [{k: r.get(k) for k in keys} for r in rows]
+    cols = [c for c in ds.column_names if c not in _CANONICAL and c != 'completion']   # trl hands `completion` to no reward
+    if bad := next((c for c in cols if c in _REWARD_ARGS), None):
+        i = next((i for i, v in enumerate(ds[bad]) if v is not None), 0)
+        raise DataError([Problem(ds[i].get('_src') or f'row {i}', bad, f"column {bad!r} has the name of an argument trl passes to "
+                                 "reward functions itself", f"rename the column, e.g. to {bad}_ref")], 'the data')
+    return cols
 
 def _to_table(rows:list):
     "A `datasets.Dataset` of `rows`; a column whose values differ in type is named."
@@ -176,23 +162,19 @@ def prepare_preferences(dataset, processor, args:AlignArgs, kind:str='preference
     from swiftnb import data as D
     import datasets
     canonical = hasattr(dataset, 'column_names') and 'messages' in dataset.column_names
-    try: ds = dataset if canonical else D.load_dataset(dataset)   # a raw datasets.Dataset (e.g. from the hub) is read like any source
-    except D.DataError as e:
-        if kind != 'prompt' or not any(p.field == 'columns' for p in e.problems): raise
-        raise D.DataError(e.problems, e.what, (e.hint + '\n' if e.hint else '') + "GRPO prompts with no answer column: give each row its "
-                          "prompt as messages, e.g. {'messages': [{'role': 'user', 'content': 'What is 2+2?'}], 'solution': '4'}; "
-                          "the other columns reach the reward functions.") from None
-    rep = D.validate(ds, processor if kind == 'chat' else None, args.max_length)
+    if kind == 'prompt': ds = D.load_dataset(dataset, kind='prompt')   # GRPO: any source, canonical too; the rows' other columns kept
+    else: ds = dataset if canonical else D.load_dataset(dataset)   # a raw datasets.Dataset (e.g. from the hub) is read like any source
+    rep = D.validate(ds, processor if kind == 'chat' else None, args.max_length, kind='prompt' if kind == 'prompt' else None)
     if kind == 'preference' and not ({'rejected_response', 'rejected_messages'} & set(ds.column_names)):
         raise D.DataError([D.Problem('the data', 'rejected', 'no rejected answers', 'preference rows need chosen and rejected')], 'the data')
     if kind == 'kto' and 'label' not in ds.column_names:
         raise D.DataError([D.Problem('the data', 'label', 'KTO needs a boolean label on every row', 'add label: true or false')], 'the data')
-    if kind == 'prompt':   # GRPO writes the answers itself: a row that is only a prompt is what it needs
-        rep.problems = [p for p in rep.problems if not ('no assistant turn' in p.message or 'which is never trained' in p.message)]
     rep.problems.extend(check_prompts(ds, processor, args.max_length, args.max_prompt_length, drops))
     rep.raise_for_errors()
     rows = [to_trl(r, kind) for r in ds]
-    if kind == 'prompt': rows = [{**cols, **r} for r, cols in zip(rows, row_columns(dataset, ds))]   # for GRPO's reward functions
+    if kind == 'prompt':   # for GRPO's reward functions
+        cols = reward_columns(ds)
+        rows = [{**{c: x[c] for c in cols}, **r} for x, r in zip(ds, rows)]
     return _to_table(rows)
 
 # %% ../nbs/30_dpo.ipynb #f20185a2
@@ -482,8 +464,8 @@ def _rlhf_parser(prog, method_flag):
     if method_flag: p.add_argument('--method', '--rlhf_type', '--rlhf-type', dest='method', required=True, choices=METHODS)
     p.add_argument('--model', '--sft_model_path', '--sft-model-path', dest='model', required=True,
                    help='an SFT output directory, registry name, hub id or local directory')
-    p.add_argument('--dataset', required=True, nargs='+', help='data files, folders or registry names (path#N: N rows)')
-    p.add_argument('--val_dataset', '--val-dataset', dest='val_dataset', nargs='*', default=None)
+    p.add_argument('--dataset', required=True, nargs='+', action='extend', help='data files, folders or registry names (path#N: N rows); repeatable')
+    p.add_argument('--val_dataset', '--val-dataset', dest='val_dataset', nargs='*', action='extend', default=None)
     p.add_argument('--reward_funcs', '--reward-funcs', dest='reward_funcs', nargs='*', default=None, help='grpo: module:function ...')
     p.add_argument('--teacher_model', '--teacher-model', dest='teacher', default=None, help='gkd: the teacher model')
     for f in fields(DPOArgs):
@@ -495,14 +477,10 @@ def _rlhf_parser(prog, method_flag):
 
 def rlhf_cmd(argv:list, method:str|None=None):
     "Align a model (swift rlhf's flags): swiftnb rlhf --method dpo|orpo|kto|cpo|simpo|rm|grpo|gkd --model M --dataset D [...]"
-    from swiftnb.data import load_dataset
     a = {k: v for k, v in vars(_rlhf_parser(f"swiftnb {method or 'rlhf'}", method is None).parse_args(argv)).items() if v is not None}
     if a.get('target_modules') == ['all-linear']: a['target_modules'] = 'all-linear'
-    def _data(srcs):
-        if not srcs: return None
-        if len(srcs) == 1: return srcs[0]
-        from datasets import concatenate_datasets
-        return concatenate_datasets([load_dataset(s) for s in srcs])
+    def _data(srcs):   # several sources: load_dataset reads them as one (each path#N sampled on its own; GRPO's columns kept)
+        return (srcs[0] if len(srcs) == 1 else list(srcs)) if srcs else None
     method = method or a.pop('method')
     model, train, val = a.pop('model'), _data(a.pop('dataset')), _data(a.pop('val_dataset', None))
     rf = [_import(s) for s in a.pop('reward_funcs', [])] or None

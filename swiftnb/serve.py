@@ -27,7 +27,7 @@ class Limits:
     max_pixels:int = 12_000_000          # width x height of one image (checked from its header, before decoding)
     max_audio_seconds:float = 600.       # length of one audio clip (checked from its header, before decoding)
     download_timeout:float = 10.         # seconds for a whole http(s) image/audio download
-    allow_urls:bool = True               # http(s) media URLs (data: URIs are always allowed)
+    allow_urls:bool = True               # http(s) media URLs (data: URIs are always allowed); `swiftnb serve --no-url-media` turns them off
     allow_private_urls:bool = False      # URLs on loopback/private/link-local addresses (the server's own network)
     max_queue:int = 256                  # requests waiting for the model; more get 503
 
@@ -49,7 +49,9 @@ def _fetch(url:str, lim:Limits, what:str) -> bytes:
     scheme = url.split(':', 1)[0].lower() if ':' in url else ''
     if scheme not in ('http', 'https'):
         raise RequestError(f"{what}: only data: URIs and http(s) URLs are accepted, not {url[:60]!r} (the server never reads its own files).")
-    if not lim.allow_urls: raise RequestError(f"{what}: this server does not download URLs; send the media as a base64 data URI.")
+    if not lim.allow_urls:
+        raise RequestError(f"{what}: this server does not download media URLs (Limits.allow_urls is off: swiftnb serve --no-url-media); "
+                           "send the media as a base64 data URI.")
     from urllib.parse import urlparse
     host = urlparse(url).hostname or ''
     try: addrs = {ipaddress.ip_address(a[4][0].split('%')[0]) for a in socket.getaddrinfo(host, None)}
@@ -99,6 +101,27 @@ def _audio(b:bytes, lim:Limits, what:str):
 
 _ROLES = ('system', 'user', 'assistant', 'tool')
 
+def _tool_calls(calls, where:str) -> list:
+    "Canonical `tool_call` turns for an assistant message's OpenAI `tool_calls`: {'name', 'arguments'} as JSON, as `load_dataset` writes them."
+    if not isinstance(calls, list): raise RequestError(f"{where}.tool_calls must be a list.", param=f"{where}.tool_calls")
+    out = []
+    for j, c in enumerate(calls):
+        w = f"{where}.tool_calls[{j}]"
+        if not isinstance(c, dict) or c.get('type', 'function') != 'function' or not isinstance(c.get('function'), dict):
+            raise RequestError(f"{w} must be {{'type': 'function', 'function': {{'name': ..., 'arguments': ...}}}}.", param=w)
+        f = c['function']
+        if not isinstance(f.get('name'), str) or not f['name'].strip():
+            raise RequestError(f"{w}.function.name must be the tool's name.", param=f"{w}.function.name")
+        a = f.get('arguments')
+        if isinstance(a, str) and a.strip():
+            try: a = json.loads(a)
+            except ValueError: raise RequestError(f"{w}.function.arguments is not valid JSON: {a[:60]!r}", param=f"{w}.function.arguments") from None
+        elif a is None or isinstance(a, str): a = {}   # no arguments (as training data reads an empty string)
+        if not isinstance(a, dict):
+            raise RequestError(f"{w}.function.arguments must be a JSON object (as a string), not {type(a).__name__}.", param=f"{w}.function.arguments")
+        out.append({'role': 'tool_call', 'content': json.dumps({'name': f['name'], 'arguments': a}, ensure_ascii=False)})
+    return out
+
 def parse_chat(body:dict, lim:Limits|None=None, modality:str|None=None) -> tuple:
     "(canonical row, generation settings, stream?) for an OpenAI chat-completions request body."
     lim = lim or Limits()
@@ -141,7 +164,10 @@ def parse_chat(body:dict, lim:Limits|None=None, modality:str|None=None) -> tuple
                 if len(images) + len(audios) > lim.max_images:
                     raise RequestError(f"More than {lim.max_images} images/audios in one request.", 413, w)
         else: raise RequestError(f"{where}.content must be a string or a list of parts.", param=where)
-        out.append({'role': 'tool_response' if m['role'] == 'tool' else m['role'], 'content': text})   # OpenAI's tool result turn
+        calls = m.get('tool_calls') or []
+        if calls and m['role'] != 'assistant': raise RequestError(f"{where}: only assistant messages carry tool_calls.", param=f"{where}.tool_calls")
+        if not calls or text: out.append({'role': 'tool_response' if m['role'] == 'tool' else m['role'], 'content': text})   # OpenAI's tool result turn
+        out += _tool_calls(calls, where)
     gen = {}
     mt = body.get('max_completion_tokens', body.get('max_tokens'))
     if mt is not None:
@@ -158,7 +184,11 @@ def parse_chat(body:dict, lim:Limits|None=None, modality:str|None=None) -> tuple
     if body.get('n', 1) != 1: raise RequestError("Only n=1 is supported.", param='n')
     stream = body.get('stream', False)
     if not isinstance(stream, bool): raise RequestError("stream must be true or false.", param='stream')
-    row = {'messages': out, **({'images': images} if images else {}), **({'audios': audios} if audios else {})}
+    tools = body.get('tools')
+    if tools is not None and (not isinstance(tools, list) or not all(isinstance(t, dict) for t in tools)):
+        raise RequestError("tools must be a list of tool objects.", param='tools')
+    row = {'messages': out, **({'images': images} if images else {}), **({'audios': audios} if audios else {}),
+           **({'tools': json.dumps(tools, ensure_ascii=False)} if tools else {})}
     return row, gen, stream
 
 # %% ../nbs/45_serve.ipynb #6dcc2395
@@ -424,6 +454,9 @@ def serve(model,                          # a model folder (merged export), sft 
         import torch
         backend = 'vllm' if (_have('vllm') or python) and torch.cuda.is_available() else 'transformers'
     if backend not in ('transformers', 'vllm'): raise ServeError(f"backend must be 'transformers', 'vllm' or 'auto', not {backend!r}.")
+    if backend == 'vllm' and limits is not None and not limits.allow_urls:
+        raise ServeError("allow_urls=False (--no-url-media) is a limit of the embedded server; vLLM downloads media URLs by its own rules. "
+                         "Use backend='transformers', or configure vLLM's own media options.")
     port = _check_bind(host, port, api_key)
     if backend == 'vllm': return _vllm(model, adapters, host, port, api_key, model_name, python, **kwargs)
     return _embedded(model, adapters, host, port, api_key, model_name, limits, **kwargs)
@@ -441,9 +474,12 @@ def serve_cmd(argv:list):
     p.add_argument('--served_model_name', '--served-model-name', dest='model_name', default=None)
     p.add_argument('--vllm_python', '--vllm-python', dest='python', default=None, help="vLLM environment's interpreter")
     p.add_argument('--max_model_len', '--max-model-len', dest='max_model_len', type=int, default=None, help='vllm only')
+    p.add_argument('--no_url_media', '--no-url-media', dest='no_url_media', action='store_true',
+                   help='never download http(s) media URLs: clients send images/audio as base64 data: URIs (embedded server)')
     a = p.parse_args(argv)
     kw = {'max_model_len': a.max_model_len} if a.max_model_len and a.backend == 'vllm' else {}
-    s = serve(a.model, a.backend, a.port, a.host, a.adapters, a.api_key, a.model_name, python=a.python, **kw)
+    lim = Limits(allow_urls=False) if a.no_url_media else None
+    s = serve(a.model, a.backend, a.port, a.host, a.adapters, a.api_key, a.model_name, limits=lim, python=a.python, **kw)
     print(f"{s} — OpenAI base_url {s.url}/v1; Ctrl-C stops it", flush=True)
     try:
         while True: time.sleep(3600)
