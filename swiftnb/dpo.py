@@ -164,7 +164,15 @@ def prepare_preferences(dataset, processor, args:AlignArgs, kind:str='preference
     canonical = hasattr(dataset, 'column_names') and 'messages' in dataset.column_names
     if kind == 'prompt': ds = D.load_dataset(dataset, kind='prompt')   # GRPO: any source, canonical too; the rows' other columns kept
     else: ds = dataset if canonical else D.load_dataset(dataset)   # a raw datasets.Dataset (e.g. from the hub) is read like any source
-    rep = D.validate(ds, processor if kind == 'chat' else None, args.max_length, kind='prompt' if kind == 'prompt' else None)
+    rep = D.validate(ds, processor if kind in ('chat', 'prompt') else None, args.max_length, kind='prompt' if kind == 'prompt' else None)
+    if kind == 'prompt' and rep.lengths:   # GRPO: each prompt must leave room for the answers it generates
+        from trl import GRPOConfig
+        room = (args.trl_args or {}).get('max_completion_length') or GRPOConfig.max_completion_length
+        for r, n in zip(ds, rep.lengths):
+            if n and n + room > args.max_length:
+                rep.problems.append(D.Problem(r.get('_src') or 'a row', 'length', f"the prompt is {n} tokens and GRPO generates up to "
+                    f"{room} (max_completion_length): {n + room} > max_length={args.max_length}",
+                    'raise max_length, lower trl_args max_completion_length, shorten the prompt, or drop the row'))
     if kind == 'preference' and not ({'rejected_response', 'rejected_messages'} & set(ds.column_names)):
         raise D.DataError([D.Problem('the data', 'rejected', 'no rejected answers', 'preference rows need chosen and rejected')], 'the data')
     if kind == 'kto' and 'label' not in ds.column_names:
@@ -325,6 +333,9 @@ def _train(method, model, dataset, args, processor=None, eval_dataset=None, call
     import torch
     from transformers import set_seed
     cfg_cls, tr_cls = _trainer_cls(method)[0], _trainer(method)
+    # what the method cannot run without, before any loading
+    if method == 'grpo' and not reward_funcs: raise SwiftnbError("GRPO needs reward_funcs: Python callables f(prompts, completions, **kw) -> list of floats.")
+    if method == 'gkd' and teacher is None: raise SwiftnbError("GKD needs a teacher model: align('gkd', student, data, teacher='tiny-text').")
     if (bad := [k for k in args.trl_args or {} if k not in {f.name for f in fields(cfg_cls)}]):   # before any loading
         raise TypeError(f"{cfg_cls.__name__} has no field(s) {bad}")
     if args.orpo_prompt_loss and method != 'orpo':
@@ -380,10 +391,8 @@ def _train(method, model, dataset, args, processor=None, eval_dataset=None, call
     kw = dict(model=model, args=cfg, train_dataset=train_ds, eval_dataset=eval_ds, processing_class=processor, callbacks=cbs)
     if method in ('dpo', 'kto') and ref is not None: kw['ref_model'] = ref
     if method == 'grpo':
-        if not reward_funcs: raise SwiftnbError("GRPO needs reward_funcs: Python callables f(prompts, completions, **kw) -> list of floats.")
         kw['reward_funcs'] = reward_funcs
     if method == 'gkd':
-        if teacher is None: raise SwiftnbError("GKD needs a teacher model: align('gkd', student, data, teacher='tiny-text').")
         kw['teacher_model'] = load_model(teacher, dtype=args.dtype)[0] if isinstance(teacher, (str, Path)) else teacher
     trainer = tr_cls(**kw)
     trainer.prompt_nll = args.orpo_prompt_loss
@@ -468,6 +477,10 @@ def _rlhf_parser(prog, method_flag):
     p.add_argument('--val_dataset', '--val-dataset', dest='val_dataset', nargs='*', action='extend', default=None)
     p.add_argument('--reward_funcs', '--reward-funcs', dest='reward_funcs', nargs='*', default=None, help='grpo: module:function ...')
     p.add_argument('--teacher_model', '--teacher-model', dest='teacher', default=None, help='gkd: the teacher model')
+    p.add_argument('--trl_args', '--trl-args', dest='trl_args', type=json.loads, default=None,
+                   help='further fields of the method\'s trl config as JSON, e.g. \'{"beta": 0.04}\'')
+    for k in ('num_generations', 'max_completion_length'):   # ms-swift's GRPO flags, into trl_args
+        p.add_argument(f'--{k}', f"--{k.replace('_', '-')}", dest=k, type=int, default=None, help=f'grpo: trl\'s {k}')
     for f in fields(DPOArgs):
         if f.name == 'trl_args': continue
         flags = [f'--{f.name}'] + ([f"--{f.name.replace('_', '-')}"] if '_' in f.name else [])
@@ -481,6 +494,8 @@ def rlhf_cmd(argv:list, method:str|None=None):
     if a.get('target_modules') == ['all-linear']: a['target_modules'] = 'all-linear'
     def _data(srcs):   # several sources: load_dataset reads them as one (each path#N sampled on its own; GRPO's columns kept)
         return (srcs[0] if len(srcs) == 1 else list(srcs)) if srcs else None
+    for k in ('num_generations', 'max_completion_length'):
+        if k in a: a['trl_args'] = {**a.get('trl_args', {}), k: a.pop(k)}
     method = method or a.pop('method')
     model, train, val = a.pop('model'), _data(a.pop('dataset')), _data(a.pop('val_dataset', None))
     rf = [_import(s) for s in a.pop('reward_funcs', [])] or None
