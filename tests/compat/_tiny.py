@@ -1,0 +1,18 @@
+"Shared by the compat tests: a tiny model vLLM's CPU build can run."
+import json, shutil
+from pathlib import Path
+
+def tiny_qwen2_hd64(path: Path) -> Path:
+    "The tiny text model with 64-wide attention heads (vLLM's CPU attention has no kernel for make_tiny's 16-wide ones), with make_tiny's tokenizer and chat template."
+    import torch
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+    from swiftnb.core import make_tiny
+    src = make_tiny('text')
+    cfg = json.loads((src/'config.json').read_text())
+    cfg.update(hidden_size=128, intermediate_size=256, num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=512)
+    torch.manual_seed(0)
+    m = Qwen2ForCausalLM(Qwen2Config(**{k: v for k, v in cfg.items() if k not in ('architectures', 'transformers_version')}))
+    m.save_pretrained(path)
+    for f in src.iterdir():
+        if f.name.startswith(('tokenizer', 'chat_template', 'generation_config')): shutil.copy(f, path/f.name)
+    return path
