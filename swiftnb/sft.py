@@ -477,11 +477,14 @@ def _fill_from_plan(args:SFTArgs, plan, budget_gib:float|None=None, model=None, 
     return replace(args, **kw)
 
 def _oom_message(args, plan, model_name):
-    est = estimate_memory(model_name, args.tuner, args.dtype, 4 if args.tuner == 'qlora' else None, args.max_length,
-                          args.per_device_train_batch_size, bool(args.gradient_checkpointing), bool(args.use_liger), args.lora_rank) \
+    L, B = (args.max_packed_tokens, 1) if args.packing and args.max_packed_tokens else (args.max_length, args.per_device_train_batch_size)
+    est = estimate_memory(model_name, args.tuner, args.dtype, 4 if args.tuner == 'qlora' else None, L, B,
+                          bool(args.gradient_checkpointing), bool(args.use_liger), args.lora_rank) \
           if plan is not None else None
     return (f"CUDA ran out of memory at per_device_train_batch_size={args.per_device_train_batch_size}, max_length={args.max_length}, "
             f"gradient_checkpointing={args.gradient_checkpointing}, tuner={args.tuner!r}" + (f" (estimated peak {est})" if est else '') +
+            (f", max_packed_tokens={args.max_packed_tokens} (packed rows run in chunks of at most this many tokens: lower it first)"
+             if args.packing and args.max_packed_tokens else '') +
             ". Lower per_device_train_batch_size (raise gradient_accumulation_steps to keep the effective batch), lower max_length, "
             "turn gradient_checkpointing on, or use tuner='qlora'. Checkpoints written so far are kept in output_dir; "
             "resume_from_checkpoint=True continues from the last complete one.")
