@@ -64,13 +64,24 @@ def sft_start(model) -> tuple:
 # %% ../nbs/30_dpo.ipynb #ac3054e7
 def _turn(m): return {'role': m['role'], 'content': m['content']}
 
-def _prompt_ids(processor, msgs, images=None):
+def _prompt_ids(processor, msgs, images=None, tools=None):
     tok = getattr(processor, 'tokenizer', processor)
-    return tok.apply_chat_template(msgs, add_generation_prompt=True, tokenize=True, return_dict=True)['input_ids']
+    return tok.apply_chat_template(msgs, tools=tools, add_generation_prompt=True, tokenize=True, return_dict=True)['input_ids']
 
-def _full_ids(processor, msgs):
+def _full_ids(processor, msgs, tools=None):
     tok = getattr(processor, 'tokenizer', processor)
-    return tok.apply_chat_template(msgs, tokenize=True, return_dict=True)['input_ids']
+    return tok.apply_chat_template(msgs, tools=tools, tokenize=True, return_dict=True)['input_ids']
+
+def _as_template(res:dict, row:dict, processor) -> dict:
+    "Tool turns as sft renders them: canonical tool_call/tool_response turns in the chat template's own form, and the row's tools."
+    keys = [k for k in ('prompt', 'chosen', 'rejected', 'completion', 'messages') if k in res]
+    if processor is None or row.get('images') or not (row.get('tools') or any(m['role'] in ('tool_call', 'tool_response')
+                                                                             for k in keys for m in res[k])): return res
+    from swiftnb.data import _template_messages
+    tools = None
+    for k in keys:
+        if res[k]: res[k], _, tools = _template_messages({**row, 'messages': res[k]}, processor, row.get('_src') or 'a row')
+    return {**res, 'tools': json.dumps(tools)} if tools else res
 
 def check_prompts(ds, processor, max_length:int|None, max_prompt_length:int|None=None,
                   drops:bool=False   # the trainer drops (rather than cuts) rows over max_length: they are errors
@@ -81,7 +92,9 @@ def check_prompts(ds, processor, max_length:int|None, max_prompt_length:int|None
     for i, r in enumerate(ds):
         src, msgs = r.get('_src') or f'row {i}', [_turn(m) for m in r.get('messages') or []]
         if not msgs or msgs[-1].get('role') != 'assistant': continue
-        n = len(_prompt_ids(processor, msgs[:-1]))
+        t = _as_template({'prompt': msgs[:-1]}, r, processor)   # tool turns and tools as the trainer will render them
+        tools = json.loads(t['tools']) if t.get('tools') else None
+        n = len(_prompt_ids(processor, t['prompt'], tools=tools))
         if max_length and n >= max_length:
             probs.append(Problem(src, 'prompt', f"prompt is {n} tokens: no room for the answer under max_length={max_length}",
                                  'raise max_length, shorten the prompt, or drop the row'))
@@ -93,7 +106,7 @@ def check_prompts(ds, processor, max_length:int|None, max_prompt_length:int|None
             if r.get('rejected_response') is not None: convs['rejected'] = msgs[:-1] + [{'role': 'assistant', 'content': r['rejected_response']}]
             elif r.get('rejected_messages'): convs['rejected'] = [_turn(m) for m in r['rejected_messages']]
             for k, c in convs.items():
-                if (m := len(_full_ids(processor, c))) > max_length:
+                if (m := len(_full_ids(processor, _as_template({'messages': c}, r, processor)['messages'], tools))) > max_length:
                     probs.append(Problem(src, k, f"{m} tokens > max_length={max_length}: " +
                                          ('the trainer drops the row' if drops else f"the answer is cut to {max_length - n} tokens"),
                                          'raise max_length or shorten the row', 'error' if drops else 'warning'))
@@ -108,8 +121,11 @@ def _blocks(text:str) -> list:
         if t: out.append({'type': 'text', 'text': t})
     return out
 
-def to_trl(row:dict, kind:str='preference') -> dict:
+def to_trl(row:dict, kind:str='preference', processor=None) -> dict:
     "A canonical row in trl's conversational form: 'preference' (prompt/chosen/rejected), 'kto' (prompt/completion/label), 'prompt', 'chat'."
+    return _as_template(_to_trl(row, kind), row, processor)
+
+def _to_trl(row, kind):
     msgs = [_turn(m) for m in row['messages']]
     out = {}
     if row.get('images'):   # trl's vision collators take PIL images and content blocks with image placeholders
@@ -179,7 +195,8 @@ def prepare_preferences(dataset, processor, args:AlignArgs, kind:str='preference
         raise D.DataError([D.Problem('the data', 'label', 'KTO needs a boolean label on every row', 'add label: true or false')], 'the data')
     rep.problems.extend(check_prompts(ds, processor, args.max_length, args.max_prompt_length, drops))
     rep.raise_for_errors()
-    rows = [to_trl(r, kind) for r in ds]
+    rows = [to_trl(r, kind, processor) for r in ds]
+    if any('tools' in r for r in rows): rows = [{'tools': None, **r} for r in rows]   # one schema
     if kind == 'prompt':   # for GRPO's reward functions
         cols = reward_columns(ds)
         rows = [{**{c: x[c] for c in cols}, **r} for x, r in zip(ds, rows)]
