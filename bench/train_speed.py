@@ -25,17 +25,7 @@ Useful MFU = (4 x linear params x tokens + 6 x layers x attention width x sum of
 import argparse, json, math, os, random, sys, tempfile, time
 from pathlib import Path
 
-def rows(n, seed=0, median=300, sigma=0.75, max_tokens=2048):
-    rnd = random.Random(seed)
-    words = ('the model data train token learn answer question image audio value layer memory speed batch loss rate '
-             'python function return list number result first second then because which where about would could').split()
-    out = []
-    for _ in range(n):
-        t = min(max_tokens - 64, int(rnd.lognormvariate(math.log(median), sigma)))   # ~ tokens wanted
-        q, a = max(8, t // 5), max(8, t - t // 5)
-        say = lambda k: ' '.join(rnd.choice(words) for _ in range(k // 2))           # ~2 tokens per word with this tokenizer
-        out.append({'messages': [{'role': 'user', 'content': say(q)}, {'role': 'assistant', 'content': say(a)}]})
-    return out
+from sft_speed import rows   # the same chat-length rows as the earlier benchmark (log-normal, median ~300)
 
 GLOBAL = 32   # rows per optimizer step
 PLAIN = dict(packing=False, use_liger=False, gradient_checkpointing=True, attn_impl='sdpa', fused_lora=False)

@@ -548,6 +548,7 @@ d = { 'settings': { 'branch': 'main',
                              'swiftnb.sft.last_checkpoint': ('sft.html#last_checkpoint', 'swiftnb/sft.py'),
                              'swiftnb.sft.linear_names': ('sft.html#linear_names', 'swiftnb/sft.py'),
                              'swiftnb.sft.report_to': ('sft.html#report_to', 'swiftnb/sft.py'),
+                             'swiftnb.sft.resume_point': ('sft.html#resume_point', 'swiftnb/sft.py'),
                              'swiftnb.sft.sft': ('sft.html#sft', 'swiftnb/sft.py'),
                              'swiftnb.sft.trainable_summary': ('sft.html#trainable_summary', 'swiftnb/sft.py'),
                              'swiftnb.sft.training_kwargs': ('sft.html#training_kwargs', 'swiftnb/sft.py')}}}

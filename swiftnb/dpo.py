@@ -11,7 +11,7 @@ from dataclasses import dataclass, asdict, fields, replace
 from pathlib import Path
 from .core import (SwiftnbError, PlanError, DeviceError, recommend, load_model, get_model_dir, device_info, modality_of,
                           make_tiny, _have)
-from .sft import (SFTArgs, fuse_lora, training_kwargs, _no_printer, SFTResult, Dashboard, apply_tuner, linear_names, trainable_summary, last_checkpoint,
+from .sft import (SFTArgs, fuse_lora, resume_point, training_kwargs, _no_printer, SFTResult, Dashboard, apply_tuner, linear_names, trainable_summary, last_checkpoint,
                          _MarkComplete, _atomic_dir, _fill_from_plan, _oom_message, _versions, _fingerprint, _template_hash)
 
 # %% auto #0
@@ -417,15 +417,8 @@ def _train(method, model, dataset, args, processor=None, eval_dataset=None, call
     reference = None if method in ('orpo', 'cpo', 'simpo', 'rm', 'gkd') else 'sft' if adapter is not None else 'base'  # reference-free methods
     if adapter is not None and args.reference == 'base' and 'ref' in trainer.model.peft_config:
         trainer.model.delete_adapter('ref'); trainer.model.set_adapter('default'); reference = 'base'   # trl then disables adapters
-    resume = args.resume_from_checkpoint
-    if resume is True:
-        resume = last_checkpoint(out, run)
-        if resume is None: warnings.warn(f"resume_from_checkpoint=True but {out} holds no complete checkpoint of this run (same method, "
-                                         "model, SFT adapter, data and tuner): starting from step 0.")
-    elif not resume and last_checkpoint(out) is not None:
-        warnings.warn(f"{out} already holds checkpoints of an earlier run; this run writes beside them (and may rotate them away). "
-                      "Use a new output_dir, or resume_from_checkpoint=True to continue.")
-    try: tr = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+    resume = resume_point(args.resume_from_checkpoint, out, run, 'method, model, SFT adapter, data and tuner')
+    try: tr = trainer.train(resume_from_checkpoint=resume)
     except torch.OutOfMemoryError as e: raise PlanError(_oom_message(args, plan, src or model)) from e
     manifest = dict(created=time.strftime('%Y-%m-%dT%H:%M:%S%z'), versions=_versions(), method=method,
                     base_model=base_name,

@@ -14,7 +14,7 @@ from .core import (SwiftnbError, PlanError, DeviceError, recommend, load_model, 
 
 # %% auto #0
 __all__ = ['SFTArgs', 'linear_names', 'apply_tuner', 'trainable_summary', 'fuse_lora', 'Dashboard', 'last_checkpoint',
-           'SFTResult', 'report_to', 'training_kwargs', 'sft']
+           'resume_point', 'SFTResult', 'report_to', 'training_kwargs', 'sft']
 
 # %% ../nbs/20_sft.ipynb #6270ddf8
 _TUNERS = ('lora', 'qlora', 'dora', 'rslora', 'lora+', 'full')
@@ -355,6 +355,18 @@ def _atomic_dir(final:Path, write):
     shutil.rmtree(old, ignore_errors=True)
     return final
 
+def resume_point(resume, out, run:dict, same:str='base model, data and tuner') -> str|None:
+    "The checkpoint `resume_from_checkpoint=resume` continues from (True: the last complete one of `run`), warning where none is."
+    if resume is True:
+        resume = last_checkpoint(out, run)
+        if resume is None: warnings.warn(f"resume_from_checkpoint=True but {out} holds no complete checkpoint of this run (same {same}): "
+                                         "starting from step 0.")
+    elif not resume and last_checkpoint(out) is not None:
+        warnings.warn(f"{out} already holds checkpoints of an earlier run; this run writes beside them (and may rotate them away). "
+                      "Use a new output_dir, or resume_from_checkpoint=True to continue.")
+    return str(resume) if resume else None
+
+
 # %% ../nbs/20_sft.ipynb #f515fdce
 @dataclass
 class SFTResult:
@@ -637,15 +649,8 @@ def sft(model,                       # registry name, hub id, directory, or a lo
     trainer = _trainer_class()(model=model, args=targs, train_dataset=train_ds, eval_dataset=eval_ds, data_collator=collate,
                                processing_class=getattr(processor, 'tokenizer', processor), callbacks=cbs, optimizers=opt)
     if dash is not None: _no_printer(trainer)
-    resume = args.resume_from_checkpoint
-    if resume is True:
-        resume = last_checkpoint(out, run)
-        if resume is None: warnings.warn(f"resume_from_checkpoint=True but {out} holds no complete checkpoint of this run (same base "
-                                         "model, data and tuner): starting from step 0.")
-    elif not resume and last_checkpoint(out) is not None:
-        warnings.warn(f"{out} already holds checkpoints of an earlier run; this run writes beside them (and may rotate them away). "
-                      "Use a new output_dir, or resume_from_checkpoint=True to continue.")
-    try: tr = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+    resume = resume_point(args.resume_from_checkpoint, out, run)
+    try: tr = trainer.train(resume_from_checkpoint=resume)
     except torch.OutOfMemoryError as e: raise PlanError(_oom_message(args, plan, src or model)) from e
     # the final adapter (or model), its processor and chat template, and the manifest, moved into place when complete
     manifest = dict(created=time.strftime('%Y-%m-%dT%H:%M:%S%z'), versions=_versions(), base_model=src or name, modality=modality,
