@@ -56,7 +56,9 @@ def main():
     ap.add_argument('--models', default='Qwen2.5-1.5B-Instruct,Qwen2.5-7B-Instruct'); ap.add_argument('--steps', type=int, default=8)
     ap.add_argument('--configs', default='all', help="comma-separated names of CONFIGS, or 'all'")
     ap.add_argument('--out', default='bench/train_speed.json'); ap.add_argument('--profile', default=None, help='a config to profile (step 4)')
+    ap.add_argument('--stacks', type=float, default=0, help='print every thread\'s stack each this many seconds of a config (0: never)')
     a = ap.parse_args()
+    import faulthandler
     import torch
     from transformers import TrainerCallback
     from swiftnb.core import make_random, model_shape, device_info, load_processor
@@ -72,8 +74,11 @@ def main():
         def on_step_begin(self, args, state, control, **kw):
             if self.profile and state.global_step == 3:
                 self.prof = torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU, torch.profiler.ProfilerActivity.CUDA]); self.prof.__enter__()
+        def on_train_begin(self, args, state, control, **kw): self.t0 = time.perf_counter()
         def on_step_end(self, args, state, control, **kw):
             torch.cuda.synchronize(); self.t.append((time.perf_counter(), state.num_input_tokens_seen))
+            print(f"  step {state.global_step}: {self.t[-1][0] - self.t0:.1f} s since the trainer started, "
+                  f"{state.num_input_tokens_seen:,} tokens", flush=True)   # where a slow first step (compilation) shows
             if self.prof is not None:
                 self.prof.__exit__(None, None, None)
                 print(self.prof.key_averages().table(sort_by='cuda_time_total', row_limit=25), flush=True); self.prof = None
@@ -87,16 +92,18 @@ def main():
         print(m, res['lengths'], flush=True)
         for name in names:
             kw = dict(CONFIGS[name]); torch.cuda.empty_cache(); torch.cuda.reset_peak_memory_stats()
-            c = Clock(profile=(name == a.profile))
+            c = Clock(profile=(name == a.profile)); t_call = time.perf_counter()
+            if a.stacks: faulthandler.dump_traceback_later(a.stacks, repeat=True)
             try:
                 r = sft(str(d), data, output_dir=tempfile.mkdtemp(), max_steps=a.steps, learning_rate=1e-4, lora_rank=8, lora_alpha=32,
                         logging_steps=1, save_steps=10**6, report_to='none', dashboard=False, callbacks=[c], **kw)
             except Exception as e:
                 res['results'][name] = dict(error=f"{type(e).__name__}: {str(e)[:400]}"); print(name, res['results'][name], flush=True)
                 continue
+            finally: faulthandler.cancel_dump_traceback_later()
             (t0, n0), (t1, n1) = c.t[1], c.t[-1]
             tps, args = (n1 - n0)/(t1 - t0), r.manifest['args']
-            res['results'][name] = dict(tokens_per_s=tps, step_s=(t1 - t0)/(len(c.t) - 2), peak_gib=torch.cuda.max_memory_allocated()/2**30,
+            res['results'][name] = dict(tokens_per_s=tps, call_s=time.perf_counter() - t_call, first_step_s=c.t[0][0] - c.t0, step_s=(t1 - t0)/(len(c.t) - 2), peak_gib=torch.cuda.max_memory_allocated()/2**30,
                 reserved_gib=torch.cuda.max_memory_reserved()/2**30, mfu=flops(shape, tps, tps*ratio_sq)/peak_flops,
                 first_loss=r.losses[0], losses=r.losses, packing=args['packing'], use_liger=args['use_liger'],
                 gradient_checkpointing=args['gradient_checkpointing'], attn_impl=args['attn_impl'],

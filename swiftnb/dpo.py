@@ -11,7 +11,7 @@ from dataclasses import dataclass, asdict, fields, replace
 from pathlib import Path
 from .core import (SwiftnbError, PlanError, DeviceError, recommend, load_model, get_model_dir, device_info, modality_of,
                           make_tiny, _have)
-from .sft import (SFTArgs, fuse_lora, resume_point, training_kwargs, _no_printer, SFTResult, Dashboard, apply_tuner, linear_names, trainable_summary, last_checkpoint,
+from .sft import (SFTArgs, fuse_lora, resume_point, training_kwargs, one_gpu, _no_printer, SFTResult, Dashboard, apply_tuner, linear_names, trainable_summary, last_checkpoint,
                          _MarkComplete, _atomic_dir, _fill_from_plan, _oom_message, _versions, _fingerprint, _template_hash)
 
 # %% auto #0
@@ -401,6 +401,7 @@ def _train(method, model, dataset, args, processor=None, eval_dataset=None, call
     if method == 'grpo' and torch.cuda.is_available() and _have('vllm') and 'use_vllm' not in (args.trl_args or {}):
         method_kw.update(use_vllm=True, vllm_mode='colocate')   # generation through vLLM where installed on a GPU
     cfg = _config(cfg_cls, args, out, eval_ds, dash, **method_kw)
+    if (msg := one_gpu(cfg, 'alignment has no launcher for several GPUs yet (sft has: nproc_per_node).')): warnings.warn(msg)
     base_name = sft_man['base_model'] if adapter is not None else (src or getattr(model.config, '_name_or_path', ''))
     run = dict(method=method, base_model=str(base_name), sft_output=str(adapter) if adapter is not None else None,
                data=(fp := _fingerprint(train_ds)), tuner=args.tuner)   # which run a checkpoint belongs to, as in sft

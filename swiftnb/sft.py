@@ -14,7 +14,7 @@ from .core import (SwiftnbError, PlanError, DeviceError, recommend, load_model, 
 
 # %% auto #0
 __all__ = ['SFTArgs', 'linear_names', 'apply_tuner', 'trainable_summary', 'fuse_lora', 'Dashboard', 'last_checkpoint',
-           'resume_point', 'SFTResult', 'report_to', 'training_kwargs', 'sft']
+           'resume_point', 'SFTResult', 'flex_note', 'report_to', 'training_kwargs', 'one_gpu', 'sft']
 
 # %% ../nbs/20_sft.ipynb #6270ddf8
 _TUNERS = ('lora', 'qlora', 'dora', 'rslora', 'lora+', 'full')
@@ -488,6 +488,19 @@ def _fill_from_plan(args:SFTArgs, plan, budget_gib:float|None=None, model=None, 
     if args.learning_rate is None: kw['learning_rate'] = 1e-5 if kw['tuner'] == 'full' else 1e-4
     return replace(args, **kw)
 
+def flex_note(env=os.environ, done:bool=False) -> str:
+    "Before a flex-attention run: where its compiled kernels are kept, and how long the first step will take (`done`: mark them compiled)."
+    if not env.get('TORCHINDUCTOR_CACHE_DIR'):
+        # torch keeps compiled kernels under /tmp, which a restart of the machine empties; swiftnb's cache folder persists
+        # wherever the home folder does, so the minutes of compiling are paid once per machine
+        env['TORCHINDUCTOR_CACHE_DIR'] = str(Path(env.get('SWIFTNB_CACHE') or Path.home()/'.cache'/'swiftnb')/'inductor')
+    d = Path(env['TORCHINDUCTOR_CACHE_DIR']); mark = d/'swiftnb-flex-compiled'   # written after a flex run; gone if the cache is
+    if done: d.mkdir(parents=True, exist_ok=True); mark.touch()
+    if mark.exists(): return f"flex attention: its compiled kernels are cached in {d}; the first step recompiles for seconds."
+    return (f"flex attention compiles its Triton kernels on the first step: up to minutes on a machine that has not run it "
+            f"before (measured: 5 min on an H100, under 1 min on an H200), then cached in {d}. attn_impl='sdpa' compiles "
+            "nothing, but runs packed rows with a dense mask at about a quarter of the speed.")
+
 def _oom_message(args, plan, model_name):
     L, B = (args.max_packed_tokens, 1) if args.packing and args.max_packed_tokens else (args.max_length, args.per_device_train_batch_size)
     est = estimate_memory(model_name, args.tuner, args.dtype, 4 if args.tuner == 'qlora' else None, L, B,
@@ -528,6 +541,15 @@ def training_kwargs(args:SFTArgs, out, eval_ds, dash, on_cpu:bool) -> dict:
         eval_strategy='steps' if eval_ds is not None else 'no', eval_steps=args.eval_steps or args.save_steps,
         gradient_checkpointing=bool(args.gradient_checkpointing), gradient_checkpointing_kwargs={'use_reentrant': False},
         dataloader_num_workers=args.dataloader_num_workers, use_cpu=on_cpu, disable_tqdm=dash is not None)
+
+def one_gpu(targs, hint:str='nproc_per_node={n} trains on all {n}, one process per GPU (data parallel).') -> str|None:
+    "One process on a machine of several GPUs trains on the first alone; returns the message saying how to use them all."
+    if int(os.environ.get('WORLD_SIZE', 1)) > 1 or targs.n_gpu <= 1: return None   # torchrun: one GPU per process already
+    # transformers would wrap the model in nn.DataParallel. A packed batch is one row, so one replica gets all of it while
+    # the loss is normalised for n replicas: measured on 2 H200s, the first loss came out 24.5 instead of 12.25 (and its
+    # gradient doubled). Split rows would work, but DataParallel is slower than one process per GPU, which swiftnb launches.
+    n, targs._n_gpu = targs.n_gpu, 1
+    return f"{n} GPUs are visible and this process trains on cuda:0 alone; " + hint.format(n=n)
 
 # %% ../nbs/20_sft.ipynb #2dcf22d1
 def _dist() -> tuple:
@@ -610,6 +632,7 @@ def sft(model,                       # registry name, hub id, directory, or a lo
     elif processor is None: raise SwiftnbError("A loaded model needs its processor: sft(model, data, processor=tokenizer_or_processor).")
     if args.tuner == 'qlora' and not torch.cuda.is_available():
         raise DeviceError("QLoRA needs a CUDA GPU (bitsandbytes); use tuner='lora' here.")
+    if args.attn_impl == 'flex_attention' and torch.cuda.is_available(): print(flex_note(), flush=True)
     if args.use_liger:
         if (why := _apply_liger(model)):
             warnings.warn(f"Training without Liger's fused kernels: {why}." + (" The plan counted on the fused loss; if memory "
@@ -644,6 +667,7 @@ def sft(model,                       # registry name, hub id, directory, or a lo
     if rank: dash = None   # under torchrun rank 0 alone shows progress
     targs = TrainingArguments(**training_kwargs(args, out, eval_ds, dash, on_cpu), remove_unused_columns=False,
                               include_num_input_tokens_seen='non_padding')   # Liger: applied above, with a fallback
+    if (msg := one_gpu(targs, 'nproc_per_node={n} (swiftnb sft --nproc_per_node {n}) trains on all {n}, one process per GPU (data parallel).')): warnings.warn(msg)
     run = dict(base_model=str(src or name), data=_fingerprint(train_ds), tuner=args.tuner)   # which run a checkpoint belongs to
     cbs = [_MarkComplete(run)] + list(callbacks or []) + ([dash] if dash and dash not in (callbacks or []) else [])
     trainer = _trainer_class()(model=model, args=targs, train_dataset=train_ds, eval_dataset=eval_ds, data_collator=collate,
@@ -652,12 +676,14 @@ def sft(model,                       # registry name, hub id, directory, or a lo
     resume = resume_point(args.resume_from_checkpoint, out, run)
     try: tr = trainer.train(resume_from_checkpoint=resume)
     except torch.OutOfMemoryError as e: raise PlanError(_oom_message(args, plan, src or model)) from e
+    if args.attn_impl == 'flex_attention' and cuda: flex_note(done=True)   # the kernels are in the cache now
     # the final adapter (or model), its processor and chat template, and the manifest, moved into place when complete
     manifest = dict(created=time.strftime('%Y-%m-%dT%H:%M:%S%z'), versions=_versions(), base_model=src or name, modality=modality,
                     args={k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(args).items()}, plan=plan.to_dict(),
                     data=dict(train_rows=len(train_ds), fingerprint=_fingerprint(train_ds), eval_rows=len(eval_ds) if eval_ds else 0),
                     chat_template_sha256=_template_hash(processor), device=str(device_info()),
-                    metrics=tr.metrics, trainable=trainable_summary(model), world_size=world, global_step=trainer.state.global_step)
+                    metrics=tr.metrics, trainable=trainable_summary(model), world_size=world, global_step=trainer.state.global_step,
+                    peak_gpu_gib=torch.cuda.max_memory_allocated()/2**30 if cuda else None)   # this process's peak (rank 0 under torchrun)
     def _write(d):
         trainer.model.save_pretrained(d); processor.save_pretrained(d)
         (Path(d)/'swiftnb_manifest.json').write_text(json.dumps(manifest, indent=1, default=str))
