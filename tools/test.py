@@ -7,6 +7,8 @@ and a check that `nbdev-export` + `nbdev-clean` leave the tree unchanged. Prints
     python tools/test.py --flags gpu     # also the GPU cells (one worker: GPU memory is not freed between notebooks)
     python tools/test.py nbs/00_core.ipynb   # some notebooks only (no pytest, no step check)
     python tools/test.py --compat nbs/40_export.ipynb   # with tests/compat/ (needs SWIFTNB_VLLM_PYTHON: tools/fresh.sh compat)
+    python tools/test.py --vllm .venv-compat/vllm   # everything, then a swiftnb export served by real vLLM from that environment
+                                                    # (tools/fresh.sh test builds it in the background and passes this)
 """
 import argparse, hashlib, os, subprocess, sys, time
 from concurrent.futures import ThreadPoolExecutor
@@ -46,12 +48,12 @@ def test_notebook(nb, flags, timeout):
     except subprocess.TimeoutExpired: return False, time.time()-t0, f"timed out after {timeout} s"
     return r.returncode == 0, time.time()-t0, (r.stderr[-6000:] if r.returncode else '')
 
-def run_pytest(paths):
+def run_pytest(paths, env=None):
     "Run pytest on `paths`; returns (passed, failed, output)."
     import tempfile, xml.etree.ElementTree as ET
     xml = Path(tempfile.mkdtemp())/'junit.xml'
     r = subprocess.run([sys.executable, '-m', 'pytest', '-q', '-p', 'no:cacheprovider', f'--junitxml={xml}', *map(str, paths)],
-                       cwd=ROOT, capture_output=True, text=True)
+                       cwd=ROOT, capture_output=True, text=True, env=env)
     if not xml.exists(): return 0, 1, r.stdout + r.stderr
     s = ET.parse(xml).getroot()
     s = s if s.tag == 'testsuite' else s.find('testsuite')
@@ -60,6 +62,21 @@ def run_pytest(paths):
     if r.returncode == 5 or (total == skipped and total): bad += 1   # nothing ran: that is not a pass
     return total - bad - skipped, bad, (r.stdout[-8000:] if bad else '')
 
+VLLM_TEST = ROOT/'tests'/'compat'/'test_vllm_cpu.py'
+
+def vllm_test(env_dir, wait=1500):
+    "The vLLM step: wait for `env_dir`'s background build (its `-build.rc` file), then serve an export with it; (passed, failed, output)."
+    env_dir = Path(env_dir).resolve(); rc, log = env_dir.with_name(env_dir.name + '-build.rc'), env_dir.with_name(env_dir.name + '-build.log')
+    t = time.time()
+    if log.exists() or rc.exists():   # being built in the background (tools/fresh.sh test)
+        while not rc.exists() and time.time() - t < wait: time.sleep(5)
+        if not rc.exists(): return 0, 1, f"vLLM's environment {env_dir} was not built within {wait} s (its log: {log})"
+        if rc.read_text().strip() != '0':
+            return 0, 1, (f"building vLLM's environment failed (exit {rc.read_text().strip()}); the end of {log}:\n" +
+                          (log.read_text()[-3000:] if log.exists() else ''))
+    if not (env_dir/'bin'/'python').exists(): return 0, 1, f"{env_dir}/bin/python does not exist: no vLLM environment there"
+    return run_pytest([VLLM_TEST], env={**os.environ, 'SWIFTNB_VLLM_PYTHON': str(env_dir/'bin'/'python')})
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('paths', nargs='*', help='notebooks to test (default: all, plus pytest and the step check)')
@@ -67,6 +84,7 @@ def main():
     ap.add_argument('--workers', type=int, default=None, help='notebooks run in parallel (default: 2; 1 with --flags gpu)')
     ap.add_argument('--timeout', type=int, default=1200, help='seconds per notebook')
     ap.add_argument('--compat', action='store_true', help="also the pytest tests in tests/compat/ (vLLM's and llm-compressor's environment)")
+    ap.add_argument('--vllm', default=None, help="vLLM's environment (a venv folder): after the other pytest tests, serve an export with it")
     a = ap.parse_args()
     flags = a.flags.split()
     workers = a.workers or (1 if 'gpu' in flags else 2)
@@ -85,15 +103,21 @@ def main():
     tests = (sorted([*(ROOT/'tests').glob('test_*.py'), *(ROOT/'tests'/'e2e').glob('test_*.py')]) if full else []) + \
             (sorted((ROOT/'tests'/'compat').glob('test_*.py')) if a.compat else [])
     def pytests():
-        t = time.time(); return (*run_pytest(tests), time.time() - t) if tests else None
+        t = time.time(); res = (*run_pytest(tests), time.time() - t) if tests else None
+        if a.vllm:   # its own environment, after the other pytest tests (beside the notebooks, as they are)
+            t = time.time(); res = (res, (*vllm_test(a.vllm), time.time() - t))
+        return res
     with ThreadPoolExecutor(1) as side:   # pytest (wheel install, browser, servers) beside the notebooks: much of it waits on I/O
         pt = side.submit(pytests)
         with ThreadPoolExecutor(workers) as ex:
             for nb, (ok, secs, err) in zip(nbs, ex.map(lambda nb: test_notebook(nb, flags, a.timeout), nbs)):
                 report(str(nb.relative_to(ROOT)), ok, secs, err)
-        if (r := pt.result()) is not None:
-            p, f, out, secs = r
-            print(f"pytest {' '.join(str(x.relative_to(ROOT)) for x in tests)}: {p} passed, {f} failed ({secs:.0f} s)", flush=True)
+        r = pt.result()
+        r, rv = r if a.vllm else (r, None)
+        for name, res in ((' '.join(str(x.relative_to(ROOT)) for x in tests), r), (f"{VLLM_TEST.relative_to(ROOT)} in {a.vllm}", rv)):
+            if res is None: continue
+            p, f, out, secs = res
+            print(f"pytest {name}: {p} passed, {f} failed ({secs:.0f} s)", flush=True)
             if f: print(out)
             passed += p; failed += f
     print(f"\n{passed} passed, {failed} failed in {time.time()-t0:.0f} s")
