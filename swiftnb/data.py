@@ -15,9 +15,9 @@ from .core import SwiftnbError, HubUnreachable, _offline, _reachable, _hub_host,
 
 # %% auto #0
 __all__ = ['FORMS', 'PROMPT_FORMS', 'ROLES', 'DATASETS', 'last_prepare_report', 'Problem', 'DataError', 'detect_format',
-           'DatasetSpec', 'LoadReport', 'load_dataset', 'load_image', 'load_audio', 'make_bad_fixtures', 'EncodeError',
-           'encode', 'pad_collate', 'PackingCollator', 'PrepareReport', 'prepare', 'ValidationReport', 'validate',
-           'row_html', 'Preview', 'preview', 'LengthStats', 'length_stats']
+           'DatasetSpec', 'LoadReport', 'load_dataset', 'raw_rows', 'load_image', 'load_audio', 'make_bad_fixtures',
+           'EncodeError', 'encode', 'pad_collate', 'PackingCollator', 'PrepareReport', 'prepare', 'ValidationReport',
+           'validate', 'row_html', 'Preview', 'preview', 'LengthStats', 'length_stats']
 
 # %% ../nbs/10_data.ipynb #b506f7ec
 @dataclass
@@ -613,6 +613,12 @@ def _load_part(source, split, root, hub, spec, columns, kind, forms, rep) -> lis
             rep.skipped[s] = r
             rep.problems += ctx.probs if p is None else [p] if p else []
     return good
+
+# %% ../nbs/10_data.ipynb #3bc28fe5
+def raw_rows(source, root:str|None=None) -> dict:
+    "Rows of local data files as written, before any mapping, keyed by the `_src` ('file:line') `load_dataset` gives each row."
+    # for columns the canonical schema does not keep (evaluation's lists of reference answers)
+    return {src: r for _, rs, *_ in _parts(source, None, root, 'auto') for src, r, p in rs if p is None and isinstance(r, dict)}
 
 # %% ../nbs/10_data.ipynb #b2baaaff
 _HOSTS = {}   # (host, port) -> (reachable, when probed)

@@ -136,12 +136,12 @@ def _majority(raw):
 
 def _load_rows(dataset) -> list:
     "Canonical rows (with `_src`) of `dataset`, each keeping its 'answers'/'references' list."
-    from swiftnb.data import load_dataset, _parts
+    from swiftnb.data import load_dataset, raw_rows
     if isinstance(dataset, (str, Path)):
         rows = [dict(r) for r in load_dataset(dataset)]
         s = str(dataset) if Path(dataset).exists() else re.sub(r'#\d+$', '', str(dataset))
         if Path(s).expanduser().exists() or any(c in s for c in '*?['):   # local files: read the answers lists back by line
-            raw = {src: r for _, rs, *_ in _parts(s, None, None, 'auto') for src, r, p in rs if p is None and isinstance(r, dict)}
+            raw = raw_rows(s)
             for r in rows:
                 for k in _EXTRA:
                     if (v := raw.get(r.get('_src'), {}).get(k)) is not None: r[k] = v

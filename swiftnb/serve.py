@@ -10,7 +10,7 @@ __all__ = ['ServeError', 'Limits', 'RequestError', 'parse_chat', 'build_app', 'S
 # %% ../nbs/45_serve.ipynb #2eacd87c
 # (no `from __future__ import annotations`: FastAPI reads the handlers' annotations, and Request is imported lazily)
 import os, io, re, sys, gc, json, time, hmac, base64, socket, asyncio, signal, warnings, threading, subprocess, ipaddress, urllib.request
-from dataclasses import dataclass, asdict
+from dataclasses import dataclass, asdict, fields
 from pathlib import Path
 from .core import SwiftnbError, _have, need
 
@@ -201,8 +201,8 @@ def _free_when_done(st, lock):
     # Synchronous on purpose: this runs in the `finally` of a task the server cancels when the client hangs up,
     # where anything awaited would be cancelled too (and the lock never released).
     loop = asyncio.get_running_loop()
-    if not st._done: st.cancelled.set()
-    def wait(): st._th.join(); loop.call_soon_threadsafe(lock.release)
+    st.cancel()                                           # the stream's own API (transformers' and vLLM's streams alike)
+    def wait(): st.close(); loop.call_soon_threadsafe(lock.release)   # close() waits for its generation thread
     threading.Thread(target=wait, daemon=True).start()
 
 async def _read_body(request, cap:int) -> bytes:
@@ -454,9 +454,11 @@ def serve(model,                          # a model folder (merged export), sft 
         import torch
         backend = 'vllm' if (_have('vllm') or python) and torch.cuda.is_available() else 'transformers'
     if backend not in ('transformers', 'vllm'): raise ServeError(f"backend must be 'transformers', 'vllm' or 'auto', not {backend!r}.")
-    if backend == 'vllm' and limits is not None and not limits.allow_urls:
-        raise ServeError("allow_urls=False (--no-url-media) is a limit of the embedded server; vLLM downloads media URLs by its own rules. "
-                         "Use backend='transformers', or configure vLLM's own media options.")
+    if backend == 'vllm' and limits is not None and (changed := [f.name for f in fields(Limits) if getattr(limits, f.name) != getattr(Limits(), f.name)]):
+        # vLLM's server checks requests by its own rules: a limit it would not apply is an error, not a promise not kept
+        raise ServeError(f"Limits {', '.join(f'{k}={getattr(limits, k)!r}' for k in changed)} (e.g. --no-url-media) are limits of the "
+                         "embedded server; vLLM's server does not apply them (it downloads media URLs and sizes requests by its own rules). "
+                         "Use backend='transformers', or vLLM's own flags, e.g. limit_mm_per_prompt='{\"image\": 4}', max_model_len=4096.")
     port = _check_bind(host, port, api_key)
     if backend == 'vllm': return _vllm(model, adapters, host, port, api_key, model_name, python, **kwargs)
     return _embedded(model, adapters, host, port, api_key, model_name, limits, **kwargs)

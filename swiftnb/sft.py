@@ -632,7 +632,9 @@ def sft(model,                       # registry name, hub id, directory, or a lo
     elif processor is None: raise SwiftnbError("A loaded model needs its processor: sft(model, data, processor=tokenizer_or_processor).")
     if args.tuner == 'qlora' and not torch.cuda.is_available():
         raise DeviceError("QLoRA needs a CUDA GPU (bitsandbytes); use tuner='lora' here.")
-    if args.attn_impl == 'flex_attention' and torch.cuda.is_available(): print(flex_note(), flush=True)
+    if args.attn_impl == 'flex_attention' and torch.cuda.is_available():
+        note = flex_note()                  # sets where compiled kernels are kept, in every process
+        if rank == 0: print(note, flush=True)
     if args.use_liger:
         if (why := _apply_liger(model)):
             warnings.warn(f"Training without Liger's fused kernels: {why}." + (" The plan counted on the fused loss; if memory "
