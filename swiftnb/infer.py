@@ -470,10 +470,21 @@ def infer_cmd(argv:list):
 def _as_engine(x) -> Engine:
     return x if isinstance(x, Engine) else Infer.from_pretrained(x)
 
+_MEDIA = {}   # (kind, path or digest of bytes) -> html: a streaming answer redraws the conversation for every piece, its media unchanged
+
 def _media_html(x, kind) -> str:
     from swiftnb.data import _thumb_html, _audio_html
-    try: return _thumb_html(x, 'chat') if kind == 'images' else _audio_html(x, 'chat')
-    except Exception as e: return f"<i>[{kind[:-1]}: {html.escape(str(e))}]</i>"
+    import hashlib
+    # paths and bytes only: another object's id could be reused by a later one, showing the wrong thumbnail
+    if isinstance(x, (str, Path)): key = (kind, str(x), Path(x).stat().st_mtime_ns if Path(x).is_file() else None)   # a rewritten file is redrawn
+    else: key = (kind, hashlib.sha1(x).hexdigest()) if isinstance(x, (bytes, bytearray)) else None
+    if key in _MEDIA: return _MEDIA[key]
+    try: h = _thumb_html(x, 'chat') if kind == 'images' else _audio_html(x, 'chat')
+    except Exception as e: return f"<i>[{kind[:-1]}: {html.escape(str(e))}]</i>"   # not cached: the file may appear later
+    if key is not None:
+        if len(_MEDIA) >= 256: _MEDIA.clear()
+        _MEDIA[key] = h
+    return h
 
 _BUBBLE = {'user': '#e3f2fd', 'assistant': '#e8f5e9', 'system': '#eeeeee'}
 _RED = '#c62828'
