@@ -1,15 +1,13 @@
-"""Data-parallel scaling of `swiftnb.sft` with its defaults: 1 GPU against N, and a full fine-tune sharded with FSDP.
+"""Data-parallel scaling of `swiftnb.sft` with its defaults: 1 GPU against N.
 
     python bench/scale_speed.py [--model Qwen2.5-1.5B-Instruct] [--nprocs 1,2] [--steps 8] [--out bench/scale_speed.json]
-    python bench/scale_speed.py --fsdp Qwen2.5-7B-Instruct --nprocs 2 --steps 4     # full fine-tuning, sharded over 2 GPUs
 
 Workload: train_speed.py's rows (log-normal chat lengths, median ~300) on a random-weight model of the named shape, LoRA r8
 alpha 32 on every linear layer, bf16, max_length 2048. Each process takes 32 rows per optimizer step (its own pack), so
 N processes train N x 32 rows per step: the work per GPU is the same, and scaling = tokens/s on N GPUs / tokens/s on one.
 `sft(..., nproc_per_node=N)` starts the processes through torchrun, as a user would. tokens/s comes from the run's own log
 (`history.json`: real tokens seen, summed over processes, and the trainer's clock) over the steps after the first two.
---fsdp: `tuner='full'` with `fsdp='full_shard'` on the named shape; the plan's estimate for one GPU is recorded beside
-the measured peak of rank 0.
+The 1-GPU run is one process: since swiftnb trains on one GPU per process, it uses cuda:0 alone on a machine of several.
 """
 import argparse, json, sys, tempfile, time
 from pathlib import Path
@@ -26,27 +24,23 @@ def rate(hist):
 
 def main():
     ap = argparse.ArgumentParser(); ap.add_argument('--model', default='Qwen2.5-1.5B-Instruct'); ap.add_argument('--nprocs', default='1,2')
-    ap.add_argument('--steps', type=int, default=8); ap.add_argument('--fsdp', default=None, help='a model shape to fully fine-tune with FSDP')
+    ap.add_argument('--steps', type=int, default=8);
     ap.add_argument('--attn', default=None, help="attn_impl for the LoRA runs (default: the plan's; 'sdpa' compiles nothing)")
     ap.add_argument('--out', default='bench/scale_speed.json')
     a = ap.parse_args()
     import torch
-    from swiftnb.core import make_random, device_info, recommend
+    from swiftnb.core import make_random, device_info
     from swiftnb.sft import sft
     out = dict(date=time.strftime('%Y-%m-%d'), card=torch.cuda.get_device_name(), gpus=torch.cuda.device_count(),
                torch=torch.__version__, command=' '.join(['python'] + sys.argv), device=str(device_info()), results={})
     save = lambda: (Path(a.out).parent.mkdir(parents=True, exist_ok=True), Path(a.out).write_text(json.dumps(out, indent=1)))
-    model = a.fsdp or a.model
+    model = a.model
     d = make_random(model, Path(tempfile.mkdtemp())/'m')
     import gc
     for n in map(int, a.nprocs.split(',')):
         kw = dict(per_device_train_batch_size=PER_GPU, gradient_accumulation_steps=1, lora_rank=8, lora_alpha=32)
         if a.attn: kw['attn_impl'] = a.attn
-        if a.fsdp:
-            kw = dict(tuner='full', fsdp='full_shard', per_device_train_batch_size=8, gradient_accumulation_steps=1)
-            try: recommend(str(d), tuner='full'); out['one_gpu_plan'] = 'fits'
-            except Exception as e: out['one_gpu_plan'] = f"{type(e).__name__}: {e}"
-        name = f"{model} {'full fine-tuning, FSDP full_shard' if a.fsdp else 'LoRA, swiftnb defaults' + (f' but attn_impl={a.attn}' if a.attn else '')}, {n} GPU{'s'[:n > 1]}"
+        name = f"{model} LoRA, swiftnb defaults{f' but attn_impl={a.attn}' if a.attn else ''}, {n} GPU{'s'[:n > 1]}"
         t = time.perf_counter()
         try:
             r = sft(str(d), rows(PER_GPU*n*a.steps), output_dir=tempfile.mkdtemp(), max_steps=a.steps, learning_rate=1e-4,
@@ -57,7 +51,7 @@ def main():
         res = out['results'][name] = dict(nproc=n, tokens_per_s=tps, call_s=time.perf_counter() - t, losses=r.losses,
                                           peak_gib_rank0=m.get('peak_gpu_gib'), world_size=m.get('world_size'),
                                           args={k: m['args'].get(k) for k in ('packing', 'attn_impl', 'use_liger', 'gradient_checkpointing',
-                                                                           'max_packed_tokens', 'fused_lora', 'tuner', 'fsdp')})
+                                                                           'max_packed_tokens', 'fused_lora', 'tuner')})
         one = next(iter(out['results'].values())).get('tokens_per_s')
         print(f"{name} | {tps:,.0f} tok/s" + (f" | {tps/one:.2f}x one GPU's" if one and n > 1 else '') +
               f" | rank-0 peak {res['peak_gib_rank0']} GiB | losses {[round(x, 3) for x in r.losses]}", flush=True)

@@ -498,7 +498,7 @@ def flex_note(env=os.environ, done:bool=False) -> str:
     if done: d.mkdir(parents=True, exist_ok=True); mark.touch()
     if mark.exists(): return f"flex attention: its compiled kernels are cached in {d}; the first step recompiles for seconds."
     return (f"flex attention compiles its Triton kernels on the first step: up to minutes on a machine that has not run it "
-            f"before (measured: 5 min on an H100, under 1 min on an H200), then cached in {d}. attn_impl='sdpa' compiles "
+            f"before (measured: 5 min on a fresh H100), then cached in {d}. attn_impl='sdpa' compiles "
             "nothing, but runs packed rows with a dense mask at about a quarter of the speed.")
 
 def _oom_message(args, plan, model_name):
