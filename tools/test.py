@@ -75,7 +75,8 @@ def vllm_test(env_dir, wait=1500):
             return 0, 1, (f"building vLLM's environment failed (exit {rc.read_text().strip()}); the end of {log}:\n" +
                           (log.read_text()[-3000:] if log.exists() else ''))
     if not (env_dir/'bin'/'python').exists(): return 0, 1, f"{env_dir}/bin/python does not exist: no vLLM environment there"
-    return run_pytest([VLLM_TEST], env={**os.environ, 'SWIFTNB_VLLM_PYTHON': str(env_dir/'bin'/'python')})
+    env = {k: v for k, v in os.environ.items() if k != 'PYTHONDONTWRITEBYTECODE'}   # the server's processes reuse each other's bytecode
+    return run_pytest([VLLM_TEST], env={**env, 'SWIFTNB_VLLM_PYTHON': str(env_dir/'bin'/'python')})
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
