@@ -29,13 +29,13 @@ def pairs(n, seed=0, median=300, sigma=0.75, max_tokens=2048):
     return out
 
 GLOBAL = 16   # pairs per optimizer step
-CONFIGS = {   # name -> dpo() overrides
+EACH = dict(precompute_ref_log_probs=False)   # trl's default: a reference forward in every step
+CONFIGS = {   # name -> dpo() overrides (swiftnb now precomputes the reference log-probs where a run sees every row)
     'trl defaults (checkpointing on, reference pass every step, peft LoRA)':
-        dict(gradient_checkpointing=True, fused_lora=False, per_device_train_batch_size=8, gradient_accumulation_steps=2),
+        dict(gradient_checkpointing=True, fused_lora=False, per_device_train_batch_size=8, gradient_accumulation_steps=2, trl_args=EACH),
     'swiftnb defaults': dict(per_device_train_batch_size=8, gradient_accumulation_steps=2),
+    'swiftnb defaults, reference pass every step': dict(per_device_train_batch_size=8, gradient_accumulation_steps=2, trl_args=EACH),
     '+no checkpointing': dict(gradient_checkpointing=False, per_device_train_batch_size=8, gradient_accumulation_steps=2),
-    '+reference log-probs precomputed': dict(gradient_checkpointing=False, per_device_train_batch_size=8, gradient_accumulation_steps=2,
-                                             trl_args=dict(precompute_ref_log_probs=True)),
     '+liger DPO loss': dict(gradient_checkpointing=False, per_device_train_batch_size=8, gradient_accumulation_steps=2,
                             trl_args=dict(use_liger_kernel=True)),
 }
@@ -75,7 +75,8 @@ def main():
                                           overall_tokens_per_s=n1/r.metrics['train_runtime'],
                                           peak_gib=torch.cuda.max_memory_allocated()/2**30 if cuda else None,
                                           first_loss=r.losses[0] if r.losses else None, args={k: r.manifest['args'].get(k) for k in
-                                          ('gradient_checkpointing', 'fused_lora', 'per_device_train_batch_size', 'trl_args')})
+                                          ('gradient_checkpointing', 'fused_lora', 'per_device_train_batch_size', 'trl_args')},
+                                          precompute_ref_log_probs=r.manifest.get('precompute_ref_log_probs'))
         base = next(iter(out['results'].values())).get('tokens_per_s')
         print(f"{name} | {res['tokens_per_s']:,.0f} tok/s ({res['tokens_per_s']/base:.2f}x) | peak {res['peak_gib']} | loss {res['first_loss']}", flush=True)
         Path(a.out).parent.mkdir(parents=True, exist_ok=True); Path(a.out).write_text(json.dumps(out, indent=1))

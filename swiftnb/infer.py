@@ -208,10 +208,11 @@ class _Stream:
         self._stop, self._th = stop, threading.Thread(target=run, daemon=True)
         self._th.start()
 
+    def _pieces(self): return (s for s in self._streamer if s)
+
     def __iter__(self):
         try:
-            for s in self._streamer:
-                if s: yield s
+            yield from self._pieces()
             self._done = True
         finally: self.close()
         if self.error is not None: raise self.error
@@ -360,8 +361,8 @@ class VllmEngine(Engine):
         "Replies to a batch of requests (a single request: its reply)."
         return super().infer(requests, images, audios, system, batch_size=batch_size or 1<<30, **gen)
 
-class _VllmStream:
-    "A vLLM reply as text pieces, as `_Stream` gives them: a thread steps the engine; `cancel`/`close` abort the request."
+class _VllmStream(_Stream):
+    "A vLLM reply as text pieces, as `_Stream` gives them: a thread steps the engine; `cancel`/`close` (`_Stream`'s) abort the request."
     def __init__(self, eng, row, gen):
         import queue
         from vllm.sampling_params import RequestOutputKind
@@ -395,20 +396,7 @@ class _VllmStream:
         except Exception as e: self.error = e
         finally: self._q.put(None)
 
-    def __iter__(self):
-        try:
-            while (s := self._q.get()) is not None: yield s
-            self._done = True
-        finally: self.close()
-        if self.error is not None: raise self.error
-
-    def cancel(self):
-        "Ask the generation to stop at its next step, without waiting for it (a no-op once finished)."
-        if not self._done: self.cancelled.set()
-
-    def close(self):
-        "Stop generating (a no-op once finished) and wait for the generation thread."
-        self.cancel(); self._th.join()
+    def _pieces(self): return iter(self._q.get, None)   # the engine thread ends the queue with None
 
     @property
     def n_completion(self) -> int: return len(self.ids)
