@@ -1,39 +1,76 @@
-"""Decode speed of transformers generation on a GPU: plain `model.generate` (dynamic cache) against a static cache with the
-decode step compiled (CUDA graphs), at batch 1 and 32, on a random-weight model of Qwen2.5-1.5B's shape, bf16, sdpa,
-128 prompt tokens, 256 new tokens, greedy. Checks that both give the same tokens.
-Usage (GPU): python bench/infer_speed.py [--model Qwen2.5-1.5B-Instruct] [--out bench/infer_speed.json]"""
+"""Decode speed of the transformers backend on a GPU against plain `model.generate`, same call, same card.
+
+    python bench/infer_speed.py [--model Qwen2.5-1.5B-Instruct] [--out bench/infer_speed.json]
+
+Random weights of the model's shape, bf16, sdpa, 128 prompt tokens, 256 new tokens, greedy, batch 1 and 32. Contenders:
+- plain: `model.generate` with its defaults (dynamic cache);
+- static: `generate(cache_implementation='static')` (transformers compiles its decode step);
+- swiftnb: `StaticDecoder`, what `TransformersEngine` runs on a GPU for text models (static cache, the one-token step and
+  the choice of the token compiled into CUDA graphs, one host sync per 8 tokens).
+No end token is set, so every contender makes all 256 tokens. Each timing is the mean of 3 calls after a warm-up call (the
+warm-up compiles; its time is reported as first_call_s).
+Equality: on random weights the logits are nearly flat and bf16 rounding flips greedy choices, so the paths are compared in
+float32 (64 new tokens, batch 1 and 32): same_tokens_fp32 is the fraction of positions where swiftnb's tokens equal plain
+generate's. same_tokens_bf16 (the speed runs) is reported for information."""
 import argparse, json, time
 from pathlib import Path
 import torch
 from transformers import AutoModelForCausalLM
 from swiftnb.core import make_random
+from swiftnb.infer import StaticDecoder
 
 ap = argparse.ArgumentParser()
 ap.add_argument('--model', default='Qwen2.5-1.5B-Instruct'); ap.add_argument('--out', default='bench/infer_speed.json')
 ap.add_argument('--new', type=int, default=256); ap.add_argument('--prompt', type=int, default=128)
+ap.add_argument('--batches', default='1,32'); ap.add_argument('--reps', type=int, default=3)
 a = ap.parse_args()
 path = make_random(a.model, dtype='bfloat16')
-m = AutoModelForCausalLM.from_pretrained(path, dtype=torch.bfloat16, attn_implementation='sdpa', device_map={'': 0}).eval()
-V = m.config.vocab_size
-res = dict(model=a.model, card=torch.cuda.get_device_name(), torch=torch.__version__, prompt=a.prompt, new=a.new, runs=[])
+res = dict(date=time.strftime('%Y-%m-%d'), model=a.model, card=torch.cuda.get_device_name(), torch=torch.__version__,
+           prompt=a.prompt, new=a.new, command='python bench/infer_speed.py', runs=[], equality_fp32=[])
 
-def run(bs, mode, reps=2):
+def load(dtype):
+    m = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, attn_implementation='sdpa', device_map={'': 0}).eval()
+    m.generation_config.eos_token_id = None      # every contender makes all the new tokens
+    return m
+
+def prompt(bs, V):
     g = torch.Generator().manual_seed(bs)
-    ids = torch.randint(10, V - 10, (bs, a.prompt), generator=g).cuda()
-    kw = dict(max_new_tokens=a.new, min_new_tokens=a.new, do_sample=False, pad_token_id=0)
-    if mode == 'static': kw.update(cache_implementation='static')
-    with torch.inference_mode():
-        out = m.generate(ids, attention_mask=torch.ones_like(ids), **kw)   # warm-up (and compilation)
-        torch.cuda.synchronize(); t = time.time()
-        for _ in range(reps): out = m.generate(ids, attention_mask=torch.ones_like(ids), **kw)
-        torch.cuda.synchronize(); dt = (time.time() - t) / reps
-    return out[:, a.prompt:].cpu(), dt
+    return torch.randint(10, V - 10, (bs, a.prompt), generator=g).cuda()
 
-for bs in (1, 32):
-    base, t0 = run(bs, 'plain')
-    fast, t1 = run(bs, 'static')
-    same = (base == fast).float().mean().item()
-    r = dict(batch=bs, plain_tok_s=round(bs * a.new / t0, 1), static_compiled_tok_s=round(bs * a.new / t1, 1), speedup=round(t0 / t1, 2),
-             plain_ms_per_step=round(1000 * t0 / a.new, 2), static_ms_per_step=round(1000 * t1 / a.new, 2), same_tokens=same)
-    res['runs'].append(r); print(r, flush=True)
-Path(a.out).parent.mkdir(parents=True, exist_ok=True); Path(a.out).write_text(json.dumps(res, indent=1))
+def timed(fn, reps):
+    t = time.perf_counter(); out = fn(); torch.cuda.synchronize(); first = time.perf_counter() - t
+    t = time.perf_counter()
+    for _ in range(reps): out = fn()
+    torch.cuda.synchronize()
+    return out, (time.perf_counter() - t) / reps, first
+
+def contenders(m, dec, ids, new):
+    am = torch.ones_like(ids)
+    kw = dict(max_new_tokens=new, do_sample=False, pad_token_id=0)
+    return {'plain': lambda: m.generate(ids, attention_mask=am, **kw)[:, ids.shape[1]:],
+            'static': lambda: m.generate(ids, attention_mask=am, cache_implementation='static', **kw)[:, ids.shape[1]:],
+            'swiftnb': lambda: dec(ids, am, new, [], 0)}
+
+m = load(torch.bfloat16); dec = StaticDecoder(m)
+with torch.inference_mode():
+    for bs in map(int, a.batches.split(',')):
+        ids, r, outs = prompt(bs, m.config.vocab_size), dict(batch=bs), {}
+        for name, fn in contenders(m, dec, ids, a.new).items():
+            outs[name], dt, first = timed(fn, a.reps)
+            r[f'{name}_tok_s'], r[f'{name}_ms_per_token_step'], r[f'{name}_first_call_s'] = round(bs * a.new / dt, 1), round(1000 * dt / a.new, 2), round(first, 1)
+        r['swiftnb_vs_plain'] = round(r['swiftnb_tok_s'] / r['plain_tok_s'], 2); r['static_vs_plain'] = round(r['static_tok_s'] / r['plain_tok_s'], 2)
+        r['same_tokens_bf16'] = (outs['swiftnb'] == outs['plain']).float().mean().item()
+        res['runs'].append(r); print(r, flush=True)
+        Path(a.out).write_text(json.dumps(res, indent=1))
+del m, dec; torch.cuda.empty_cache()
+m = load(torch.float32); dec = StaticDecoder(m)
+with torch.inference_mode():
+    for bs in map(int, a.batches.split(',')):
+        ids = prompt(bs, m.config.vocab_size)
+        c = contenders(m, dec, ids, 64)
+        p, f = c['plain'](), c['swiftnb']()
+        first = (p != f).any(0).nonzero()
+        e = dict(batch=bs, new=64, same_tokens_fp32=(p == f).float().mean().item(), rows_identical=int((p == f).all(1).sum()),
+                 first_difference=int(first[0]) if len(first) else None)
+        res['equality_fp32'].append(e); print(e, flush=True)
+Path(a.out).write_text(json.dumps(res, indent=1))

@@ -7,12 +7,14 @@ Docs: https://swiftnb.github.io/swiftnb/infer.html.md"""
 # %% ../nbs/50_infer.ipynb #3d95888e
 from __future__ import annotations
 import re, json, html, threading, warnings, weakref
+from collections import OrderedDict
 from fastcore.basics import patch
 from pathlib import Path
 from .core import SwiftnbError, UnknownModel, DeviceError, load_model, load_processor, modality_of, get_model_dir, _have
 
 # %% auto #0
-__all__ = ['InferError', 'encode_prompt', 'Engine', 'TransformersEngine', 'Infer', 'VllmEngine', 'infer_cmd', 'Chat']
+__all__ = ['InferError', 'encode_prompt', 'Engine', 'TransformersEngine', 'fast_settings', 'StaticDecoder', 'Infer', 'VllmEngine',
+           'infer_cmd', 'Chat']
 
 # %% ../nbs/50_infer.ipynb #e8b5b679
 class InferError(SwiftnbError, ValueError): "A request, adapter or model that cannot be used for generation."
@@ -147,8 +149,9 @@ def _model_lock(model):
 
 class TransformersEngine(Engine):
     "Generation with transformers `generate`; adapters stay unmerged (peft)."
-    def __init__(self, model, processor, name:str|None=None):
-        self.model, self.processor = model.eval(), processor
+    def __init__(self, model, processor, name:str|None=None,
+                 fast:bool|None=None):  # `StaticDecoder`: None on a GPU for text models; True also on a CPU; False never
+        self.model, self.processor, self.fast, self._decoder = model.eval(), processor, fast, None
         self.tok = getattr(processor, 'tokenizer', processor)
         self.modality = modality_of(model.config)
         self.name = name or getattr(model.config, '_name_or_path', type(model).__name__)
@@ -171,6 +174,21 @@ class TransformersEngine(Engine):
                              f"of {self.max_length} tokens; shorten the prompt or lower max_new_tokens.")
         return dict(g, eos_token_id=self.stop_ids, pad_token_id=self.tok.pad_token_id)
 
+    def _fast(self, g) -> dict|None:
+        "`StaticDecoder`'s settings if it answers this request, else None (then `generate` does)."
+        if self.fast is False: return None
+        kw, odd = fast_settings(self.model, g)
+        if self.modality != 'text': odd = odd + [f'a {self.modality} model']
+        if self.fast and odd: raise InferError(f"fast=True decodes text with temperature, top_p, top_k and repetition_penalty only, "
+                                               f"not {', '.join(odd)}; use fast=None to let generate answer such requests.")
+        if odd or not (self.fast or self.model.device.type == 'cuda'): return None
+        if self._decoder is None: self._decoder = StaticDecoder(self.model, compile=self.model.device.type == 'cuda')
+        return kw
+
+    def _decode(self, b, g, kw, **more):
+        pad = self.tok.pad_token_id if self.tok.pad_token_id is not None else self.stop_ids[0]
+        return self._decoder(b['input_ids'], b['attention_mask'], g['max_new_tokens'], self.stop_ids, pad, max_length=self.max_length, **kw, **more)
+
     def _batch(self, rows):
         import torch
         from swiftnb.data import pad_collate
@@ -182,8 +200,10 @@ class TransformersEngine(Engine):
         import torch
         b = self._batch(rows)
         g = self._gen_kwargs(gen, b['input_ids'].shape[1])
-        with self._lock, torch.inference_mode(): out = self.model.generate(**b, **g)
-        self.last_ids = out[:, b['input_ids'].shape[1]:]
+        kw = self._fast(g)
+        with self._lock, torch.inference_mode():
+            self.last_ids = self._decode(b, g, kw) if kw else self.model.generate(**b, **g)[:, b['input_ids'].shape[1]:]
+        self.last_path = 'fast' if kw else 'generate'
         return self.tok.batch_decode(self.last_ids, skip_special_tokens=True)
 
     def _stream(self, row, gen): return _Stream(self, self._batch([row]), gen)
@@ -199,12 +219,21 @@ class _Stream:
         stop, ev = eng.stop_ids, self.cancelled
         class _Cancel(StoppingCriteria):   # generation checks this after every token: a closed stream frees the model at once
             def __call__(self, input_ids, scores, **kw): return torch.full((input_ids.shape[0],), ev.is_set(), dtype=torch.bool, device=input_ids.device)
+        kw, st = eng._fast(g), self._streamer
+        def put(block):   # the decoder's blocks run past the end token to its next sync: send up to the end token
+            if st.ended: return
+            hit = torch.isin(block[0], torch.tensor(stop, device=block.device)).nonzero()
+            if len(hit): block, st.ended = block[:, :int(hit[0]) + 1], True
+            st.put(block.cpu())
         def run():
             try:
                 with eng._lock, torch.inference_mode():
-                    out = eng.model.generate(**b, **g, streamer=self._streamer, stopping_criteria=StoppingCriteriaList([_Cancel()]))
-                self.ids = out[0, self.n_prompt:]
-            except Exception as e: self.error = e; self._streamer.end()
+                    if kw:
+                        st.ended = False; st.put(b['input_ids'].cpu())   # the streamer skips the prompt: the first block it is given
+                        self.ids = eng._decode(b, g, kw, on_tokens=put, cancelled=ev.is_set)[0]; st.end()
+                    else: self.ids = eng.model.generate(**b, **g, streamer=st, stopping_criteria=StoppingCriteriaList([_Cancel()]))[0, self.n_prompt:]
+                eng.last_path = 'fast' if kw else 'generate'
+            except Exception as e: self.error = e; st.end()
         self._stop, self._th = stop, threading.Thread(target=run, daemon=True)
         self._th.start()
 
@@ -234,6 +263,127 @@ class _Stream:
         if self.ids is not None and len(self.ids) and int(self.ids[-1]) in self._stop: return 'stop'
         return 'cancelled' if self.cancelled.is_set() else 'length'
 
+# %% ../nbs/50_infer.ipynb #4ccce482
+def _bucket(n:int, lo:int=1) -> int: return max(lo, 1 << max(n - 1, 0).bit_length())
+
+def _choose(logits, seen, sample:bool, penalty, temp, top_p, top_k):
+    "The next token from last-position logits, as `generate` picks it: repetition penalty, then argmax or a sample after temperature, top-k and top-p. The knobs are tensors, so new values need no new compile."
+    import torch
+    s = logits.float()
+    s = torch.where(seen, torch.where(s < 0, s * penalty, s / penalty), s)
+    if not sample: return s.argmax(-1)
+    srt, idx = (s / temp).sort(-1, descending=True)
+    rank = torch.arange(s.shape[-1], device=s.device)
+    p = srt.masked_fill(rank >= top_k, float('-inf')).softmax(-1)
+    p = p.masked_fill(p.cumsum(-1) - p >= top_p, 0)          # the most likely token always stays
+    # an exponential race picks index i with probability p_i: torch.multinomial does not go into a CUDA graph
+    pick = (p / torch.rand_like(p).clamp_min(1e-20).log().neg()).argmax(-1, keepdim=True)
+    return idx.gather(-1, pick)[:, 0]
+
+_FAST_KEYS = {'max_new_tokens', 'max_length', 'do_sample', 'temperature', 'top_p', 'top_k', 'repetition_penalty', 'eos_token_id',
+              'pad_token_id', 'bos_token_id', 'decoder_start_token_id', 'use_cache', 'transformers_version', '_from_model_config'}
+
+def fast_settings(model, gen:dict) -> tuple:
+    "The settings `generate` would use (the model's generation config under `gen`) as `StaticDecoder` takes them, and the names of those it cannot apply."
+    import copy
+    from transformers import GenerationConfig
+    cfg = copy.deepcopy(getattr(model, 'generation_config', None) or GenerationConfig())
+    unused = cfg.update(**gen)
+    odd = sorted(set(cfg.to_diff_dict()) - _FAST_KEYS | set(unused))
+    return dict(do_sample=bool(cfg.do_sample), temperature=cfg.temperature or 1.0, top_p=1.0 if cfg.top_p is None else cfg.top_p,
+                top_k=cfg.top_k or 0, repetition_penalty=cfg.repetition_penalty or 1.0), odd
+
+class _Slot:
+    "One shape's decoding state: the static cache and every tensor a step reads or writes, at fixed addresses (a CUDA graph replays on them)."
+    def __init__(self, model, B, T, V, dev):
+        import torch
+        from transformers import StaticCache
+        self.cache, self.graph = StaticCache(config=model.config, max_cache_len=T), None
+        z = lambda *s, dt=torch.long: torch.zeros(*s, dtype=dt, device=dev)
+        self.nxt, self.pos, self.mask, self.seen, self.toks = z(B), z(B, 1), z(B, T), z(B, V, dt=torch.bool), z(B, T)
+        self.done, self.slot, self.col, self.stop, self.pad = z(B, dt=torch.bool), z(1), z(1), z(16), z(())
+        self.knobs = [z((), dt=torch.float), z((), dt=torch.float), z((), dt=torch.float), z(())]
+
+class StaticDecoder:
+    """Token-by-token decoding into a static KV cache; on a GPU each token's whole step is one CUDA graph replay.
+    Why not `generate`: on small models its per-token host work (logits processors, stopping criteria, a growing `input_ids`, and
+    with a static cache the compiled call's own bookkeeping and guards) costs more than the GPU's step (bench/infer_speed.py).
+    Here the step — forward, the choice of the token, the end-token check, the cache and mask updates — is compiled (inductor)
+    and captured once per shape in a CUDA graph; the host replays it and waits for the GPU once every `sync_every` tokens."""
+    def __init__(self, model, compile:bool=True, sync_every:int=8, keep:int=2):
+        self.model, self.compile, self.sync_every, self.keep = model, compile, sync_every, keep
+        self._slots, self._steps = OrderedDict(), {}
+
+    def _step(self, sample):
+        "The model's one-token step and the choice of the next token; compiled (fused kernels, no CUDA graph of its own) on a GPU."
+        if sample not in self._steps:
+            import torch
+            m = self.model
+            def step(ids, pos, mask, cache, seen, *knobs):
+                out = m(input_ids=ids, position_ids=pos, attention_mask=mask, cache=cache, use_cache=True, logits_to_keep=1)
+                return _choose(out.logits[:, -1], seen, sample, *knobs)
+            self._steps[sample] = torch.compile(step, dynamic=False) if self.compile else step
+        return self._steps[sample]
+
+    def _advance(self, s, sample):
+        "Feed the last token, choose the next, write it: every tensor op of one token, with no host sync (what the graph holds)."
+        import torch
+        s.mask.index_fill_(1, s.slot, 1); s.seen.scatter_(1, s.nxt[:, None], True)
+        new = self._step(sample)(s.nxt[:, None], s.pos, s.mask, s.cache, s.seen, *s.knobs)
+        new = torch.where(s.done, s.pad, new)
+        s.toks.index_copy_(1, s.col, new[:, None]); s.done |= (new[:, None] == s.stop).any(-1); s.nxt.copy_(new)
+        s.pos += 1; s.slot += 1; s.col += 1
+
+    def _run_step(self, s, sample):
+        import torch
+        if not self.compile: return self._advance(s, sample)
+        if s.graph is None:   # first use of this shape: run once (compiles, warms up) on a side stream, then capture
+            side = torch.cuda.Stream(); side.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(side): self._advance(s, sample)
+            torch.cuda.current_stream().wait_stream(side)
+            s.graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(s.graph, capture_error_mode='thread_local'): self._advance(s, sample)
+            return
+        s.graph.replay()
+
+    def __call__(self, input_ids, attention_mask, max_new_tokens:int, stop_ids, pad_id:int, do_sample:bool=False,
+                 temperature:float=1.0, top_p:float=1.0, top_k:int=0, repetition_penalty:float=1.0,
+                 on_tokens=None,                   # called with each new block of tokens `[batch, k]` (streaming)
+                 cancelled=None,                   # a function: True stops at the next sync
+                 max_length:int|None=None):        # the model's context: caches are not made longer
+        "New tokens `[batch, n]` (after its end token a row holds `pad_id`); stops when every row has ended."
+        import torch
+        dev, (B0, L) = input_ids.device, input_ids.shape
+        B, T = (_bucket(B0), _bucket(L + max_new_tokens, 256)) if self.compile else (B0, L + max_new_tokens)
+        T = max(L + max_new_tokens, min(T, max_length or T))   # graphs are made per shape: sizes in powers of two
+        if B > B0:   # fill the batch with copies of the last row; their tokens are dropped
+            input_ids, attention_mask = (torch.cat([x, x[-1:].expand(B - B0, -1)]) for x in (input_ids, attention_mask))
+        stop_ids = list(stop_ids)[:16]
+        s = self._slots.pop(key := (B, T, do_sample), None)
+        if s is None:
+            if self.compile: print(f"swiftnb: compiling the decoding step for batch {B}, {T} tokens of cache (once per shape; up to a minute)", flush=True)
+            s = _Slot(self.model, B, T, self.model.get_output_embeddings().weight.shape[0], dev)
+        self._slots[key] = s
+        while len(self._slots) > self.keep: self._slots.popitem(last=False)   # each shape's state is kept for its next call
+        s.cache.reset(); s.mask.zero_(); s.mask[:, :L] = attention_mask; s.toks.fill_(pad_id); s.done.zero_(); s.pad.fill_(pad_id)
+        s.stop.fill_(-1); s.stop[:len(stop_ids)] = torch.tensor(stop_ids, dtype=torch.long)
+        for k, v in zip(s.knobs, (repetition_penalty, temperature, top_p, int(top_k) or (1 << 30))): k.fill_(v)
+        pos = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
+        out = self.model(input_ids=input_ids, position_ids=pos, attention_mask=s.mask, cache=s.cache, use_cache=True, logits_to_keep=1)
+        s.seen.zero_().scatter_(1, input_ids, True)       # as generate: the prompt's tokens, padding included
+        first = _choose(out.logits[:, -1], s.seen, do_sample, *s.knobs); del out
+        s.toks[:, 0] = first; s.done |= torch.isin(first, s.stop); s.nxt.copy_(first)
+        s.pos.copy_(pos[:, -1:] + 1); s.slot.fill_(L); s.col.fill_(1)
+        n, sent = max_new_tokens, 0
+        for i in range(max_new_tokens):
+            if i: self._run_step(s, do_sample)
+            if i == max_new_tokens - 1 or (i + 1) % self.sync_every == 0:
+                if on_tokens is not None: on_tokens(s.toks[:B0, sent:i + 1].clone()); sent = i + 1
+                if bool(s.done[:B0].all()) or (cancelled is not None and cancelled()): n = i + 1; break
+        toks = s.toks[:B0, :n].clone()
+        hit = torch.isin(toks, s.stop)             # the loop ran on to its sync: cut after the last row's end, as generate does
+        return toks[:, :int(torch.where(hit.any(1), hit.int().argmax(1) + 1, n).max())]
+
 # %% ../nbs/50_infer.ipynb #adee8cee
 class Infer:
     "Engines by backend: `Infer.from_pretrained(model_or_output_dir, adapters=None, backend='transformers')`."
@@ -241,6 +391,7 @@ class Infer:
     def from_pretrained(model,                   # registry name, hub id, model folder, or an sft output folder
                         adapters=None,           # adapter folder(s) (sft output folders or their final/)
                         backend:str='transformers', # 'transformers' or 'vllm'
+                        fast:bool|None=None,     # transformers: `StaticDecoder` (None: on a GPU, for text models)
                         **kwargs) -> Engine:     # passed to `load_model` (dtype, device_map ...) or to vLLM
         "An engine for `model` with `adapters` loaded unmerged."
         if backend == 'vllm': return VllmEngine(model, adapters, **kwargs)
@@ -260,7 +411,7 @@ class Infer:
                 for n, d in zip(names[1:], ads[1:]): m.load_adapter(str(d), adapter_name=n)
             except pickle.UnpicklingError as e: raise InferError(_PICKLE_MSG.format(path=' or '.join(map(str, ads)))) from e
             m.set_adapter(names[-1])
-        return TransformersEngine(m, proc, name=str(model))
+        return TransformersEngine(m, proc, name=str(model), fast=fast)
 
 # %% ../nbs/50_infer.ipynb #37021d73
 _VLLM_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)   # the values vLLM's max_lora_rank takes
