@@ -412,7 +412,8 @@ def estimate_memory(model,                              # registry name, directo
                     batch_size:int=1,                   # sequences per device per step
                     gradient_checkpointing:bool=False,  # recompute activations in the backward pass
                     fused_loss:bool=False,              # chunked/fused cross-entropy that never holds all logits
-                    lora_rank:int=8                     # LoRA rank (adapters on all linear layers)
+                    lora_rank:int=8,                    # LoRA rank (adapters on all linear layers)
+                    shards:int=1                        # FSDP: weights, gradients and optimizer state split over this many devices
                    ) -> MemoryEstimate:
     "Estimate the peak GPU memory of one training step, by part."
     if tuner not in _TUNERS: raise ValueError(f"tuner must be one of {_TUNERS}, not {tuner!r}")
@@ -426,6 +427,8 @@ def estimate_memory(model,                              # registry name, directo
     lora = tuner != 'full'
     n_train = s.lora_params(lora_rank) if lora else s.params
     trainable = n_train*16 if lora else s.params*b*3      # LoRA: fp32 param+grad+2 moments; full: grad+2 moments in dtype
+    if shards > 1:   # FSDP keeps 1/shards of each, and gathers one decoder layer (plus the next, prefetched) in full
+        weights, trainable = weights/shards + 2*weights/max(s.layers, 1), trainable/shards
     tokens = batch_size*max_length
     per_layer = (_ACT_H + (_ACT_LORA_H if lora else 0))*s.hidden + (_ACT_I + (_ACT_LORA_I if lora else 0))*s.intermediate
     per_layer *= b/2                                       # coefficients are for 16-bit activations
@@ -434,7 +437,7 @@ def estimate_memory(model,                              # registry name, directo
     parts = [weights, trainable, acts, logits]
     overhead = _OVERHEAD_GIB*_GiB + (_OVERHEAD_FRAC + (0 if lora else _OVERHEAD_FULL_FRAC))*sum(parts)
     cfg = dict(tuner=tuner, dtype=dtype, quant_bits=quant_bits, max_length=max_length, batch_size=batch_size,
-               gradient_checkpointing=gradient_checkpointing, fused_loss=fused_loss, lora_rank=lora_rank)
+               gradient_checkpointing=gradient_checkpointing, fused_loss=fused_loss, lora_rank=lora_rank, shards=shards)
     return MemoryEstimate(*(x/_GiB for x in parts + [overhead]), config=cfg)
 
 # %% ../nbs/00_core.ipynb #69b81d09
@@ -492,7 +495,8 @@ def recommend(model,                          # registry name, directory, config
               tuner:str|None=None,            # force a tuner; default: LoRA, or QLoRA when 16-bit LoRA does not fit
               lora_rank:int=8,
               target_batch:int=16,            # effective batch (per device x devices x accumulation)
-              fused_loss:bool|None=None       # plan for a fused loss (default: where liger-kernel is installed on CUDA)
+              fused_loss:bool|None=None,      # plan for a fused loss (default: where liger-kernel is installed on CUDA)
+              shards:int=1                    # FSDP over this many GPUs: each holds 1/shards of weights and training state
              ) -> Plan:
     "The fastest training configuration for `model` that fits `device`, with the reason."
     dev = device or device_info()
@@ -524,7 +528,8 @@ def recommend(model,                          # registry name, directory, config
     for t in cands:
         for gc in (False, True):
             for bs in (16, 8, 4, 2, 1):
-                est = estimate_memory(s, t, dtype, 4 if t == 'qlora' else None, max_length, bs, gc, fused, lora_rank)
+                est = estimate_memory(s, t, dtype, 4 if t == 'qlora' else None, max_length, bs, gc, fused, lora_rank,
+                                      shards if t != 'qlora' else 1)
                 if est.total <= budget: break
             else:
                 tried.append((t, gc, est)); continue
@@ -546,14 +551,22 @@ def recommend(model,                          # registry name, directory, config
                        + f" Gradient accumulation {accum} makes the effective batch {bs*accum*dev.count}.")
             if not fused and dev.kind == 'cuda': why.append("Installing liger-kernel (swiftnb[liger]) would fuse the loss and save "
                                                             f"~{estimate_memory(s, t, dtype, None, max_length, bs, gc).logits:.1f} GiB of logits.")
-            if dev.count > 1: why.append(f"Each of the {dev.count} devices holds a full copy (data parallel).")
+            if shards > 1: why.append(f"Weights, gradients and optimizer state are sharded over {shards} GPUs (FSDP): each holds "
+                                      f"{est.weights + est.trainable:.1f} GiB of them.")
+            elif dev.count > 1: why.append(f"Each of the {dev.count} devices holds a full copy (data parallel).")
             return Plan(name, t, dtype, 4 if t == 'qlora' else None, bs, accum, gc, _attn_impl(dev), max_length, fused,
                         lora_rank, str(dev), est, ' '.join(why), warns)
     best = min(tried, key=lambda x: x[2].total)
     alt = '' if 'qlora' in cands else (
         f" QLoRA would need ~{estimate_memory(s, 'qlora', dtype, 4, max_length, 1, True, fused, lora_rank).total:.0f} GiB."
         if dev.kind == 'cuda' else '')
-    raise PlanError(f"{name} cannot be trained with {'/'.join(cands)} on {dev.name}: even at batch 1 with gradient checkpointing "
+    t = best[0]
+    shard = next((n for n in (2, 4, 8) if n > shards and t != 'qlora' and
+                  estimate_memory(s, t, dtype, None, max_length, 1, True, fused, lora_rank, n).total <= budget), None)
+    alt += (f" Sharded over {shard} GPUs (sft(..., nproc_per_node={shard}): FSDP) it needs "
+            f"~{estimate_memory(s, t, dtype, None, max_length, 1, True, fused, lora_rank, shard).total:.0f} GiB on each.") if shard else ''
+    raise PlanError(f"{name} cannot be trained with {'/'.join(cands)} on {dev.name}{f' sharded over {shards}' if shards > 1 else ''}: "
+                    f"even at batch 1 with gradient checkpointing "
                     f"it needs ~{best[2].total:.0f} GiB and {budget:.0f} GiB are usable ({_HEADROOM:.0%} of {dev.free_gib:.0f} GiB "
                     f"free).{alt} Lower max_length (now {max_length}), use a smaller model, or a GPU with at least "
                     f"{best[2].total/_HEADROOM:.0f} GiB.")

@@ -59,6 +59,8 @@ class SFTArgs:
     dashboard:bool|str='auto'                # live panel ('auto': widgets in a notebook, text elsewhere)
     dataloader_num_workers:int=0
     nproc_per_node:int|None=None             # processes (GPUs) to train on, data parallel through torchrun
+    fsdp:bool|None=None                      # shard weights, gradients and optimizer state over the processes (FSDP2);
+                                             # None: only when the model does not fit one GPU
 
     def __post_init__(self):
         if self.tuner is not None and self.tuner not in _TUNERS:
@@ -452,7 +454,7 @@ def _apply_liger(model) -> str|None:
     try: _apply_liger_kernel_to_instance(model=model)
     except (ImportError, AttributeError, TypeError) as e: return f"liger-kernel failed on this transformers: {type(e).__name__}: {e}"
 
-def _fill_from_plan(args:SFTArgs, plan, budget_gib:float|None=None, model=None, packing:bool=False, cuda:bool=False) -> SFTArgs:
+def _fill_from_plan(args:SFTArgs, plan, budget_gib:float|None=None, model=None, packing:bool=False, cuda:bool=False, shards:int=1) -> SFTArgs:
     if packing and args.per_device_train_batch_size is None:
         # packed rows are counted in tokens: the optimizer step's rows go in one pack, run in chunks of the tokens the plan
         # found room for (plan batch x max_length), so the GPU gets large matmuls and no accumulation loop
@@ -470,13 +472,13 @@ def _fill_from_plan(args:SFTArgs, plan, budget_gib:float|None=None, model=None, 
         gc = args.gradient_checkpointing in ('auto', True)
         for b in (16, 8, 4, 2, 1):
             if estimate_memory(model, kw['tuner'], kw['dtype'], plan.quant_bits, args.max_length, b, gc, plan.fused_loss,
-                               args.lora_rank).total <= budget_gib: break
+                               args.lora_rank, shards).total <= budget_gib: break
         kw.update(gradient_checkpointing=gc, max_packed_tokens=args.max_packed_tokens or b*args.max_length)
     elif args.gradient_checkpointing == 'auto':
         kw['gradient_checkpointing'] = plan.gradient_checkpointing
         tokens = kw.get('max_packed_tokens') or bs*args.max_length
         if tokens != plan.batch_size*args.max_length and budget_gib and model is not None:   # the user's batch: does it fit without?
-            est = estimate_memory(model, kw['tuner'], kw['dtype'], plan.quant_bits, tokens, 1, False, plan.fused_loss, args.lora_rank)
+            est = estimate_memory(model, kw['tuner'], kw['dtype'], plan.quant_bits, tokens, 1, False, plan.fused_loss, args.lora_rank, shards)
             kw['gradient_checkpointing'] = est.total > budget_gib
     if args.attn_impl == 'auto':
         kw['attn_impl'] = plan.attn_impl
@@ -592,10 +594,14 @@ def _launch(model, dataset, args:SFTArgs, eval_dataset=None, callbacks=None) -> 
     tail = collections.deque(maxlen=40)
     with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
                           env={**os.environ, 'OMP_NUM_THREADS': os.environ.get('OMP_NUM_THREADS', '1')}) as p:
-        for line in p.stdout: tail.append(line); print(line, end='', flush=True)
+        said = []   # the processes' own swiftnb errors (the CLI prints them as 'swiftnb sft: ...'); torchrun's traceback follows
+        for line in p.stdout:
+            tail.append(line); print(line, end='', flush=True)
+            for m in re.findall(r'swiftnb sft: (.+?)(?=swiftnb sft: |$)', line.strip()):
+                if m not in said: said.append(m)
     if p.returncode:
-        raise SwiftnbError(f"The {args.nproc_per_node}-process run failed (exit code {p.returncode}). Complete checkpoints in {out} "
-                           "are kept; resume_from_checkpoint=True continues from the last. Its last lines:\n" + ''.join(tail))
+        raise SwiftnbError(f"The {args.nproc_per_node}-process run failed (exit code {p.returncode})" + (f": {' '.join(said)}" if said else '') +
+                           f" Complete checkpoints in {out} are kept; resume_from_checkpoint=True continues from the last. Its last lines:\n" + ''.join(tail))
     return SFTResult.load(out)
 
 # %% ../nbs/20_sft.ipynb #d1a1093c
@@ -620,11 +626,17 @@ def sft(model,                       # registry name, hub id, directory, or a lo
     name = model if isinstance(model, (str, Path)) else getattr(model.config, '_name_or_path', type(model).__name__)
     src = str(get_model_dir(model)) if isinstance(model, (str, Path)) else None
     dev = device_info()
-    plan = recommend(src or model, dev, max_length=args.max_length, tuner=args.tuner,
-                     fused_loss=None if args.use_liger == 'auto' else bool(args.use_liger))
+    pkw = dict(max_length=args.max_length, tuner=args.tuner, fused_loss=None if args.use_liger == 'auto' else bool(args.use_liger))
+    shards = world if world > 1 and args.fsdp else 1
+    if args.fsdp and world == 1: warnings.warn("fsdp=True shards over the processes that nproc_per_node starts; one process holds everything.")
+    try: plan = recommend(src or model, dev, shards=shards, **pkw)
+    except PlanError:
+        if world == 1 or args.fsdp is not None or not dev.is_gpu: raise
+        shards = world; plan = recommend(src or model, dev, shards=shards, **pkw)   # too big for one GPU: shard it over the processes
+    args = replace(args, fsdp=shards > 1)
     modality = modality_of(model.config if src is None else json.loads((Path(src)/'config.json').read_text()))
     packing = (modality == 'text') if args.packing == 'auto' else bool(args.packing)
-    args = _fill_from_plan(args, plan, dev.free_gib*0.85 if dev.is_gpu else None, src or model, packing, torch.cuda.is_available())
+    args = _fill_from_plan(args, plan, dev.free_gib*0.85 if dev.is_gpu else None, src or model, packing, torch.cuda.is_available(), shards)
     if src is not None:   # fp16 full fine-tuning keeps fp32 master weights (fp16 autocast); the gradient scaler refuses fp16 weights
         load_dtype = 'float32' if args.tuner == 'full' and args.dtype == 'float16' else args.dtype
         model, processor = load_model(src, dtype=load_dtype, quant_bits=4 if args.tuner == 'qlora' else None,
@@ -655,7 +667,7 @@ def sft(model,                       # registry name, hub id, directory, or a lo
     set_seed(args.seed)
     if args.gradient_checkpointing and args.tuner != 'full': model.enable_input_require_grads()
     model = apply_tuner(model, args)
-    fused = fuse_lora(model) if args.fused_lora and args.tuner in ('lora', 'rslora', 'lora+') else 0
+    fused = fuse_lora(model) if args.fused_lora and args.tuner in ('lora', 'rslora', 'lora+') and not args.fsdp else 0
     args = replace(args, fused_lora=bool(fused))
     opt = (None, None)
     if args.tuner == 'lora+':
@@ -667,14 +679,20 @@ def sft(model,                       # registry name, hub id, directory, or a lo
     dash = next((c for c in callbacks or [] if isinstance(c, Dashboard)), None)   # a user's own Dashboard, or ours
     if dash is None and args.dashboard is not False: dash = Dashboard(None if args.dashboard == 'auto' else True)
     if rank: dash = None   # under torchrun rank 0 alone shows progress
-    targs = TrainingArguments(**training_kwargs(args, out, eval_ds, dash, on_cpu), remove_unused_columns=False,
-                              include_num_input_tokens_seen='non_padding')   # Liger: applied above, with a fallback
+    tkw = training_kwargs(args, out, eval_ds, dash, on_cpu)
+    if args.fsdp:   # FSDP2 through accelerate; it checkpoints activations itself (the Trainer's would gather weights twice)
+        tkw.update(gradient_checkpointing=False, fsdp=True, fsdp_config=dict(version=2, activation_checkpointing=bool(args.gradient_checkpointing)))
+    elif world > 1: tkw['ddp_find_unused_parameters'] = False   # every trainable weight is used: skip DDP's search of the graph each step
+    targs = TrainingArguments(**tkw, remove_unused_columns=False, include_num_input_tokens_seen='non_padding')   # Liger: applied above
     if (msg := one_gpu(targs, 'nproc_per_node={n} (swiftnb sft --nproc_per_node {n}) trains on all {n}, one process per GPU (data parallel).')): warnings.warn(msg)
     run = dict(base_model=str(src or name), data=_fingerprint(train_ds), tuner=args.tuner)   # which run a checkpoint belongs to
     cbs = [_MarkComplete(run)] + list(callbacks or []) + ([dash] if dash and dash not in (callbacks or []) else [])
     trainer = _trainer_class()(model=model, args=targs, train_dataset=train_ds, eval_dataset=eval_ds, data_collator=collate,
                                processing_class=getattr(processor, 'tokenizer', processor), callbacks=cbs, optimizers=opt)
     if dash is not None: _no_printer(trainer)
+    if args.fsdp and not trainer.is_fsdp_enabled:   # accelerate drops FSDP without a word on CPUs
+        raise SwiftnbError(f"fsdp=True but accelerate did not shard the model on {dev.kind} (it runs FSDP on GPUs only); "
+                           "use fsdp=False for data parallel training here.")
     resume = resume_point(args.resume_from_checkpoint, out, run)
     try: tr = trainer.train(resume_from_checkpoint=resume)
     except torch.OutOfMemoryError as e: raise PlanError(_oom_message(args, plan, src or model)) from e
@@ -686,8 +704,12 @@ def sft(model,                       # registry name, hub id, directory, or a lo
                     chat_template_sha256=_template_hash(processor), device=str(device_info()),
                     metrics=tr.metrics, trainable=trainable_summary(model), world_size=world, global_step=trainer.state.global_step,
                     peak_gpu_gib=torch.cuda.max_memory_allocated()/2**30 if cuda else None)   # this process's peak (rank 0 under torchrun)
+    # FSDP: each process holds a shard, and every one takes part in gathering the full weights that rank 0 writes
+    state = trainer.accelerator.get_state_dict(trainer.model) if args.fsdp else None
     def _write(d):
-        trainer.model.save_pretrained(d); processor.save_pretrained(d)
+        if state is None: trainer.model.save_pretrained(d)
+        else: trainer.accelerator.unwrap_model(trainer.model).save_pretrained(d, state_dict=state)
+        processor.save_pretrained(d)
         (Path(d)/'swiftnb_manifest.json').write_text(json.dumps(manifest, indent=1, default=str))
     hist = [dict(h) for h in trainer.state.log_history]   # the whole run's curve, steps before a resume included
     final = out/'final'
