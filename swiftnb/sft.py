@@ -629,11 +629,15 @@ def sft(model,                       # registry name, hub id, directory, or a lo
     pkw = dict(max_length=args.max_length, tuner=args.tuner, fused_loss=None if args.use_liger == 'auto' else bool(args.use_liger))
     shards = world if world > 1 and args.fsdp else 1
     if args.fsdp and world == 1: warnings.warn("fsdp=True shards over the processes that nproc_per_node starts; one process holds everything.")
+    # Liger's fused loss reads lm_head's weight without calling lm_head, so FSDP would not gather it (it warned so on 2 H200s)
+    nofuse = lambda: (pkw.update(fused_loss=False), args.use_liger is True and warnings.warn("use_liger is off under FSDP: its fused "
+                      "loss reads the output layer's weight without running the layer, which FSDP needs to gather the weight."))
+    if shards > 1: nofuse()
     try: plan = recommend(src or model, dev, shards=shards, **pkw)
     except PlanError:
         if world == 1 or args.fsdp is not None or not dev.is_gpu: raise
-        shards = world; plan = recommend(src or model, dev, shards=shards, **pkw)   # too big for one GPU: shard it over the processes
-    args = replace(args, fsdp=shards > 1)
+        shards = world; nofuse(); plan = recommend(src or model, dev, shards=shards, **pkw)   # too big for one GPU: shard it
+    args = replace(args, fsdp=shards > 1, **(dict(use_liger=False) if shards > 1 else {}))
     modality = modality_of(model.config if src is None else json.loads((Path(src)/'config.json').read_text()))
     packing = (modality == 'text') if args.packing == 'auto' else bool(args.packing)
     args = _fill_from_plan(args, plan, dev.free_gib*0.85 if dev.is_gpu else None, src or model, packing, torch.cuda.is_available(), shards)
