@@ -6,7 +6,7 @@ Docs: https://swiftnb.github.io/swiftnb/infer.html.md"""
 
 # %% ../nbs/50_infer.ipynb #3d95888e
 from __future__ import annotations
-import re, json, html, threading, warnings, weakref
+import re, json, html, time, threading, warnings, weakref
 from collections import OrderedDict
 from fastcore.basics import patch
 from pathlib import Path
@@ -655,6 +655,7 @@ def _in_ipython() -> bool:
 # %% ../nbs/50_infer.ipynb #90f18c1d
 class Chat:
     "A chat window for one engine, or two side by side (`compare=`); answers stream in from a background thread, and Stop ends them."
+    frame_s = 0.05   # while an answer streams, the view is redrawn at most this often (a redraw rebuilds the whole conversation)
     def __init__(self, engine,                 # an `Engine`, or anything `Infer.from_pretrained` takes
                  compare=None,                 # a second engine (e.g. the base model): same messages, answers side by side
                  system:str='', max_new_tokens:int=256, temperature:float=0., top_p:float=1.):
@@ -768,13 +769,16 @@ def _answer(self:Chat, gen, system, snap, restore):
                 with self._lock: self._current = self.streams[i] = st
                 if self._stopping.is_set(): _cancel(st)   # Stop came while the prompt was being encoded
                 try:
+                    last = 0.
                     for piece in st:
-                        msg['content'] += piece; self._render()
+                        msg['content'] += piece
+                        if time.monotonic() - last >= self.frame_s: self._render(); last = time.monotonic()
                         if self._stopping.is_set() and not hasattr(st, 'cancel'): break
                 finally:
                     if (close := getattr(st, 'close', None)) is not None: close()
                 self.finish_reasons[i] = getattr(st, 'finish_reason', None) or ('cancelled' if self._stopping.is_set() else 'stop')
                 if self.finish_reasons[i] == 'cancelled': msg['stopped'] = True
+                self._render()   # the whole answer, before the next pane begins
         except Exception as e:
             self.error, self.errors[i], self.finish_reasons[i] = e, e, 'error'
             self.convs = snap   # the turn is undone: left in, every next turn would fail the same way
