@@ -579,6 +579,14 @@ def _launch_argv(model, dataset, args:SFTArgs, eval_dataset, where:Path) -> list
         argv += [f'--{f.name}', *([str(x) for x in v] if isinstance(v, (list, tuple)) else [str(v)])]
     return argv
 
+def _saved_tensors(d) -> int:
+    "How many tensors the safetensors files in folder `d` hold."
+    from safetensors import safe_open
+    n = 0
+    for f in Path(d).glob('*.safetensors'):
+        with safe_open(str(f), 'pt') as s: n += len(list(s.keys()))
+    return n
+
 def _launch(model, dataset, args:SFTArgs, eval_dataset=None, callbacks=None) -> SFTResult:
     "Run this `sft` call in `args.nproc_per_node` processes (torchrun; data parallel) and return what rank 0 wrote."
     import subprocess, collections
@@ -684,8 +692,15 @@ def sft(model,                       # registry name, hub id, directory, or a lo
     if dash is None and args.dashboard is not False: dash = Dashboard(None if args.dashboard == 'auto' else True)
     if rank: dash = None   # under torchrun rank 0 alone shows progress
     tkw = training_kwargs(args, out, eval_ds, dash, on_cpu)
-    if args.fsdp:   # FSDP2 through accelerate; it checkpoints activations itself (the Trainer's would gather weights twice)
-        tkw.update(gradient_checkpointing=False, fsdp=True, fsdp_config=dict(version=2, activation_checkpointing=bool(args.gradient_checkpointing)))
+    if args.fsdp:   # FSDP2 through accelerate
+        full = args.tuner == 'full'
+        # full fine-tuning checkpoints through FSDP (the Trainer's checkpointing would gather the weights twice); adapters through
+        # the Trainer: under FSDP's checkpoint wrapper peft's module names change and it saves an empty adapter, without an error
+        tkw.update(fsdp=True, fsdp_config=dict(version=2, activation_checkpointing=full and bool(args.gradient_checkpointing)))
+        if full: tkw['gradient_checkpointing'] = False
+        # 16-bit weights stay 16-bit, as on one GPU and as the plan counts them: under bf16 mixed precision accelerate would turn
+        # every trainable weight into fp32 (16 bytes a parameter with AdamW, not 8)
+        if args.dtype == 'bfloat16': tkw['bf16'] = False
     elif world > 1: tkw['ddp_find_unused_parameters'] = False   # every trainable weight is used: skip DDP's search of the graph each step
     targs = TrainingArguments(**tkw, remove_unused_columns=False, include_num_input_tokens_seen='non_padding')   # Liger: applied above
     if (msg := one_gpu(targs, 'nproc_per_node={n} (swiftnb sft --nproc_per_node {n}) trains on all {n}, one process per GPU (data parallel).')): warnings.warn(msg)
@@ -712,7 +727,11 @@ def sft(model,                       # registry name, hub id, directory, or a lo
     state = trainer.accelerator.get_state_dict(trainer.model) if args.fsdp else None
     def _write(d):
         if state is None: trainer.model.save_pretrained(d)
-        else: trainer.accelerator.unwrap_model(trainer.model).save_pretrained(d, state_dict=state)
+        else:
+            trainer.accelerator.unwrap_model(trainer.model).save_pretrained(d, state_dict=state)
+            if not _saved_tensors(d): raise SwiftnbError(   # what peft or transformers missed in the gathered weights, said here
+                f"The weights gathered from the FSDP shards were saved as an empty model in {d}; the run's checkpoints in {out} are kept. "
+                "Train with fsdp=False (data parallel) if the model fits one GPU.")
         processor.save_pretrained(d)
         (Path(d)/'swiftnb_manifest.json').write_text(json.dumps(manifest, indent=1, default=str))
     hist = [dict(h) for h in trainer.state.log_history]   # the whole run's curve, steps before a resume included
