@@ -179,6 +179,7 @@ class TransformersEngine(Engine):
         if self.fast is False: return None
         kw, odd = fast_settings(self.model, g)
         if self.modality != 'text': odd = odd + [f'a {self.modality} model']
+        odd = odd + _fast_model_problems(self.model) + (['more than 16 stop ids'] if len(self.stop_ids) > 16 else [])
         if self.fast and odd: raise InferError(f"fast=True decodes text with temperature, top_p, top_k and repetition_penalty only, "
                                                f"not {', '.join(odd)}; use fast=None to let generate answer such requests.")
         if odd or not (self.fast or self.model.device.type == 'cuda'): return None
@@ -290,8 +291,24 @@ def fast_settings(model, gen:dict) -> tuple:
     cfg = copy.deepcopy(getattr(model, 'generation_config', None) or GenerationConfig())
     unused = cfg.update(**gen)
     odd = sorted(set(cfg.to_diff_dict()) - _FAST_KEYS | set(unused))
+    if hasattr(cfg, '_get_default_generation_params'):   # generate's own fallbacks for what is unset (top_k=50 when sampling)
+        cfg.update(**{k: v for k, v in cfg._get_default_generation_params().items() if getattr(cfg, k, None) is None})
     return dict(do_sample=bool(cfg.do_sample), temperature=cfg.temperature or 1.0, top_p=1.0 if cfg.top_p is None else cfg.top_p,
                 top_k=cfg.top_k or 0, repetition_penalty=cfg.repetition_penalty or 1.0), odd
+
+def _fast_model_problems(model) -> list:
+    "Why a model cannot be decoded by `StaticDecoder` (empty: it can): the graph must hold the attention, the cache and the adapter as they are."
+    from transformers import StaticCache
+    from transformers.cache_utils import StaticLayer
+    out, cfg = [], getattr(model, 'config', None)
+    if getattr(cfg, '_attn_implementation', 'sdpa') not in ('sdpa', 'eager'):
+        out.append(f"attn_implementation={cfg._attn_implementation!r} (its masks sync with the host, which a CUDA graph cannot hold)")
+    try: layers = StaticCache(config=cfg, max_cache_len=8).layers   # lazy: allocates nothing
+    except Exception as e: layers, _ = [], out.append(f"a cache it cannot build ({type(e).__name__})")
+    if any(type(l) is not StaticLayer for l in layers): out.append('sliding-window or hybrid cache layers')
+    if len(getattr(model, 'peft_config', {}) or {}) > 1: out.append('several adapters (the graph would keep the active one)')
+    if len({p.device for p in model.parameters()}) > 1: out.append('weights on several devices')
+    return out
 
 class _Slot:
     "One shape's decoding state: the static cache and every tensor a step reads or writes, at fixed addresses (a CUDA graph replays on them)."
@@ -341,8 +358,9 @@ class StaticDecoder:
             side = torch.cuda.Stream(); side.wait_stream(torch.cuda.current_stream())
             with torch.cuda.stream(side): self._advance(s, sample)
             torch.cuda.current_stream().wait_stream(side)
-            s.graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(s.graph, capture_error_mode='thread_local'): self._advance(s, sample)
+            g = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(g, capture_error_mode='thread_local'): self._advance(s, sample)
+            s.graph = g   # only a graph whose capture succeeded is kept and replayed
             return
         s.graph.replay()
 
