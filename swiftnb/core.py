@@ -560,8 +560,8 @@ def recommend(model,                          # registry name, directory, config
     alt = '' if 'qlora' in cands else (
         f" QLoRA would need ~{estimate_memory(s, 'qlora', dtype, 4, max_length, 1, True, fused, lora_rank).total:.0f} GiB."
         if dev.kind == 'cuda' else '')
-    t = best[0]
-    shard = next((n for n in (2, 4, 8) if n > shards and t != 'qlora' and
+    t = next((t for t, _, _ in tried if t != 'qlora'), None)   # QLoRA cannot be sharded: the hint is for the 16-bit candidate
+    shard = next((n for n in (2, 4, 8) if n > shards and t is not None and
                   estimate_memory(s, t, dtype, None, max_length, 1, True, fused, lora_rank, n).total <= budget), None)
     alt += (f" Sharded over {shard} GPUs (sft(..., nproc_per_node={shard}): FSDP) it needs "
             f"~{estimate_memory(s, t, dtype, None, max_length, 1, True, fused, lora_rank, shard).total:.0f} GiB on each.") if shard else ''

@@ -376,7 +376,8 @@ class StaticDecoder:
         T = max(L + max_new_tokens, min(T, max_length or T))   # graphs are made per shape: sizes in powers of two
         if B > B0:   # fill the batch with copies of the last row; their tokens are dropped
             input_ids, attention_mask = (torch.cat([x, x[-1:].expand(B - B0, -1)]) for x in (input_ids, attention_mask))
-        stop_ids = list(stop_ids)[:16]
+        stop_ids = list(stop_ids)
+        if len(stop_ids) > 16: raise ValueError(f"StaticDecoder takes at most 16 stop ids, not {len(stop_ids)}; use generate for more.")
         s = self._slots.pop(key := (B, T, do_sample), None)
         if s is None:
             if self.compile: print(f"swiftnb: compiling the decoding step for batch {B}, {T} tokens of cache (once per shape; up to a minute)", flush=True)

@@ -587,6 +587,17 @@ def _saved_tensors(d) -> int:
         with safe_open(str(f), 'pt') as s: n += len(list(s.keys()))
     return n
 
+def _needs_shards(model, args:SFTArgs) -> bool:
+    "Whether one GPU of this machine is too small for the run, so its processes must shard it (FSDP)."
+    # decided before the processes start: each deciding from its own reading of free memory could split them between FSDP and
+    # DDP near the limit, and the first collective would hang (a user's own torchrun should pass fsdp= explicitly)
+    dev = device_info()
+    if not dev.is_gpu: return False
+    try: recommend(str(get_model_dir(model)), dev, max_length=args.max_length, tuner=args.tuner,
+                   fused_loss=None if args.use_liger == 'auto' else bool(args.use_liger))
+    except PlanError: return True
+    return False
+
 def _launch(model, dataset, args:SFTArgs, eval_dataset=None, callbacks=None) -> SFTResult:
     "Run this `sft` call in `args.nproc_per_node` processes (torchrun; data parallel) and return what rank 0 wrote."
     import subprocess, collections
@@ -597,6 +608,7 @@ def _launch(model, dataset, args:SFTArgs, eval_dataset=None, callbacks=None) -> 
                                      "dashboard as text, and the result's history holds every logged value.")
     out = Path(args.output_dir); where = out/'.launch'; where.mkdir(parents=True, exist_ok=True)
     (where/'run.py').write_text("import sys\nfrom swiftnb.cli import main\nsys.exit(main())\n")
+    if args.fsdp is None: args = replace(args, fsdp=_needs_shards(model, args))   # decided once: every process must agree
     argv = _launch_argv(model, dataset, args, eval_dataset, where)
     cmd = [sys.executable, '-m', 'torch.distributed.run', '--standalone', f'--nproc_per_node={args.nproc_per_node}', str(where/'run.py'), *argv]
     tail = collections.deque(maxlen=40)
@@ -638,8 +650,10 @@ def sft(model,                       # registry name, hub id, directory, or a lo
     shards = world if world > 1 and args.fsdp else 1
     if args.fsdp and world == 1: warnings.warn("fsdp=True shards over the processes that nproc_per_node starts; one process holds everything.")
     # Liger's fused loss reads lm_head's weight without calling lm_head, so FSDP would not gather it (it warned so on 2 H200s)
-    nofuse = lambda: (pkw.update(fused_loss=False), args.use_liger is True and warnings.warn("use_liger is off under FSDP: its fused "
-                      "loss reads the output layer's weight without running the layer, which FSDP needs to gather the weight."))
+    def nofuse():
+        pkw['fused_loss'] = False
+        if args.use_liger is True: warnings.warn("use_liger is off under FSDP: its fused loss reads the output layer's weight "
+                                                 "without running the layer, which FSDP needs to gather the weight.")
     if shards > 1: nofuse()
     try: plan = recommend(src or model, dev, shards=shards, **pkw)
     except PlanError:
