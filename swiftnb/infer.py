@@ -6,8 +6,9 @@ Docs: https://swiftnb.github.io/swiftnb/infer.html.md"""
 
 # %% ../nbs/50_infer.ipynb #3d95888e
 from __future__ import annotations
-import re, json, html, time, threading, warnings, weakref
+import os, re, json, html, time, threading, warnings, weakref
 from collections import OrderedDict
+from contextlib import contextmanager, ExitStack
 from fastcore.basics import patch
 from pathlib import Path
 from .core import SwiftnbError, UnknownModel, DeviceError, load_model, load_processor, modality_of, get_model_dir, _have
@@ -221,11 +222,10 @@ class _Stream:
         class _Cancel(StoppingCriteria):   # generation checks this after every token: a closed stream frees the model at once
             def __call__(self, input_ids, scores, **kw): return torch.full((input_ids.shape[0],), ev.is_set(), dtype=torch.bool, device=input_ids.device)
         kw, st = eng._fast(g), self._streamer
-        def put(block):   # the decoder's blocks run past the end token to its next sync: send up to the end token
-            if st.ended: return
-            hit = torch.isin(block[0], torch.tensor(stop, device=block.device)).nonzero()
-            if len(hit): block, st.ended = block[:, :int(hit[0]) + 1], True
-            st.put(block.cpu())
+        def put(block):   # a block of the decoder's tokens, given to the streamer one by one (pieces as generate's) up to the end token
+            for t in block[0].tolist():
+                if st.ended: return
+                st.put(torch.tensor([t])); st.ended = t in stop
         def run():
             try:
                 with eng._lock, torch.inference_mode():
@@ -310,6 +310,56 @@ def _fast_model_problems(model) -> list:
     if len({p.device for p in model.parameters()}) > 1: out.append('weights on several devices')
     return out
 
+_FUSE = (('q_proj', 'k_proj', 'v_proj'), ('gate_proj', 'up_proj'))   # layers a decoder layer calls in a row on one input
+
+class _FusedLinears:
+    """Linear layers that read the same input one after another (an attention's q, k, v; an MLP's gate and up), as one matmul.
+    Why by hand: at batch 1 a token's time is mostly the number of kernels, and inductor keeps one matmul per layer (counted on
+    the tiny model). The weights become views of one buffer: no extra memory, the same values (save_pretrained clones such views).
+    Inside `active()` the first layer computes every output and the others return their slice when given the very same input
+    tensor; any other call (another thread, another model code) computes its own."""
+    def __init__(self, ls):
+        import torch, torch.nn.functional as F
+        self.ls = ls
+        W = torch.cat([l.weight.data for l in ls])
+        b = torch.cat([l.bias.data for l in ls]) if ls[0].bias is not None else None
+        o = [0]
+        for l in ls: o.append(o[-1] + l.out_features)
+        for i, l in enumerate(ls):
+            l.weight.data = W[o[i]:o[i+1]]
+            if b is not None: l.bias.data = b[o[i]:o[i+1]]
+        self.x = self.y = None
+        def fwd(i, l):
+            def f(x):
+                if i == 0: self.x, self.y = x, F.linear(x, W, b)
+                elif self.x is not x: return F.linear(x, l.weight, l.bias)
+                y = self.y[..., o[i]:o[i+1]]
+                if i == len(ls) - 1: self.x = self.y = None
+                return y
+            return f
+        self.fwds, self.ptrs = [fwd(i, l) for i, l in enumerate(ls)], self._ptrs()
+
+    def _ptrs(self): return [(l.weight.data_ptr(), None if l.bias is None else l.bias.data_ptr()) for l in self.ls]
+    def valid(self) -> bool: return self._ptrs() == self.ptrs   # False once the weights were moved, cast or replaced
+
+    @contextmanager
+    def active(self):
+        for l, f in zip(self.ls, self.fwds): l.forward = f
+        try: yield
+        finally:
+            for l in self.ls: del l.forward
+
+def _fusable(model) -> list:
+    "Groups of plain `nn.Linear` layers in `_FUSE` order with the same input size, dtype, device and bias-ness."
+    import torch.nn as nn
+    out = []
+    for mod in model.modules():
+        for names in _FUSE:
+            ls = [getattr(mod, n, None) for n in names]
+            if all(type(l) is nn.Linear for l in ls) and len({(l.in_features, l.weight.dtype, l.weight.device, l.bias is None) for l in ls}) == 1:
+                out.append(ls)
+    return out
+
 class _Slot:
     "One shape's decoding state: the static cache and every tensor a step reads or writes, at fixed addresses (a CUDA graph replays on them)."
     def __init__(self, model, B, T, V, dev):
@@ -327,39 +377,70 @@ class StaticDecoder:
     with a static cache the compiled call's own bookkeeping and guards) costs more than the GPU's step (bench/infer_speed.py).
     Here the step — forward, the choice of the token, the end-token check, the cache and mask updates — is compiled (inductor)
     and captured once per shape in a CUDA graph; the host replays it and waits for the GPU once every `sync_every` tokens."""
-    def __init__(self, model, compile:bool=True, sync_every:int=8, keep:int=2):
+    def __init__(self, model, compile:bool=True, sync_every:int=8, keep:int=2,
+                 fuse:bool|None=None):   # q/k/v and gate/up as one matmul each in the step (`_FusedLinears`); None: when compiled
         self.model, self.compile, self.sync_every, self.keep = model, compile, sync_every, keep
-        self._slots, self._steps = OrderedDict(), {}
+        self.fuse = compile if fuse is None else fuse   # uncompiled (CPU) it gains nothing, and generate's own rounding is kept
+        self._slots, self._steps, self._fused = OrderedDict(), {}, None
 
-    def _step(self, sample):
-        "The model's one-token step and the choice of the next token; compiled (fused kernels, no CUDA graph of its own) on a GPU."
-        if sample not in self._steps:
-            import torch
-            m = self.model
+    def _check_fused(self):
+        "Fuse once; when the weights were moved, cast or replaced since, fuse again and drop the graphs made on the old ones."
+        if not self.fuse or (self._fused is not None and all(g.valid() for g in self._fused)): return
+        if self._fused is not None: self._slots.clear(); self._steps.clear()
+        self._fused = [_FusedLinears(ls) for ls in _fusable(self.model)]
+
+    @contextmanager
+    def _fusing(self):
+        with ExitStack() as st:
+            for g in self._fused or (): st.enter_context(g.active())
+            yield
+
+    @contextmanager
+    def _in_step(self):
+        "How the model runs inside the step: fused projections, and once compiled sdpa's own grouped-query attention."
+        # transformers repeats k and v for sdpa when compiling (outside compile it packs the query heads); its own switch makes sdpa
+        # read the shared k/v heads itself: 56 fewer kernels a token at batch 1 (bench/decode_levers.py). Read only while tracing.
+        key, old = 'TRANSFORMERS_SDPA_FORCE_GQA', os.environ.get('TRANSFORMERS_SDPA_FORCE_GQA')
+        if self.compile: os.environ[key] = '1'
+        try:
+            with self._fusing(): yield
+        finally:
+            if self.compile:
+                if old is None: os.environ.pop(key, None)
+                else: os.environ[key] = old
+
+    def _step(self, key):
+        "The model's one-token step and the choice of the next token for shape `key` (batch, cache, sample); compiled (fused kernels, no CUDA graph of its own) on a GPU."
+        if key not in self._steps:
+            import torch, types
+            m, sample = self.model, key[2]
             def step(ids, pos, mask, cache, seen, *knobs):
                 out = m(input_ids=ids, position_ids=pos, attention_mask=mask, cache=cache, use_cache=True, logits_to_keep=1)
                 return _choose(out.logits[:, -1], seen, sample, *knobs)
-            self._steps[sample] = torch.compile(step, dynamic=False) if self.compile else step
-        return self._steps[sample]
+            if self.compile:   # a code object of its own for each shape: dynamo compiles at most 8 versions of one code object,
+                # which every engine and shape of a session would share, and runs the rest uncompiled
+                step = torch.compile(types.FunctionType(step.__code__.replace(), step.__globals__, 'step', None, step.__closure__), dynamic=False)
+            self._steps[key] = step
+        return self._steps[key]
 
-    def _advance(self, s, sample):
+    def _advance(self, s):
         "Feed the last token, choose the next, write it: every tensor op of one token, with no host sync (what the graph holds)."
         import torch
         s.mask.index_fill_(1, s.slot, 1); s.seen.scatter_(1, s.nxt[:, None], True)
-        new = self._step(sample)(s.nxt[:, None], s.pos, s.mask, s.cache, s.seen, *s.knobs)
+        with self._in_step(): new = self._step(s.key)(s.nxt[:, None], s.pos, s.mask, s.cache, s.seen, *s.knobs)
         new = torch.where(s.done, s.pad, new)
         s.toks.index_copy_(1, s.col, new[:, None]); s.done |= (new[:, None] == s.stop).any(-1); s.nxt.copy_(new)
         s.pos += 1; s.slot += 1; s.col += 1
 
-    def _run_step(self, s, sample):
+    def _run_step(self, s):
         import torch
-        if not self.compile: return self._advance(s, sample)
+        if not self.compile: return self._advance(s)
         if s.graph is None:   # first use of this shape: run once (compiles, warms up) on a side stream, then capture
             side = torch.cuda.Stream(); side.wait_stream(torch.cuda.current_stream())
-            with torch.cuda.stream(side): self._advance(s, sample)
+            with torch.cuda.stream(side): self._advance(s)
             torch.cuda.current_stream().wait_stream(side)
             g = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(g, capture_error_mode='thread_local'): self._advance(s, sample)
+            with torch.cuda.graph(g, capture_error_mode='thread_local'): self._advance(s)
             s.graph = g   # only a graph whose capture succeeded is kept and replayed
             return
         s.graph.replay()
@@ -378,12 +459,14 @@ class StaticDecoder:
             input_ids, attention_mask = (torch.cat([x, x[-1:].expand(B - B0, -1)]) for x in (input_ids, attention_mask))
         stop_ids = list(stop_ids)
         if len(stop_ids) > 16: raise ValueError(f"StaticDecoder takes at most 16 stop ids, not {len(stop_ids)}; use generate for more.")
+        self._check_fused()
         s = self._slots.pop(key := (B, T, do_sample), None)
         if s is None:
             if self.compile: print(f"swiftnb: compiling the decoding step for batch {B}, {T} tokens of cache (once per shape; up to a minute)", flush=True)
             s = _Slot(self.model, B, T, self.model.get_output_embeddings().weight.shape[0], dev)
+            s.key = key
         self._slots[key] = s
-        while len(self._slots) > self.keep: self._slots.popitem(last=False)   # each shape's state is kept for its next call
+        while len(self._slots) > self.keep: self._slots.popitem(last=False)   # the state of the last shapes is kept (their compiled steps all are)
         s.cache.reset(); s.mask.zero_(); s.mask[:, :L] = attention_mask; s.toks.fill_(pad_id); s.done.zero_(); s.pad.fill_(pad_id)
         s.stop.fill_(-1); s.stop[:len(stop_ids)] = torch.tensor(stop_ids, dtype=torch.long)
         for k, v in zip(s.knobs, (repetition_penalty, temperature, top_p, int(top_k) or (1 << 30))): k.fill_(v)
@@ -395,7 +478,7 @@ class StaticDecoder:
         s.pos.copy_(pos[:, -1:] + 1); s.slot.fill_(L); s.col.fill_(1)
         n, sent = max_new_tokens, 0
         for i in range(max_new_tokens):
-            if i: self._run_step(s, do_sample)
+            if i: self._run_step(s)
             if i == max_new_tokens - 1 or (i + 1) % self.sync_every == 0:
                 if on_tokens is not None: on_tokens(s.toks[:B0, sent:i + 1].clone()); sent = i + 1
                 if bool(s.done[:B0].all()) or (cancelled is not None and cancelled()): n = i + 1; break

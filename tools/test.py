@@ -46,7 +46,12 @@ def test_notebook(nb, flags, timeout):
         r = subprocess.run([sys.executable, '-c', code], cwd=nb.parent, capture_output=True, text=True, timeout=timeout,
                            env={'OMP_NUM_THREADS': '1', **os.environ, 'PYTHONWARNINGS': 'ignore'})   # 2 notebooks x 2 threads on 2 cores thrash
     except subprocess.TimeoutExpired: return False, time.time()-t0, f"timed out after {timeout} s"
-    return r.returncode == 0, time.time()-t0, (r.stderr[-6000:] if r.returncode else '')
+    return r.returncode == 0, time.time()-t0, (_failure(r.stderr) if r.returncode else '')
+
+def _failure(err:str, n:int=6000) -> str:
+    "The failing cell's error as nbdev reports it, not the end of stderr (which messages printed at exit, e.g. torch's, can fill)."
+    i = err.find('While Executing Cell')
+    return err[-n:] if i < 0 else err[max(0, i - 400):i + n]
 
 def run_pytest(paths, env=None):
     "Run pytest on `paths`; returns (passed, failed, output)."

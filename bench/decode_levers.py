@@ -1,0 +1,76 @@
+"""Batch-1 decode levers of `StaticDecoder`, one by one, same call, same card: what each does to a token's time and kernel count.
+
+    python bench/decode_levers.py [--model Qwen2.5-1.5B-Instruct] [--batch 1] [--out bench/decode_levers.json]
+
+Random weights of the model's shape, bf16, sdpa, 128 prompt tokens, 256 new, greedy (no end token). Variants:
+- nofuse: StaticDecoder(fuse=False), the decoder as first measured;
+- fuse: q/k/v and gate/up as one matmul each (the default);
+- fuse+cdt: and inductor's coordinate-descent tuning of its Triton kernels;
+- fuse+gqa: and sdpa's own grouped-query attention (TRANSFORMERS_SDPA_FORCE_GQA=1) instead of repeating k and v;
+- +nocudnn: with PyTorch's cuDNN attention off (sdpa then picks another kernel);
+- plain: `model.generate` (dynamic cache), for the ratio.
+For each: ms per token (mean of 3 calls after a warm-up that compiles), and from torch.profiler over 4 uncaptured compiled steps
+the kernels per token, the GPU's busy time per token and the kernels that take most of it. Tokens are compared with nofuse's."""
+import argparse, json, os, time
+from collections import Counter
+from pathlib import Path
+import torch
+from transformers import AutoModelForCausalLM
+from swiftnb.core import make_random
+from swiftnb.infer import StaticDecoder
+
+ap = argparse.ArgumentParser()
+ap.add_argument('--model', default='Qwen2.5-1.5B-Instruct'); ap.add_argument('--out', default='bench/decode_levers.json')
+ap.add_argument('--batch', type=int, default=1); ap.add_argument('--new', type=int, default=256); ap.add_argument('--prompt', type=int, default=128)
+ap.add_argument('--variants', default='nofuse,fuse,fuse+cdt,fuse+gqa')
+a = ap.parse_args()
+path = make_random(a.model, dtype='bfloat16')
+m = AutoModelForCausalLM.from_pretrained(path, dtype=torch.bfloat16, attn_implementation='sdpa', device_map={'': 0}).eval()
+m.generation_config.eos_token_id = None   # every variant makes all the new tokens
+ids = torch.randint(10, m.config.vocab_size - 10, (a.batch, a.prompt), generator=torch.Generator().manual_seed(0)).cuda()
+am = torch.ones_like(ids)
+res = dict(date=time.strftime('%Y-%m-%d'), model=a.model, card=torch.cuda.get_device_name(), torch=torch.__version__, batch=a.batch,
+           prompt=a.prompt, new=a.new, command='python bench/decode_levers.py', variants=[])
+
+def profile(dec, n=4):
+    "Kernels and GPU time of n uncaptured (compiled) steps on the slot the last call used."
+    s = next(reversed(dec._slots.values()))
+    for _ in range(2): dec._advance(s)
+    torch.cuda.synchronize()
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CUDA]) as p:
+        for _ in range(n): dec._advance(s)
+        torch.cuda.synchronize()
+    ks = [e for e in p.events() if e.device_type == torch.autograd.DeviceType.CUDA]
+    t = Counter()
+    for e in ks: t[e.name[:60]] += e.device_time / n
+    return dict(kernels_per_token=round(len(ks) / n, 1), gpu_busy_us_per_token=round(sum(t.values()), 1),
+                top=[(k, round(v, 1)) for k, v in t.most_common(8)])
+
+ref = None
+with torch.inference_mode():
+    for v in a.variants.split(','):
+        if v == 'plain':
+            g = lambda: m.generate(ids, attention_mask=am, max_new_tokens=a.new, do_sample=False, pad_token_id=0, eos_token_id=None)
+            g(); torch.cuda.synchronize(); t = time.perf_counter()
+            for _ in range(3): g()
+            torch.cuda.synchronize(); dt = (time.perf_counter() - t) / 3
+            r = dict(variant=v, ms_per_token=round(1000 * dt / a.new, 3), tok_s=round(a.batch * a.new / dt, 1))
+            res['variants'].append(r); print(json.dumps(r), flush=True); continue
+        torch._dynamo.reset()
+        torch.backends.cuda.enable_cudnn_sdp('nocudnn' not in v)
+        dec = StaticDecoder(m, fuse='fuse' in v.split('+'))
+        if 'gqa' in v: os.environ['TRANSFORMERS_SDPA_FORCE_GQA'] = '1'
+        with torch._inductor.config.patch(coordinate_descent_tuning='cdt' in v):
+            t = time.perf_counter(); out = dec(ids, am, a.new, [], 0); torch.cuda.synchronize(); first = time.perf_counter() - t
+            t = time.perf_counter()
+            for _ in range(3): out = dec(ids, am, a.new, [], 0)
+            torch.cuda.synchronize(); dt = (time.perf_counter() - t) / 3
+            r = dict(variant=v, ms_per_token=round(1000 * dt / a.new, 3), tok_s=round(a.batch * a.new / dt, 1), first_call_s=round(first, 1))
+            try: r.update(profile(dec))
+            except Exception as e: r['profile_error'] = f"{type(e).__name__}: {e}"
+        os.environ.pop('TRANSFORMERS_SDPA_FORCE_GQA', None)
+        if ref is None: ref = out
+        r['same_tokens_as_first'] = (out == ref).float().mean().item()
+        res['variants'].append(r); print(json.dumps(r), flush=True)
+        Path(a.out).write_text(json.dumps(res, indent=1))
+        del dec; torch.cuda.empty_cache()
