@@ -3,10 +3,11 @@
     python bench/decode_levers.py [--model Qwen2.5-1.5B-Instruct] [--batch 1] [--out bench/decode_levers.json]
 
 Random weights of the model's shape, bf16, sdpa, 128 prompt tokens, 256 new, greedy (no end token). Variants:
-- nofuse: StaticDecoder(fuse=False), the decoder as first measured;
-- fuse: q/k/v and gate/up as one matmul each (the default);
+- nofuse: StaticDecoder(fuse=False, gqa=False), the decoder as first measured;
+- fuse: q/k/v and gate/up as one matmul each;
 - fuse+cdt: and inductor's coordinate-descent tuning of its Triton kernels;
-- fuse+gqa: and sdpa's own grouped-query attention (TRANSFORMERS_SDPA_FORCE_GQA=1) instead of repeating k and v;
+- fuse+gqa: and sdpa's own grouped-query attention instead of repeating k and v (the default since; the 2026-11-28 runs
+  switched it with TRANSFORMERS_SDPA_FORCE_GQA=1, which issues the same sdpa call as the decoder's `_sdpa_gqa` now does);
 - +nocudnn: with PyTorch's cuDNN attention off (sdpa then picks another kernel);
 - plain: `model.generate` (dynamic cache), for the ratio.
 For each: ms per token (mean of 3 calls after a warm-up that compiles), and from torch.profiler over 4 uncaptured compiled steps
@@ -58,8 +59,7 @@ with torch.inference_mode():
             res['variants'].append(r); print(json.dumps(r), flush=True); continue
         torch._dynamo.reset()
         torch.backends.cuda.enable_cudnn_sdp('nocudnn' not in v)
-        dec = StaticDecoder(m, fuse='fuse' in v.split('+'))
-        if 'gqa' in v: os.environ['TRANSFORMERS_SDPA_FORCE_GQA'] = '1'
+        dec = StaticDecoder(m, fuse='fuse' in v.split('+'), gqa='gqa' in v.split('+'))
         with torch._inductor.config.patch(coordinate_descent_tuning='cdt' in v):
             t = time.perf_counter(); out = dec(ids, am, a.new, [], 0); torch.cuda.synchronize(); first = time.perf_counter() - t
             t = time.perf_counter()
@@ -68,7 +68,6 @@ with torch.inference_mode():
             r = dict(variant=v, ms_per_token=round(1000 * dt / a.new, 3), tok_s=round(a.batch * a.new / dt, 1), first_call_s=round(first, 1))
             try: r.update(profile(dec))
             except Exception as e: r['profile_error'] = f"{type(e).__name__}: {e}"
-        os.environ.pop('TRANSFORMERS_SDPA_FORCE_GQA', None)
         if ref is None: ref = out
         r['same_tokens_as_first'] = (out == ref).float().mean().item()
         res['variants'].append(r); print(json.dumps(r), flush=True)

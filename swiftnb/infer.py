@@ -312,53 +312,105 @@ def _fast_model_problems(model) -> list:
 
 _FUSE = (('q_proj', 'k_proj', 'v_proj'), ('gate_proj', 'up_proj'))   # layers a decoder layer calls in a row on one input
 
+def _fused_forward(mod, x):
+    "A fused layer's forward while its group is active: the group's matmul once, then each layer's slice of it."
+    import torch.nn.functional as F
+    g, i = mod._swiftnb_fused
+    if i == 0:
+        W, b = g.W
+        g.xy = (x, F.linear(x, W, b))
+    xy = g.xy   # one read: another thread may start the group again meanwhile
+    if xy is None or xy[0] is not x: return F.linear(x, mod.weight, mod.bias)   # not the group's input: its own matmul
+    if i == len(g.o) - 2: g.xy = None
+    return xy[1][..., g.o[i]:g.o[i+1]]
+
 class _FusedLinears:
     """Linear layers that read the same input one after another (an attention's q, k, v; an MLP's gate and up), as one matmul.
     Why by hand: at batch 1 a token's time is mostly the number of kernels, and inductor keeps one matmul per layer (counted on
-    the tiny model). The weights become views of one buffer: no extra memory, the same values (save_pretrained clones such views).
-    Inside `active()` the first layer computes every output and the others return their slice when given the very same input
-    tensor; any other call (another thread, another model code) computes its own."""
+    the tiny model). The weights become views of one buffer: no extra memory, the same values, trainable as before
+    (save_pretrained clones such views). Inside `active()` the first layer computes every output and the others return their
+    slice when given the very same input tensor; any other call (another thread, another model code) computes its own.
+    It holds the layers and the buffer weakly: moving or dropping the model frees them."""
     def __init__(self, ls):
-        import torch, torch.nn.functional as F
-        self.ls = ls
-        W = torch.cat([l.weight.data for l in ls])
-        b = torch.cat([l.bias.data for l in ls]) if ls[0].bias is not None else None
-        o = [0]
-        for l in ls: o.append(o[-1] + l.out_features)
-        for i, l in enumerate(ls):
-            l.weight.data = W[o[i]:o[i+1]]
-            if b is not None: l.bias.data = b[o[i]:o[i+1]]
-        self.x = self.y = None
-        def fwd(i, l):
-            def f(x):
-                if i == 0: self.x, self.y = x, F.linear(x, W, b)
-                elif self.x is not x: return F.linear(x, l.weight, l.bias)
-                y = self.y[..., o[i]:o[i+1]]
-                if i == len(ls) - 1: self.x = self.y = None
-                return y
-            return f
-        self.fwds, self.ptrs = [fwd(i, l) for i, l in enumerate(ls)], self._ptrs()
+        import torch, weakref
+        with torch.inference_mode(False), torch.no_grad():   # an inference-mode buffer would make the weights untrainable
+            W = torch.cat([l.weight for l in ls])
+            b = torch.cat([l.bias for l in ls]) if ls[0].bias is not None else None
+            o = [0]
+            for l in ls: o.append(o[-1] + l.out_features)
+            for i, l in enumerate(ls):
+                l.weight.data = W[o[i]:o[i+1]]
+                if b is not None: l.bias.data = b[o[i]:o[i+1]]
+        self.o, self.xy, self.W = o, None, None
+        self._ls = [weakref.ref(l) for l in ls]   # the buffer lives as long as the layers' weights are its views
+        self.ptrs = self._ptrs()
 
-    def _ptrs(self): return [(l.weight.data_ptr(), None if l.bias is None else l.bias.data_ptr()) for l in self.ls]
-    def valid(self) -> bool: return self._ptrs() == self.ptrs   # False once the weights were moved, cast or replaced
+    def _ptrs(self):
+        ls = [r() for r in self._ls]
+        return None if None in ls else [(l.weight.data_ptr(), None if l.bias is None else l.bias.data_ptr()) for l in ls]
+
+    def valid(self) -> bool:
+        "False once the weights were moved, cast or replaced (the buffer is then no longer theirs)."
+        return self._ptrs() == self.ptrs
 
     @contextmanager
     def active(self):
-        for l, f in zip(self.ls, self.fwds): l.forward = f
+        import types
+        ls = [r() for r in self._ls]
+        # the whole buffer, seen through the first layer's weight (its view at the start): nothing here keeps it alive
+        whole = lambda t: t.new_empty(0).set_(t.untyped_storage(), t.storage_offset(), (self.o[-1], *t.shape[1:]), t.stride())
+        self.W = (whole(ls[0].weight.data), None if ls[0].bias is None else whole(ls[0].bias.data))
+        for i, l in enumerate(ls): l._swiftnb_fused, l.forward = (self, i), types.MethodType(_fused_forward, l)
         try: yield
         finally:
-            for l in self.ls: del l.forward
+            for l in ls: del l.forward, l._swiftnb_fused
+            self.xy = self.W = None
+
+_FUSED = weakref.WeakKeyDictionary()   # first layer of a group -> its `_FusedLinears`: decoders of one model share the buffers
 
 def _fusable(model) -> list:
-    "Groups of plain `nn.Linear` layers in `_FUSE` order with the same input size, dtype, device and bias-ness."
+    "Groups of plain `nn.Linear` layers in `_FUSE` order with the same input size, dtype, device and bias-ness, and no forward of their own (a hook's)."
     import torch.nn as nn
     out = []
     for mod in model.modules():
         for names in _FUSE:
             ls = [getattr(mod, n, None) for n in names]
-            if all(type(l) is nn.Linear for l in ls) and len({(l.in_features, l.weight.dtype, l.weight.device, l.bias is None) for l in ls}) == 1:
+            if (all(type(l) is nn.Linear and 'forward' not in l.__dict__ for l in ls)
+                    and len({(l.in_features, l.weight.dtype, l.weight.device, l.bias is None) for l in ls}) == 1):
                 out.append(ls)
     return out
+
+def _fused_for(model) -> list:
+    "The fused groups of `model`: those already made (by any decoder) where still valid, new ones elsewhere."
+    out = []
+    for ls in _fusable(model):
+        g = _FUSED.get(ls[0])
+        if g is None or not g.valid() or [r() for r in g._ls] != ls: g = _FUSED[ls[0]] = _FusedLinears(ls)
+        out.append(g)
+    return out
+
+def _weights_key(model) -> tuple:
+    "Where the model's weights are: a graph captured on them replays on these addresses, so a move, cast or swap must retire it."
+    return tuple(t.data_ptr() for t in (*model.parameters(), *model.buffers()))
+
+def _sdpa_gqa(module, query, key, value, attention_mask, dropout=0.0, scaling=None, is_causal=None, **kw):
+    """sdpa for the one-token step, reading the shared k/v heads itself (`enable_gqa`). Why our own: transformers repeats k and
+    v before sdpa when compiling (outside compile it packs the query heads), 56 more kernels a token at batch 1 on a
+    1.5B model (bench/decode_levers.py); this is its own sdpa call with its GQA switch on, for this model only."""
+    import torch
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+    if query.shape[2] != 1 or getattr(module, 'num_key_value_groups', 1) == 1 or kw.get('position_bias') is not None:
+        return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, is_causal=is_causal, **kw)
+    out = torch.nn.functional.scaled_dot_product_attention(query, key, value, attn_mask=attention_mask, dropout_p=0.0, scale=scaling,
+                                                           is_causal=False, enable_gqa=True)
+    return out.transpose(1, 2).contiguous(), None
+
+_GQA = 'swiftnb_sdpa_gqa'
+
+def _register_gqa():
+    from transformers import AttentionInterface
+    from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
+    AttentionInterface.register(_GQA, _sdpa_gqa); AttentionMaskInterface.register(_GQA, sdpa_mask)
 
 class _Slot:
     "One shape's decoding state: the static cache and every tensor a step reads or writes, at fixed addresses (a CUDA graph replays on them)."
@@ -378,36 +430,37 @@ class StaticDecoder:
     Here the step — forward, the choice of the token, the end-token check, the cache and mask updates — is compiled (inductor)
     and captured once per shape in a CUDA graph; the host replays it and waits for the GPU once every `sync_every` tokens."""
     def __init__(self, model, compile:bool=True, sync_every:int=8, keep:int=2,
-                 fuse:bool|None=None):   # q/k/v and gate/up as one matmul each in the step (`_FusedLinears`); None: when compiled
+                 fuse:bool|None=None,   # q/k/v and gate/up as one matmul each in the step (`_FusedLinears`); None: when compiled
+                 gqa:bool|None=None):   # sdpa reads shared k/v heads itself in the step (`_sdpa_gqa`); None: when compiled
         self.model, self.compile, self.sync_every, self.keep = model, compile, sync_every, keep
-        self.fuse = compile if fuse is None else fuse   # uncompiled (CPU) it gains nothing, and generate's own rounding is kept
-        self._slots, self._steps, self._fused = OrderedDict(), {}, None
+        # uncompiled (CPU) they gain nothing, and generate's own rounding is kept
+        self.fuse, self.gqa = (compile if x is None else x for x in (fuse, gqa))
+        self._slots, self._steps, self._fused, self._where = OrderedDict(), {}, [], None
 
     def _check_fused(self):
-        "Fuse once; when the weights were moved, cast or replaced since, fuse again and drop the graphs made on the old ones."
-        if not self.fuse or (self._fused is not None and all(g.valid() for g in self._fused)): return
-        if self._fused is not None: self._slots.clear(); self._steps.clear()
-        self._fused = [_FusedLinears(ls) for ls in _fusable(self.model)]
+        "When the weights were moved, cast, replaced or fused (by another decoder too) since the last call, drop the graphs and steps made on them; fuse."
+        if _weights_key(self.model) == self._where: return
+        self._slots.clear(); self._steps.clear()
+        self._fused = _fused_for(self.model) if self.fuse else []
+        self._where = _weights_key(self.model)
 
     @contextmanager
     def _fusing(self):
         with ExitStack() as st:
-            for g in self._fused or (): st.enter_context(g.active())
+            for g in self._fused: st.enter_context(g.active())
             yield
 
     @contextmanager
     def _in_step(self):
-        "How the model runs inside the step: fused projections, and once compiled sdpa's own grouped-query attention."
-        # transformers repeats k and v for sdpa when compiling (outside compile it packs the query heads); its own switch makes sdpa
-        # read the shared k/v heads itself: 56 fewer kernels a token at batch 1 (bench/decode_levers.py). Read only while tracing.
-        key, old = 'TRANSFORMERS_SDPA_FORCE_GQA', os.environ.get('TRANSFORMERS_SDPA_FORCE_GQA')
-        if self.compile: os.environ[key] = '1'
+        "How the model runs inside the step: fused projections, and sdpa reading shared k/v heads (`_sdpa_gqa`) on this model alone."
+        cfg = self.model.config
+        old = cfg._attn_implementation
+        swap = self.gqa and old == 'sdpa'
+        if swap: _register_gqa(); cfg._attn_implementation = _GQA   # the engine's lock keeps other calls of this model out meanwhile
         try:
             with self._fusing(): yield
         finally:
-            if self.compile:
-                if old is None: os.environ.pop(key, None)
-                else: os.environ[key] = old
+            if swap: cfg._attn_implementation = old
 
     def _step(self, key):
         "The model's one-token step and the choice of the next token for shape `key` (batch, cache, sample); compiled (fused kernels, no CUDA graph of its own) on a GPU."

@@ -14,7 +14,8 @@ from .core import (SwiftnbError, PlanError, DeviceError, recommend, load_model, 
 
 # %% auto #0
 __all__ = ['SFTArgs', 'linear_names', 'apply_tuner', 'trainable_summary', 'fuse_lora', 'Dashboard', 'last_checkpoint',
-           'resume_point', 'SFTResult', 'flex_note', 'report_to', 'training_kwargs', 'one_gpu', 'sft']
+           'resume_point', 'SFTResult', 'token_balanced_sampler', 'flex_note', 'report_to', 'training_kwargs',
+           'one_gpu', 'sft']
 
 # %% ../nbs/20_sft.ipynb #6270ddf8
 _TUNERS = ('lora', 'qlora', 'dora', 'rslora', 'lora+', 'full')
@@ -357,6 +358,10 @@ def _atomic_dir(final:Path, write):
     shutil.rmtree(old, ignore_errors=True)
     return final
 
+def _run_of(base, train_ds, args) -> dict:
+    "Which run a checkpoint belongs to: base model, data and tuner, and FSDP (its sharded checkpoints resume only under FSDP)."
+    return dict(base_model=str(base), data=_fingerprint(train_ds), tuner=args.tuner, **({'fsdp': True} if args.fsdp else {}))
+
 def resume_point(resume, out, run:dict, same:str='base model, data and tuner') -> str|None:
     "The checkpoint `resume_from_checkpoint=resume` continues from (True: the last complete one of `run`), warning where none is."
     if resume is True:
@@ -440,7 +445,39 @@ def _trainer_class():
         def prediction_step(self, model, inputs, *args, **kw):
             inputs.pop('packed_chunks', None)   # evaluation keeps no activations: the pack runs whole
             return super().prediction_step(model, inputs, *args, **kw)
+
+        balanced_ranks = False
+        def _get_train_sampler(self, train_dataset=None):
+            "Packed rows over several processes: each step's rows dealt so every process gets as many tokens (`token_balanced_sampler`)."
+            ds = train_dataset if train_dataset is not None else self.train_dataset
+            from swiftnb.data import PackingCollator
+            if self.args.world_size < 2 or not isinstance(self.data_collator, PackingCollator) or ds is None or not hasattr(ds, 'with_format'):
+                return super()._get_train_sampler(train_dataset)
+            import pyarrow.compute as pc
+            self.balanced_ranks = True
+            return token_balanced_sampler(pc.list_value_length(ds.with_format('arrow')['input_ids']).to_pylist(),
+                                          self.args.train_batch_size, self.args.world_size, self.args.process_index,
+                                          self.args.gradient_accumulation_steps, self.args.seed, self.args.dataloader_drop_last)
     return _Trainer
+
+def token_balanced_sampler(lengths:list, batch_size:int, world:int, rank:int, grad_accum:int=1, seed:int=42, drop_last:bool=False):
+    """This process's micro-batches of row indices: each optimizer step's `batch_size*grad_accum*world` shuffled rows dealt longest
+    first to the micro-batch with the fewest tokens so far (each takes `batch_size` rows), so every process packs as many tokens.
+    Why our own: with packing a process's step time grows with its tokens, and all wait for the slowest at the all-reduce. A
+    random deal leaves a 2-process run at most 1.84x one process on chat-length rows; transformers' `BatchRebalanceSampler`
+    balances padded cost (batch x longest row) and leaves 1.76x; this deal 2.00x (bench/rank_balance.py). It subclasses
+    transformers' sampler, so the Trainer hands each process its own batches as it does that one's."""
+    import math
+    from transformers.trainer_pt_utils import BatchRebalanceSampler
+    class _TokenBalanced(BatchRebalanceSampler):
+        def _assign(self, indices, lens):
+            K = self.dp_size * self.grad_accum
+            cap, groups, tokens = math.ceil(len(indices) / K), [[] for _ in range(K)], [0] * K
+            for i, n in sorted(zip(indices, lens), key=lambda x: -x[1]):
+                k = min((k for k in range(K) if len(groups[k]) < cap), key=tokens.__getitem__)
+                groups[k].append(i); tokens[k] += n
+            return [[groups[s * self.dp_size + r] for s in range(self.grad_accum)] for r in range(self.dp_size)]
+    return _TokenBalanced(lengths, batch_size * grad_accum * world, world, grad_accum, seed=seed, rank=rank, drop_last=drop_last)
 
 def _apply_liger(model) -> str|None:
     "Apply Liger's fused kernels to `model` in place; returns why they were not applied, or None."
@@ -718,7 +755,7 @@ def sft(model,                       # registry name, hub id, directory, or a lo
     elif world > 1: tkw['ddp_find_unused_parameters'] = False   # every trainable weight is used: skip DDP's search of the graph each step
     targs = TrainingArguments(**tkw, remove_unused_columns=False, include_num_input_tokens_seen='non_padding')   # Liger: applied above
     if (msg := one_gpu(targs, 'nproc_per_node={n} (swiftnb sft --nproc_per_node {n}) trains on all {n}, one process per GPU (data parallel).')): warnings.warn(msg)
-    run = dict(base_model=str(src or name), data=_fingerprint(train_ds), tuner=args.tuner)   # which run a checkpoint belongs to
+    run = _run_of(src or name, train_ds, args)
     cbs = [_MarkComplete(run)] + list(callbacks or []) + ([dash] if dash and dash not in (callbacks or []) else [])
     trainer = _trainer_class()(model=model, args=targs, train_dataset=train_ds, eval_dataset=eval_ds, data_collator=collate,
                                processing_class=getattr(processor, 'tokenizer', processor), callbacks=cbs, optimizers=opt)
@@ -726,7 +763,7 @@ def sft(model,                       # registry name, hub id, directory, or a lo
     if args.fsdp and not trainer.is_fsdp_enabled:   # accelerate drops FSDP without a word on CPUs
         raise SwiftnbError(f"fsdp=True but accelerate did not shard the model on {dev.kind} (it runs FSDP on GPUs only); "
                            "use fsdp=False for data parallel training here.")
-    resume = resume_point(args.resume_from_checkpoint, out, run)
+    resume = resume_point(args.resume_from_checkpoint, out, run, same='base model, data, tuner and sharding')
     try: tr = trainer.train(resume_from_checkpoint=resume)
     except torch.OutOfMemoryError as e: raise PlanError(_oom_message(args, plan, src or model)) from e
     if args.attn_impl == 'flex_attention' and cuda: flex_note(done=True)   # the kernels are in the cache now
@@ -735,7 +772,8 @@ def sft(model,                       # registry name, hub id, directory, or a lo
                     args={k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(args).items()}, plan=plan.to_dict(),
                     data=dict(train_rows=len(train_ds), fingerprint=_fingerprint(train_ds), eval_rows=len(eval_ds) if eval_ds else 0),
                     chat_template_sha256=_template_hash(processor), device=str(device_info()),
-                    metrics=tr.metrics, trainable=trainable_summary(model), world_size=world, global_step=trainer.state.global_step,
+                    metrics=tr.metrics, trainable=trainable_summary(model), world_size=world, balanced_ranks=trainer.balanced_ranks,
+                    global_step=trainer.state.global_step,
                     peak_gpu_gib=torch.cuda.max_memory_allocated()/2**30 if cuda else None)   # this process's peak (rank 0 under torchrun)
     # FSDP: each process holds a shard, and every one takes part in gathering the full weights that rank 0 writes
     state = trainer.accelerator.get_state_dict(trainer.model) if args.fsdp else None

@@ -50,8 +50,11 @@ def test_notebook(nb, flags, timeout):
 
 def _failure(err:str, n:int=6000) -> str:
     "The failing cell's error as nbdev reports it, not the end of stderr (which messages printed at exit, e.g. torch's, can fill)."
-    i = err.find('While Executing Cell')
-    return err[-n:] if i < 0 else err[max(0, i - 400):i + n]
+    i = err.find('While Executing')
+    if i < 0: return err[-n:]
+    block = err[max(0, i - 400):]
+    if (j := block.find('\nException ignored in')) > 0: block = block[:j]   # the interpreter's shutdown noise after the report
+    return block if len(block) <= n else block[:n//3] + '\n[...]\n' + block[-2*n//3:]   # the cell, and the error's last lines
 
 def run_pytest(paths, env=None):
     "Run pytest on `paths`; returns (passed, failed, output)."
