@@ -152,7 +152,7 @@ class TransformersEngine(Engine):
     "Generation with transformers `generate`; adapters stay unmerged (peft)."
     def __init__(self, model, processor, name:str|None=None,
                  fast:bool|None=None):  # `StaticDecoder`: None on a GPU for text models; True also on a CPU; False never
-        self.model, self.processor, self.fast, self._decoder = model.eval(), processor, fast, None
+        self.model, self.processor, self.fast, self._decoder, self.fast_failed = model.eval(), processor, fast, None, None
         self.tok = getattr(processor, 'tokenizer', processor)
         self.modality = modality_of(model.config)
         self.name = name or getattr(model.config, '_name_or_path', type(model).__name__)
@@ -177,15 +177,23 @@ class TransformersEngine(Engine):
 
     def _fast(self, g) -> dict|None:
         "`StaticDecoder`'s settings if it answers this request, else None (then `generate` does)."
-        if self.fast is False: return None
+        if self.fast is False or (self.fast is None and self.fast_failed): return None
         kw, odd = fast_settings(self.model, g)
         if self.modality != 'text': odd = odd + [f'a {self.modality} model']
         odd = odd + _fast_model_problems(self.model) + (['more than 16 stop ids'] if len(self.stop_ids) > 16 else [])
         if self.fast and odd: raise InferError(f"fast=True decodes text with temperature, top_p, top_k and repetition_penalty only, "
                                                f"not {', '.join(odd)}; use fast=None to let generate answer such requests.")
-        if odd or not (self.fast or self.model.device.type == 'cuda'): return None
+        if odd or not (self.fast or self._auto()): return None
         if self._decoder is None: self._decoder = StaticDecoder(self.model, compile=self.model.device.type == 'cuda')
         return kw
+
+    def _auto(self) -> bool: return self.model.device.type == 'cuda'   # where fast=None decodes with `StaticDecoder`
+
+    def _fall_back(self, e):
+        "fast=None: the decoder failed (a CUDA graph's capture can, beside other GPU work); say so, and answer with generate from now on."
+        self.fast_failed, self._decoder = f"{type(e).__name__}: {e}", None   # its graphs and caches go
+        warnings.warn(f"The fast decoder failed ({self.fast_failed}); {self.name} answers with generate from now on "
+                      "(fast=False does so from the start; fast=True raises instead).")
 
     def _decode(self, b, g, kw, **more):
         pad = self.tok.pad_token_id if self.tok.pad_token_id is not None else self.stop_ids[0]
@@ -204,7 +212,12 @@ class TransformersEngine(Engine):
         g = self._gen_kwargs(gen, b['input_ids'].shape[1])
         kw = self._fast(g)
         with self._lock, torch.inference_mode():
-            self.last_ids = self._decode(b, g, kw) if kw else self.model.generate(**b, **g)[:, b['input_ids'].shape[1]:]
+            if kw:
+                try: self.last_ids = self._decode(b, g, kw)
+                except Exception as e:
+                    if self.fast: raise
+                    self._fall_back(e); kw = None
+            if not kw: self.last_ids = self.model.generate(**b, **g)[:, b['input_ids'].shape[1]:]
         self.last_path = 'fast' if kw else 'generate'
         return self.tok.batch_decode(self.last_ids, skip_special_tokens=True)
 
@@ -225,14 +238,18 @@ class _Stream:
         def put(block):   # a block of the decoder's tokens, given to the streamer one by one (pieces as generate's) up to the end token
             for t in block[0].tolist():
                 if st.ended: return
-                st.put(torch.tensor([t])); st.ended = t in stop
+                st.put(torch.tensor([t])); st.ended, st.sent = t in stop, True
         def run():
+            nonlocal kw
             try:
                 with eng._lock, torch.inference_mode():
                     if kw:
-                        st.ended = False; st.put(b['input_ids'].cpu())   # the streamer skips the prompt: the first block it is given
-                        self.ids = eng._decode(b, g, kw, on_tokens=put, cancelled=ev.is_set)[0]; st.end()
-                    else: self.ids = eng.model.generate(**b, **g, streamer=st, stopping_criteria=StoppingCriteriaList([_Cancel()]))[0, self.n_prompt:]
+                        st.ended = st.sent = False; st.put(b['input_ids'].cpu())   # the streamer skips the prompt: the first block it is given
+                        try: self.ids = eng._decode(b, g, kw, on_tokens=put, cancelled=ev.is_set)[0]; st.end()
+                        except Exception as e:
+                            if eng.fast or st.sent: raise   # asked for, or part of the answer is out: the stream ends in the error
+                            eng._fall_back(e); kw = None; st.next_tokens_are_prompt = True   # generate gives the prompt again
+                    if not kw: self.ids = eng.model.generate(**b, **g, streamer=st, stopping_criteria=StoppingCriteriaList([_Cancel()]))[0, self.n_prompt:]
                 eng.last_path = 'fast' if kw else 'generate'
             except Exception as e: self.error = e; st.end()
         self._stop, self._th = stop, threading.Thread(target=run, daemon=True)
