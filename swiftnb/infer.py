@@ -191,7 +191,7 @@ class TransformersEngine(Engine):
 
     def _fall_back(self, e):
         "fast=None: the decoder failed (a CUDA graph's capture can, beside other GPU work); say so, and answer with generate from now on."
-        self.fast_failed, self._decoder = f"{type(e).__name__}: {e}", None   # its graphs and caches go
+        self.fast_failed, self._decoder = self.fast_failed or f"{type(e).__name__}: {e}", None   # its graphs and caches go
         warnings.warn(f"The fast decoder failed ({self.fast_failed}); {self.name} answers with generate from now on "
                       "(fast=False does so from the start; fast=True raises instead).")
 
@@ -212,6 +212,7 @@ class TransformersEngine(Engine):
         g = self._gen_kwargs(gen, b['input_ids'].shape[1])
         kw = self._fast(g)
         with self._lock, torch.inference_mode():
+            if kw and self._decoder is None: kw = None   # the decoder failed while this request waited for the lock
             if kw:
                 try: self.last_ids = self._decode(b, g, kw)
                 except Exception as e:
@@ -243,6 +244,7 @@ class _Stream:
             nonlocal kw
             try:
                 with eng._lock, torch.inference_mode():
+                    if kw and eng._decoder is None: kw = None   # the decoder failed while this stream waited for the lock
                     if kw:
                         st.ended = st.sent = False; st.put(b['input_ids'].cpu())   # the streamer skips the prompt: the first block it is given
                         try: self.ids = eng._decode(b, g, kw, on_tokens=put, cancelled=ev.is_set)[0]; st.end()
@@ -375,7 +377,10 @@ class _FusedLinears:
         import types
         ls = [r() for r in self._ls]
         # the whole buffer, seen through the first layer's weight (its view at the start): nothing here keeps it alive
-        whole = lambda t: t.new_empty(0).set_(t.untyped_storage(), t.storage_offset(), (self.o[-1], *t.shape[1:]), t.stride())
+        def whole(t):
+            if t.untyped_storage().nbytes() < (t.storage_offset() + self.o[-1] * t.stride(0)) * t.element_size():
+                raise RuntimeError("fused weights no longer fill their buffer")   # set_ would grow the storage, not refuse
+            return t.new_empty(0).set_(t.untyped_storage(), t.storage_offset(), (self.o[-1], *t.shape[1:]), t.stride())
         self.W = (whole(ls[0].weight.data), None if ls[0].bias is None else whole(ls[0].bias.data))
         for i, l in enumerate(ls): l._swiftnb_fused, l.forward = (self, i), types.MethodType(_fused_forward, l)
         try: yield
@@ -416,7 +421,8 @@ def _sdpa_gqa(module, query, key, value, attention_mask, dropout=0.0, scaling=No
     1.5B model (bench/decode_levers.py); this is its own sdpa call with its GQA switch on, for this model only."""
     import torch
     from transformers.integrations.sdpa_attention import sdpa_attention_forward
-    if query.shape[2] != 1 or getattr(module, 'num_key_value_groups', 1) == 1 or kw.get('position_bias') is not None:
+    if (query.shape[2] != 1 or getattr(module, 'num_key_value_groups', 1) == 1
+            or any(kw.get(k) is not None for k in ('position_bias', 'softcap', 'sliding_window', 's_aux', 'sinks'))):
         return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, is_causal=is_causal, **kw)
     out = torch.nn.functional.scaled_dot_product_attention(query, key, value, attn_mask=attention_mask, dropout_p=0.0, scale=scaling,
                                                            is_causal=False, enable_gqa=True)
@@ -470,14 +476,16 @@ class StaticDecoder:
     @contextmanager
     def _in_step(self):
         "How the model runs inside the step: fused projections, and sdpa reading shared k/v heads (`_sdpa_gqa`) on this model alone."
-        cfg = self.model.config
+        cfg, base = self.model.config, getattr(self.model, 'get_base_model', lambda: self.model)()
         old = cfg._attn_implementation
-        swap = self.gqa and old == 'sdpa'
-        if swap: _register_gqa(); cfg._attn_implementation = _GQA   # the engine's lock keeps other calls of this model out meanwhile
+        # only where attention goes through transformers' AttentionInterface: a model that tests the name itself (Falcon:
+        # `== 'sdpa'`) would take another branch under another name
+        swap = self.gqa and old == 'sdpa' and getattr(base, '_supports_attention_backend', False)
+        if swap: _register_gqa(); cfg._attn_implementation_internal = _GQA   # the engine's lock keeps other calls of this model out
         try:
             with self._fusing(): yield
         finally:
-            if swap: cfg._attn_implementation = old
+            if swap: cfg._attn_implementation_internal = old
 
     def _step(self, key):
         "The model's one-token step and the choice of the next token for shape `key` (batch, cache, sample); compiled (fused kernels, no CUDA graph of its own) on a GPU."

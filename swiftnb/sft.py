@@ -467,7 +467,7 @@ def token_balanced_sampler(lengths:list, batch_size:int, world:int, rank:int, gr
     random deal leaves a 2-process run at most 1.84x one process on chat-length rows; transformers' `BatchRebalanceSampler`
     balances padded cost (batch x longest row) and leaves 1.76x; this deal 2.00x (bench/rank_balance.py). It subclasses
     transformers' sampler, so the Trainer hands each process its own batches as it does that one's."""
-    import math
+    import math, random
     from transformers.trainer_pt_utils import BatchRebalanceSampler
     class _TokenBalanced(BatchRebalanceSampler):
         def _assign(self, indices, lens):
@@ -476,6 +476,9 @@ def token_balanced_sampler(lengths:list, batch_size:int, world:int, rank:int, gr
             for i, n in sorted(zip(indices, lens), key=lambda x: -x[1]):
                 k = min((k for k in range(K) if len(groups[k]) < cap), key=tokens.__getitem__)
                 groups[k].append(i); tokens[k] += n
+            # the first groups get the longest rows when rows are few: deal groups to processes in an order of the step's own
+            # (the same in every process: each holds the same indices)
+            random.Random(sum(indices) * 1000003 + len(indices)).shuffle(groups)
             return [[groups[s * self.dp_size + r] for s in range(self.grad_accum)] for r in range(self.dp_size)]
     return _TokenBalanced(lengths, batch_size * grad_accum * world, world, grad_accum, seed=seed, rank=rank, drop_last=drop_last)
 

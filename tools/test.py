@@ -53,7 +53,7 @@ def _failure(err:str, n:int=6000) -> str:
     i = err.find('While Executing')
     if i < 0: return err[-n:]
     block = err[max(0, i - 400):]
-    if (j := block.find('\nException ignored in')) > 0: block = block[:j]   # the interpreter's shutdown noise after the report
+    if (j := block.find('\nException ignored in', i - max(0, i - 400))) > 0: block = block[:j]   # the interpreter's shutdown noise after the report
     return block if len(block) <= n else block[:n//3] + '\n[...]\n' + block[-2*n//3:]   # the cell, and the error's last lines
 
 def run_pytest(paths, env=None):
