@@ -12,7 +12,7 @@ Random weights of the model's shape, bf16, sdpa, 128 prompt tokens, 256 new, gre
 - plain: `model.generate` (dynamic cache), for the ratio.
 For each: ms per token (mean of 3 calls after a warm-up that compiles), and from torch.profiler over 4 uncaptured compiled steps
 the kernels per token, the GPU's busy time per token and the kernels that take most of it. Tokens are compared with nofuse's."""
-import argparse, json, os, time
+import argparse, json, time
 from collections import Counter
 from pathlib import Path
 import torch

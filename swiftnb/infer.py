@@ -351,7 +351,7 @@ class _FusedLinears:
     slice when given the very same input tensor; any other call (another thread, another model code) computes its own.
     It holds the layers and the buffer weakly: moving or dropping the model frees them."""
     def __init__(self, ls):
-        import torch, weakref
+        import torch
         with torch.inference_mode(False), torch.no_grad():   # an inference-mode buffer would make the weights untrainable
             W = torch.cat([l.weight for l in ls])
             b = torch.cat([l.bias for l in ls]) if ls[0].bias is not None else None
