@@ -9,6 +9,8 @@ Random weights of the model's shape, bf16, sdpa, 128 prompt tokens, 256 new, gre
 - fuse+gqa: and sdpa's own grouped-query attention instead of repeating k and v (the default since; the 2026-11-28 runs
   switched it with TRANSFORMERS_SDPA_FORCE_GQA=1, which issues the same sdpa call as the decoder's `_sdpa_gqa` now does);
 - +nocudnn: with PyTorch's cuDNN attention off (sdpa then picks another kernel);
+- +at: inductor's max-autotune of the matmuls (it times Triton templates against cuBLAS for each shape and keeps the faster);
+- +combo: inductor's combo kernels (independent small kernels of the step launched as one);
 - plain: `model.generate` (dynamic cache), for the ratio.
 For each: ms per token (mean of 3 calls after a warm-up that compiles), and from torch.profiler over 4 uncaptured compiled steps
 the kernels per token, the GPU's busy time per token and the kernels that take most of it. Tokens are compared with nofuse's."""
@@ -44,8 +46,9 @@ def profile(dec, n=4):
     ks = [e for e in p.events() if e.device_type == torch.autograd.DeviceType.CUDA]
     t = Counter()
     for e in ks: t[e.name[:60]] += e.device_time / n
+    c = Counter(e.name[:60] for e in ks)
     return dict(kernels_per_token=round(len(ks) / n, 1), gpu_busy_us_per_token=round(sum(t.values()), 1),
-                top=[(k, round(v, 1)) for k, v in t.most_common(8)])
+                top=[(k, round(v, 1), c[k] // n) for k, v in t.most_common(12)])
 
 ref = None
 with torch.inference_mode():
@@ -60,7 +63,8 @@ with torch.inference_mode():
         torch._dynamo.reset()
         torch.backends.cuda.enable_cudnn_sdp('nocudnn' not in v)
         dec = StaticDecoder(m, fuse='fuse' in v.split('+'), gqa='gqa' in v.split('+'))
-        with torch._inductor.config.patch(coordinate_descent_tuning='cdt' in v):
+        vs = v.split('+')
+        with torch._inductor.config.patch(coordinate_descent_tuning='cdt' in vs, max_autotune_gemm='at' in vs, combo_kernels='combo' in vs):
             t = time.perf_counter(); out = dec(ids, am, a.new, [], 0); torch.cuda.synchronize(); first = time.perf_counter() - t
             t = time.perf_counter()
             for _ in range(3): out = dec(ids, am, a.new, [], 0)

@@ -16,8 +16,8 @@ from .core import SwiftnbError, HubUnreachable, _offline, _reachable, _hub_host,
 # %% auto #0
 __all__ = ['FORMS', 'PROMPT_FORMS', 'ROLES', 'DATASETS', 'last_prepare_report', 'Problem', 'DataError', 'detect_format',
            'DatasetSpec', 'LoadReport', 'load_dataset', 'raw_rows', 'load_image', 'load_audio', 'make_bad_fixtures',
-           'EncodeError', 'encode', 'pad_collate', 'PackingCollator', 'PrepareReport', 'prepare', 'ValidationReport',
-           'validate', 'row_html', 'Preview', 'preview', 'LengthStats', 'length_stats']
+           'EncodeError', 'encode', 'pad_collate', 'PackingCollator', 'doc_mask', 'PrepareReport', 'prepare',
+           'ValidationReport', 'validate', 'row_html', 'Preview', 'preview', 'LengthStats', 'length_stats']
 
 # %% ../nbs/10_data.ipynb #b506f7ec
 @dataclass
@@ -1017,19 +1017,20 @@ class PackingCollator:
     "Pack encoded text rows into one sequence with per-document positions and a block-diagonal causal mask."
     def __init__(self, attn_impl:str='sdpa',  # the model's attention: 'sdpa', 'eager', 'flex_attention', 'flash_attention_2'/'_3'
                  dtype=None,                    # float mask dtype for eager: the model's dtype (default float32)
-                 max_tokens:int|None=None):     # cut the pack into chunks of at most this many tokens (at document ends)
+                 max_tokens:int|None=None,      # cut the pack into chunks of at most this many tokens (at document ends)
+                 mask_on_device:bool=False):    # sdpa/eager: hand the documents' ids (`packed_doc_ids`) for `doc_mask` to build the mask where the model is
         if attn_impl not in ('sdpa', 'eager', 'flex_attention', 'flash_attention_2', 'flash_attention_3'):
             raise ValueError(f"PackingCollator supports attn_impl 'sdpa', 'eager', 'flex_attention' and 'flash_attention_2'/'_3', "
                              f"not {attn_impl!r}; load the model with attn_impl='sdpa' to train packed.")
-        self.attn_impl, self.dtype, self.max_tokens = attn_impl, dtype, max_tokens
+        self.attn_impl, self.dtype, self.max_tokens, self.mask_on_device = attn_impl, dtype, max_tokens, mask_on_device
 
     @classmethod
-    def for_model(cls, model, max_tokens:int|None=None):
+    def for_model(cls, model, max_tokens:int|None=None, mask_on_device:bool=False):
         "A collator matching `model`'s attention implementation and dtype (text models only)."
         if any(hasattr(model.config, k) for k in ('vision_config', 'audio_config')):
             raise EncodeError(f"PackingCollator packs for text models; {type(model).__name__} computes its own positions per "
                               "sequence (Qwen2-VL's 3D M-RoPE). Use pad_collate.")
-        return cls(model.config._attn_implementation, model.dtype, max_tokens)
+        return cls(model.config._attn_implementation, model.dtype, max_tokens, mask_on_device)
 
     def __call__(self, features:list) -> dict:
         import torch
@@ -1052,13 +1053,21 @@ class PackingCollator:
         # flex: transformers turns the restarting position_ids into a document BlockMask on the device (cross-document blocks are
         # skipped, so attention costs the sum of len² rather than T²) -- but only when the forward builds no KV cache (TRAPS.md)
         if self.attn_impl == 'flex_attention': return {**out, 'use_cache': False}
-        doc = torch.repeat_interleave(torch.arange(len(features)), torch.tensor([len(f['input_ids']) for f in features]))
-        mask = (doc[:, None] == doc[None, :]).tril()[None, None]
-        if self.attn_impl == 'eager':
-            dt = self.dtype or torch.float32
-            mask = torch.zeros(mask.shape, dtype=dt).masked_fill(~mask, torch.finfo(dt).min)
-        out['attention_mask'] = mask
+        doc = torch.repeat_interleave(torch.arange(len(features)), torch.tensor([len(f['input_ids']) for f in features]))[None]
+        # the T x T mask of an 11k-token pack is 124 MB and a third of a second of one CPU core (torchrun gives each process one
+        # thread); built on the GPU from the documents' ids it costs nothing: sft hands the ids and its trainer calls doc_mask
+        if self.mask_on_device: out['packed_doc_ids'] = doc
+        else: out['attention_mask'] = doc_mask(doc, self.attn_impl, self.dtype)
         return out
+
+def doc_mask(doc_ids, attn_impl:str='sdpa', dtype=None):
+    "The block-diagonal causal mask of a pack from its documents' ids (1 x T): boolean for sdpa, additive in `dtype` for eager."
+    import torch
+    d = doc_ids[0]
+    mask = (d[:, None] == d[None, :]).tril()[None, None]
+    if attn_impl != 'eager': return mask
+    dt = dtype or torch.float32
+    return torch.zeros(mask.shape, dtype=dt, device=mask.device).masked_fill(~mask, torch.finfo(dt).min)
 
 # %% ../nbs/10_data.ipynb #b61ba017
 @dataclass

@@ -358,6 +358,17 @@ def _atomic_dir(final:Path, write):
     shutil.rmtree(old, ignore_errors=True)
     return final
 
+def _disk_full(out:Path, e:BaseException, least_gib:float=1.0):
+    "Raise a `SwiftnbError` that says so when a write into `out` failed on a full disk (torch.save's own words are 'unexpected pos …')."
+    try: free = shutil.disk_usage(out).free / 2**30
+    except OSError: return
+    if free >= least_gib: return
+    partial = [p.name for p in Path(out).glob('checkpoint-*') if p.is_dir() and not (p/_COMPLETE).exists()]
+    raise SwiftnbError(f"Writing into {out} failed ({type(e).__name__}: {str(e)[:200]}) with {free:.2f} GiB left on its disk: the disk is "
+                       "full. Free some space, or give output_dir on a disk with room for the checkpoints, and run again with "
+                       "resume_from_checkpoint=True: the complete checkpoints are kept" +
+                       (f"; the incomplete ones ({', '.join(sorted(partial))}: no {_COMPLETE} file) can be deleted." if partial else ".")) from e
+
 def _run_of(base, train_ds, args) -> dict:
     "Which run a checkpoint belongs to: base model, data and tuner, and FSDP (its sharded checkpoints resume only under FSDP)."
     return dict(base_model=str(base), data=_fingerprint(train_ds), tuner=args.tuner, **({'fsdp': True} if args.fsdp else {}))
@@ -437,10 +448,18 @@ def _trainer_class():
             if not cuts or num_items_in_batch is None or not self.model_accepts_loss_kwargs:
                 return super().training_step(model, inputs, num_items_in_batch)
             def part(k, v, a, b):
-                if k in ('input_ids', 'labels', 'position_ids'): return v[:, a:b]
+                if k in ('input_ids', 'labels', 'position_ids', 'packed_doc_ids'): return v[:, a:b]
                 return v[..., a:b, a:b] if k == 'attention_mask' else v
             return sum(super(_Trainer, self).training_step(model, {k: part(k, v, a, b) for k, v in inputs.items()}, num_items_in_batch)
                        for a, b in cuts)
+
+        def _prepare_inputs(self, inputs):
+            "A pack's documents' ids (`PackingCollator(mask_on_device=True)`) become its block-diagonal mask on the model's device."
+            inputs = super()._prepare_inputs(inputs)
+            if (d := inputs.pop('packed_doc_ids', None)) is not None:
+                from swiftnb.data import doc_mask
+                inputs['attention_mask'] = doc_mask(d, self.data_collator.attn_impl, self.data_collator.dtype)
+            return inputs
 
         def prediction_step(self, model, inputs, *args, **kw):
             inputs.pop('packed_chunks', None)   # evaluation keeps no activations: the pack runs whole
@@ -638,6 +657,10 @@ def _needs_shards(model, args:SFTArgs) -> bool:
     except PlanError: return True
     return False
 
+def _threads(nproc:int) -> int:
+    "CPU threads for each of `nproc` processes: the machine's cores shared out (torchrun's own default is 1, which leaves a pack's CPU work to one core)."
+    return max(1, (len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count() or 1) // nproc)
+
 def _launch(model, dataset, args:SFTArgs, eval_dataset=None, callbacks=None) -> SFTResult:
     "Run this `sft` call in `args.nproc_per_node` processes (torchrun; data parallel) and return what rank 0 wrote."
     import subprocess, collections
@@ -653,7 +676,7 @@ def _launch(model, dataset, args:SFTArgs, eval_dataset=None, callbacks=None) -> 
     cmd = [sys.executable, '-m', 'torch.distributed.run', '--standalone', f'--nproc_per_node={args.nproc_per_node}', str(where/'run.py'), *argv]
     tail = collections.deque(maxlen=40)
     with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
-                          env={**os.environ, 'OMP_NUM_THREADS': os.environ.get('OMP_NUM_THREADS', '1')}) as p:
+                          env={**os.environ, 'OMP_NUM_THREADS': os.environ.get('OMP_NUM_THREADS', str(_threads(args.nproc_per_node)))}) as p:
         said = []   # the processes' own swiftnb errors (the CLI prints them as 'swiftnb sft: ...'); torchrun's traceback follows
         for line in p.stdout:
             tail.append(line); print(line, end='', flush=True)
@@ -727,7 +750,7 @@ def sft(model,                       # registry name, hub id, directory, or a lo
     eval_ds = _encode(eval_dataset, 'eval') if eval_dataset is not None else None
     args = replace(args, packing=packing)
     tok = getattr(processor, 'tokenizer', processor)
-    collate = D.PackingCollator.for_model(model, args.max_packed_tokens) if packing else functools.partial(D.pad_collate, pad_token_id=tok.pad_token_id)
+    collate = D.PackingCollator.for_model(model, args.max_packed_tokens, mask_on_device=True) if packing else functools.partial(D.pad_collate, pad_token_id=tok.pad_token_id)
     # the tuner (seeded: LoRA's A matrices start random, and a resumed or repeated run must start from the same ones)
     from transformers import set_seed
     set_seed(args.seed)
@@ -769,6 +792,7 @@ def sft(model,                       # registry name, hub id, directory, or a lo
     resume = resume_point(args.resume_from_checkpoint, out, run, same='base model, data, tuner and sharding')
     try: tr = trainer.train(resume_from_checkpoint=resume)
     except torch.OutOfMemoryError as e: raise PlanError(_oom_message(args, plan, src or model)) from e
+    except (OSError, RuntimeError) as e: _disk_full(out, e); raise
     if args.attn_impl == 'flex_attention' and cuda: flex_note(done=True)   # the kernels are in the cache now
     # the final adapter (or model), its processor and chat template, and the manifest, moved into place when complete
     manifest = dict(created=time.strftime('%Y-%m-%dT%H:%M:%S%z'), versions=_versions(), base_model=src or name, modality=modality,
@@ -792,7 +816,8 @@ def sft(model,                       # registry name, hub id, directory, or a lo
     hist = [dict(h) for h in trainer.state.log_history]   # the whole run's curve, steps before a resume included
     final = out/'final'
     if rank == 0:   # under torchrun the other ranks hold the same weights; rank 0 writes
-        final = _atomic_dir(final, _write)
+        try: final = _atomic_dir(final, _write)
+        except (OSError, RuntimeError) as e: _disk_full(out, e); raise
         (out/'swiftnb_manifest.json').write_text(json.dumps(manifest, indent=1, default=str))
         (out/'history.json').write_text(json.dumps(hist, default=str))
     return SFTResult(out, final, {**tr.metrics, 'global_step': trainer.state.global_step}, hist, manifest, trainer.model, processor, dash)
