@@ -450,8 +450,15 @@ def _trainer_class():
             def part(k, v, a, b):
                 if k in ('input_ids', 'labels', 'position_ids', 'packed_doc_ids'): return v[:, a:b]
                 return v[..., a:b, a:b] if k == 'attention_mask' else v
-            return sum(super(_Trainer, self).training_step(model, {k: part(k, v, a, b) for k, v in inputs.items()}, num_items_in_batch)
-                       for a, b in cuts)
+            # every chunk but the last keeps its gradients local (as the Trainer does for all but a step's last micro-batch): under
+            # DDP or FSDP each backward would sync, and processes whose packs cut into different numbers of chunks would meet
+            # in each other's collectives out of step. Inside the Trainer's own no_sync (an earlier micro-batch) none syncs anyway.
+            import contextlib
+            local = lambda j: self.accelerator.no_sync(model) if j < len(cuts) - 1 and self.accelerator.sync_gradients else contextlib.nullcontext()
+            loss = 0
+            for j, (a, b) in enumerate(cuts):
+                with local(j): loss = loss + super(_Trainer, self).training_step(model, {k: part(k, v, a, b) for k, v in inputs.items()}, num_items_in_batch)
+            return loss
 
         def _prepare_inputs(self, inputs):
             "A pack's documents' ids (`PackingCollator(mask_on_device=True)`) become its block-diagonal mask on the model's device."
