@@ -624,6 +624,16 @@ def _dist() -> tuple:
     "(rank, world size) of this process: torchrun's RANK and WORLD_SIZE, else (0, 1)."
     return int(os.environ.get('RANK', 0)), int(os.environ.get('WORLD_SIZE', 1))
 
+def _agreed(dev):
+    """`dev` as every process of a torchrun plans with: the least free memory that any of them read. Each reads at its own
+    moment, while another may be loading its model; planned apart, near a limit one could choose FSDP and another not, and the
+    first collective would hang (or their batches and checkpointing would differ)."""
+    import torch, torch.distributed as dist
+    from accelerate import PartialState
+    t = torch.tensor([dev.free_gib], dtype=torch.float64, device=PartialState().device)   # the process group torchrun describes
+    dist.all_reduce(t, op=dist.ReduceOp.MIN)
+    return type(dev)(dev.kind, [replace(d, free_gib=min(d.free_gib, t.item())) for d in dev.devices])
+
 def _launch_argv(model, dataset, args:SFTArgs, eval_dataset, where:Path) -> list:
     "`swiftnb sft` arguments repeating this call in every process; data held in memory is written to JSONL files in `where`."
     def data(d, name):
@@ -655,8 +665,7 @@ def _saved_tensors(d) -> int:
 
 def _needs_shards(model, args:SFTArgs) -> bool:
     "Whether one GPU of this machine is too small for the run, so its processes must shard it (FSDP)."
-    # decided before the processes start: each deciding from its own reading of free memory could split them between FSDP and
-    # DDP near the limit, and the first collective would hang (a user's own torchrun should pass fsdp= explicitly)
+    # decided before the processes start (under a user's own torchrun the processes decide alike: they plan with `_agreed`)
     dev = device_info()
     if not dev.is_gpu: return False
     try: recommend(str(get_model_dir(model)), dev, max_length=args.max_length, tuner=args.tuner,
@@ -715,7 +724,7 @@ def sft(model,                       # registry name, hub id, directory, or a lo
     # the plan: the fastest configuration that fits this device, for the knobs left open
     name = model if isinstance(model, (str, Path)) else getattr(model.config, '_name_or_path', type(model).__name__)
     src = str(get_model_dir(model)) if isinstance(model, (str, Path)) else None
-    dev = device_info()
+    dev = device_info() if world == 1 else _agreed(device_info())   # every process plans alike (a user's own torchrun too)
     pkw = dict(max_length=args.max_length, tuner=args.tuner, fused_loss=None if args.use_liger == 'auto' else bool(args.use_liger))
     shards = world if world > 1 and args.fsdp else 1
     if args.fsdp and world == 1: warnings.warn("fsdp=True shards over the processes that nproc_per_node starts; one process holds everything.")
