@@ -11,10 +11,13 @@ Random weights of the model's shape, bf16, sdpa, 128 prompt tokens, 256 new, gre
 - +nocudnn: with PyTorch's cuDNN attention off (sdpa then picks another kernel);
 - +at: inductor's max-autotune of the matmuls (it times Triton templates against cuBLAS for each shape and keeps the faster);
 - +combo: inductor's combo kernels (independent small kernels of the step launched as one);
+- +gemv: every matmul of the step decomposed by inductor into a multiply and a sum (its decompose_mm pass, with the size limits
+  lifted), so that at batch 1 each becomes a Triton reduction kernel reading the weight once, fused with its neighbours
+  (the norm before, the activation or residual after) instead of a cuBLAS call;
 - plain: `model.generate` (dynamic cache), for the ratio.
 For each: ms per token (mean of 3 calls after a warm-up that compiles), and from torch.profiler over 4 uncaptured compiled steps
 the kernels per token, the GPU's busy time per token and the kernels that take most of it. Tokens are compared with nofuse's."""
-import argparse, json, time
+import argparse, contextlib, json, time
 from collections import Counter
 from pathlib import Path
 import torch
@@ -50,6 +53,17 @@ def profile(dec, n=4):
     return dict(kernels_per_token=round(len(ks) / n, 1), gpu_busy_us_per_token=round(sum(t.values()), 1),
                 top=[(k, round(v, 1), c[k] // n) for k, v in t.most_common(12)])
 
+@contextlib.contextmanager
+def gemv(on:bool):
+    "inductor's decompose_mm pass for every matmul of the step: its CUDA limits (for tall, thin matmuls) lifted while compiling."
+    if not on: yield; return
+    import torch._inductor.fx_passes.decompose_mem_bound_mm as D
+    old = D.min_first_dimension_decomposition, D.max_other_dimension_decomposition
+    D.min_first_dimension_decomposition, D.max_other_dimension_decomposition = 1, 10**7
+    try:
+        with torch._inductor.config.patch(post_grad_fusion_options={'decompose_mm_pass': {}}): yield
+    finally: D.min_first_dimension_decomposition, D.max_other_dimension_decomposition = old
+
 ref = None
 with torch.inference_mode():
     for v in a.variants.split(','):
@@ -64,7 +78,7 @@ with torch.inference_mode():
         torch.backends.cuda.enable_cudnn_sdp('nocudnn' not in v)
         dec = StaticDecoder(m, fuse='fuse' in v.split('+'), gqa='gqa' in v.split('+'))
         vs = v.split('+')
-        with torch._inductor.config.patch(coordinate_descent_tuning='cdt' in vs, max_autotune_gemm='at' in vs, combo_kernels='combo' in vs):
+        with torch._inductor.config.patch(coordinate_descent_tuning='cdt' in vs, max_autotune_gemm='at' in vs, combo_kernels='combo' in vs), gemv('gemv' in vs):
             t = time.perf_counter(); out = dec(ids, am, a.new, [], 0); torch.cuda.synchronize(); first = time.perf_counter() - t
             t = time.perf_counter()
             for _ in range(3): out = dec(ids, am, a.new, [], 0)

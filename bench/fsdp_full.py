@@ -33,7 +33,8 @@ def main():
                 per_device_train_batch_size=16, gradient_accumulation_steps=1, logging_steps=1, save_steps=10**6, report_to='none',
                 dashboard=False, **({} if a.fsdp == 'auto' else dict(fsdp=a.fsdp.lower() == 'true')))
     except Exception as e:
-        res['error'] = f"{type(e).__name__}: {str(e)[-3000:]}"; save(); print(res['error']); return
+        res['error'] = f"{type(e).__name__}: {str(e)[-3000:]}"; save(); print(res['error'])
+        import shutil; shutil.rmtree(out, ignore_errors=True); return
     m = r.manifest
     res.update(call_s=time.perf_counter() - t, tokens_per_s=rate(r.history), losses=r.losses, peak_gib_rank0=m.get('peak_gpu_gib'),
                world_size=m.get('world_size'), args={k: m['args'].get(k) for k in ('fsdp', 'tuner', 'gradient_checkpointing', 'packing',
@@ -46,5 +47,7 @@ def main():
         with safe_open(str(f), 'pt') as s: n += sum(s.get_slice(k).get_shape().numel() if hasattr(s.get_slice(k).get_shape(), 'numel') else
                                                     __import__('math').prod(s.get_slice(k).get_shape()) for k in s.keys())
     res['final_params'] = n; save(); print(json.dumps(res, indent=1, default=str))
+    import shutil   # the random model, the checkpoint (weights and optimizer state) and the export: ~100 GB at 7B; a second run
+    for p in (d, out): shutil.rmtree(p, ignore_errors=True)   # on the same machine failed writing its checkpoint on a full disk
 
 if __name__ == '__main__': main()
