@@ -16,25 +16,35 @@ def main():
     ap.add_argument('--steps', type=int, default=4); ap.add_argument('--fsdp', default='auto'); ap.add_argument('--out', default='bench/fsdp_full.json')
     a = ap.parse_args()
     import torch
-    from swiftnb.core import make_random, make_tiny, device_info, estimate_memory
-    from swiftnb.sft import sft
+    from swiftnb.core import device_info, estimate_memory
     dev = device_info()
     one = estimate_memory(a.model, 'full', 'bfloat16', None, 2048, 1, True, True)
     res = dict(date=time.strftime('%Y-%m-%d'), card=torch.cuda.get_device_name() if torch.cuda.is_available() else 'cpu', gpus=torch.cuda.device_count(), torch=torch.__version__,
                command=' '.join(['python'] + sys.argv), device=str(dev), one_gpu_estimate_gib=round(one.total, 1),
                one_gpu_budget_gib=round(dev.free_gib*0.85, 1))
     save = lambda: (Path(a.out).parent.mkdir(parents=True, exist_ok=True), Path(a.out).write_text(json.dumps(res, indent=1, default=str)))
-    t = time.perf_counter(); d = make_tiny('text') if a.model == 'tiny-text' else make_random(a.model, Path(tempfile.mkdtemp())/'m', dtype='bfloat16')   # tiny: a CPU smoke run; res['make_random_s'] = time.perf_counter() - t
-    save()
-    out = Path(tempfile.mkdtemp())
+    # the random model, the checkpoint (weights and optimizer state) and the export take ~100 GB at 7B: all are removed at the end
+    # (a second run on the same machine failed writing its checkpoint on a full disk); the tiny model is swiftnb's shared cache
+    import shutil
+    made, out = (None if a.model == 'tiny-text' else Path(tempfile.mkdtemp())), Path(tempfile.mkdtemp())
+    try: run(a, res, save, made, out)
+    finally:
+        for p in (made, out):
+            if p is not None: shutil.rmtree(p, ignore_errors=True)
+
+def run(a, res, save, made, out):
+    from swiftnb.core import make_random, make_tiny
+    from swiftnb.sft import sft
+    t = time.perf_counter()
+    d = make_tiny('text') if made is None else make_random(a.model, made/'m', dtype='bfloat16')   # tiny: a CPU smoke run
+    res['make_model_s'] = time.perf_counter() - t; save()
     t = time.perf_counter()
     try:
         r = sft(str(d), rows(16*a.nproc*a.steps), output_dir=str(out), tuner='full', nproc_per_node=a.nproc, max_steps=a.steps,
                 per_device_train_batch_size=16, gradient_accumulation_steps=1, logging_steps=1, save_steps=10**6, report_to='none',
                 dashboard=False, **({} if a.fsdp == 'auto' else dict(fsdp=a.fsdp.lower() == 'true')))
     except Exception as e:
-        res['error'] = f"{type(e).__name__}: {str(e)[-3000:]}"; save(); print(res['error'])
-        import shutil; shutil.rmtree(out, ignore_errors=True); return
+        res['error'] = f"{type(e).__name__}: {str(e)[-3000:]}"; save(); print(res['error']); return
     m = r.manifest
     res.update(call_s=time.perf_counter() - t, tokens_per_s=rate(r.history), losses=r.losses, peak_gib_rank0=m.get('peak_gpu_gib'),
                world_size=m.get('world_size'), args={k: m['args'].get(k) for k in ('fsdp', 'tuner', 'gradient_checkpointing', 'packing',
@@ -47,7 +57,5 @@ def main():
         with safe_open(str(f), 'pt') as s: n += sum(s.get_slice(k).get_shape().numel() if hasattr(s.get_slice(k).get_shape(), 'numel') else
                                                     __import__('math').prod(s.get_slice(k).get_shape()) for k in s.keys())
     res['final_params'] = n; save(); print(json.dumps(res, indent=1, default=str))
-    import shutil   # the random model, the checkpoint (weights and optimizer state) and the export: ~100 GB at 7B; a second run
-    for p in (d, out): shutil.rmtree(p, ignore_errors=True)   # on the same machine failed writing its checkpoint on a full disk
 
 if __name__ == '__main__': main()

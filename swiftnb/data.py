@@ -1056,15 +1056,16 @@ class PackingCollator:
         doc = torch.repeat_interleave(torch.arange(len(features)), torch.tensor([len(f['input_ids']) for f in features]))[None]
         # the T x T mask of an 11k-token pack is 124 MB and a third of a second of one CPU core (torchrun gives each process one
         # thread); built on the GPU from the documents' ids it costs nothing: sft hands the ids and its trainer calls doc_mask
-        if self.mask_on_device: out['packed_doc_ids'] = doc
+        # with the ids, use_cache=False too: a trainer that does not call doc_mask passes no mask, and transformers (5.24) then
+        # finds the documents from the restarting position_ids itself, which it skips when the forward builds a KV cache
+        if self.mask_on_device: out.update(packed_doc_ids=doc, use_cache=False)
         else: out['attention_mask'] = doc_mask(doc, self.attn_impl, self.dtype)
         return out
 
 def doc_mask(doc_ids, attn_impl:str='sdpa', dtype=None):
-    "The block-diagonal causal mask of a pack from its documents' ids (1 x T): boolean for sdpa, additive in `dtype` for eager."
+    "The block-diagonal causal mask of packs from their documents' ids (rows x T): boolean for sdpa, additive in `dtype` for eager."
     import torch
-    d = doc_ids[0]
-    mask = (d[:, None] == d[None, :]).tril()[None, None]
+    mask = (doc_ids[:, :, None] == doc_ids[:, None, :]).tril()[:, None]
     if attn_impl != 'eager': return mask
     dt = dtype or torch.float32
     return torch.zeros(mask.shape, dtype=dt, device=mask.device).masked_fill(~mask, torch.finfo(dt).min)

@@ -428,7 +428,9 @@ def _train(method, model, dataset, args, processor=None, eval_dataset=None, call
     resume = resume_point(args.resume_from_checkpoint, out, run, 'method, model, SFT adapter, data and tuner')
     try: tr = trainer.train(resume_from_checkpoint=resume)
     except torch.OutOfMemoryError as e: raise PlanError(_oom_message(args, plan, src or model)) from e
-    except (OSError, RuntimeError) as e: _disk_full(out, e); raise
+    except Exception as e:   # safetensors' own error is neither an OSError nor a RuntimeError
+        if not isinstance(e, SwiftnbError): _disk_full(out, e)
+        raise
     manifest = dict(created=time.strftime('%Y-%m-%dT%H:%M:%S%z'), versions=_versions(), method=method,
                     base_model=base_name,
                     sft_output=str(adapter) if adapter is not None else None, reference=reference, modality=modality,
@@ -444,7 +446,9 @@ def _train(method, model, dataset, args, processor=None, eval_dataset=None, call
         processor.save_pretrained(d)
         (Path(d)/'swiftnb_manifest.json').write_text(json.dumps(manifest, indent=1, default=str))
     try: final = _atomic_dir(out/'final', _write)
-    except (OSError, RuntimeError) as e: _disk_full(out, e); raise
+    except Exception as e:
+        if not isinstance(e, SwiftnbError): _disk_full(out, e)
+        raise
     (out/'swiftnb_manifest.json').write_text(json.dumps(manifest, indent=1, default=str))
     hist = [dict(h) for h in trainer.state.log_history]
     return AlignResult(out, final, {**tr.metrics, 'global_step': trainer.state.global_step}, hist, manifest, trainer.model, processor,

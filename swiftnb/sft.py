@@ -359,10 +359,16 @@ def _atomic_dir(final:Path, write):
     return final
 
 def _disk_full(out:Path, e:BaseException, least_gib:float=1.0):
-    "Raise a `SwiftnbError` that says so when a write into `out` failed on a full disk (torch.save's own words are 'unexpected pos …')."
+    """Raise a `SwiftnbError` that says so when a write into `out` failed on a full disk: less than `least_gib` left, or the error
+    (or one it came from) says so. torch.save's own words for it are 'unexpected pos …'; a cleaned-up temporary folder may have
+    given the space back by the time this looks."""
+    import errno
     try: free = shutil.disk_usage(out).free / 2**30
     except OSError: return
-    if free >= least_gib: return
+    chain, x = [], e
+    while x is not None and len(chain) < 10: chain.append(x); x = x.__cause__ or x.__context__
+    said = any((isinstance(x, OSError) and x.errno == errno.ENOSPC) or 'No space left on device' in str(x) for x in chain)
+    if free >= least_gib and not said: return
     partial = [p.name for p in Path(out).glob('checkpoint-*') if p.is_dir() and not (p/_COMPLETE).exists()]
     raise SwiftnbError(f"Writing into {out} failed ({type(e).__name__}: {str(e)[:200]}) with {free:.2f} GiB left on its disk: the disk is "
                        "full. Free some space, or give output_dir on a disk with room for the checkpoints, and run again with "
@@ -447,25 +453,39 @@ def _trainer_class():
             # the pack's loss; a model that ignores num_items_in_batch would average per chunk, so it gets the pack whole
             if not cuts or num_items_in_batch is None or not self.model_accepts_loss_kwargs:
                 return super().training_step(model, inputs, num_items_in_batch)
-            def part(k, v, a, b):
+            def part(k, v, a, b, idle):
+                if k == 'labels' and idle: return v[:, a:b].clone().fill_(-100)   # nothing to learn: no loss, no gradient
                 if k in ('input_ids', 'labels', 'position_ids', 'packed_doc_ids'): return v[:, a:b]
                 return v[..., a:b, a:b] if k == 'attention_mask' else v
-            # every chunk but the last keeps its gradients local (as the Trainer does for all but a step's last micro-batch): under
-            # DDP or FSDP each backward would sync, and processes whose packs cut into different numbers of chunks would meet
-            # in each other's collectives out of step. Inside the Trainer's own no_sync (an earlier micro-batch) none syncs anyway.
+            # Processes whose packs are cut into different numbers of chunks must not meet in each other's collectives out of
+            # step. Under DDP every chunk but the last keeps its gradients local (as the Trainer does for a step's earlier
+            # micro-batches; inside the Trainer's own no_sync none syncs anyway). FSDP also gathers the weights for each chunk's
+            # forward and backward, and its no_sync keeps whole gradients between chunks (memory the plan does not count): there
+            # every process runs as many chunks as the one with most, the extra ones its shortest chunk again with nothing to learn.
             import contextlib
-            local = lambda j: self.accelerator.no_sync(model) if j < len(cuts) - 1 and self.accelerator.sync_gradients else contextlib.nullcontext()
+            n = self._chunks_to(len(cuts))
+            cuts = [(a, b, False) for a, b in cuts] + [(*min(cuts, key=lambda c: c[1] - c[0]), True)] * (n - len(cuts))
+            local = lambda j: (self.accelerator.no_sync(model) if j < len(cuts) - 1 and self.accelerator.sync_gradients
+                               and not self.is_fsdp_enabled else contextlib.nullcontext())
             loss = 0
-            for j, (a, b) in enumerate(cuts):
-                with local(j): loss = loss + super(_Trainer, self).training_step(model, {k: part(k, v, a, b) for k, v in inputs.items()}, num_items_in_batch)
+            for j, (a, b, idle) in enumerate(cuts):
+                with local(j): loss = loss + super(_Trainer, self).training_step(model, {k: part(k, v, a, b, idle) for k, v in inputs.items()}, num_items_in_batch)
             return loss
+
+        def _chunks_to(self, k:int) -> int:
+            "How many chunks this process runs for a pack cut into `k`: under FSDP over several processes, the most of any process."
+            if not (self.is_fsdp_enabled and self.args.world_size > 1): return k
+            import torch, torch.distributed as dist
+            t = torch.tensor(k, device=self.args.device); dist.all_reduce(t, op=dist.ReduceOp.MAX)
+            return int(t)
 
         def _prepare_inputs(self, inputs):
             "A pack's documents' ids (`PackingCollator(mask_on_device=True)`) become its block-diagonal mask on the model's device."
             inputs = super()._prepare_inputs(inputs)
             if (d := inputs.pop('packed_doc_ids', None)) is not None:
                 from swiftnb.data import doc_mask
-                inputs['attention_mask'] = doc_mask(d, self.data_collator.attn_impl, self.data_collator.dtype)
+                c = self.data_collator
+                inputs['attention_mask'] = doc_mask(d, getattr(c, 'attn_impl', self.model.config._attn_implementation), getattr(c, 'dtype', self.model.dtype))
             return inputs
 
         def prediction_step(self, model, inputs, *args, **kw):
@@ -628,9 +648,13 @@ def _agreed(dev):
     """`dev` as every process of a torchrun plans with: the least free memory that any of them read. Each reads at its own
     moment, while another may be loading its model; planned apart, near a limit one could choose FSDP and another not, and the
     first collective would hang (or their batches and checkpointing would differ)."""
-    import torch, torch.distributed as dist
+    import torch, torch.distributed as dist, datetime
     from accelerate import PartialState
-    t = torch.tensor([dev.free_gib], dtype=torch.float64, device=PartialState().device)   # the process group torchrun describes
+    from transformers import TrainingArguments
+    # the process group torchrun describes, made here as the Trainer would make it (it keeps the first one): its timeout, and
+    # gloo where the processes train on CPUs
+    st = PartialState(cpu=not dev.is_gpu, timeout=datetime.timedelta(seconds=TrainingArguments.ddp_timeout))
+    t = torch.tensor([dev.free_gib], dtype=torch.float64, device=st.device)
     dist.all_reduce(t, op=dist.ReduceOp.MIN)
     return type(dev)(dev.kind, [replace(d, free_gib=min(d.free_gib, t.item())) for d in dev.devices])
 
@@ -808,7 +832,9 @@ def sft(model,                       # registry name, hub id, directory, or a lo
     resume = resume_point(args.resume_from_checkpoint, out, run, same='base model, data, tuner and sharding')
     try: tr = trainer.train(resume_from_checkpoint=resume)
     except torch.OutOfMemoryError as e: raise PlanError(_oom_message(args, plan, src or model)) from e
-    except (OSError, RuntimeError) as e: _disk_full(out, e); raise
+    except Exception as e:   # safetensors' own error is neither an OSError nor a RuntimeError
+        if not isinstance(e, SwiftnbError): _disk_full(out, e)
+        raise
     if args.attn_impl == 'flex_attention' and cuda: flex_note(done=True)   # the kernels are in the cache now
     # the final adapter (or model), its processor and chat template, and the manifest, moved into place when complete
     manifest = dict(created=time.strftime('%Y-%m-%dT%H:%M:%S%z'), versions=_versions(), base_model=src or name, modality=modality,
@@ -833,7 +859,9 @@ def sft(model,                       # registry name, hub id, directory, or a lo
     final = out/'final'
     if rank == 0:   # under torchrun the other ranks hold the same weights; rank 0 writes
         try: final = _atomic_dir(final, _write)
-        except (OSError, RuntimeError) as e: _disk_full(out, e); raise
+        except Exception as e:
+            if not isinstance(e, SwiftnbError): _disk_full(out, e)
+            raise
         (out/'swiftnb_manifest.json').write_text(json.dumps(manifest, indent=1, default=str))
         (out/'history.json').write_text(json.dumps(hist, default=str))
     return SFTResult(out, final, {**tr.metrics, 'global_step': trainer.state.global_step}, hist, manifest, trainer.model, processor, dash)
