@@ -451,8 +451,11 @@ def _trainer_class():
             cuts = inputs.pop('packed_chunks', None)
             # each chunk's loss is its token sum over the whole step's tokens (num_items_in_batch), so the chunks add up to
             # the pack's loss; a model that ignores num_items_in_batch would average per chunk, so it gets the pack whole
-            if not cuts or num_items_in_batch is None or not self.model_accepts_loss_kwargs:
+            if num_items_in_batch is None or not self.model_accepts_loss_kwargs:
                 return super().training_step(model, inputs, num_items_in_batch)
+            cuts = cuts or [(0, inputs['input_ids'].shape[1])]   # a pack within max_tokens: one chunk (FSDP may ask for more)
+            n = self._chunks_to(len(cuts))
+            if n == 1: return super().training_step(model, inputs, num_items_in_batch)
             def part(k, v, a, b, idle):
                 if k == 'labels' and idle: return v[:, a:b].clone().fill_(-100)   # nothing to learn: no loss, no gradient
                 if k in ('input_ids', 'labels', 'position_ids', 'packed_doc_ids'): return v[:, a:b]
@@ -463,7 +466,6 @@ def _trainer_class():
             # forward and backward, and its no_sync keeps whole gradients between chunks (memory the plan does not count): there
             # every process runs as many chunks as the one with most, the extra ones its shortest chunk again with nothing to learn.
             import contextlib
-            n = self._chunks_to(len(cuts))
             cuts = [(a, b, False) for a, b in cuts] + [(*min(cuts, key=lambda c: c[1] - c[0]), True)] * (n - len(cuts))
             local = lambda j: (self.accelerator.no_sync(model) if j < len(cuts) - 1 and self.accelerator.sync_gradients
                                and not self.is_fsdp_enabled else contextlib.nullcontext())
