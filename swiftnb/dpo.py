@@ -12,7 +12,7 @@ from pathlib import Path
 from .core import (SwiftnbError, PlanError, DeviceError, recommend, load_model, get_model_dir, device_info, modality_of,
                           make_tiny, _have)
 from .sft import (SFTArgs, fuse_lora, resume_point, training_kwargs, one_gpu, _no_printer, SFTResult, Dashboard, apply_tuner, linear_names, trainable_summary, last_checkpoint,
-                         _MarkComplete, _atomic_dir, _disk_full, _fill_from_plan, _oom_message, _versions, _fingerprint, _template_hash)
+                         _MarkComplete, _atomic_dir, _full_disk_named, _fill_from_plan, _oom_message, _versions, _fingerprint, _template_hash)
 
 # %% auto #0
 __all__ = ['DPO_LOSSES', 'SIGNATURE', 'METHODS', 'AlignArgs', 'DPOArgs', 'sft_start', 'check_prompts', 'to_trl', 'reward_columns',
@@ -426,11 +426,9 @@ def _train(method, model, dataset, args, processor=None, eval_dataset=None, call
     if adapter is not None and args.reference == 'base' and 'ref' in trainer.model.peft_config:
         trainer.model.delete_adapter('ref'); trainer.model.set_adapter('default'); reference = 'base'   # trl then disables adapters
     resume = resume_point(args.resume_from_checkpoint, out, run, 'method, model, SFT adapter, data and tuner')
-    try: tr = trainer.train(resume_from_checkpoint=resume)
-    except torch.OutOfMemoryError as e: raise PlanError(_oom_message(args, plan, src or model)) from e
-    except Exception as e:   # safetensors' own error is neither an OSError nor a RuntimeError
-        if not isinstance(e, SwiftnbError): _disk_full(out, e)
-        raise
+    with _full_disk_named(out):
+        try: tr = trainer.train(resume_from_checkpoint=resume)
+        except torch.OutOfMemoryError as e: raise PlanError(_oom_message(args, plan, src or model)) from e
     manifest = dict(created=time.strftime('%Y-%m-%dT%H:%M:%S%z'), versions=_versions(), method=method,
                     base_model=base_name,
                     sft_output=str(adapter) if adapter is not None else None, reference=reference, modality=modality,
@@ -445,10 +443,7 @@ def _train(method, model, dataset, args, processor=None, eval_dataset=None, call
         else: m.save_pretrained(d)
         processor.save_pretrained(d)
         (Path(d)/'swiftnb_manifest.json').write_text(json.dumps(manifest, indent=1, default=str))
-    try: final = _atomic_dir(out/'final', _write)
-    except Exception as e:
-        if not isinstance(e, SwiftnbError): _disk_full(out, e)
-        raise
+    with _full_disk_named(out): final = _atomic_dir(out/'final', _write)
     (out/'swiftnb_manifest.json').write_text(json.dumps(manifest, indent=1, default=str))
     hist = [dict(h) for h in trainer.state.log_history]
     return AlignResult(out, final, {**tr.metrics, 'global_step': trainer.state.global_step}, hist, manifest, trainer.model, processor,

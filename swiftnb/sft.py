@@ -6,7 +6,7 @@ Docs: https://swiftnb.github.io/swiftnb/sft.html.md"""
 
 # %% ../nbs/20_sft.ipynb #7c607ccc
 from __future__ import annotations
-import os, re, sys, json, math, time, shutil, hashlib, platform, warnings, functools
+import os, re, sys, json, math, time, shutil, hashlib, platform, warnings, functools, contextlib
 from dataclasses import dataclass, field, asdict, fields, replace
 from pathlib import Path
 from .core import (SwiftnbError, PlanError, DeviceError, recommend, load_model, load_processor, get_model_dir,
@@ -375,6 +375,14 @@ def _disk_full(out:Path, e:BaseException, least_gib:float=1.0):
                        "resume_from_checkpoint=True: the complete checkpoints are kept" +
                        (f"; the incomplete ones ({', '.join(sorted(partial))}: no {_COMPLETE} file) can be deleted." if partial else ".")) from e
 
+@contextlib.contextmanager
+def _full_disk_named(out:Path):
+    "Writes into `out` inside: a failure on a full disk becomes `_disk_full`'s error (safetensors' own error is neither an OSError nor a RuntimeError)."
+    try: yield
+    except Exception as e:
+        if not isinstance(e, SwiftnbError): _disk_full(out, e)
+        raise
+
 def _run_of(base, train_ds, args) -> dict:
     "Which run a checkpoint belongs to: base model, data and tuner, and FSDP (its sharded checkpoints resume only under FSDP)."
     return dict(base_model=str(base), data=_fingerprint(train_ds), tuner=args.tuner, **({'fsdp': True} if args.fsdp else {}))
@@ -465,7 +473,6 @@ def _trainer_class():
             # micro-batches; inside the Trainer's own no_sync none syncs anyway). FSDP also gathers the weights for each chunk's
             # forward and backward, and its no_sync keeps whole gradients between chunks (memory the plan does not count): there
             # every process runs as many chunks as the one with most, the extra ones its shortest chunk again with nothing to learn.
-            import contextlib
             cuts = [(a, b, False) for a, b in cuts] + [(*min(cuts, key=lambda c: c[1] - c[0]), True)] * (n - len(cuts))
             local = lambda j: (self.accelerator.no_sync(model) if j < len(cuts) - 1 and self.accelerator.sync_gradients
                                and not self.is_fsdp_enabled else contextlib.nullcontext())
@@ -700,8 +707,10 @@ def _needs_shards(model, args:SFTArgs) -> bool:
     return False
 
 def _threads(nproc:int) -> int:
-    "CPU threads for each of `nproc` processes: the machine's cores shared out (torchrun's own default is 1, which leaves a pack's CPU work to one core)."
-    return max(1, (len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count() or 1) // nproc)
+    "CPU threads for each of `nproc` processes: the physical cores this process may use, shared out (torchrun's own default is 1)."
+    import psutil
+    n = min(psutil.cpu_count(logical=False) or os.cpu_count() or 1, len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else 10**6)
+    return max(1, n // nproc)
 
 def _launch(model, dataset, args:SFTArgs, eval_dataset=None, callbacks=None) -> SFTResult:
     "Run this `sft` call in `args.nproc_per_node` processes (torchrun; data parallel) and return what rank 0 wrote."
@@ -832,11 +841,9 @@ def sft(model,                       # registry name, hub id, directory, or a lo
         raise SwiftnbError(f"fsdp=True but accelerate did not shard the model on {dev.kind} (it runs FSDP on GPUs only); "
                            "use fsdp=False for data parallel training here.")
     resume = resume_point(args.resume_from_checkpoint, out, run, same='base model, data, tuner and sharding')
-    try: tr = trainer.train(resume_from_checkpoint=resume)
-    except torch.OutOfMemoryError as e: raise PlanError(_oom_message(args, plan, src or model)) from e
-    except Exception as e:   # safetensors' own error is neither an OSError nor a RuntimeError
-        if not isinstance(e, SwiftnbError): _disk_full(out, e)
-        raise
+    with _full_disk_named(out):
+        try: tr = trainer.train(resume_from_checkpoint=resume)
+        except torch.OutOfMemoryError as e: raise PlanError(_oom_message(args, plan, src or model)) from e
     if args.attn_impl == 'flex_attention' and cuda: flex_note(done=True)   # the kernels are in the cache now
     # the final adapter (or model), its processor and chat template, and the manifest, moved into place when complete
     manifest = dict(created=time.strftime('%Y-%m-%dT%H:%M:%S%z'), versions=_versions(), base_model=src or name, modality=modality,
@@ -860,10 +867,7 @@ def sft(model,                       # registry name, hub id, directory, or a lo
     hist = [dict(h) for h in trainer.state.log_history]   # the whole run's curve, steps before a resume included
     final = out/'final'
     if rank == 0:   # under torchrun the other ranks hold the same weights; rank 0 writes
-        try: final = _atomic_dir(final, _write)
-        except Exception as e:
-            if not isinstance(e, SwiftnbError): _disk_full(out, e)
-            raise
+        with _full_disk_named(out): final = _atomic_dir(final, _write)
         (out/'swiftnb_manifest.json').write_text(json.dumps(manifest, indent=1, default=str))
         (out/'history.json').write_text(json.dumps(hist, default=str))
     return SFTResult(out, final, {**tr.metrics, 'global_step': trainer.state.global_step}, hist, manifest, trainer.model, processor, dash)

@@ -52,8 +52,8 @@ def _failure(err:str, n:int=6000) -> str:
     "The failing cell's error as nbdev reports it, not the end of stderr (which messages printed at exit, e.g. torch's, can fill)."
     i = err.find('While Executing')
     if i < 0: return err[-n:]
-    block = err[max(0, i - 400):]
-    if (j := block.find('\nException ignored in', i - max(0, i - 400))) > 0: block = block[:j]   # the interpreter's shutdown noise after the report
+    s = max(0, i - 400); block = err[s:]
+    if (j := block.find('\nException ignored in', i - s)) > 0: block = block[:j]   # the interpreter's shutdown noise after the report
     return block if len(block) <= n else block[:n//3] + '\n[...]\n' + block[-2*n//3:]   # the cell, and the error's last lines
 
 def run_pytest(paths, env=None):
