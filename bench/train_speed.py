@@ -42,6 +42,8 @@ CONFIGS = {   # name -> sft overrides (per_device_train_batch_size x gradient_ac
     'no checkpointing unfused': dict(PLAIN, **FAST, gradient_checkpointing=False, per_device_train_batch_size=32, gradient_accumulation_steps=1),
     # swiftnb with its defaults: only the rows per optimizer step are set (one pack); the plan picks the rest
     'swiftnb defaults': dict(per_device_train_batch_size=GLOBAL, gradient_accumulation_steps=1),
+    # the defaults with flex attention instead of varlen (the default before torch's varlen kernel was used; compiles on first use)
+    'defaults with flex': dict(per_device_train_batch_size=GLOBAL, gradient_accumulation_steps=1, attn_impl='flex_attention'),
 }
 
 def flops(shape, tokens, sum_sq):
@@ -81,7 +83,7 @@ def main():
                   f"{state.num_input_tokens_seen:,} tokens", flush=True)   # where a slow first step (compilation) shows
             if self.prof is not None:
                 self.prof.__exit__(None, None, None)
-                print(self.prof.key_averages().table(sort_by='cuda_time_total', row_limit=25), flush=True); self.prof = None
+                print(self.prof.key_averages().table(sort_by='self_cuda_time_total', row_limit=45, max_name_column_width=70), flush=True); self.prof = None
     for m in a.models.split(','):
         d = make_random(m, Path(tempfile.mkdtemp())/'m'); shape = model_shape(str(d))
         enc = prepare(load_dataset(data), load_processor(str(d)), 2048)

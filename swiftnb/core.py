@@ -15,7 +15,7 @@ __all__ = ['EXTRAS', 'MODELS', 'SwiftnbError', 'UnknownModel', 'HubUnreachable',
            'need', 'Device', 'DeviceInfo', 'device_info', 'fake_device', 'Shape', 'ModelSpec', 'register_model',
            'find_model', 'get_model_dir', 'model_shape', 'MemoryEstimate', 'estimate_memory', 'calibration_table',
            'Plan', 'recommend', 'modality_of', 'load_processor', 'load_model', 'make_tiny', 'make_random',
-           'ModelPicker']
+           'varlen_problem', 'varlen_attention_forward', 'register_varlen', 'ModelPicker']
 
 # %% ../nbs/00_core.ipynb #927daf2a
 class SwiftnbError(Exception):
@@ -619,7 +619,7 @@ def load_model(model,                        # registry name, hub id or director
                plan:Plan|None=None,          # a `recommend` plan: dtype, quantization, attention
                dtype:str|None=None,          # override: 'bfloat16', 'float16', 'float32'
                quant_bits:int|None=None,     # override: 4 or 8 (bitsandbytes, CUDA only)
-               attn_impl:str|None=None,      # override: 'sdpa', 'eager', 'flash_attention_2', 'flex_attention'
+               attn_impl:str|None=None,      # override: 'sdpa', 'eager', 'flash_attention_2', 'flex_attention', 'varlen' (packed rows)
                device_map=None,              # default: the current GPU, or the CPU
                hub:str='auto',
                trust_remote_code:bool=False, # run code shipped with the model (only for models you trust)
@@ -650,6 +650,10 @@ def load_model(model,                        # registry name, hub id or director
             load_in_4bit=quant_bits == 4, load_in_8bit=quant_bits == 8, bnb_4bit_quant_type='nf4',
             bnb_4bit_use_double_quant=True, bnb_4bit_compute_dtype=_torch_dtype(dtype))
     attn = attn_impl or (plan.attn_impl if plan else None) or _attn_impl(device_info() if dev == 'cuda' else DeviceInfo('cpu', []))
+    if attn == 'varlen':
+        if (why := varlen_problem(dtype=dtype)):
+            raise DeviceError(f"attn_impl='varlen': {why}. Use attn_impl='sdpa', or 'flex_attention' for packed rows on a GPU.")
+        register_varlen()
     if device_map is None and dev == 'cuda':   # this process's GPU: under torchrun each rank loads onto its own
         device_map = {'': int(os.environ.get('LOCAL_RANK', torch.cuda.current_device()))}
     try: model = _auto_class(modality).from_pretrained(path, dtype=_torch_dtype(dtype), attn_implementation=attn,
@@ -1031,6 +1035,73 @@ def make_random(name:str,                  # a registered text model, e.g. 'Qwen
         shutil.rmtree(path, ignore_errors=True); os.rename(tmp, path)
     finally: shutil.rmtree(tmp, ignore_errors=True)
     return path
+
+# %% ../nbs/00_core.ipynb #45033231
+def _varlen_kernel():
+    "torch's FlashAttention kernel for packed rows (`torch.nn.attention.varlen.varlen_attn`, torch 2.9 and later), or None."
+    try: from torch.nn.attention.varlen import varlen_attn
+    except ImportError: return None
+    return varlen_attn
+
+def varlen_problem(head_dim:int|None=None, dtype=None) -> str|None:
+    "Why attn_impl='varlen' cannot run here, or None when it can."
+    import torch
+    if _varlen_kernel() is None: return f"torch {torch.__version__} has no varlen attention (torch.nn.attention.varlen: torch 2.9 and later)"
+    if not torch.cuda.is_available(): return "varlen attention runs on CUDA GPUs only"
+    if torch.cuda.get_device_capability() < (8, 0): return "varlen attention (FlashAttention) needs a GPU of compute capability 8.0 or later"
+    if not torch.backends.cuda.is_flash_attention_available(): return "this torch build has no FlashAttention kernels"
+    if dtype is not None and str(dtype).removeprefix('torch.') not in ('bfloat16', 'float16'): return f"varlen attention runs 16-bit models, not {dtype}"
+    if head_dim is not None and (head_dim > 256 or head_dim % 8): return f"head dim {head_dim}: FlashAttention takes up to 256, in multiples of 8"
+
+def _cu_from_positions(position_ids):
+    "A pack's cumulative row lengths (int32) and its longest row, from positions that restart at 0 with each row (one sync)."
+    import torch
+    p = position_ids[0]
+    starts = torch.nonzero(p == 0).flatten()
+    if not len(starts) or starts[0] != 0: starts = torch.cat([starts.new_zeros(1), starts])
+    cu = torch.cat([starts, starts.new_tensor([p.numel()])]).to(torch.int32)
+    return cu, int((cu[1:] - cu[:-1]).max())
+
+@functools.cache
+def _kernel_params(kernel) -> frozenset:
+    import inspect
+    return frozenset(inspect.signature(kernel).parameters)
+
+def varlen_attention_forward(module, query, key, value, attention_mask, dropout:float=0., scaling=None, sliding_window=None,
+                             position_ids=None, cu_seq_lens_q=None, max_length_q=None, **kw):
+    "transformers' attention interface over torch's varlen kernel: one pack `(1, heads, T, head_dim)`, causal within each row."
+    if query.shape[0] != 1 or attention_mask is not None:
+        raise ValueError("attn_impl='varlen' runs packed rows (one pack a batch, no padding mask); pack the rows (PackingCollator, "
+                         "sft's packing=True), or load the model with attn_impl='sdpa' for padded batches.")
+    if key.shape[2] != query.shape[2]:
+        raise ValueError("attn_impl='varlen' trains on whole packs; it does not decode from a KV cache. Load the model with "
+                         "attn_impl='sdpa' to generate (swiftnb's Infer does).")
+    if dropout or sliding_window:
+        raise ValueError(f"attn_impl='varlen' has no {'attention dropout' if dropout else 'sliding window'}; use attn_impl='sdpa' "
+                         "or 'flex_attention' for this model.")
+    import torch
+    kernel = _varlen_kernel(); params = _kernel_params(kernel)
+    if cu_seq_lens_q is None:
+        if position_ids is None: cu_seq_lens_q, max_length_q = torch.tensor([0, query.shape[2]], dtype=torch.int32, device=query.device), query.shape[2]
+        else: cu_seq_lens_q, max_length_q = _cu_from_positions(position_ids)
+    q, k, v = (t[0].transpose(0, 1) for t in (query, key, value))   # (T, heads, head_dim)
+    kw = dict(scale=scaling)
+    if 'enable_gqa' in params: kw['enable_gqa'] = k.shape[1] != q.shape[1]
+    elif k.shape[1] != q.shape[1]:   # torch before 2.13: no grouped heads in the kernel, so each key/value head is repeated
+        k, v = (t.repeat_interleave(q.shape[1]//t.shape[1], 1) for t in (k, v))
+    if 'is_causal' in params: kw['is_causal'] = True
+    else: kw['window_size'] = (-1, 0)       # torch 2.9-2.12 spell causal as a window reaching no key after the query
+    cu = cu_seq_lens_q.to(torch.int32)
+    return kernel(q, k, v, cu, cu, int(max_length_q), int(max_length_q), **kw)[None], None
+
+@functools.cache
+def register_varlen():
+    "Make attn_impl='varlen' known to transformers (`from_pretrained(attn_implementation='varlen')`, `set_attn_implementation`)."
+    from transformers import AttentionInterface
+    from transformers.masking_utils import AttentionMaskInterface, flash_attention_mask
+    AttentionInterface.register('varlen', varlen_attention_forward)
+    # like FlashAttention's: no mask for unpadded rows, a 2D padding mask otherwise (which varlen_attention_forward refuses)
+    AttentionMaskInterface.register('varlen', flash_attention_mask)
 
 # %% ../nbs/00_core.ipynb #020304d7
 def _bar_html(used:float, free:float, label:str) -> str:

@@ -6,7 +6,7 @@ Docs: https://swiftnb.github.io/swiftnb/data.html.md"""
 
 # %% ../nbs/10_data.ipynb #356a234b
 from __future__ import annotations
-import os, re, io, csv, glob, json, time, base64, codecs, random, socket, struct, difflib, threading, warnings, collections
+import os, re, io, csv, glob, json, time, base64, codecs, random, socket, struct, difflib, itertools, threading, warnings, collections
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -1015,12 +1015,12 @@ def pad_collate(features:list,              # encoded rows (dicts of lists / arr
 # %% ../nbs/10_data.ipynb #9b3dab81
 class PackingCollator:
     "Pack encoded text rows into one sequence with per-document positions and a block-diagonal causal mask."
-    def __init__(self, attn_impl:str='sdpa',  # the model's attention: 'sdpa', 'eager', 'flex_attention', 'flash_attention_2'/'_3'
+    def __init__(self, attn_impl:str='sdpa',  # the model's attention: 'sdpa', 'eager', 'flex_attention', 'varlen', 'flash_attention_2'/'_3'
                  dtype=None,                    # float mask dtype for eager: the model's dtype (default float32)
                  max_tokens:int|None=None,      # cut the pack into chunks of at most this many tokens (at document ends)
                  mask_on_device:bool=False):    # sdpa/eager: hand the documents' ids (`packed_doc_ids`) for `doc_mask` to build the mask where the model is
-        if attn_impl not in ('sdpa', 'eager', 'flex_attention', 'flash_attention_2', 'flash_attention_3'):
-            raise ValueError(f"PackingCollator supports attn_impl 'sdpa', 'eager', 'flex_attention' and 'flash_attention_2'/'_3', "
+        if attn_impl not in ('sdpa', 'eager', 'flex_attention', 'varlen', 'flash_attention_2', 'flash_attention_3'):
+            raise ValueError(f"PackingCollator supports attn_impl 'sdpa', 'eager', 'flex_attention', 'varlen' and 'flash_attention_2'/'_3', "
                              f"not {attn_impl!r}; load the model with attn_impl='sdpa' to train packed.")
         self.attn_impl, self.dtype, self.max_tokens, self.mask_on_device = attn_impl, dtype, max_tokens, mask_on_device
 
@@ -1050,6 +1050,15 @@ class PackingCollator:
                 n += k
             out['packed_chunks'].append((a, a + n))
         if self.attn_impl.startswith('flash'): return out
+        if self.attn_impl == 'varlen':
+            # the rows' cumulative lengths, as transformers' flattening collator hands them to FlashAttention (counted here on the
+            # CPU: the attention would otherwise find them on the GPU, a sync per forward); a cut pack also keeps each row's length,
+            # from which sft's trainer counts each chunk's rows
+            n = [len(f['input_ids']) for f in features]
+            cu = torch.tensor([0, *itertools.accumulate(n)], dtype=torch.int32)
+            out.update(cu_seq_lens_q=cu, cu_seq_lens_k=cu, max_length_q=max(n), max_length_k=max(n), use_cache=False)
+            if 'packed_chunks' in out: out['packed_doc_lengths'] = n
+            return out
         # flex: transformers turns the restarting position_ids into a document BlockMask on the device (cross-document blocks are
         # skipped, so attention costs the sum of len² rather than T²) -- but only when the forward builds no KV cache (TRAPS.md)
         if self.attn_impl == 'flex_attention': return {**out, 'use_cache': False}

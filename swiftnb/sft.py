@@ -10,7 +10,7 @@ import os, re, sys, json, math, time, shutil, hashlib, platform, warnings, funct
 from dataclasses import dataclass, field, asdict, fields, replace
 from pathlib import Path
 from .core import (SwiftnbError, PlanError, DeviceError, recommend, load_model, load_processor, get_model_dir,
-                          device_info, estimate_memory, modality_of, model_shape, make_tiny, _have)
+                          device_info, estimate_memory, modality_of, model_shape, make_tiny, varlen_problem, _have)
 
 # %% auto #0
 __all__ = ['SFTArgs', 'linear_names', 'apply_tuner', 'trainable_summary', 'fuse_lora', 'Dashboard', 'last_checkpoint',
@@ -45,7 +45,7 @@ class SFTArgs:
     gradient_checkpointing:bool|str='auto'   # 'auto': only when the memory estimate needs it
     max_length:int=2048                      # longest sequence in tokens
     truncation:str='right'                   # right, drop or error (rows longer than max_length)
-    attn_impl:str='auto'                     # sdpa, eager, flash_attention_2 (the seed's use_flash_attn), flex_attention
+    attn_impl:str='auto'                     # sdpa, eager, flash_attention_2 (the seed's use_flash_attn), flex_attention, varlen (packed)
     packing:bool|str='auto'                  # padding-free packing ('auto': text models)
     max_packed_tokens:int|None=None          # packing: tokens per forward pass; a longer pack runs in chunks (plan)
     use_liger:bool|str='auto'                # Liger fused kernels where installed on CUDA
@@ -456,7 +456,7 @@ def _trainer_class():
 
         def training_step(self, model, inputs, num_items_in_batch=None):
             "A pack cut into `packed_chunks` (PackingCollator's max_tokens): forward and backward chunk by chunk."
-            cuts = inputs.pop('packed_chunks', None)
+            cuts, lens = inputs.pop('packed_chunks', None), inputs.pop('packed_doc_lengths', None)
             # each chunk's loss is its token sum over the whole step's tokens (num_items_in_batch), so the chunks add up to
             # the pack's loss; a model that ignores num_items_in_batch would average per chunk, so it gets the pack whole
             if num_items_in_batch is None or not self.model_accepts_loss_kwargs:
@@ -468,6 +468,14 @@ def _trainer_class():
                 if k == 'labels' and idle: return v[:, a:b].clone().fill_(-100)   # nothing to learn: no loss, no gradient
                 if k in ('input_ids', 'labels', 'position_ids', 'packed_doc_ids'): return v[:, a:b]
                 return v[..., a:b, a:b] if k == 'attention_mask' else v
+            def rows_of(a, b):
+                "varlen attention: the cumulative lengths of the rows in the chunk [a, b) (chunks are cut at row ends)."
+                if lens is None: return {}
+                import torch, itertools
+                s = [0, *itertools.accumulate(lens)]
+                r = [l for l, x in zip(lens, s) if a <= x and x + l <= b]
+                cu = torch.tensor([0, *itertools.accumulate(r)], dtype=torch.int32).to(inputs['input_ids'].device, non_blocking=True)
+                return dict(cu_seq_lens_q=cu, cu_seq_lens_k=cu, max_length_q=max(r), max_length_k=max(r))
             # Processes whose packs are cut into different numbers of chunks must not meet in each other's collectives out of
             # step. Under DDP every chunk but the last keeps its gradients local (as the Trainer does for a step's earlier
             # micro-batches; inside the Trainer's own no_sync none syncs anyway). FSDP also gathers the weights for each chunk's
@@ -478,7 +486,8 @@ def _trainer_class():
                                and not self.is_fsdp_enabled else contextlib.nullcontext())
             loss = 0
             for j, (a, b, idle) in enumerate(cuts):
-                with local(j): loss = loss + super(_Trainer, self).training_step(model, {k: part(k, v, a, b, idle) for k, v in inputs.items()}, num_items_in_batch)
+                chunk = {**{k: part(k, v, a, b, idle) for k, v in inputs.items()}, **rows_of(a, b)}
+                with local(j): loss = loss + super(_Trainer, self).training_step(model, chunk, num_items_in_batch)
             return loss
 
         def _chunks_to(self, k:int) -> int:
@@ -498,7 +507,7 @@ def _trainer_class():
             return inputs
 
         def prediction_step(self, model, inputs, *args, **kw):
-            inputs.pop('packed_chunks', None)   # evaluation keeps no activations: the pack runs whole
+            inputs.pop('packed_chunks', None); inputs.pop('packed_doc_lengths', None)   # evaluation keeps no activations: the pack runs whole
             return super().prediction_step(model, inputs, *args, **kw)
 
         balanced_ranks = False
@@ -577,10 +586,13 @@ def _fill_from_plan(args:SFTArgs, plan, budget_gib:float|None=None, model=None, 
             kw['gradient_checkpointing'] = est.total > budget_gib
     if args.attn_impl == 'auto':
         kw['attn_impl'] = plan.attn_impl
-        # packed on a GPU without flash-attn: flex attention with a document BlockMask skips the blocks between documents
-        # (sdpa would be given a dense T x T mask); its Triton kernels are used for 16-bit heads of 64 and more
-        if packing and cuda and plan.attn_impl == 'sdpa' and kw['dtype'] in ('bfloat16', 'float16') and model is not None \
-           and model_shape(model).hd >= 64: kw['attn_impl'] = 'flex_attention'
+        # packed on a GPU without flash-attn: torch's own FlashAttention kernel for packed rows (varlen), which compiles nothing,
+        # else flex attention with a document BlockMask, whose Triton kernels compile for minutes on a new machine (both skip the
+        # work between documents, where sdpa would be given a dense T x T mask); flex's kernels are used for 16-bit heads of 64+
+        if packing and cuda and plan.attn_impl == 'sdpa' and kw['dtype'] in ('bfloat16', 'float16') and model is not None:
+            hd = model_shape(model).hd
+            if varlen_problem(hd, kw['dtype']) is None: kw['attn_impl'] = 'varlen'
+            elif hd >= 64: kw['attn_impl'] = 'flex_attention'
     if args.use_liger == 'auto': kw['use_liger'] = plan.fused_loss
     if args.learning_rate is None: kw['learning_rate'] = 1e-5 if kw['tuner'] == 'full' else 1e-4
     return replace(args, **kw)
@@ -870,4 +882,6 @@ def sft(model,                       # registry name, hub id, directory, or a lo
         with _full_disk_named(out): final = _atomic_dir(final, _write)
         (out/'swiftnb_manifest.json').write_text(json.dumps(manifest, indent=1, default=str))
         (out/'history.json').write_text(json.dumps(hist, default=str))
+    # varlen attention runs whole packs only; the model handed back generates and takes padded batches, as loaded with sdpa
+    if args.attn_impl == 'varlen': trainer.model.set_attn_implementation('sdpa')
     return SFTResult(out, final, {**tr.metrics, 'global_step': trainer.state.global_step}, hist, manifest, trainer.model, processor, dash)
