@@ -732,6 +732,11 @@ def _launch(model, dataset, args:SFTArgs, eval_dataset=None, callbacks=None) -> 
                            "registry name or directory, not a loaded model.")
     if callbacks: raise SwiftnbError("callbacks cannot be handed to other processes: with nproc_per_node>1 rank 0 prints the "
                                      "dashboard as text, and the result's history holds every logged value.")
+    import torch
+    if os.environ.get('CUDA_VISIBLE_DEVICES') != '' and 0 < (k := torch.cuda.device_count()) < args.nproc_per_node:
+        # each process takes a GPU of its own: two on one would fail in NCCL's first collective, after loading the model
+        raise SwiftnbError(f"nproc_per_node={args.nproc_per_node} starts one process per GPU, and this machine shows {k} GPU"
+                           f"{'s' if k > 1 else ''}: use nproc_per_node={k}" + (" (or leave it unset)" if k == 1 else '') + ".")
     out = Path(args.output_dir); where = out/'.launch'; where.mkdir(parents=True, exist_ok=True)
     (where/'run.py').write_text("import sys\nfrom swiftnb.cli import main\nsys.exit(main())\n")
     if args.fsdp is None: args = replace(args, fsdp=_needs_shards(model, args))   # decided once: every process must agree
