@@ -33,7 +33,7 @@ def main():
     gqa_ok = varlen and 'enable_gqa' in inspect.signature(_varlen_kernel()).parameters
     dev = 'cuda'; flex = torch.compile(flex_attention)   # as transformers compiles it
     out = dict(date=time.strftime('%Y-%m-%d'), card=torch.cuda.get_device_name(), torch=torch.__version__, command=' '.join(['python'] + sys.argv),
-               varlen=varlen is not None, varlen_gqa=gqa_ok, shapes={})
+               varlen=varlen, varlen_gqa=gqa_ok, shapes={})
 
     def timed(fn, n=10, warm=3):
         for _ in range(warm): fn()

@@ -46,6 +46,21 @@ CONFIGS = {   # name -> sft overrides (per_device_train_batch_size x gradient_ac
     'defaults with flex': dict(per_device_train_batch_size=GLOBAL, gradient_accumulation_steps=1, attn_impl='flex_attention'),
 }
 
+KINDS = (('matmul', ('gemm', 'nvjet', 'cutlass', 'xmma', 'splitk')), ('attention', ('flash', 'fmha', 'attention', 'flex')),
+         ('dropout mask', ('bernoulli', 'philox')), ('Triton (Liger, compiled)', ('triton',)), ('copies', ('copy', 'cat', 'memcpy', 'memset')),
+         ('reductions', ('reduce',)), ('elementwise', ('elementwise', 'vectorized')))
+
+def kernel_kinds(prof) -> dict:
+    "Self GPU time (ms) of a profile's kernels, summed by kind, from their names (the first kind whose words match; else 'other')."
+    out = {}
+    for e in prof.key_averages():
+        t = getattr(e, 'self_device_time_total', None)
+        if t is None: t = getattr(e, 'self_cuda_time_total', 0)
+        if not t or e.key.startswith(('aten::', 'cuda', 'Optimizer', 'ProfilerStep', 'autograd::', 'torch::', '<')): continue
+        k = next((kind for kind, words in KINDS if any(w in e.key.lower() for w in words)), 'other')
+        out[k] = out.get(k, 0) + t/1e3
+    return {k: round(v, 1) for k, v in sorted(out.items(), key=lambda kv: -kv[1])}
+
 def flops(shape, tokens, sum_sq):
     "Useful FLOPs of LoRA training: 4 x (linear params incl. lm_head) per token + causal attention (fwd 2*L^2*width, bwd 2x)."
     width = shape.heads*shape.hd
@@ -83,7 +98,8 @@ def main():
                   f"{state.num_input_tokens_seen:,} tokens", flush=True)   # where a slow first step (compilation) shows
             if self.prof is not None:
                 self.prof.__exit__(None, None, None)
-                print(self.prof.key_averages().table(sort_by='self_cuda_time_total', row_limit=45, max_name_column_width=70), flush=True); self.prof = None
+                print(self.prof.key_averages().table(sort_by='self_cuda_time_total', row_limit=45, max_name_column_width=70), flush=True)
+                print('GPU time of the profiled step by kind of kernel (ms):', kernel_kinds(self.prof), flush=True); self.prof = None
     for m in a.models.split(','):
         d = make_random(m, Path(tempfile.mkdtemp())/'m'); shape = model_shape(str(d))
         enc = prepare(load_dataset(data), load_processor(str(d)), 2048)

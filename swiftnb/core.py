@@ -1043,10 +1043,20 @@ def _varlen_kernel():
     except ImportError: return None
     return varlen_attn
 
-def varlen_problem(head_dim:int|None=None, dtype=None) -> str|None:
-    "Why attn_impl='varlen' cannot run here, or None when it can."
+_VARLEN_CFG = {'attn_logit_softcapping': 'soft-capped attention', 'final_logit_softcapping': None}
+
+def varlen_problem(head_dim:int|None=None, dtype=None, config=None) -> str|None:
+    "Why attn_impl='varlen' cannot run here (for a model of this head dim, dtype and config dict), or None when it can."
     import torch
-    if _varlen_kernel() is None: return f"torch {torch.__version__} has no varlen attention (torch.nn.attention.varlen: torch 2.9 and later)"
+    if _varlen_kernel() is None: return f"torch {torch.__version__} has no varlen attention (torch.nn.attention.varlen: torch 2.11 and later)"
+    if not {'window_size', 'scale'} <= _kernel_params(_varlen_kernel()):   # torch 2.9/2.10: no causal window, no scale
+        return f"torch {torch.__version__}'s varlen attention takes no causal window or scale (torch 2.11 and later do)"
+    if config is not None:
+        c = config.get('text_config') or config
+        if (c.get('sliding_window') and c.get('use_sliding_window', True)) or any(t != 'full_attention' for t in c.get('layer_types') or []):
+            return f"{c.get('model_type')} has sliding-window attention layers, which varlen attention here does not run"
+        if c.get('attn_logit_softcapping'): return f"{c.get('model_type')} soft-caps its attention scores, which varlen attention does not"
+        if c.get('model_type') == 'gpt_oss': return "gpt_oss has attention sinks, which varlen attention does not run"
     if not torch.cuda.is_available(): return "varlen attention runs on CUDA GPUs only"
     if torch.cuda.get_device_capability() < (8, 0): return "varlen attention (FlashAttention) needs a GPU of compute capability 8.0 or later"
     if not torch.backends.cuda.is_flash_attention_available(): return "this torch build has no FlashAttention kernels"
@@ -1054,7 +1064,7 @@ def varlen_problem(head_dim:int|None=None, dtype=None) -> str|None:
     if head_dim is not None and (head_dim > 256 or head_dim % 8): return f"head dim {head_dim}: FlashAttention takes up to 256, in multiples of 8"
 
 def _cu_from_positions(position_ids):
-    "A pack's cumulative row lengths (int32) and its longest row, from positions that restart at 0 with each row (one sync)."
+    "A pack's cumulative row lengths (int32) and its longest row, from positions that restart at 0 with each row (syncs with the GPU)."
     import torch
     p = position_ids[0]
     starts = torch.nonzero(p == 0).flatten()
@@ -1076,21 +1086,19 @@ def varlen_attention_forward(module, query, key, value, attention_mask, dropout:
     if key.shape[2] != query.shape[2]:
         raise ValueError("attn_impl='varlen' trains on whole packs; it does not decode from a KV cache. Load the model with "
                          "attn_impl='sdpa' to generate (swiftnb's Infer does).")
-    if dropout or sliding_window:
-        raise ValueError(f"attn_impl='varlen' has no {'attention dropout' if dropout else 'sliding window'}; use attn_impl='sdpa' "
-                         "or 'flex_attention' for this model.")
+    if dropout or sliding_window or kw.get('softcap') or kw.get('s_aux') is not None:
+        what = 'attention dropout' if dropout else 'sliding window' if sliding_window else 'soft-capping' if kw.get('softcap') else 'attention sinks'
+        raise ValueError(f"attn_impl='varlen' has no {what}; use attn_impl='sdpa' or 'flex_attention' for this model.")
     import torch
     kernel = _varlen_kernel(); params = _kernel_params(kernel)
     if cu_seq_lens_q is None:
         if position_ids is None: cu_seq_lens_q, max_length_q = torch.tensor([0, query.shape[2]], dtype=torch.int32, device=query.device), query.shape[2]
         else: cu_seq_lens_q, max_length_q = _cu_from_positions(position_ids)
     q, k, v = (t[0].transpose(0, 1) for t in (query, key, value))   # (T, heads, head_dim)
-    kw = dict(scale=scaling)
+    kw = dict(scale=scaling, window_size=(-1, 0))   # causal: a window reaching no key after the query
     if 'enable_gqa' in params: kw['enable_gqa'] = k.shape[1] != q.shape[1]
-    elif k.shape[1] != q.shape[1]:   # torch before 2.13: no grouped heads in the kernel, so each key/value head is repeated
+    elif k.shape[1] != q.shape[1]:   # torch 2.11/2.12: no grouped heads in the kernel, so each key/value head is repeated
         k, v = (t.repeat_interleave(q.shape[1]//t.shape[1], 1) for t in (k, v))
-    if 'is_causal' in params: kw['is_causal'] = True
-    else: kw['window_size'] = (-1, 0)       # torch 2.9-2.12 spell causal as a window reaching no key after the query
     cu = cu_seq_lens_q.to(torch.int32)
     return kernel(q, k, v, cu, cu, int(max_length_q), int(max_length_q), **kw)[None], None
 

@@ -12,7 +12,8 @@ from pathlib import Path
 from .core import (SwiftnbError, PlanError, DeviceError, recommend, load_model, get_model_dir, device_info, modality_of,
                           make_tiny, _have)
 from .sft import (SFTArgs, fuse_lora, resume_point, training_kwargs, one_gpu, _no_printer, SFTResult, Dashboard, apply_tuner, linear_names, trainable_summary, last_checkpoint,
-                         _MarkComplete, _atomic_dir, _full_disk_named, _fill_from_plan, _oom_message, _versions, _fingerprint, _template_hash)
+                         _MarkComplete, _atomic_dir, _full_disk_named, _fill_from_plan, _oom_message, _versions, _fingerprint, _template_hash,
+                         _agreed, _dist)
 
 # %% auto #0
 __all__ = ['DPO_LOSSES', 'SIGNATURE', 'METHODS', 'AlignArgs', 'DPOArgs', 'sft_start', 'check_prompts', 'to_trl', 'reward_columns',
@@ -363,7 +364,9 @@ def _train(method, model, dataset, args, processor=None, eval_dataset=None, call
     else: src = None
     if adapter is not None and args.tuner not in (None, 'lora', 'dora', 'rslora', 'lora+', sft_man['args'].get('tuner')):
         raise SwiftnbError(f"{adapter} is a {sft_man['args'].get('tuner')} adapter: it keeps training as one; tuner={args.tuner!r} does not apply.")
-    plan = recommend(base, max_length=args.max_length, tuner=args.tuner, fused_loss=False)
+    # under torchrun every process plans with the least free memory any of them read, so that all choose the same batch
+    dev = device_info() if _dist()[1] == 1 else _agreed(device_info())
+    plan = recommend(base, dev, max_length=args.max_length, tuner=args.tuner, fused_loss=False)
     args = replace(_fill_from_plan(args, plan), use_liger=False, packing=False)
     if adapter is not None: args = replace(args, tuner=sft_man['args'].get('tuner') or 'lora')
     if args.tuner == 'qlora' and not torch.cuda.is_available():

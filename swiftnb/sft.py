@@ -139,7 +139,8 @@ def _lora_fn():
             cdt = torch.get_autocast_dtype(dev) if torch.is_autocast_enabled(dev) else x.dtype   # what autocast would compute in
             with torch.autocast(dev, enabled=False):
                 xc, a, b = x.to(cdt), A.to(cdt), B.to(cdt)
-                xa = (xc*mask*(1/keep) if mask is not None else xc) @ a.t()
+                # 1/keep scales the rank-r product, not the input: one pass over the T x in input fewer (here and in backward)
+                xa = ((xc*mask) @ a.t()).mul_(1/keep) if mask is not None else xc @ a.t()
                 y = torch.nn.functional.linear(xc, W.to(cdt), None if bias is None else bias.to(cdt))
                 y = y.add_(xa @ b.t(), alpha=scale)
             ctx.save_for_backward(xc, W, a, b, xa, mask)
@@ -155,12 +156,13 @@ def _lora_fn():
                 gxa = (g @ b)*s                                          # gradient at x·Aᵀ
                 g2, gxa2 = g.reshape(-1, g.shape[-1]), gxa.reshape(-1, gxa.shape[-1])
                 gB = (g2.t() @ xa.reshape(-1, xa.shape[-1]))*s
-                xd = xc*mask*(1/keep) if mask is not None else xc       # the dropped-out input, recomputed
+                xd = xc*mask if mask is not None else xc                  # the kept input, recomputed (1/keep goes on gA)
                 gA = gxa2.t() @ xd.reshape(-1, xd.shape[-1])
+                if mask is not None: gA = gA.mul_(1/keep)
                 gx = None
                 if ctx.needs_input_grad[0]:
-                    gd = gxa @ a
-                    if mask is not None: gd = gd*mask*(1/keep)
+                    gd = (gxa*(1/keep) if mask is not None else gxa) @ a
+                    if mask is not None: gd = gd.mul_(mask)
                     gx = torch.addmm(gd.reshape(-1, gd.shape[-1]), g2, W.to(ctx.cdt)).reshape(xc.shape).to(ctx.dtypes[0])
             return gx, None, None, gA.to(ctx.dtypes[1]), gB.to(ctx.dtypes[2]), None, None, None
     return LoraLinearFn
@@ -175,7 +177,7 @@ def _fused_forward(self, x, *args, **kw):
     n = act[0]
     drop = self.lora_dropout[n]
     p = drop.p if self.training and isinstance(drop, torch.nn.Dropout) else 0.
-    mask = torch.empty(x.shape, dtype=torch.uint8, device=x.device).bernoulli_(1 - p).bool() if p > 0 else None
+    mask = torch.empty(x.shape, dtype=torch.bool, device=x.device).bernoulli_(1 - p) if p > 0 else None   # drawn as bool: no uint8 copy
     return _lora_fn().apply(x, self.base_layer.weight, self.base_layer.bias, self.lora_A[n].weight, self.lora_B[n].weight,
                             self.scaling[n], mask, 1 - p)
 
@@ -558,6 +560,12 @@ def _apply_liger(model) -> str|None:
     try: _apply_liger_kernel_to_instance(model=model)
     except (ImportError, AttributeError, TypeError) as e: return f"liger-kernel failed on this transformers: {type(e).__name__}: {e}"
 
+def _config_dict(model) -> dict|None:
+    "A loaded model's config, or a local model folder's config.json, as a dict (None for a registry name not on disk)."
+    if hasattr(model, 'config'): return model.config.to_dict()
+    p = Path(str(model))/'config.json'
+    return json.loads(p.read_text()) if p.exists() else None
+
 def _fill_from_plan(args:SFTArgs, plan, budget_gib:float|None=None, model=None, packing:bool=False, cuda:bool=False, shards:int=1) -> SFTArgs:
     if packing and args.per_device_train_batch_size is None:
         # packed rows are counted in tokens: the optimizer step's rows go in one pack, run in chunks of the tokens the plan
@@ -591,7 +599,8 @@ def _fill_from_plan(args:SFTArgs, plan, budget_gib:float|None=None, model=None, 
         # work between documents, where sdpa would be given a dense T x T mask); flex's kernels are used for 16-bit heads of 64+
         if packing and cuda and plan.attn_impl == 'sdpa' and kw['dtype'] in ('bfloat16', 'float16') and model is not None:
             hd = model_shape(model).hd
-            if varlen_problem(hd, kw['dtype']) is None: kw['attn_impl'] = 'varlen'
+            loads = 'float32' if kw['tuner'] == 'full' and kw['dtype'] == 'float16' else kw['dtype']   # fp16 full: fp32 weights
+            if varlen_problem(hd, loads, _config_dict(model)) is None: kw['attn_impl'] = 'varlen'
             elif hd >= 64: kw['attn_impl'] = 'flex_attention'
     if args.use_liger == 'auto': kw['use_liger'] = plan.fused_loss
     if args.learning_rate is None: kw['learning_rate'] = 1e-5 if kw['tuner'] == 'full' else 1e-4
@@ -607,8 +616,9 @@ def flex_note(env=os.environ, done:bool=False) -> str:
     if done: d.mkdir(parents=True, exist_ok=True); mark.touch()
     if mark.exists(): return f"flex attention: its compiled kernels are cached in {d}; the first step recompiles for seconds."
     return (f"flex attention compiles its Triton kernels on the first step: up to minutes on a machine that has not run it "
-            f"before (measured: 5 min on a fresh H100), then cached in {d}. attn_impl='sdpa' compiles "
-            "nothing, but runs packed rows with a dense mask at about a quarter of the speed.")
+            f"before (measured: 5 min on a fresh H100), then cached in {d}. attn_impl='varlen' (torch's FlashAttention kernel "
+            "for packed rows: torch 2.9 or later, an Ampere or newer GPU) compiles nothing; attn_impl='sdpa' neither, but runs "
+            "packed rows with a dense mask at about a quarter of the speed.")
 
 def _oom_message(args, plan, model_name):
     L, B = (args.max_packed_tokens, 1) if args.packing and args.max_packed_tokens else (args.max_length, args.per_device_train_batch_size)
@@ -736,7 +746,7 @@ def _launch(model, dataset, args:SFTArgs, eval_dataset=None, callbacks=None) -> 
     if os.environ.get('CUDA_VISIBLE_DEVICES') != '' and 0 < (k := torch.cuda.device_count()) < args.nproc_per_node:
         # each process takes a GPU of its own: two on one would fail in NCCL's first collective, after loading the model
         raise SwiftnbError(f"nproc_per_node={args.nproc_per_node} starts one process per GPU, and this machine shows {k} GPU"
-                           f"{'s' if k > 1 else ''}: use nproc_per_node={k}" + (" (or leave it unset)" if k == 1 else '') + ".")
+                           f"{'s' if k > 1 else ''}: use nproc_per_node={k}, or CUDA_VISIBLE_DEVICES='' to train the processes on CPUs.")
     out = Path(args.output_dir); where = out/'.launch'; where.mkdir(parents=True, exist_ok=True)
     (where/'run.py').write_text("import sys\nfrom swiftnb.cli import main\nsys.exit(main())\n")
     if args.fsdp is None: args = replace(args, fsdp=_needs_shards(model, args))   # decided once: every process must agree
@@ -799,6 +809,7 @@ def sft(model,                       # registry name, hub id, directory, or a lo
         model, processor = load_model(src, dtype=load_dtype, quant_bits=4 if args.tuner == 'qlora' else None,
                                       attn_impl=args.attn_impl)
     elif processor is None: raise SwiftnbError("A loaded model needs its processor: sft(model, data, processor=tokenizer_or_processor).")
+    else: args = replace(args, attn_impl=model.config._attn_implementation)   # a loaded model keeps the attention it was loaded with
     if args.tuner == 'qlora' and not torch.cuda.is_available():
         raise DeviceError("QLoRA needs a CUDA GPU (bitsandbytes); use tuner='lora' here.")
     if args.attn_impl == 'flex_attention' and torch.cuda.is_available():
@@ -888,5 +899,5 @@ def sft(model,                       # registry name, hub id, directory, or a lo
         (out/'swiftnb_manifest.json').write_text(json.dumps(manifest, indent=1, default=str))
         (out/'history.json').write_text(json.dumps(hist, default=str))
     # varlen attention runs whole packs only; the model handed back generates and takes padded batches, as loaded with sdpa
-    if args.attn_impl == 'varlen': trainer.model.set_attn_implementation('sdpa')
+    if args.attn_impl == 'varlen' and src is not None: trainer.model.set_attn_implementation('sdpa')
     return SFTResult(out, final, {**tr.metrics, 'global_step': trainer.state.global_step}, hist, manifest, trainer.model, processor, dash)
