@@ -25,7 +25,7 @@ def rate(hist):
 def main():
     ap = argparse.ArgumentParser(); ap.add_argument('--model', default='Qwen2.5-1.5B-Instruct'); ap.add_argument('--nprocs', default='1,2')
     ap.add_argument('--steps', type=int, default=8);
-    ap.add_argument('--attn', default=None, help="attn_impl for the LoRA runs (default: the plan's; 'sdpa' compiles nothing)")
+    ap.add_argument('--attn', default=None, help="attn_impl for the LoRA runs (default: the plan's, varlen where torch has it; 'sdpa' and 'varlen' compile nothing)")
     ap.add_argument('--out', default='bench/scale_speed.json')
     a = ap.parse_args()
     import torch

@@ -1038,7 +1038,7 @@ def make_random(name:str,                  # a registered text model, e.g. 'Qwen
 
 # %% ../nbs/00_core.ipynb #45033231
 def _varlen_kernel():
-    "torch's FlashAttention kernel for packed rows (`torch.nn.attention.varlen.varlen_attn`, torch 2.9 and later), or None."
+    "torch's FlashAttention kernel for packed rows (`torch.nn.attention.varlen.varlen_attn`; the one swiftnb runs is torch 2.11's and later), or None."
     try: from torch.nn.attention.varlen import varlen_attn
     except ImportError: return None
     return varlen_attn

@@ -282,7 +282,18 @@ def _torch_info() -> tuple:
             found.append(Finding('torch-no-gpu', 'warn', {'torch': torch.__version__}, f"torch is built for CUDA {t['cuda']} but sees no "
                                  "GPU: the driver may be older than that CUDA needs, or CUDA_VISIBLE_DEVICES hides the GPUs.",
                                  "Check nvidia-smi; install a torch built for the driver's CUDA, or unset CUDA_VISIBLE_DEVICES."))
+    if t['cuda_available']: found += _varlen_finding(t['version'])
     return t, found
+
+def _varlen_finding(torch_version:str, problem:str|None=None) -> list:
+    "A note where packed training on this GPU cannot use varlen attention (`problem`: `core.varlen_problem()`'s answer, asked if not given)."
+    if problem is None:
+        from swiftnb.core import varlen_problem
+        problem = varlen_problem()
+    if problem is None: return []
+    return [Finding('varlen-attention', 'note', {'torch': torch_version}, f"Packed training here uses flex attention, not varlen ({problem}); "
+                    "flex compiles its kernels on the first step, for minutes on a machine that has not run it before (then cached).",
+                    "torch 2.11 or later on an Ampere or newer GPU runs packed rows through FlashAttention's varlen kernel, which compiles nothing.")]
 
 def _import_findings(versions:dict, timeout:float=300) -> list:
     "Import each installed library of `_IMPORTS` in a fresh process; a Finding for each that fails."

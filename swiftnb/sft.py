@@ -617,7 +617,7 @@ def flex_note(env=os.environ, done:bool=False) -> str:
     if mark.exists(): return f"flex attention: its compiled kernels are cached in {d}; the first step recompiles for seconds."
     return (f"flex attention compiles its Triton kernels on the first step: up to minutes on a machine that has not run it "
             f"before (measured: 5 min on a fresh H100), then cached in {d}. attn_impl='varlen' (torch's FlashAttention kernel "
-            "for packed rows: torch 2.9 or later, an Ampere or newer GPU) compiles nothing; attn_impl='sdpa' neither, but runs "
+            "for packed rows: torch 2.11 or later, an Ampere or newer GPU) compiles nothing; attn_impl='sdpa' neither, but runs "
             "packed rows with a dense mask at about a quarter of the speed.")
 
 def _oom_message(args, plan, model_name):
