@@ -1043,8 +1043,6 @@ def _varlen_kernel():
     except ImportError: return None
     return varlen_attn
 
-_VARLEN_CFG = {'attn_logit_softcapping': 'soft-capped attention', 'final_logit_softcapping': None}
-
 def varlen_problem(head_dim:int|None=None, dtype=None, config=None) -> str|None:
     "Why attn_impl='varlen' cannot run here (for a model of this head dim, dtype and config dict), or None when it can."
     import torch
