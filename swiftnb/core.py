@@ -651,7 +651,8 @@ def load_model(model,                        # registry name, hub id or director
             bnb_4bit_use_double_quant=True, bnb_4bit_compute_dtype=_torch_dtype(dtype))
     attn = attn_impl or (plan.attn_impl if plan else None) or _attn_impl(device_info() if dev == 'cuda' else DeviceInfo('cpu', []))
     if attn == 'varlen':
-        if (why := varlen_problem(dtype=dtype)):
+        cd = config.to_dict()
+        if (why := varlen_problem(_shape_from_config(cd).hd, dtype, cd)):
             raise DeviceError(f"attn_impl='varlen': {why}. Use attn_impl='sdpa', or 'flex_attention' for packed rows on a GPU.")
         register_varlen()
     if device_map is None and dev == 'cuda':   # this process's GPU: under torchrun each rank loads onto its own
