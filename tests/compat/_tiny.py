@@ -16,3 +16,18 @@ def tiny_qwen2_hd64(path: Path) -> Path:
     for f in src.iterdir():
         if f.name.startswith(('tokenizer', 'chat_template', 'generation_config')): shutil.copy(f, path/f.name)
     return path
+
+def tiny_qwen2_audio_hd64(path: Path) -> Path:
+    "make_tiny's Qwen2-Audio with 64-wide attention heads in its language model (vLLM's CPU attention has no kernel for 16-wide ones)."
+    import torch
+    from transformers import Qwen2AudioConfig, Qwen2AudioForConditionalGeneration
+    from swiftnb.core import make_tiny
+    src = make_tiny('audio')
+    cfg = json.loads((src/'config.json').read_text())
+    cfg['text_config'].update(hidden_size=128, intermediate_size=256, num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=512)
+    torch.manual_seed(0)
+    m = Qwen2AudioForConditionalGeneration(Qwen2AudioConfig(**{k: v for k, v in cfg.items() if k not in ('architectures', 'transformers_version')}))
+    m.save_pretrained(path)
+    for f in src.iterdir():
+        if f.name.startswith(('tokenizer', 'chat_template', 'generation_config', 'processor_config')): shutil.copy(f, path/f.name)
+    return path

