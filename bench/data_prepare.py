@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Benchmark: `swiftnb.data.prepare` vs trl's SFTTrainer dataset preparation on 10,000 text chat rows (CPU).
 
-    cd /work/main && .venv/bin/python bench/data_prepare.py
+    python bench/data_prepare.py
 
 Both contenders get the same 10,000 canonical chat rows (generated here, seeded), the same tiny Qwen tokenizer
 (`swiftnb.core.make_tiny('text')` loaded with `swiftnb.core.load_processor`) and max_length=2048, with
@@ -474,7 +474,7 @@ if __name__ == '__main__':
     ap.add_argument('--report-only', action='store_true', help='rewrite data_prepare.md from data_prepare.json, running nothing')
     ap.add_argument('--wait', type=float, default=300, help='wait up to this many seconds for a quiet machine first')
     a = ap.parse_args()
-    a.command = 'cd /work/main && .venv/bin/python bench/data_prepare.py'
+    a.command = 'python bench/data_prepare.py'
     if a.child: a.contender = a.child; child(a)
     elif a.report_only: (HERE / 'data_prepare.md').write_text(report(json.loads((HERE / 'data_prepare.json').read_text())))
     else: parent(a)

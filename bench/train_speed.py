@@ -1,7 +1,7 @@
 """LoRA training speed and memory on a GPU: the plain Hugging Face stack against `swiftnb.sft`, lever by lever.
 
     python bench/train_speed.py [--models Qwen2.5-1.5B-Instruct,Qwen2.5-7B-Instruct] [--steps 8] [--configs all]
-                                [--out bench/train_speed.json] [--profile CONFIG]
+                                [--out bench/train_speed.json] [--profile CONFIG [--syncs]]
 
 Workload (the same for every configuration):
 - a random-weight model of the named shape (`swiftnb.core.make_random`; speed does not depend on the weights), bf16;
@@ -44,6 +44,11 @@ CONFIGS = {   # name -> sft overrides (per_device_train_batch_size x gradient_ac
     'swiftnb defaults': dict(per_device_train_batch_size=GLOBAL, gradient_accumulation_steps=1),
     # the defaults with flex attention instead of varlen (the default before torch's varlen kernel was used; compiles on first use)
     'defaults with flex': dict(per_device_train_batch_size=GLOBAL, gradient_accumulation_steps=1, attn_impl='flex_attention'),
+    'defaults profiled': dict(per_device_train_batch_size=GLOBAL, gradient_accumulation_steps=1),   # for --profile (slows it)
+    # the defaults without gradient checkpointing (faster where memory is plentiful), and in packs of 4k tokens
+    'defaults no checkpointing': dict(per_device_train_batch_size=GLOBAL, gradient_accumulation_steps=1, gradient_checkpointing=False),
+    'defaults no checkpointing 4k': dict(per_device_train_batch_size=GLOBAL, gradient_accumulation_steps=1, gradient_checkpointing=False,
+                                         max_packed_tokens=4096),
 }
 
 KINDS = (('matmul', ('gemm', 'nvjet', 'cutlass', 'xmma', 'splitk')), ('attention', ('flash', 'fmha', 'attention', 'flex')),
@@ -73,6 +78,7 @@ def main():
     ap.add_argument('--models', default='Qwen2.5-1.5B-Instruct,Qwen2.5-7B-Instruct'); ap.add_argument('--steps', type=int, default=8)
     ap.add_argument('--configs', default='all', help="comma-separated names of CONFIGS, or 'all'")
     ap.add_argument('--out', default='bench/train_speed.json'); ap.add_argument('--profile', default=None, help='a config to profile (step 4)')
+    ap.add_argument('--syncs', action='store_true', help="print where step 4 of the profiled config waits for the GPU (torch's sync debug mode)")
     ap.add_argument('--stacks', type=float, default=0, help='print every thread\'s stack each this many seconds of a config (0: never)')
     a = ap.parse_args()
     import faulthandler
@@ -89,6 +95,10 @@ def main():
     class Clock(TrainerCallback):
         def __init__(self, profile=False): self.t, self.profile, self.prof = [], profile, None
         def on_step_begin(self, args, state, control, **kw):
+            if self.profile and state.global_step == 3 and a.syncs:
+                import warnings
+                self.warned = warnings.catch_warnings(record=True); self.caught = self.warned.__enter__()
+                warnings.simplefilter('always'); torch.cuda.set_sync_debug_mode('warn')
             if self.profile and state.global_step == 3:
                 self.prof = torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU, torch.profiler.ProfilerActivity.CUDA]); self.prof.__enter__()
         def on_train_begin(self, args, state, control, **kw): self.t0 = time.perf_counter()
@@ -96,6 +106,11 @@ def main():
             torch.cuda.synchronize(); self.t.append((time.perf_counter(), state.num_input_tokens_seen))
             print(f"  step {state.global_step}: {self.t[-1][0] - self.t0:.1f} s since the trainer started, "
                   f"{state.num_input_tokens_seen:,} tokens", flush=True)   # where a slow first step (compilation) shows
+            if getattr(self, 'warned', None) is not None:
+                torch.cuda.set_sync_debug_mode(0); self.warned.__exit__(None, None, None); self.warned = None
+                from collections import Counter
+                where = Counter(f"{w.filename}:{w.lineno}" for w in self.caught if 'synchroniz' in str(w.message))
+                print(f'GPU syncs in step 4: {sum(where.values())}', *where.most_common(20), sep='\n  ', flush=True)
             if self.prof is not None:
                 self.prof.__exit__(None, None, None)
                 print(self.prof.key_averages().table(sort_by='self_cuda_time_total', row_limit=45, max_name_column_width=70), flush=True)

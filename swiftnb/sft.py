@@ -128,44 +128,92 @@ def trainable_summary(model) -> dict:
 
 # %% ../nbs/20_sft.ipynb #692056a7
 @functools.cache
+def _drop_kernel():
+    "A Triton kernel zeroing the elements dropout drops for a seed, the mask drawn in the kernel from (seed, element index)."
+    import triton, triton.language as tl
+    @triton.jit
+    def drop(x_ptr, y_ptr, n, thr, seed, G: tl.constexpr):
+        # one philox draw (four 32-bit words) decides eight elements, 16 bits each: drawing a word per element made the
+        # kernel compute-bound, 4x slower than reading and writing the tensor (measured on an H200)
+        g0 = tl.program_id(0).to(tl.int64)*G
+        grp = g0 + tl.arange(0, G)
+        # philox counters are 32-bit: each run of 2**30 groups gets a key of its own
+        r0, r1, r2, r3 = tl.randint4x(seed + (g0 >> 30), (grp & 0x3FFFFFFF).to(tl.int32))
+        r = tl.reshape(tl.join(tl.join(r0, r1), tl.join(r2, r3)), (G, 4)).to(tl.uint32, bitcast=True)
+        h = tl.reshape(tl.join(r & 0xFFFF, r >> 16), (G, 8)).to(tl.int32)
+        offs = grp[:, None]*8 + tl.arange(0, 8)[None, :]
+        ok = offs < n
+        x = tl.load(x_ptr + offs, mask=ok)
+        tl.store(y_ptr + offs, tl.where(h >= thr, x, tl.zeros_like(x)), mask=ok)
+    return drop
+
+def _dropped(x, seed:int, p:float):
+    "`x` with the elements dropout drops for `seed` zeroed (not rescaled): the same elements for any tensor of x's shape."
+    import torch
+    x = x.contiguous()
+    if x.is_cuda and _have('triton'):   # one pass over x, the mask drawn in the kernel and never stored
+        y = torch.empty_like(x); n = x.numel()
+        # the draw is 16-bit: p is rounded to a multiple of 1/65536 (0.05 drops 0.049988), 1/keep stays peft's 1/(1-p)
+        _drop_kernel()[((n + 4095)//4096,)](x, y, n, round(p*65536), seed, G=512)   # 512 groups of 8 a program
+        return y
+    # elsewhere (CPU): the same rate drawn from torch's own generator, seeded alike
+    return x*(torch.rand(x.shape, generator=torch.Generator(device=x.device).manual_seed(seed), device=x.device) >= p)
+
+@functools.cache
 def _lora_fn():
     "`LoraLinearFn`, made on first use (torch is imported lazily)."
     import torch
     class LoraLinearFn(torch.autograd.Function):
-        "y = x Wᵀ + b + s·((x⊙m/keep) Aᵀ) Bᵀ as one autograd node; saves x, the bool mask m and x·Aᵀ."
+        "y = x Wᵀ + b + s·((x⊙m/keep) Aᵀ) Bᵀ as one autograd node, m dropout's mask for `seed`; saves x⊙m and x·Aᵀ."
         @staticmethod
-        def forward(ctx, x, W, bias, A, B, scale, mask, keep):
+        def forward(ctx, x, W, bias, A, B, scale, seed, p, out_unused=False):
             dev = x.device.type
             cdt = torch.get_autocast_dtype(dev) if torch.is_autocast_enabled(dev) else x.dtype   # what autocast would compute in
             with torch.autocast(dev, enabled=False):
                 xc, a, b = x.to(cdt), A.to(cdt), B.to(cdt)
+                xd = _dropped(xc, seed, p) if p > 0 else xc
                 # 1/keep scales the rank-r product, not the input: one pass over the T x in input fewer (here and in backward)
-                xa = ((xc*mask) @ a.t()).mul_(1/keep) if mask is not None else xc @ a.t()
-                y = torch.nn.functional.linear(xc, W.to(cdt), None if bias is None else bias.to(cdt))
-                y = y.add_(xa @ b.t(), alpha=scale)
-            ctx.save_for_backward(xc, W, a, b, xa, mask)
-            ctx.scale, ctx.keep, ctx.cdt, ctx.dtypes = scale, keep, cdt, (x.dtype, A.dtype, B.dtype)
+                xa = (xd @ a.t()).mul_(1/(1 - p)) if p > 0 else xd @ a.t()
+                x2, xa2 = xc.reshape(-1, xc.shape[-1]), xa.reshape(-1, xa.shape[-1])
+                if out_unused: y = xc.new_zeros(x2.shape[0], W.shape[0])   # checkpointing's recompute, output unread
+                elif bias is None: y = torch.addmm(xa2 @ b.t(), x2, W.to(cdt).t(), beta=scale)   # the sum in the matmul's epilogue
+                else: y = torch.addmm(torch.addmm(bias.to(cdt), xa2, b.t(), alpha=scale), x2, W.to(cdt).t())
+                y = y.reshape(*xc.shape[:-1], W.shape[0])
+            # the frozen base needs no input for its backward: only the dropped input is kept (for A's gradient); the mask
+            # is drawn again from the seed where the input's gradient needs it
+            ctx.save_for_backward(xd, W, a, b, xa)
+            ctx.scale, ctx.seed, ctx.p, ctx.cdt, ctx.dtypes = scale, seed, p, cdt, (x.dtype, A.dtype, B.dtype)
             return y
 
         @staticmethod
         def backward(ctx, g):
-            xc, W, a, b, xa, mask = ctx.saved_tensors
-            s, keep = ctx.scale, ctx.keep
+            xd, W, a, b, xa = ctx.saved_tensors
+            s, p = ctx.scale, ctx.p
             with torch.autocast(g.device.type, enabled=False):
                 g = g.to(ctx.cdt)
                 gxa = (g @ b)*s                                          # gradient at x·Aᵀ
                 g2, gxa2 = g.reshape(-1, g.shape[-1]), gxa.reshape(-1, gxa.shape[-1])
                 gB = (g2.t() @ xa.reshape(-1, xa.shape[-1]))*s
-                xd = xc*mask if mask is not None else xc                  # the kept input, recomputed (1/keep goes on gA)
                 gA = gxa2.t() @ xd.reshape(-1, xd.shape[-1])
-                if mask is not None: gA = gA.mul_(1/keep)
+                if p > 0: gA = gA.mul_(1/(1 - p))
                 gx = None
                 if ctx.needs_input_grad[0]:
-                    gd = (gxa*(1/keep) if mask is not None else gxa) @ a
-                    if mask is not None: gd = gd.mul_(mask)
-                    gx = torch.addmm(gd.reshape(-1, gd.shape[-1]), g2, W.to(ctx.cdt)).reshape(xc.shape).to(ctx.dtypes[0])
-            return gx, None, None, gA.to(ctx.dtypes[1]), gB.to(ctx.dtypes[2]), None, None, None
+                    gd = (gxa*(1/(1 - p)) if p > 0 else gxa) @ a
+                    if p > 0: gd = _dropped(gd, ctx.seed, p)
+                    gx = torch.addmm(gd.reshape(-1, gd.shape[-1]), g2, W.to(ctx.cdt)).reshape(xd.shape).to(ctx.dtypes[0])
+            return gx, None, None, gA.to(ctx.dtypes[1]), gB.to(ctx.dtypes[2]), None, None, None, None
     return LoraLinearFn
+
+# decoder layers whose MLP output goes straight into the residual sum, the last thing the layer computes
+_RESIDUAL_LAST = {'LlamaDecoderLayer', 'MistralDecoderLayer', 'Qwen2DecoderLayer', 'Qwen3DecoderLayer'}
+
+def _output_unused(self) -> bool:
+    """Is this the recompute of gradient checkpointing (run inside the backward) of a layer whose output nothing reads?
+    Such a layer is the decoder layer's `down_proj` (`fuse_lora` marks it): its output only enters the residual sum, which keeps
+    nothing for its backward, and the recompute stops once the layer has kept what its own backward needs (torch's early stop).
+    Its base matmul, a third of the MLP's, is skipped there."""
+    import torch
+    return getattr(self, '_swiftnb_residual_last', False) and torch._C._current_graph_task_id() != -1
 
 def _fused_forward(self, x, *args, **kw):
     "A peft `lora.Linear` forward through `LoraLinearFn` when it applies, else peft's own."
@@ -177,15 +225,19 @@ def _fused_forward(self, x, *args, **kw):
     n = act[0]
     drop = self.lora_dropout[n]
     p = drop.p if self.training and isinstance(drop, torch.nn.Dropout) else 0.
-    mask = torch.empty(x.shape, dtype=torch.bool, device=x.device).bernoulli_(1 - p) if p > 0 else None   # drawn as bool: no uint8 copy
+    # the mask's seed comes from torch's generator, so torch.manual_seed repeats it and checkpointing's recompute draws it again
+    seed = int(torch.randint(0, 2**31 - 1, ())) if p > 0 else 0
     return _lora_fn().apply(x, self.base_layer.weight, self.base_layer.bias, self.lora_A[n].weight, self.lora_B[n].weight,
-                            self.scaling[n], mask, 1 - p)
+                            self.scaling[n], seed, p, _output_unused(self))
 
 def fuse_lora(model) -> int:
     "Route each plain LoRA linear layer of a peft `model` through `LoraLinearFn`; returns how many layers were fused."
     import types, torch
     from peft.tuners.lora import Linear as LoraLinear
     n = 0
+    for layer in model.modules():
+        mlp = getattr(layer, 'mlp', None) if type(layer).__name__ in _RESIDUAL_LAST else None
+        if type(getattr(mlp, 'down_proj', None)) is LoraLinear: mlp.down_proj._swiftnb_residual_last = True
     for m in model.modules():
         if type(m) is LoraLinear and type(m.base_layer) is torch.nn.Linear and not m.lora_variant:
             m.forward = types.MethodType(_fused_forward, m); n += 1
