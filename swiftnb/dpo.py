@@ -13,7 +13,7 @@ from .core import (SwiftnbError, PlanError, DeviceError, recommend, load_model, 
                           make_tiny, _have)
 from .sft import (SFTArgs, fuse_lora, resume_point, training_kwargs, one_gpu, _no_printer, SFTResult, Dashboard, apply_tuner, linear_names, trainable_summary, last_checkpoint,
                          _MarkComplete, _atomic_dir, _full_disk_named, _fill_from_plan, _oom_message, _versions, _fingerprint, _template_hash,
-                         _agreed, _dist)
+                         _agreed, _dist, _launch)
 
 # %% auto #0
 __all__ = ['DPO_LOSSES', 'SIGNATURE', 'METHODS', 'AlignArgs', 'DPOArgs', 'sft_start', 'check_prompts', 'to_trl', 'reward_columns',
@@ -347,6 +347,18 @@ def _trainer(method):
     return Trainer
 
 # %% ../nbs/30_dpo.ipynb #27033195
+def _shared(ds, d:Path):
+    """`ds` written to folder `d` by the main process and read back by every process. trl maps the data in the main process
+    first, and the others find its results by fingerprint next to the data's files; the reference log-probs it precomputes
+    are written there by the main process alone. Data held in memory has no such folder: each process would look in a
+    temporary folder of its own (seen: FileNotFoundError in rank 1)."""
+    import datasets
+    from accelerate import PartialState
+    st = PartialState()
+    with st.main_process_first():
+        if st.is_main_process: ds.save_to_disk(str(d))
+        return datasets.load_from_disk(str(d))
+
 def _train(method, model, dataset, args, processor=None, eval_dataset=None, callbacks=None, reward_funcs=None, teacher=None):
     import torch
     from transformers import set_seed
@@ -358,6 +370,18 @@ def _train(method, model, dataset, args, processor=None, eval_dataset=None, call
         raise TypeError(f"{cfg_cls.__name__} has no field(s) {bad}")
     if args.orpo_prompt_loss and method != 'orpo':
         raise ValueError(f"orpo_prompt_loss=True applies to method='orpo' only, not {method!r}: leave it False")
+    if args.fsdp: raise SwiftnbError("fsdp=True: alignment trains data parallel, each process holding the whole model (FSDP is "
+                                     "sft's only so far); leave fsdp unset, or use tuner='qlora' for a model too big for one GPU.")
+    if (n := args.nproc_per_node or int(os.environ.get('NPROC_PER_NODE', 1))) > 1 and _dist()[1] == 1:
+        # one process per GPU through torchrun, each running this call from the command line (sft's launcher)
+        if method == 'grpo': raise SwiftnbError("nproc_per_node>1: GRPO's reward functions cannot be handed to other processes; "
+                                                "run it in one process, or start your own script under torchrun.")
+        if teacher is not None and not isinstance(teacher, (str, Path)):
+            raise SwiftnbError("nproc_per_node>1: pass GKD's teacher as a registry name or directory, not a loaded model.")
+        r = _launch(model, dataset, replace(args, nproc_per_node=n), eval_dataset, callbacks, result=AlignResult,
+                    cmd=['rlhf', '--method', method, *(['--teacher_model', str(teacher)] if teacher is not None else [])])
+        r.method = method; return r
+    rank, world = _dist()
     out = Path(args.output_dir); out.mkdir(parents=True, exist_ok=True)
     base, adapter, sft_man = sft_start(model)
     if isinstance(base, (str, Path)): base = src = str(get_model_dir(base))
@@ -381,6 +405,9 @@ def _train(method, model, dataset, args, processor=None, eval_dataset=None, call
     # data: refused by row before any training
     train_ds = prepare_preferences(dataset, processor, args, _DATA[method], drops=method == 'rm')
     eval_ds = prepare_preferences(eval_dataset, processor, args, _DATA[method], method == 'rm') if eval_dataset is not None else None
+    if world > 1:   # trl's caches (the reference log-probs) must sit in a folder every process reads
+        train_ds = _shared(train_ds, out/'.data'/'train')
+        if eval_ds is not None: eval_ds = _shared(eval_ds, out/'.data'/'eval')
     set_seed(args.seed)   # LoRA's A matrices start random: a repeated run starts from the same ones
     ref = None
     if adapter is not None:
@@ -397,10 +424,13 @@ def _train(method, model, dataset, args, processor=None, eval_dataset=None, call
     if args.tuner == 'full' and method in ('dpo', 'kto'):   # a full fine-tune needs its own frozen copy as the reference
         ref = load_model(src, dtype=args.dtype, attn_impl=args.attn_impl)[0] if src else None
     dash = next((c for c in callbacks or [] if isinstance(c, Dashboard)), None)
-    if dash is None and args.dashboard is not False: dash = PrefDashboard(SIGNATURE[method], None if args.dashboard == 'auto' else True)
+    if dash is None and args.dashboard is not False and not rank:   # under torchrun rank 0 alone shows progress
+        dash = PrefDashboard(SIGNATURE[method], None if args.dashboard == 'auto' else True)
     method_kw = {'loss_type': 'simpo'} if method == 'simpo' else {}
     if method in ('dpo', 'kto', 'rm', 'grpo'): method_kw['gradient_checkpointing'] = bool(args.gradient_checkpointing)
     if method != 'grpo': method_kw['include_num_input_tokens_seen'] = 'non_padding'   # GRPO counts its own (prompts + answers)
+    if world > 1 and method in ('dpo', 'kto', 'orpo', 'cpo', 'simpo'):
+        method_kw['ddp_find_unused_parameters'] = False   # every trainable weight is used: skip DDP's search of the graph each step
     rows_seen = args.max_steps*args.per_device_train_batch_size*args.gradient_accumulation_steps*int(os.environ.get('WORLD_SIZE', 1))
     if method in ('dpo', 'kto') and modality == 'text' and (args.max_steps <= 0 or rows_seen >= len(train_ds)):
         # the reference is frozen, so its log-probs are computed once, before step 1, instead of a reference forward in every
@@ -411,7 +441,7 @@ def _train(method, model, dataset, args, processor=None, eval_dataset=None, call
     if method == 'grpo' and torch.cuda.is_available() and _have('vllm') and 'use_vllm' not in (args.trl_args or {}):
         method_kw.update(use_vllm=True, vllm_mode='colocate')   # generation through vLLM where installed on a GPU
     cfg = _config(cfg_cls, args, out, eval_ds, dash, **method_kw)
-    if (msg := one_gpu(cfg, 'alignment has no launcher for several GPUs yet (sft has: nproc_per_node).')): warnings.warn(msg)
+    if (msg := one_gpu(cfg, 'nproc_per_node={n} (swiftnb rlhf --nproc_per_node {n}) trains on all {n}, one process per GPU (data parallel).')): warnings.warn(msg)
     base_name = sft_man['base_model'] if adapter is not None else (src or getattr(model.config, '_name_or_path', ''))
     run = dict(method=method, base_model=str(base_name), sft_output=str(adapter) if adapter is not None else None,
                data=(fp := _fingerprint(train_ds)), tuner=args.tuner)   # which run a checkpoint belongs to, as in sft
@@ -438,17 +468,19 @@ def _train(method, model, dataset, args, processor=None, eval_dataset=None, call
                     args={k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(args).items()}, plan=plan.to_dict(),
                     data=dict(train_rows=len(train_ds), fingerprint=fp, eval_rows=len(eval_ds) if eval_ds else 0),
                     chat_template_sha256=_template_hash(processor), device=str(device_info()),
-                    metrics=tr.metrics, trainable=trainable_summary(trainer.model),
-                    precompute_ref_log_probs=getattr(cfg, 'precompute_ref_log_probs', None))
+                    metrics=tr.metrics, trainable=trainable_summary(trainer.model), world_size=world,
+                    global_step=trainer.state.global_step, precompute_ref_log_probs=getattr(cfg, 'precompute_ref_log_probs', None))
     def _write(d):
         m = trainer.model
         if hasattr(m, 'peft_config') and 'ref' in m.peft_config: m.save_pretrained(d, selected_adapters=['default'])  # not trl's frozen copy
         else: m.save_pretrained(d)
         processor.save_pretrained(d)
         (Path(d)/'swiftnb_manifest.json').write_text(json.dumps(manifest, indent=1, default=str))
-    with _full_disk_named(out): final = _atomic_dir(out/'final', _write)
-    (out/'swiftnb_manifest.json').write_text(json.dumps(manifest, indent=1, default=str))
-    hist = [dict(h) for h in trainer.state.log_history]
+    hist, final = [dict(h) for h in trainer.state.log_history], out/'final'
+    if rank == 0:   # under torchrun the other processes hold the same weights; rank 0 writes
+        with _full_disk_named(out): final = _atomic_dir(final, _write)
+        (out/'swiftnb_manifest.json').write_text(json.dumps(manifest, indent=1, default=str))
+        (out/'history.json').write_text(json.dumps(hist, default=str))
     return AlignResult(out, final, {**tr.metrics, 'global_step': trainer.state.global_step}, hist, manifest, trainer.model, processor,
                        dash, method=method)
 
@@ -524,7 +556,7 @@ def rlhf_cmd(argv:list, method:str|None=None):
     rf = [_import(s) for s in a.pop('reward_funcs', [])] or None
     a.setdefault('dashboard', False)
     r = align(method, model, train, eval_dataset=val, reward_funcs=rf, teacher=a.pop('teacher', None), **a)
-    print(r); print(f"adapter/model, processor and manifest: {r.final_dir}")
+    if _dist()[0] == 0: print(r); print(f"adapter/model, processor and manifest: {r.final_dir}")   # once under torchrun
     return r
 
 def dpo_cmd(argv:list):

@@ -741,8 +741,8 @@ def _agreed(dev):
     dist.all_reduce(t, op=dist.ReduceOp.MIN)
     return type(dev)(dev.kind, [replace(d, free_gib=min(d.free_gib, t.item())) for d in dev.devices])
 
-def _launch_argv(model, dataset, args:SFTArgs, eval_dataset, where:Path) -> list:
-    "`swiftnb sft` arguments repeating this call in every process; data held in memory is written to JSONL files in `where`."
+def _launch_argv(model, dataset, args:SFTArgs, eval_dataset, where:Path, cmd:list=('sft',)) -> list:
+    "`swiftnb` arguments (command `cmd`) repeating this call in every process; data held in memory is written to JSONL files in `where`."
     def data(d, name):
         if d is None: return None
         if isinstance(d, (str, Path)): return [str(d)]
@@ -754,11 +754,12 @@ def _launch_argv(model, dataset, args:SFTArgs, eval_dataset, where:Path) -> list
                     f"{name} row {i} cannot be handed to the other processes ({e}); with nproc_per_node>1 pass rows of plain "
                     "values (media as file paths), or a data file or folder.") from None
         return [str(p)]
-    argv = ['sft', '--model', str(model), '--dataset', *data(dataset, 'train')]
+    argv = [*cmd, '--model', str(model), '--dataset', *data(dataset, 'train')]
     if eval_dataset is not None: argv += ['--val_dataset', *data(eval_dataset, 'eval')]
-    for f in fields(SFTArgs):
+    for f in fields(args):
         v = getattr(args, f.name)
         if f.name == 'nproc_per_node' or v is None or (v == f.default and f.name != 'dashboard'): continue
+        if isinstance(v, dict): v = json.dumps(v)   # alignment's trl_args
         argv += [f'--{f.name}', *([str(x) for x in v] if isinstance(v, (list, tuple)) else [str(v)])]
     return argv
 
@@ -786,8 +787,8 @@ def _threads(nproc:int) -> int:
     n = min(psutil.cpu_count(logical=False) or os.cpu_count() or 1, len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else 10**6)
     return max(1, n // nproc)
 
-def _launch(model, dataset, args:SFTArgs, eval_dataset=None, callbacks=None) -> SFTResult:
-    "Run this `sft` call in `args.nproc_per_node` processes (torchrun; data parallel) and return what rank 0 wrote."
+def _launch(model, dataset, args:SFTArgs, eval_dataset=None, callbacks=None, cmd:list=('sft',), result=None) -> SFTResult:
+    "Run this `sft` call (or `swiftnb` command `cmd`) in `args.nproc_per_node` processes (torchrun; data parallel); what rank 0 wrote."
     import subprocess, collections
     if not isinstance(model, (str, Path)):
         raise SwiftnbError("nproc_per_node>1 starts one process per device, each loading its own copy of the model: pass its "
@@ -801,8 +802,8 @@ def _launch(model, dataset, args:SFTArgs, eval_dataset=None, callbacks=None) -> 
                            f"{'s' if k > 1 else ''}: use nproc_per_node={k}, or CUDA_VISIBLE_DEVICES='' to train the processes on CPUs.")
     out = Path(args.output_dir); where = out/'.launch'; where.mkdir(parents=True, exist_ok=True)
     (where/'run.py').write_text("import sys\nfrom swiftnb.cli import main\nsys.exit(main())\n")
-    if args.fsdp is None: args = replace(args, fsdp=_needs_shards(model, args))   # decided once: every process must agree
-    argv = _launch_argv(model, dataset, args, eval_dataset, where)
+    if args.fsdp is None and cmd[0] == 'sft': args = replace(args, fsdp=_needs_shards(model, args))   # decided once: all processes agree
+    argv = _launch_argv(model, dataset, args, eval_dataset, where, cmd)
     cmd = [sys.executable, '-m', 'torch.distributed.run', '--standalone', f'--nproc_per_node={args.nproc_per_node}', str(where/'run.py'), *argv]
     tail = collections.deque(maxlen=40)
     with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
@@ -810,12 +811,12 @@ def _launch(model, dataset, args:SFTArgs, eval_dataset=None, callbacks=None) -> 
         said = []   # the processes' own swiftnb errors (the CLI prints them as 'swiftnb sft: ...'); torchrun's traceback follows
         for line in p.stdout:
             tail.append(line); print(line, end='', flush=True)
-            for m in re.findall(r'swiftnb sft: (.+?)(?=swiftnb sft: |$)', line.strip()):
+            for m in re.findall(rf'swiftnb {cmd[0]}: (.+?)(?=swiftnb {cmd[0]}: |$)', line.strip()):
                 if m not in said: said.append(m)
     if p.returncode:
         raise SwiftnbError(f"The {args.nproc_per_node}-process run failed (exit code {p.returncode})" + (f": {' '.join(said)}" if said else '') +
                            f" Complete checkpoints in {out} are kept; resume_from_checkpoint=True continues from the last. Its last lines:\n" + ''.join(tail))
-    return SFTResult.load(out)
+    return (result or SFTResult).load(out)
 
 # %% ../nbs/20_sft.ipynb #d1a1093c
 def sft(model,                       # registry name, hub id, directory, or a loaded model (then pass `processor`)
