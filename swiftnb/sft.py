@@ -137,7 +137,7 @@ def _drop_kernel():
         # kernel compute-bound, 4x slower than reading and writing the tensor (measured on an H200)
         g0 = tl.program_id(0).to(tl.int64)*G
         grp = g0 + tl.arange(0, G)
-        # philox counters are 32-bit: each run of 2**30 groups gets a key of its own
+        # philox counters are 32-bit: each run of 2**30 groups (2**33 elements) gets a key of its own
         r0, r1, r2, r3 = tl.randint4x(seed + (g0 >> 30), (grp & 0x3FFFFFFF).to(tl.int32))
         r = tl.reshape(tl.join(tl.join(r0, r1), tl.join(r2, r3)), (G, 4)).to(tl.uint32, bitcast=True)
         h = tl.reshape(tl.join(r & 0xFFFF, r >> 16), (G, 8)).to(tl.int32)
@@ -147,16 +147,26 @@ def _drop_kernel():
         tl.store(y_ptr + offs, tl.where(h >= thr, x, tl.zeros_like(x)), mask=ok)
     return drop
 
+_NO_TRITON = {}   # GPU index -> why the dropout kernel failed there (then torch draws the mask there, for the whole session)
+
 def _dropped(x, seed:int, p:float):
     "`x` with the elements dropout drops for `seed` zeroed (not rescaled): the same elements for any tensor of x's shape."
     import torch
     x = x.contiguous()
-    if x.is_cuda and _have('triton'):   # one pass over x, the mask drawn in the kernel and never stored
+    i = (x.device.index if x.device.index is not None else torch.cuda.current_device()) if x.is_cuda else None
+    if i is not None and i not in _NO_TRITON and _have('triton') and torch.cuda.get_device_capability(i) >= (7, 0):
         y = torch.empty_like(x); n = x.numel()
-        # the draw is 16-bit: p is rounded to a multiple of 1/65536 (0.05 drops 0.049988), 1/keep stays peft's 1/(1-p)
-        _drop_kernel()[((n + 4095)//4096,)](x, y, n, round(p*65536), seed, G=512)   # 512 groups of 8 a program
-        return y
-    # elsewhere (CPU): the same rate drawn from torch's own generator, seeded alike
+        try:
+            # Triton launches on the current GPU: made the tensor's, for a model spread over several GPUs
+            with torch.cuda.device(x.device):
+                # the draw is 16-bit: p is rounded to a multiple of 1/65536 (0.05 drops 0.049988), 1/keep stays 1/(1-p)
+                _drop_kernel()[((n + 4095)//4096,)](x, y, n, round(p*65536), seed, G=512)   # 512 groups of 8 a program
+            return y
+        except Exception as e:   # the kernel compiles on first use: a machine without a C compiler fails here, in the forward
+            _NO_TRITON[i] = f"{type(e).__name__}: {str(e)[:200]}"
+            warnings.warn(f"LoRA dropout's Triton kernel failed on {x.device} ({_NO_TRITON[i]}); torch draws the dropout mask "
+                          "there instead, which is slower. lora_dropout=0 needs no mask.")
+    # elsewhere (CPU, GPUs older than Volta): the same rate drawn from torch's own generator, seeded alike
     return x*(torch.rand(x.shape, generator=torch.Generator(device=x.device).manual_seed(seed), device=x.device) >= p)
 
 @functools.cache
@@ -176,8 +186,9 @@ def _lora_fn():
                 xa = (xd @ a.t()).mul_(1/(1 - p)) if p > 0 else xd @ a.t()
                 x2, xa2 = xc.reshape(-1, xc.shape[-1]), xa.reshape(-1, xa.shape[-1])
                 if out_unused: y = xc.new_zeros(x2.shape[0], W.shape[0])   # checkpointing's recompute, output unread
-                elif bias is None: y = torch.addmm(xa2 @ b.t(), x2, W.to(cdt).t(), beta=scale)   # the sum in the matmul's epilogue
-                else: y = torch.addmm(torch.addmm(bias.to(cdt), xa2, b.t(), alpha=scale), x2, W.to(cdt).t())
+                # the sum in the matmul's epilogue, in place (addmm out of place would first copy its input into the result)
+                elif bias is None: y = (xa2 @ b.t()).addmm_(x2, W.to(cdt).t(), beta=scale)
+                else: y = torch.addmm(bias.to(cdt), xa2, b.t(), alpha=scale).addmm_(x2, W.to(cdt).t())
                 y = y.reshape(*xc.shape[:-1], W.shape[0])
             # the frozen base needs no input for its backward: only the dropped input is kept (for A's gradient); the mask
             # is drawn again from the seed where the input's gradient needs it
@@ -211,9 +222,11 @@ def _output_unused(self) -> bool:
     """Is this the recompute of gradient checkpointing (run inside the backward) of a layer whose output nothing reads?
     Such a layer is the decoder layer's `down_proj` (`fuse_lora` marks it): its output only enters the residual sum, which keeps
     nothing for its backward, and the recompute stops once the layer has kept what its own backward needs (torch's early stop).
-    Its base matmul, a third of the MLP's, is skipped there."""
+    Its base matmul, a third of the MLP's, is skipped there -- only while transformers checkpoints that decoder layer alone."""
     import torch
-    return getattr(self, '_swiftnb_residual_last', False) and torch._C._current_graph_task_id() != -1
+    layer = self._swiftnb_layer[0] if hasattr(self, '_swiftnb_layer') else None
+    return (layer is not None and layer.training and getattr(layer, 'gradient_checkpointing', False)
+            and torch._C._current_graph_task_id() != -1)
 
 def _fused_forward(self, x, *args, **kw):
     "A peft `lora.Linear` forward through `LoraLinearFn` when it applies, else peft's own."
@@ -235,9 +248,11 @@ def fuse_lora(model) -> int:
     import types, torch
     from peft.tuners.lora import Linear as LoraLinear
     n = 0
-    for layer in model.modules():
-        mlp = getattr(layer, 'mlp', None) if type(layer).__name__ in _RESIDUAL_LAST else None
-        if type(getattr(mlp, 'down_proj', None)) is LoraLinear: mlp.down_proj._swiftnb_residual_last = True
+    for layer in model.modules():   # transformers' own decoder layers (a remote-code class of the same name may differ)
+        ok = type(layer).__name__ in _RESIDUAL_LAST and type(layer).__module__.startswith('transformers.models.')
+        mlp = getattr(layer, 'mlp', None) if ok else None
+        # in a tuple, not registered as a submodule; a deep copy of the model points its copy at the copied layer
+        if type(getattr(mlp, 'down_proj', None)) is LoraLinear: mlp.down_proj._swiftnb_layer = (layer,)
     for m in model.modules():
         if type(m) is LoraLinear and type(m.base_layer) is torch.nn.Linear and not m.lora_variant:
             m.forward = types.MethodType(_fused_forward, m); n += 1
@@ -804,14 +819,14 @@ def _launch(model, dataset, args:SFTArgs, eval_dataset=None, callbacks=None, cmd
     (where/'run.py').write_text("import sys\nfrom swiftnb.cli import main\nsys.exit(main())\n")
     if args.fsdp is None and cmd[0] == 'sft': args = replace(args, fsdp=_needs_shards(model, args))   # decided once: all processes agree
     argv = _launch_argv(model, dataset, args, eval_dataset, where, cmd)
-    cmd = [sys.executable, '-m', 'torch.distributed.run', '--standalone', f'--nproc_per_node={args.nproc_per_node}', str(where/'run.py'), *argv]
+    run = [sys.executable, '-m', 'torch.distributed.run', '--standalone', f'--nproc_per_node={args.nproc_per_node}', str(where/'run.py'), *argv]
     tail = collections.deque(maxlen=40)
-    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
+    with subprocess.Popen(run, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
                           env={**os.environ, 'OMP_NUM_THREADS': os.environ.get('OMP_NUM_THREADS', str(_threads(args.nproc_per_node)))}) as p:
         said = []   # the processes' own swiftnb errors (the CLI prints them as 'swiftnb sft: ...'); torchrun's traceback follows
         for line in p.stdout:
             tail.append(line); print(line, end='', flush=True)
-            for m in re.findall(rf'swiftnb {cmd[0]}: (.+?)(?=swiftnb {cmd[0]}: |$)', line.strip()):
+            for m in re.findall(rf'swiftnb {cmd[0]}: (.+?)(?=swiftnb {cmd[0]}: |$)', line.strip()):   # the CLI's own error lines
                 if m not in said: said.append(m)
     if p.returncode:
         raise SwiftnbError(f"The {args.nproc_per_node}-process run failed (exit code {p.returncode})" + (f": {' '.join(said)}" if said else '') +
