@@ -521,6 +521,9 @@ def _trainer_class():
             if self.args.include_num_input_tokens_seen == 'no': return
             m = inputs.get('attention_mask')
             n = m.sum() if m is not None and m.dim() == 2 else inputs['input_ids'].numel()
+            # a count known on the host (packed rows) in one process needs no trip to the GPU: each .item() waits for it
+            # (the 7B profile counted this wait twice a step, bench/train_speed_h200_profiles.md)
+            if isinstance(n, int) and self.args.world_size == 1: self.state.num_input_tokens_seen += n; return
             self.state.num_input_tokens_seen += self.accelerator.gather(torch.as_tensor(n, device=self.args.device)).sum().item()
 
         def training_step(self, model, inputs, num_items_in_batch=None):
