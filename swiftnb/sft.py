@@ -826,11 +826,18 @@ def _launch(model, dataset, args:SFTArgs, eval_dataset=None, callbacks=None, cmd
     tail = collections.deque(maxlen=40)
     with subprocess.Popen(run, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
                           env={**os.environ, 'OMP_NUM_THREADS': os.environ.get('OMP_NUM_THREADS', str(_threads(args.nproc_per_node)))}) as p:
-        said = []   # the processes' own swiftnb errors (the CLI prints them as 'swiftnb sft: ...'); torchrun's traceback follows
+        said, more = [], False   # the processes' own swiftnb errors (the CLI prints 'swiftnb sft: ...'); torchrun's traceback follows
         for line in p.stdout:
             tail.append(line); print(line, end='', flush=True)
+            if more and line[:1] in (' ', '\t') and line.strip():   # an error's indented lines: the rows and fields it names
+                s = said[-1] + ' ' + line.strip()
+                if s in said: said.pop(); more = False   # another process said the same: kept once
+                else: said[-1] = s
+                continue
+            more = False
             for m in re.findall(rf'swiftnb {cmd[0]}: (.+?)(?=swiftnb {cmd[0]}: |$)', line.strip()):   # the CLI's own error lines
                 if m not in said: said.append(m)
+                more = True
     if p.returncode:
         raise SwiftnbError(f"The {args.nproc_per_node}-process run failed (exit code {p.returncode})" + (f": {' '.join(said)}" if said else '') +
                            f" Complete checkpoints in {out} are kept; resume_from_checkpoint=True continues from the last. Its last lines:\n" + ''.join(tail))
