@@ -14,6 +14,10 @@ Random weights of the model's shape, bf16, sdpa, 128 prompt tokens, 256 new, gre
 - +gemv: every matmul of the step decomposed by inductor into a multiply and a sum (its decompose_mm pass, with the size limits
   lifted), so that at batch 1 each becomes a Triton reduction kernel reading the weight once, fused with its neighbours
   (the norm before, the activation or residual after) instead of a cuBLAS call;
+- +fmask: the padding mask made once a step as a float bias (transformers' eager mask) instead of sdpa's bool mask, which
+  sdpa's cuDNN path turns into a bias again in every layer;
+- +gemv2k: the same for the small matmuls only, those whose weight is under 2049 on both sides (q/k/v and o_proj on the 1.5B
+  shape; cuBLAS gives each of these few blocks at batch 1), the MLP's and the output layer's staying with cuBLAS;
 - plain: `model.generate` (dynamic cache), for the ratio.
 For each: ms per token (mean of 3 calls after a warm-up that compiles), and from torch.profiler over 4 uncaptured compiled steps
 the kernels per token, the GPU's busy time per token and the kernels that take most of it. Tokens are compared with nofuse's."""
@@ -36,7 +40,7 @@ m.generation_config.eos_token_id = None   # every variant makes all the new toke
 ids = torch.randint(10, m.config.vocab_size - 10, (a.batch, a.prompt), generator=torch.Generator().manual_seed(0)).cuda()
 am = torch.ones_like(ids)
 res = dict(date=time.strftime('%Y-%m-%d'), model=a.model, card=torch.cuda.get_device_name(), torch=torch.__version__, batch=a.batch,
-           prompt=a.prompt, new=a.new, command='python bench/decode_levers.py', variants=[])
+           prompt=a.prompt, new=a.new, command=' '.join(['python bench/decode_levers.py'] + [f'--{k} {v}' for k, v in vars(a).items() if k != 'out']), variants=[])
 
 def profile(dec, n=4):
     "Kernels and GPU time of n uncaptured (compiled) steps on the slot the last call used."
@@ -54,15 +58,27 @@ def profile(dec, n=4):
                 top=[(k, round(v, 1), c[k] // n) for k, v in t.most_common(12)])
 
 @contextlib.contextmanager
-def gemv(on:bool):
-    "inductor's decompose_mm pass for every matmul of the step: its CUDA limits (for tall, thin matmuls) lifted while compiling."
-    if not on: yield; return
+def gemv(limit):
+    "inductor's decompose_mm pass for the step's matmuls whose weight is under `limit` on both sides (None: off), while compiling."
+    if not limit: yield; return
     import torch._inductor.fx_passes.decompose_mem_bound_mm as D
     old = D.min_first_dimension_decomposition, D.max_other_dimension_decomposition
-    D.min_first_dimension_decomposition, D.max_other_dimension_decomposition = 1, 10**7
+    D.min_first_dimension_decomposition, D.max_other_dimension_decomposition = 1, limit
     try:
         with torch._inductor.config.patch(post_grad_fusion_options={'decompose_mm_pass': {}}): yield
     finally: D.min_first_dimension_decomposition, D.max_other_dimension_decomposition = old
+
+@contextlib.contextmanager
+def fmask(on:bool):
+    "The decoder's attention given transformers' float mask (0 or the dtype's minimum) instead of sdpa's bool mask."
+    if not on: yield; return
+    import swiftnb.infer as I
+    from transformers.masking_utils import AttentionMaskInterface, eager_mask
+    old = I._register_gqa
+    def reg(): old(); AttentionMaskInterface.register(I._GQA, eager_mask)
+    I._register_gqa = reg
+    try: yield
+    finally: I._register_gqa = old
 
 ref = None
 with torch.inference_mode():
@@ -76,10 +92,15 @@ with torch.inference_mode():
             res['variants'].append(r); print(json.dumps(r), flush=True); continue
         torch._dynamo.reset()
         torch.backends.cuda.enable_cudnn_sdp('nocudnn' not in v)
-        dec = StaticDecoder(m, fuse='fuse' in v.split('+'), gqa='gqa' in v.split('+'))
         vs = v.split('+')
-        with torch._inductor.config.patch(coordinate_descent_tuning='cdt' in vs, max_autotune_gemm='at' in vs, combo_kernels='combo' in vs), gemv('gemv' in vs):
-            t = time.perf_counter(); out = dec(ids, am, a.new, [], 0); torch.cuda.synchronize(); first = time.perf_counter() - t
+        dec = StaticDecoder(m, fuse='fuse' in vs, gqa='gqa' in vs)
+        with fmask('fmask' in vs),  torch._inductor.config.patch(coordinate_descent_tuning='cdt' in vs, max_autotune_gemm='at' in vs, combo_kernels='combo' in vs), gemv(10**7 if 'gemv' in vs else 2049 if 'gemv2k' in vs else None):
+            t = time.perf_counter()
+            try: out = dec(ids, am, a.new, [], 0); torch.cuda.synchronize()
+            except Exception as e:   # one variant's failure is recorded; the others still run
+                r = dict(variant=v, error=f"{type(e).__name__}: {str(e)[:500]}"); res['variants'].append(r); print(json.dumps(r), flush=True)
+                Path(a.out).write_text(json.dumps(res, indent=1)); del dec; continue
+            first = time.perf_counter() - t
             t = time.perf_counter()
             for _ in range(3): out = dec(ids, am, a.new, [], 0)
             torch.cuda.synchronize(); dt = (time.perf_counter() - t) / 3

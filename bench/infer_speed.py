@@ -25,10 +25,11 @@ ap = argparse.ArgumentParser()
 ap.add_argument('--model', default='Qwen2.5-1.5B-Instruct'); ap.add_argument('--out', default='bench/infer_speed.json')
 ap.add_argument('--new', type=int, default=256); ap.add_argument('--prompt', type=int, default=128)
 ap.add_argument('--batches', default='1,32'); ap.add_argument('--reps', type=int, default=3)
+ap.add_argument('--contenders', default='plain,static,swiftnb')   # static (transformers' compiled generate) is for information
 a = ap.parse_args()
 path = make_random(a.model, dtype='bfloat16')
 res = dict(date=time.strftime('%Y-%m-%d'), model=a.model, card=torch.cuda.get_device_name(), torch=torch.__version__,
-           prompt=a.prompt, new=a.new, command='python bench/infer_speed.py', runs=[], equality_fp64=[])
+           prompt=a.prompt, new=a.new, command=' '.join(['python bench/infer_speed.py'] + [f'--{k} {v}' for k, v in vars(a).items() if k != 'out']), runs=[], equality_fp64=[])
 
 def load(dtype):
     m = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, attn_implementation='sdpa', device_map={'': 0}).eval()
@@ -58,9 +59,11 @@ with torch.inference_mode():
     for bs in map(int, a.batches.split(',')):
         ids, r, outs = prompt(bs, m.config.vocab_size), dict(batch=bs), {}
         for name, fn in contenders(m, dec, ids, a.new).items():
+            if name not in a.contenders.split(','): continue
             outs[name], dt, first = timed(fn, a.reps)
             r[f'{name}_tok_s'], r[f'{name}_ms_per_token_step'], r[f'{name}_first_call_s'] = round(bs * a.new / dt, 1), round(1000 * dt / a.new, 2), round(first, 1)
-        r['swiftnb_vs_plain'] = round(r['swiftnb_tok_s'] / r['plain_tok_s'], 2); r['static_vs_plain'] = round(r['static_tok_s'] / r['plain_tok_s'], 2)
+        r['swiftnb_vs_plain'] = round(r['swiftnb_tok_s'] / r['plain_tok_s'], 2)
+        if 'static' in outs: r['static_vs_plain'] = round(r['static_tok_s'] / r['plain_tok_s'], 2)
         r['same_tokens_bf16'] = (outs['swiftnb'] == outs['plain']).float().mean().item()
         res['runs'].append(r); print(r, flush=True)
         Path(a.out).write_text(json.dumps(res, indent=1))

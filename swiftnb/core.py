@@ -1035,6 +1035,10 @@ def make_random(name:str,                  # a registered text model, e.g. 'Qwen
         (tmp/_MARKER).write_text(json.dumps(dict(kind=f"random-{spec.name}", seed=seed, version=_VERSION)))
         shutil.rmtree(path, ignore_errors=True); os.rename(tmp, path)
     finally: shutil.rmtree(tmp, ignore_errors=True)
+    # built on the GPU: its memory goes back to the card, not to this process's cache, where a run started from here in other
+    # processes (torchrun) could not use it (a 7B shape held 14.8 GB of rank 0's card)
+    del model
+    if torch.cuda.is_available(): torch.cuda.empty_cache()
     return path
 
 # %% ../nbs/00_core.ipynb #45033231
