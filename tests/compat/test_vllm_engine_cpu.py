@@ -4,6 +4,7 @@ A tiny Qwen2 with 64-wide heads (vLLM's CPU attention has no kernel for `make_ti
 the transformers engine's greedy answers are the reference. Then, in vLLM's environment (SWIFTNB_VLLM_PYTHON, a subprocess; it
 imports this checkout's swiftnb, which needs only fastcore there), `VllmEngine` answers the same prompts with the adapter as a
 LoRA request: `chat`, `infer` on a batch, `stream=True`, the base model alone, cancelling a stream, and the refusals of bad input.
+Then the same adapter with the model split over two tensor-parallel workers (`tensor_parallel_size=2`, a core each).
 Skipped when SWIFTNB_VLLM_PYTHON is not set; `tools/fresh.sh compat` builds that environment and runs it.
 """
 import os, sys, json, shutil, subprocess, time
@@ -60,6 +61,19 @@ res['bad_setting'] = err(lambda: eng.chat('hi', max_new_tokens=4, no_such_settin
 res['batch_media'] = err(lambda: eng.infer(['a', 'b'], images=[spec['image']]))
 import vllm, transformers, torch
 res['versions'] = dict(vllm=vllm.__version__, transformers=transformers.__version__, torch=torch.__version__)
+json.dump(res, open(sys.argv[2], 'w'))
+'''
+
+# Tensor parallel: a second vLLM, its model split over two workers, the same adapter; run on its own (vLLM's CPU workers bind cores)
+TP_SIDE = r'''
+import json, os, sys
+spec = json.loads(open(sys.argv[1]).read())
+from swiftnb.infer import Infer
+eng = Infer.from_pretrained(spec['lora'], backend='vllm', tensor_parallel_size=2, **spec['kw'])
+res = dict(tp=eng.llm.llm_engine.vllm_config.parallel_config.tensor_parallel_size, bind=os.environ.get('VLLM_CPU_OMP_THREADS_BIND'))
+res['chat'], res['finish'] = [], []
+for q in spec['questions']: res['chat'].append(eng.chat(q, max_new_tokens=16)); res['finish'].append(eng.finish_reasons[0])
+res['infer'] = eng.infer(spec['questions'], max_new_tokens=16)
 json.dump(res, open(sys.argv[2], 'w'))
 '''
 
@@ -139,3 +153,15 @@ def test_vllm_engine_matches_transformers(tmp_path):
     assert res['too_long'][0] == 'InferError' and "exceeds the model's context of 512" in res['too_long'][1], res['too_long']
     assert res['bad_setting'][0] == 'InferError' and 'no_such_setting' in res['bad_setting'][1], res['bad_setting']
     assert res['batch_media'][0] == 'InferError' and 'single request' in res['batch_media'][1], res['batch_media']
+    # tensor parallel: two workers, a core each (swiftnb binds them: vLLM's default wants a NUMA node per worker), same answers
+    if len(os.sched_getaffinity(0)) >= 2:
+        env = {k: v for k, v in _vllm_env().items() if k != 'VLLM_CPU_OMP_THREADS_BIND'}
+        t = time.time()
+        r = subprocess.run([VLLM_PY, '-c', TP_SIDE, str(tmp_path/'spec.json'), str(tmp_path/'tp.json')], env=env, cwd=tmp_path,
+                           capture_output=True, text=True, timeout=1200)
+        assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-6000:]
+        tp = json.loads((tmp_path/'tp.json').read_text())
+        print(f"tensor parallel 2: {time.time()-t:.0f} s, bind {tp['bind']}")
+        assert tp['tp'] == 2 and tp['bind'] and tp['bind'].count('|') == 1, tp
+        assert tp['chat'] == want and tp['infer'] == want, (tp, want)
+        assert tp['finish'] == ['stop'] * len(questions), tp['finish']
