@@ -99,7 +99,7 @@ with torch.inference_mode():
             try: out = dec(ids, am, a.new, [], 0); torch.cuda.synchronize()
             except Exception as e:   # one variant's failure is recorded; the others still run
                 r = dict(variant=v, error=f"{type(e).__name__}: {str(e)[:500]}"); res['variants'].append(r); print(json.dumps(r), flush=True)
-                Path(a.out).write_text(json.dumps(res, indent=1)); del dec; continue
+                Path(a.out).write_text(json.dumps(res, indent=1)); del dec; torch.cuda.empty_cache(); continue
             first = time.perf_counter() - t
             t = time.perf_counter()
             for _ in range(3): out = dec(ids, am, a.new, [], 0)

@@ -1,6 +1,6 @@
 """Decode speed of the transformers backend on a GPU against plain `model.generate`, same call, same card.
 
-    python bench/infer_speed.py [--model Qwen2.5-1.5B-Instruct] [--out bench/infer_speed.json]
+    python bench/infer_speed.py [--model Qwen2.5-1.5B-Instruct] [--contenders plain,static,swiftnb] [--out bench/infer_speed.json]
 
 Random weights of the model's shape, bf16, sdpa, 128 prompt tokens, 256 new tokens, greedy, batch 1 and 32. Contenders:
 - plain: `model.generate` with its defaults (dynamic cache);
@@ -27,6 +27,7 @@ ap.add_argument('--new', type=int, default=256); ap.add_argument('--prompt', typ
 ap.add_argument('--batches', default='1,32'); ap.add_argument('--reps', type=int, default=3)
 ap.add_argument('--contenders', default='plain,static,swiftnb')   # static (transformers' compiled generate) is for information
 a = ap.parse_args()
+if not {'plain', 'swiftnb'} <= set(a.contenders.split(',')): ap.error('--contenders must include plain and swiftnb (the ratio is theirs)')
 path = make_random(a.model, dtype='bfloat16')
 res = dict(date=time.strftime('%Y-%m-%d'), model=a.model, card=torch.cuda.get_device_name(), torch=torch.__version__,
            prompt=a.prompt, new=a.new, command=' '.join(['python bench/infer_speed.py'] + [f'--{k} {v}' for k, v in vars(a).items() if k != 'out']), runs=[], equality_fp64=[])

@@ -1010,7 +1010,7 @@ def make_random(name:str,                  # a registered text model, e.g. 'Qwen
                 path=None,                 # where to save (default: a folder in swiftnb's cache)
                 dtype:str='bfloat16', seed:int=0) -> Path:
     "A random-weight model of `name`'s exact shape, with the tiny tokenizer, saved like a downloaded one."
-    import torch, transformers as tf
+    import gc, torch, transformers as tf
     spec = find_model(name)
     if spec is None or spec.modality != 'text' or spec.family == 'tiny':
         raise UnknownModel(f"make_random builds registered text models (Qwen2.5, Qwen3, Llama 3 ...), not {name!r}.")
@@ -1034,11 +1034,12 @@ def make_random(name:str,                  # a registered text model, e.g. 'Qwen
         model.save_pretrained(tmp); tok.save_pretrained(tmp)
         (tmp/_MARKER).write_text(json.dumps(dict(kind=f"random-{spec.name}", seed=seed, version=_VERSION)))
         shutil.rmtree(path, ignore_errors=True); os.rename(tmp, path)
-    finally: shutil.rmtree(tmp, ignore_errors=True)
-    # built on the GPU: its memory goes back to the card, not to this process's cache, where a run started from here in other
-    # processes (torchrun) could not use it (a 7B shape held 14.8 GB of rank 0's card)
-    del model
-    if torch.cuda.is_available(): torch.cuda.empty_cache()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        # built on the GPU: its memory goes back to the card, not to this process's cache, where a run started from here in
+        # other processes (torchrun) could not use it (a 7B shape kept 14.4 GiB of rank 0's card)
+        del model; gc.collect()
+        if torch.cuda.is_available(): torch.cuda.empty_cache()
     return path
 
 # %% ../nbs/00_core.ipynb #45033231

