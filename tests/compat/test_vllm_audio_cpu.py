@@ -4,8 +4,7 @@ A tiny Qwen2-Audio with 64-wide heads in its language model (vLLM's CPU attentio
 random weights: the transformers engine's greedy tokens for prompts with an `<audio>` tag are the reference. In vLLM's environment
 (SWIFTNB_VLLM_PYTHON, a subprocess importing this checkout's swiftnb), `Infer.from_pretrained(..., backend='vllm')` hands each
 request's audio to vLLM as multimodal data: `chat` and a batch through `infer` must give the same tokens, and a request whose
-`<audio>` tags and audios do not match is refused before vLLM sees it. Images are not tested here: vLLM's Qwen2-VL processing
-needs transformers' video processor, which needs torchvision, and the registry's torchvision does not import beside this CPU torch.
+`<audio>` tags and audios do not match is refused before vLLM sees it. Images: test_vllm_image_cpu.py.
 Skipped when SWIFTNB_VLLM_PYTHON is not set; `tools/fresh.sh compat` builds that environment and runs it.
 """
 import os, sys, json, subprocess, time
