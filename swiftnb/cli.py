@@ -153,7 +153,7 @@ def _sft_parser():
 
 def sft_cmd(argv:list):
     "Fine-tune a model (swift sft's flags): swiftnb sft --model M --dataset D [--tuner lora --lora_rank 8 ...]"
-    from swiftnb.sft import sft
+    from swiftnb.sft import sft, _says_result
     from swiftnb.data import load_dataset
     a = {k: v for k, v in vars(_sft_parser().parse_args(argv)).items() if v is not None}
     if a.get('target_modules') == ['all-linear']: a['target_modules'] = 'all-linear'
@@ -163,7 +163,7 @@ def sft_cmd(argv:list):
     model, train, val = a.pop('model'), _data(a.pop('dataset')), _data(a.pop('val_dataset', None))
     a.setdefault('dashboard', False)
     r = sft(model, train, eval_dataset=val, **a)
-    print(r); print(f"adapter/model, processor and manifest: {r.final_dir}")
+    if _says_result(): print(r); print(f"adapter/model, processor and manifest: {r.final_dir}")   # once, under torchrun too
 
 # %% ../nbs/90_cli.ipynb #10751e33
 def _delegate(module:str, name:str, doc:str):

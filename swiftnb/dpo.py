@@ -13,7 +13,7 @@ from .core import (SwiftnbError, PlanError, DeviceError, recommend, load_model, 
                           make_tiny, _have)
 from .sft import (SFTArgs, fuse_lora, resume_point, training_kwargs, one_gpu, _no_printer, SFTResult, Dashboard, apply_tuner, linear_names, trainable_summary, last_checkpoint,
                          _MarkComplete, _atomic_dir, _full_disk_named, _fill_from_plan, _oom_message, _versions, _fingerprint, _template_hash,
-                         _agreed, _dist, _launch)
+                         _agreed, _dist, _launch, _says_result)
 
 # %% auto #0
 __all__ = ['DPO_LOSSES', 'SIGNATURE', 'METHODS', 'AlignArgs', 'DPOArgs', 'sft_start', 'check_prompts', 'to_trl', 'reward_columns',
@@ -556,7 +556,7 @@ def rlhf_cmd(argv:list, method:str|None=None):
     rf = [_import(s) for s in a.pop('reward_funcs', [])] or None
     a.setdefault('dashboard', False)
     r = align(method, model, train, eval_dataset=val, reward_funcs=rf, teacher=a.pop('teacher', None), **a)
-    if _dist()[0] == 0: print(r); print(f"adapter/model, processor and manifest: {r.final_dir}")   # once under torchrun
+    if _says_result(): print(r); print(f"adapter/model, processor and manifest: {r.final_dir}")   # once, under torchrun too
     return r
 
 def dpo_cmd(argv:list):

