@@ -344,6 +344,18 @@ def _dataset_name(d) -> str:
     if isinstance(d, (list, tuple)) and d and all(isinstance(x, (str, Path)) for x in d): return ', '.join(map(str, d))
     return f"{len(d)} rows" if hasattr(d, '__len__') else type(d).__name__
 
+def _with_ppl(engines, metrics:list, default:bool) -> list:
+    """`metrics` as the engines can score them, checked before anything is generated: perplexity needs the model's logits, which
+    only the transformers backend gives; from the default metrics it is left out (with a warning), asked for by name it is refused."""
+    bad = [getattr(e, 'name', type(e).__name__) for e in engines if isinstance(e, Engine) and not isinstance(e, TransformersEngine)]
+    if 'perplexity' not in metrics or not bad: return metrics
+    why = f"{', '.join(bad)} {'is' if len(bad) == 1 else 'are'} not on the transformers backend"
+    if not default: raise EvalError(f"The perplexity metric needs the model's logits and {why}: leave 'perplexity' out of metrics, "
+                                    "or evaluate with Infer.from_pretrained(..., backend='transformers').")
+    import warnings
+    warnings.warn(f"perplexity is left out of the metrics: it needs the model's logits and {why}.")
+    return [m for m in metrics if m != 'perplexity']
+
 def _engine(model, adapters=None) -> Engine:
     if adapters is None: return _as_engine(model)
     if isinstance(model, Engine): raise EvalError("adapters= goes with a model name or folder, not with a loaded engine.")
@@ -365,10 +377,10 @@ def evaluate(model,                            # an `Engine`, or what `Infer.fro
     if backend == 'evalscope': return _evalscope(model, datasets or dataset, adapters, limit, api_url, work_dir, **gen)
     if backend != 'native': raise EvalError(f"backend must be 'native' or 'evalscope', not {backend!r}.")
     if dataset is None: raise EvalError("Pass the dataset to score on (rows ending with the reference answer), or backend='evalscope' with datasets=[...].")
-    metrics = _check_metrics(metrics)
+    default, metrics = metrics is METRICS, _check_metrics(metrics)
     rows = _load_rows(dataset)
-    refs = _references(rows)
-    return _evaluate(_engine(model, adapters), rows, refs, metrics, batch_size, name, _dataset_name(dataset), gen)
+    refs, eng = _references(rows), _engine(model, adapters)
+    return _evaluate(eng, rows, refs, _with_ppl([eng], metrics, default), batch_size, name, _dataset_name(dataset), gen)
 
 # %% ../nbs/60_eval.ipynb #4858a0fa
 def _chart(rows:list, metrics:list):
@@ -451,7 +463,9 @@ def compare(models,                        # {name: engine or model/output folde
         if len(set(names)) < len(names): raise EvalError(f"Two models share a name in {names}; pass a dict {{name: model}}.")
         models = dict(zip(names, models))
     if not models: raise EvalError("No models to compare.")
-    metrics, rows = _check_metrics(metrics), _load_rows(dataset)
+    default, metrics = metrics is METRICS, _check_metrics(metrics)
+    metrics = _with_ppl(models.values(), metrics, default)   # loaded engines checked before any model generates (folders load on transformers)
+    rows = _load_rows(dataset)
     refs, res = _references(rows), {}
     for n, m in models.items():
         eng = _as_engine(m)

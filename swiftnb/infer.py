@@ -887,7 +887,7 @@ class Chat:
         self.streams, self.finish_reasons, self.errors, self.error = [None]*n, [None]*n, [None]*n, None
         self._lock, self._render_lock, self._stopping, self._idle = threading.Lock(), threading.Lock(), threading.Event(), threading.Event()
         self._idle.set(); self._current = self._thread = None
-        self.text = W.Textarea(placeholder='Message (Shift+Enter or Send)', layout=W.Layout(width='100%'))
+        self.text = W.Textarea(placeholder='Message (then Send)', layout=W.Layout(width='100%'))
         self.send_btn, self.clear_btn, self.regen_btn = W.Button(description='Send', button_style='primary'), W.Button(description='Clear'), W.Button(description='Regenerate')
         self.stop_btn = W.Button(description='Stop', icon='stop', disabled=True, tooltip='End the answer being generated')
         self.image_up = W.FileUpload(accept='image/*', multiple=True, description='Image')

@@ -627,8 +627,42 @@ def _apply_liger(model) -> str|None:
     if model.config.model_type not in MODEL_TYPE_TO_APPLY_LIGER_FN: return f"liger-kernel has no kernels for {model.config.model_type}"
     # liger-kernel and transformers release on their own schedules; a mismatch shows up here as an ImportError or
     # AttributeError (seen: liger-kernel 0.8.5 with transformers 5.24 on Qwen2-VL). Training goes on without it.
+    before = _module_globals()
     try: _apply_liger_kernel_to_instance(model=model)
     except (ImportError, AttributeError, TypeError) as e: return f"liger-kernel failed on this transformers: {type(e).__name__}: {e}"
+    finally: _scope_patches(before)
+
+def _module_globals() -> dict:
+    "Each loaded transformers model module's globals (shallow copies): what a kernel patch may replace."
+    return {n: dict(vars(m)) for n, m in list(sys.modules.items()) if n.startswith('transformers.models.') and m is not None}
+
+def _on_cuda(fast, plain):
+    "`fast` where the call's first tensor is on a CUDA device, `plain` otherwise."
+    @functools.wraps(plain)
+    def f(*a, **kw):
+        t = next((x for x in (*a, *kw.values()) if hasattr(x, 'is_cuda')), None)
+        return (fast if t is not None and t.is_cuda else plain)(*a, **kw)
+    f._swiftnb_fast = fast
+    return f
+
+def _scope_patches(before:dict) -> list:
+    """Keep a kernel patch (Liger's) to the model it was applied to. Liger replaces model modules' globals for the whole process
+    (modeling_qwen2's Qwen2RMSNorm, Qwen2MLP, apply_rotary_pos_emb), so a model loaded on the CPU later in the same process ran
+    its Triton kernels on CPU tensors and failed ('Pointer argument (at 0) cannot be accessed from Triton'). A replaced class goes
+    back (the patched model's modules were swapped already, and models built later are stock); a replaced function runs the
+    patch's version on CUDA tensors and the original on others (the patched model calls it at run time). Returns what changed."""
+    changed = []
+    for n, old in before.items():
+        if (mod := sys.modules.get(n)) is None: continue
+        for k, v in list(vars(mod).items()):
+            if k not in old or old[k] is v: continue
+            o = old[k]
+            if hasattr(o, '_swiftnb_fast'): o = o.__wrapped__   # patched again: wrap the original, not the earlier wrapper
+            if isinstance(o, type): setattr(mod, k, o)
+            elif callable(o) and callable(v): setattr(mod, k, _on_cuda(v, o))
+            else: continue
+            changed.append((n, k))
+    return changed
 
 def _config_dict(model) -> dict|None:
     "A loaded model's config, or a local model folder's config.json, as a dict (None for a registry name not on disk)."
