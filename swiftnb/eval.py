@@ -372,9 +372,10 @@ def evaluate(model,                            # an `Engine`, or what `Infer.fro
              limit:int|None=None,              # evalscope: rows per benchmark
              api_url:str|None=None,            # evalscope: an OpenAI-compatible chat completions URL serving the model
              work_dir:str='eval_output',       # evalscope: where its reports go
+             dataset_args:dict|None=None,      # evalscope: each benchmark's settings, e.g. {'gsm8k': {'local_path': 'data/gsm8k'}} (no download)
              **gen) -> EvalResult:             # generation settings: max_new_tokens, temperature, top_p ...
     "Generate answers to `dataset`'s rows and score them against the references: per-row results and aggregate scores."
-    if backend == 'evalscope': return _evalscope(model, datasets or dataset, adapters, limit, api_url, work_dir, **gen)
+    if backend == 'evalscope': return _evalscope(model, datasets or dataset, adapters, limit, api_url, work_dir, dataset_args=dataset_args, **gen)
     if backend != 'native': raise EvalError(f"backend must be 'native' or 'evalscope', not {backend!r}.")
     if dataset is None: raise EvalError("Pass the dataset to score on (rows ending with the reference answer), or backend='evalscope' with datasets=[...].")
     default, metrics = metrics is METRICS, _check_metrics(metrics)
@@ -491,24 +492,34 @@ def _report_rows(res) -> list:
     out = []
     for bench, rep in (res or {}).items():
         for m in getattr(rep, 'metrics', None) or []:
-            out.append({'benchmark': bench, 'metric': getattr(m, 'legacy_name', None) or str(getattr(m, 'identity', 'score')),
+            # EvalScope 1.x names a metric with its aggregation and variant, e.g. 'rouge:mean[statistic="recall",variant="l"]'
+            out.append({'benchmark': bench, 'metric': getattr(m, 'name', None) or getattr(m, 'legacy_name', None) or 'score',
                         'num': getattr(m, 'num', None), 'score': getattr(m, 'score', None)})
         if not getattr(rep, 'metrics', None): out.append({'benchmark': bench, 'metric': 'score', 'num': None, 'score': getattr(rep, 'score', None)})
     return out
 
-def _evalscope(model, datasets, adapters=None, limit=None, api_url=None, work_dir='eval_output', api_key='EMPTY', **gen) -> EvalResult:
-    "Run public benchmarks with EvalScope (untested here: it is not installed and there is no network)."
+def _evalscope(model, datasets, adapters=None, limit=None, api_url=None, work_dir='eval_output', api_key='EMPTY', dataset_args=None,
+               **gen) -> EvalResult:
+    "Run benchmarks with EvalScope: public ones it downloads, or local copies (`dataset_args`, e.g. {'gsm8k': {'local_path': ...}})."
     native, vlm = _benchmarks(datasets)
+    if dataset_args is not None and not (isinstance(dataset_args, dict) and all(isinstance(v, dict) for v in dataset_args.values())):
+        raise EvalError(f"dataset_args must map benchmark names to their settings, e.g. {{'gsm8k': {{'local_path': 'data/gsm8k'}}}}; "
+                        f"got {dataset_args!r}.")
+    if (odd := [k for k in dataset_args or {} if k not in native]):
+        raise EvalError(f"dataset_args names {', '.join(map(repr, odd))}, which {'is' if len(odd) == 1 else 'are'} not among the "
+                        f"benchmarks asked for ({', '.join(native + vlm)}).")
+    # a benchmark with a local copy needs no download
+    remote = [b for b in native if not (dataset_args or {}).get(b, {}).get('local_path')] + vlm
     if not _have('evalscope'):
         raise EvalError("backend='evalscope' runs public benchmarks with EvalScope, which is not installed: pip install evalscope "
                         "(textvqa, coco_caption and other VLMEvalKit benchmarks also need pip install 'evalscope[vlmeval]'). "
                         "To score the model on your own rows meanwhile: evaluate(model, dataset).")
     hosts = [_hub_host('modelscope'), _hub_host('hf')]
-    if _offline() or not any(_reachable(h) for h in hosts):
+    if remote and (_offline() or not any(_reachable(h) for h in hosts)):
         why = 'offline mode is on (SWIFTNB_OFFLINE or HF_HUB_OFFLINE)' if _offline() else f"no connection to {' or '.join(hosts)}"
-        raise HubUnreachable(f"EvalScope downloads each benchmark ({', '.join(native + vlm)}) when it runs, and {why}. Run it where "
-                             "there is network, or pre-download the benchmarks into EvalScope's cache there and copy it here; "
-                             "evaluate(model, dataset) scores local rows offline.")
+        raise HubUnreachable(f"EvalScope downloads each benchmark ({', '.join(remote)}) when it runs, and {why}. Run it where there "
+                             "is network, or copy the benchmark's files here and name them: dataset_args={'<benchmark>': {'local_path': "
+                             "'<folder>'}} (swiftnb eval --dataset_args '{...}'); evaluate(model, dataset) scores local rows offline.")
     if isinstance(model, Engine):
         raise EvalError("EvalScope loads the model itself or calls it over HTTP: pass the model folder (or api_url=), not a loaded engine.")
     base, ads, _ = _resolve(model, adapters)
@@ -525,7 +536,7 @@ def _evalscope(model, datasets, adapters=None, limit=None, api_url=None, work_di
     if native:
         where = dict(eval_type='openai_api', api_url=api_url, api_key=api_key) if api_url else dict(eval_type='llm_ckpt')
         res = run_task(TaskConfig(model=name if api_url else str(get_model_dir(base)), datasets=native, limit=limit,
-                                  generation_config=g, work_dir=work, **where))
+                                  generation_config=g, work_dir=work, **where, **({'dataset_args': dataset_args} if dataset_args else {})))
         rows += _report_rows(res)
     if vlm:
         run_task(TaskConfig(work_dir=work, eval_backend='VLMEvalKit', eval_config={
@@ -554,6 +565,8 @@ def _eval_parser():
     p.add_argument('--eval_limit', '--eval-limit', dest='limit', type=int, default=None, help='EvalScope: rows per benchmark')
     p.add_argument('--eval_url', '--eval-url', '--api_url', dest='api_url', default=None, help='EvalScope: the served model (chat completions URL)')
     p.add_argument('--eval_output_dir', '--eval-output-dir', dest='work_dir', default='eval_output', help='EvalScope: its reports')
+    p.add_argument('--dataset_args', '--dataset-args', dest='dataset_args', default=None,
+                   help='EvalScope: JSON of each benchmark\'s settings, e.g. \'{"gsm8k": {"local_path": "data/gsm8k"}}\' (a local copy: no download)')
     for k, t in _GEN_FLAGS: p.add_argument(f'--{k}', f"--{k.replace('_', '-')}", dest=k, type=t, default=None)
     return p
 
@@ -565,8 +578,10 @@ def eval_cmd(argv:list) -> EvalResult:
     if a.output and Path(a.output).suffix.lower() not in ('.csv', '.json'):
         raise EvalError(f"--output must end in .csv or .json, not {a.output!r}.")
     if a.eval_dataset and not a.dataset:
+        try: dargs = json.loads(a.dataset_args) if a.dataset_args else None
+        except json.JSONDecodeError as e: raise EvalError(f"--dataset_args is not JSON ({e}): {a.dataset_args!r}") from None
         r = evaluate(a.model, adapters=a.adapters, backend='evalscope', datasets=a.eval_dataset, limit=a.limit, api_url=a.api_url,
-                     work_dir=a.work_dir, **gen)
+                     work_dir=a.work_dir, dataset_args=dargs, **gen)
     else:
         r = evaluate(a.model, a.dataset if len(a.dataset) > 1 else a.dataset[0], metrics=a.metrics or METRICS, adapters=a.adapters,
                      batch_size=a.batch_size, **gen)

