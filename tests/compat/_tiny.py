@@ -55,3 +55,28 @@ def tiny_qwen2_vl_hd64(path: Path) -> Path:
                                 'patch_size', 'resample', 'rescale_factor', 'temporal_patch_size')}
     (path/'video_preprocessor_config.json').write_text(json.dumps({**video, 'video_processor_type': 'Qwen2VLVideoProcessor'}, indent=2))
     return path
+
+def run_vllm_side(side:str, spec:dict, tmp_path:Path, timeout:int=1200) -> dict:
+    """Run script `side` in vLLM's environment (SWIFTNB_VLLM_PYTHON) with this checkout's swiftnb and a small KV cache: it reads
+    `spec` (JSON) from argv[1] and writes its results (JSON) to argv[2], which are returned. A script that starts vLLM's engine
+    does so under `if __name__ == '__main__'` (vLLM spawns its engine process)."""
+    import os, subprocess, time
+    root = Path(__file__).resolve().parents[2]
+    (tmp_path/'spec.json').write_text(json.dumps(spec)); (tmp_path/'side.py').write_text(side)
+    env = {**os.environ, 'PYTHONPATH': os.pathsep.join([str(root), *[p for p in [os.environ.get('PYTHONPATH')] if p]]),
+           'VLLM_CPU_KVCACHE_SPACE': os.environ.get('VLLM_CPU_KVCACHE_SPACE', '1'), 'TOKENIZERS_PARALLELISM': 'false'}
+    t = time.time()
+    r = subprocess.run([os.environ['SWIFTNB_VLLM_PYTHON'], str(tmp_path/'side.py'), str(tmp_path/'spec.json'), str(tmp_path/'res.json')],
+                       env=env, cwd=tmp_path, capture_output=True, text=True, timeout=timeout)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-6000:]
+    res = json.loads((tmp_path/'res.json').read_text())
+    print(f"vLLM side {time.time() - t:.0f} s (start {res.get('start_s', float('nan')):.0f} s)")
+    return res
+
+# The start of a script run by run_vllm_side: `err(f)` gives [type, message] of what f raises
+SIDE_HEAD = r'''
+import json, sys, time
+def err(f):
+    try: f()
+    except Exception as e: return [type(e).__name__, str(e)]
+'''

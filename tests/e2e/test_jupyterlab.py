@@ -373,7 +373,9 @@ def test_chat_stop_ends_a_long_answer_with_the_kernel_free(lab):
         assert stop.is_disabled() and send.is_enabled(), 'Stop is on only while an answer is generated'
         out.get_by_text('Settings', exact=True).first.click()
         max_new = out.locator('.widget-inline-hbox', has_text='Max new').locator('input').first
-        max_new.fill('2000'); max_new.press('Enter')   # the untrained base model runs on to max_new_tokens
+        # the untrained base model runs on to max_new_tokens: enough of them that both panes are still answering when Stop is
+        # pressed (with 2000, a fast machine finished both while the test waited for the kernel and took its screenshot)
+        max_new.fill('8000'); max_new.press('Enter')
         before = _text(view).count('[stopped]')
         out.locator('textarea').first.fill('Tell me a long story.')
         send.click()
