@@ -46,15 +46,25 @@ KNOWN_ISSUES = [
     dict(id='transformers-5.24-torch', level='error', when={'transformers': '>=5.24', 'torch': '<2.6'},
          symptom="transformers 5.24 needs torch >= 2.6: with an older torch it logs 'Disabling PyTorch because PyTorch >= 2.6 is "
                  "required' and every model load fails.",
-         fix='pip install -U "torch>=2.6" (the build for your CUDA: https://pytorch.org/get-started/locally/); swiftnb itself needs torch 2.6 or newer.'),
+         fix='pip install -U "torch>=2.11" (the build for your CUDA: https://pytorch.org/get-started/locally/); swiftnb itself needs torch 2.11 or newer.'),
     dict(id='transformers-5.17-torch', level='error', when={'transformers': '>=5.17,<5.24', 'torch': '<2.5'},
          symptom="transformers 5.17 and later need torch >= 2.5: with an older torch they log 'Disabling PyTorch because PyTorch "
                  ">= 2.5 is required' and every model load fails.",
-         fix='pip install -U "torch>=2.6" (the build for your CUDA: https://pytorch.org/get-started/locally/); swiftnb itself needs torch 2.6 or newer.'),
+         fix='pip install -U "torch>=2.11" (the build for your CUDA: https://pytorch.org/get-started/locally/); swiftnb itself needs torch 2.11 or newer.'),
     dict(id='peft-0.17-transformers-5', level='error', when={'peft': '<0.18', 'transformers': '>=5'},
          symptom="peft before 0.18 imports names that transformers 5 removed: `import peft` fails with 'cannot import name "
                  "HybridCache from transformers' (seen with peft 0.17.0 and transformers 5.0.0), so no LoRA can be applied.",
          fix='pip install -U "peft>=0.18".'),
+    dict(id='static-decoder-cache-name', level='note', when={'transformers': '>=5.0,<5.24'},
+         symptom="transformers before 5.24 takes a model's KV cache as `past_key_values` (5.24 renamed it `cache`). Earlier "
+                 "swiftnb releases passed only the new name, which these versions swallow: on a GPU the fast decoder (Chat, infer, "
+                 "serve) answered the first token right and then garbage (0/16 against 16/16 with fast=False, on transformers 5.17).",
+         fix="Nothing to do: swiftnb passes the cache by the name the model takes, and checks each new decoding shape against the "
+             "model's own forward; where they disagree it warns, naming the versions, and answers with generate."),
+    dict(id='torchvision-qwen2vl-video', level='note', when={'torchvision': 'installed', 'transformers': '>=5.0,<5.24'},
+         symptom="With torchvision installed (every hosted GPU image), AutoProcessor on a Qwen2-VL folder also loads a video "
+                 "processor and fails where the folder has no video_preprocessor_config.json (seen with transformers 5.17).",
+         fix="Nothing to do: swiftnb loads such folders with an image-only processor (images work, videos need that file)."),
     dict(id='vllm-0.33-torch', level='error', when={'vllm': '==0.33.*', 'torch': 'not ==2.14.0'},
          symptom="vLLM 0.33 pins torch 2.14.0: with another torch its compiled kernels fail to load, and installing it here replaces "
                  "this environment's torch.", fix=_VLLM_OWN_ENV),

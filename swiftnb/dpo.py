@@ -196,6 +196,12 @@ def prepare_preferences(dataset, processor, args:AlignArgs, kind:str='preference
         raise D.DataError([D.Problem('the data', 'label', 'KTO needs a boolean label on every row', 'add label: true or false')], 'the data')
     rep.problems.extend(check_prompts(ds, processor, args.max_length, args.max_prompt_length, drops))
     rep.raise_for_errors()
+    if kind == 'kto' and len(labels := {r for r in ds['label'] if isinstance(r, bool)}) == 1:
+        # trl's KTO then logs one side's rewards only and weighs nothing against them
+        have, lack = ('desirable', 'undesirable') if labels == {True} else ('undesirable', 'desirable')
+        raise D.DataError([D.Problem('the data', 'label', f"every row is {have} (label: {str(have == 'desirable').lower()}): KTO "
+                                     f"learns from both kinds", f"add {lack} rows (label: {str(lack == 'desirable').lower()})"
+                                     + (", or train these answers with sft" if lack == 'undesirable' else ''))], 'the data')
     rows = [to_trl(r, kind, processor) for r in ds]
     if any('tools' in r for r in rows): rows = [{'tools': None, **r} for r in rows]   # one schema
     if kind == 'prompt':   # for GRPO's reward functions

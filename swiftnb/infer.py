@@ -14,8 +14,8 @@ from pathlib import Path
 from .core import SwiftnbError, UnknownModel, DeviceError, load_model, load_processor, modality_of, get_model_dir, _have
 
 # %% auto #0
-__all__ = ['InferError', 'encode_prompt', 'Engine', 'TransformersEngine', 'fast_settings', 'StaticDecoder', 'Infer', 'VllmEngine',
-           'infer_cmd', 'Chat']
+__all__ = ['InferError', 'encode_prompt', 'Engine', 'TransformersEngine', 'fast_settings', 'DecoderMismatch', 'StaticDecoder',
+           'Infer', 'VllmEngine', 'infer_cmd', 'Chat']
 
 # %% ../nbs/50_infer.ipynb #e8b5b679
 class InferError(SwiftnbError, ValueError): "A request, adapter or model that cannot be used for generation."
@@ -435,6 +435,20 @@ def _register_gqa():
     from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
     AttentionInterface.register(_GQA, _sdpa_gqa); AttentionMaskInterface.register(_GQA, sdpa_mask)
 
+def _cache_kw(model) -> str:
+    """The keyword the model's forward takes its KV cache by: `cache` from transformers 5.24, `past_key_values` before.
+    Why it matters: a keyword the forward does not name is swallowed by its `**kwargs`, and the model runs without its cache."""
+    import inspect
+    base = getattr(model, 'get_base_model', lambda: model)()
+    return 'cache' if 'cache' in inspect.signature(base.forward).parameters else 'past_key_values'
+
+class DecoderMismatch(InferError):
+    "`StaticDecoder`'s step disagreed with the model's own forward: its answers would be wrong, so it is not used."
+
+def _versions() -> str:
+    import importlib.metadata as md
+    return ', '.join(f"{n} {md.version(n)}" for n in ('torch', 'transformers', 'peft') if _have(n))
+
 class _Slot:
     "One shape's decoding state: the static cache and every tensor a step reads or writes, at fixed addresses (a CUDA graph replays on them)."
     def __init__(self, model, B, T, V, dev):
@@ -445,6 +459,7 @@ class _Slot:
         self.nxt, self.pos, self.mask, self.seen, self.toks = z(B), z(B, 1), z(B, T), z(B, V, dt=torch.bool), z(B, T)
         self.done, self.slot, self.col, self.stop, self.pad = z(B, dt=torch.bool), z(1), z(1), z(16), z(())
         self.knobs = [z((), dt=torch.float), z((), dt=torch.float), z((), dt=torch.float), z(())]
+        self.logits, self.checks = None, 0   # the last step's logits; how many steps are still to be checked
 
 class StaticDecoder:
     """Token-by-token decoding into a static KV cache; on a GPU each token's whole step is one CUDA graph replay.
@@ -459,6 +474,7 @@ class StaticDecoder:
         # uncompiled (CPU) they gain nothing, and generate's own rounding is kept
         self.fuse, self.gqa = (compile if x is None else x for x in (fuse, gqa))
         self._slots, self._steps, self._fused, self._where = OrderedDict(), {}, [], None
+        self.cache_kw, self.checked = _cache_kw(model), []   # (step, relative logit difference) of every check made
 
     def _check_fused(self):
         "When the weights were moved, cast, replaced or fused (by another decoder too) since the last call, drop the graphs and steps made on them; fuse."
@@ -491,10 +507,10 @@ class StaticDecoder:
         "The model's one-token step and the choice of the next token for shape `key` (batch, cache, sample); compiled (fused kernels, no CUDA graph of its own) on a GPU."
         if key not in self._steps:
             import torch, types
-            m, sample = self.model, key[2]
+            m, sample, ck = self.model, key[2], self.cache_kw
             def step(ids, pos, mask, cache, seen, *knobs):
-                out = m(input_ids=ids, position_ids=pos, attention_mask=mask, cache=cache, use_cache=True, logits_to_keep=1)
-                return _choose(out.logits[:, -1], seen, sample, *knobs)
+                out = m(input_ids=ids, position_ids=pos, attention_mask=mask, use_cache=True, logits_to_keep=1, **{ck: cache})
+                return _choose(out.logits[:, -1], seen, sample, *knobs), out.logits[:, -1]
             if self.compile:   # a code object of its own for each shape: dynamo compiles at most 8 versions of one code object,
                 # which every engine and shape of a session would share, and runs the rest uncompiled
                 step = torch.compile(types.FunctionType(step.__code__.replace(), step.__globals__, 'step', None, step.__closure__), dynamic=False)
@@ -505,23 +521,51 @@ class StaticDecoder:
         "Feed the last token, choose the next, write it: every tensor op of one token, with no host sync (what the graph holds)."
         import torch
         s.mask.index_fill_(1, s.slot, 1); s.seen.scatter_(1, s.nxt[:, None], True)
-        with self._in_step(): new = self._step(s.key)(s.nxt[:, None], s.pos, s.mask, s.cache, s.seen, *s.knobs)
+        with self._in_step(): new, s.logits = self._step(s.key)(s.nxt[:, None], s.pos, s.mask, s.cache, s.seen, *s.knobs)
         new = torch.where(s.done, s.pad, new)
         s.toks.index_copy_(1, s.col, new[:, None]); s.done |= (new[:, None] == s.stop).any(-1); s.nxt.copy_(new)
         s.pos += 1; s.slot += 1; s.col += 1
 
     def _run_step(self, s):
         import torch
-        if not self.compile: return self._advance(s)
+        if not self.compile:
+            self._advance(s)
+            return self._verify(s)
         if s.graph is None:   # first use of this shape: run once (compiles, warms up) on a side stream, then capture
             side = torch.cuda.Stream(); side.wait_stream(torch.cuda.current_stream())
             with torch.cuda.stream(side): self._advance(s)
             torch.cuda.current_stream().wait_stream(side)
+            self._verify(s)   # the compiled step
             g = torch.cuda.CUDAGraph()
             with torch.cuda.graph(g, capture_error_mode='thread_local'): self._advance(s)
             s.graph = g   # only a graph whose capture succeeded is kept and replayed
             return
         s.graph.replay()
+        self._verify(s)   # the captured graph, at its first replay
+
+    tol = {'float64': 1e-6, 'float32': 1e-3}   # relative logit difference allowed by dtype; 16-bit: `tol16`
+    tol16 = 0.1
+
+    def _verify(self, s):
+        """While the shape's checks last: the step's logits against the model's own forward over the whole sequence so far,
+        without a cache. Why: a fast path that replaces `generate` must be shown equal on the versions it runs with; a
+        cache the model ignored (transformers before 5.24 took it by another name) answered right once, then garbage."""
+        if s.checks <= 0: return
+        import torch
+        s.checks -= 1
+        i = int(s.col) - 1                          # the step just chose token i from the prompt and tokens 0..i-1
+        ids = torch.cat([s.ids, s.toks[:, :i]], 1)
+        mask = torch.cat([s.amask, s.amask.new_ones(ids.shape[0], i)], 1)
+        pos = (mask.long().cumsum(-1) - 1).clamp(min=0)
+        ref = self.model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=False, logits_to_keep=1).logits[:, -1].double()
+        err = float((s.logits.double() - ref).abs().max() / ref.abs().max().clamp_min(1e-6))
+        dt = str(next(self.model.parameters()).dtype).split('.')[-1]
+        tol = self.tol.get(dt, self.tol16)
+        self.checked.append((i, err))
+        if not err <= tol:   # NaN fails too
+            raise DecoderMismatch(f"StaticDecoder's step disagrees with the model's own forward at token {i} (relative logit "
+                                  f"difference {err:.3g}, {dt} allows {tol:g}) on {_versions()}: its answers would be wrong here, "
+                                  "so it is not used. Please report this combination (swiftnb doctor lists the known ones).")
 
     def __call__(self, input_ids, attention_mask, max_new_tokens:int, stop_ids, pad_id:int, do_sample:bool=False,
                  temperature:float=1.0, top_p:float=1.0, top_k:int=0, repetition_penalty:float=1.0,
@@ -542,14 +586,16 @@ class StaticDecoder:
         if s is None:
             if self.compile: print(f"swiftnb: compiling the decoding step for batch {B}, {T} tokens of cache (once per shape; up to a minute)", flush=True)
             s = _Slot(self.model, B, T, self.model.get_output_embeddings().weight.shape[0], dev)
-            s.key = key
+            s.key, s.checks = key, 2 if self.compile else 1   # compiled: the warm-up step and the graph's first replay
         self._slots[key] = s
         while len(self._slots) > self.keep: self._slots.popitem(last=False)   # the state of the last shapes is kept (their compiled steps all are)
+        s.ids, s.amask = input_ids, attention_mask   # what the checks read
         s.cache.reset(); s.mask.zero_(); s.mask[:, :L] = attention_mask; s.toks.fill_(pad_id); s.done.zero_(); s.pad.fill_(pad_id)
         s.stop.fill_(-1); s.stop[:len(stop_ids)] = torch.tensor(stop_ids, dtype=torch.long)
         for k, v in zip(s.knobs, (repetition_penalty, temperature, top_p, int(top_k) or (1 << 30))): k.fill_(v)
         pos = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
-        out = self.model(input_ids=input_ids, position_ids=pos, attention_mask=s.mask, cache=s.cache, use_cache=True, logits_to_keep=1)
+        out = self.model(input_ids=input_ids, position_ids=pos, attention_mask=s.mask, use_cache=True, logits_to_keep=1,
+                         **{self.cache_kw: s.cache})
         s.seen.zero_().scatter_(1, input_ids, True)       # as generate: the prompt's tokens, padding included
         first = _choose(out.logits[:, -1], s.seen, do_sample, *s.knobs); del out
         s.toks[:, 0] = first; s.done |= torch.isin(first, s.stop); s.nxt.copy_(first)

