@@ -164,6 +164,7 @@ def sft_cmd(argv:list):
     a.setdefault('dashboard', False)
     r = sft(model, train, eval_dataset=val, **a)
     if _says_result(): print(r); print(f"adapter/model, processor and manifest: {r.final_dir}")   # once, under torchrun too
+    return r
 
 # %% ../nbs/90_cli.ipynb #10751e33
 def _delegate(module:str, name:str, doc:str):
@@ -205,12 +206,18 @@ def main(argv:list|None=None):
     cmd, rest = argv[0], argv[1:]
     if cmd not in COMMANDS: print(f"swiftnb: unknown command {cmd!r}\n\n{_usage()}", file=sys.stderr); return 2
     f = COMMANDS[cmd]
+    r = None
     try:
-        if f in _OWN_PARSER: f(rest)   # their own parsers: every args field, with _ or -
+        if f in _OWN_PARSER: r = f(rest)   # their own parsers: every args field, with _ or -
         else:
             args = vars(anno_parser(f, prog=f'swiftnb {cmd}').parse_args([_dashes(a) for a in rest]))
             for k in ('pdb', 'xtra'): args.pop(k, None)
             f(**args)
     except SwiftnbError as e:
         print(f"swiftnb {cmd}: {e}", file=sys.stderr); return 1
-    return 0
+    except KeyboardInterrupt:   # a second Ctrl-C during training, or one outside it: no traceback, the shell's code for SIGINT
+        print(f"\nswiftnb {cmd}: interrupted; complete checkpoints are kept (--resume_from_checkpoint true continues)",
+              file=sys.stderr)
+        return 130
+    # a training run that Ctrl-C stopped after saving a checkpoint (it said so): the shell's code for SIGINT too
+    return 130 if getattr(r, 'stopped', None) is not None else 0

@@ -276,15 +276,37 @@ def _cached(hub, repo_id, cache_dir=None, revision=None):
     d = Path(d)
     return d if (d/'config.json').exists() else None
 
+# Network failures of requests, urllib3 and httpx, which are not all builtin ConnectionErrors.
+_NET_ERRORS = {'ConnectionError', 'ConnectError', 'ConnectTimeout', 'ConnectTimeoutError', 'ReadTimeout',
+               'ReadTimeoutError', 'TimeoutException', 'NetworkError', 'NewConnectionError', 'NameResolutionError',
+               'ProxyError', 'RemoteDisconnected'}
+
+def _net_cause(e:BaseException) -> BaseException|None:
+    "The network failure behind `e` (refused, reset, no such name, timeout, a proxy's 407, a 502-504), or None."
+    seen = set()
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if isinstance(e, (ConnectionError, TimeoutError, socket.gaierror)): return e
+        if _NET_ERRORS & {c.__name__ for c in type(e).__mro__}: return e
+        status = getattr(getattr(e, 'response', None), 'status_code', None) or getattr(e, 'code', None)
+        if status in (407, 502, 503, 504): return e   # a proxy that wants a login, a gateway that cannot reach the hub
+        r = getattr(e, 'reason', None)   # urllib's URLError and urllib3's MaxRetryError keep the cause here
+        e = e.__cause__ or e.__context__ or (r if isinstance(r, BaseException) else None)   # hub clients wrap it
+    return None
+
 def _download(hub, repo_id, cache_dir=None, revision=None) -> Path:
+    "Download `repo_id` from `hub`; a network failure is raised as it is, for `get_model_dir` to try the next hub."
     try:
         if hub == 'modelscope':
             from modelscope.hub.snapshot_download import snapshot_download
             d = snapshot_download(repo_id, revision=revision, cache_dir=cache_dir)
         else:
             from huggingface_hub import snapshot_download
-            d = snapshot_download(repo_id, revision=revision, cache_dir=cache_dir)
+            # HF_ENDPOINT as it is now, as `_hub_host` probed it: huggingface_hub reads it only when first imported
+            d = snapshot_download(repo_id, revision=revision, cache_dir=cache_dir,
+                                  endpoint=os.environ.get('HF_ENDPOINT'))
     except Exception as e:
+        if _net_cause(e) is not None: raise
         raise UnknownModel(f"Downloading {repo_id!r} from {_HUBS[hub][0]} failed: {type(e).__name__}: {e}. Check the id "
                            f"(exact case, org/name), that you may access it (gated models need a token), or try hub='"
                            f"{'hf' if hub == 'modelscope' else 'modelscope'}'.") from e
@@ -324,8 +346,14 @@ def get_model_dir(model:str,               # registry name, hub id ('org/name') 
     tried = []
     if not _offline():
         for h in hubs:
-            if _reachable(_hub_host(h)): return _download(h, ids[h], cache_dir, revision)
-            tried.append(f"{_HUBS[h][0]} ({_hub_host(h)})")
+            host = _hub_host(h)
+            if not _reachable(host):
+                tried.append(f"{_HUBS[h][0]} ({host})")
+                continue
+            try: return _download(h, ids[h], cache_dir, revision)
+            except Exception as e:   # the probe got through (a proxy may accept anything), the download did not
+                if isinstance(e, SwiftnbError) or (c := _net_cause(e)) is None: raise
+                tried.append(f"{_HUBS[h][0]} ({host}: the download failed with {type(c).__name__}: {str(c)[:200]})")
     why = 'offline mode is on (SWIFTNB_OFFLINE or HF_HUB_OFFLINE)' if _offline() else f"no connection to {' or '.join(tried)}"
     rid = next(iter(ids.values()))
     raise HubUnreachable(
@@ -588,6 +616,11 @@ def _auto_class(modality):
     import transformers as tf
     return {'text': tf.AutoModelForCausalLM, 'vision': tf.AutoModelForImageTextToText, 'audio': tf.AutoModelForMultimodalLM}[modality]
 
+def _video_cfg(path:Path, pc:dict) -> bool:
+    "Does `path` hold a config transformers can build a video processor from? (It falls back to the image processor's.)"
+    names = ('video_preprocessor_config.json', 'preprocessor_config.json')
+    return 'video_processor' in pc or any((path/f).exists() for f in names)
+
 def load_processor(path, modality:str|None=None, trust_remote_code:bool=False):
     "The tokenizer (text models) or processor (vision/audio models) saved in `path`."
     from transformers import AutoProcessor, AutoTokenizer, PreTrainedTokenizerBase
@@ -596,13 +629,24 @@ def load_processor(path, modality:str|None=None, trust_remote_code:bool=False):
     cfg = json.loads((path/'config.json').read_text()) if (path/'config.json').exists() else {}
     pc = json.loads((path/'processor_config.json').read_text()) if (path/'processor_config.json').exists() else {}
     qwen_vl = cfg.get('model_type') in ('qwen2_vl', 'qwen2_5_vl') or str((pc.get('image_processor') or {}).get('image_processor_type', '')).startswith('Qwen2VL')
+    # The stock Qwen2-VL processor also builds a video processor, which needs torchvision and a config to build it
+    # from (tiny folders and the image-only processor's saves have none); AutoProcessor can't place an adapter folder
+    # (no config.json).
+    image_only = qwen_vl and (not _have('torchvision') or not cfg or not _video_cfg(path, pc))
     if modality == 'text':
         tok = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
-    elif qwen_vl and (not _have('torchvision') or not cfg):   # no torchvision, or an adapter folder (no config.json) AutoProcessor can't place
-        tok = _vl_processor_cls().from_pretrained(path)   # the stock processor needs torchvision for videos
+    elif image_only:
+        tok = _vl_processor_cls().from_pretrained(path)
     else:
         if modality == 'vision': _vl_processor_cls()    # registers the image-only processor for tiny Qwen2-VL folders
-        tok = AutoProcessor.from_pretrained(path, trust_remote_code=trust_remote_code)
+        try: tok = AutoProcessor.from_pretrained(path, trust_remote_code=trust_remote_code)
+        except (OSError, ValueError, ImportError, RuntimeError) as e:
+            if not (qwen_vl and 'video' in str(e).lower()): raise
+            # e.g. no video config this transformers can use, or a torchvision that fails to import: images need neither
+            warnings.warn(f"{path}: the video processor does not load here ({type(e).__name__}: {str(e)[:200]}); "
+                          "using the image-only processor, so rows with videos cannot be encoded. For videos, add the "
+                          "model's video_preprocessor_config.json and install a torchvision that matches torch.")
+            tok = _vl_processor_cls().from_pretrained(path)
         if isinstance(tok, PreTrainedTokenizerBase):   # AutoProcessor falls back to a bare tokenizer without a word
             raise UnknownModel(f"{path} is a {modality} model but AutoProcessor found only a tokenizer there: the processor "
                                "files (preprocessor_config.json / processor_config.json) are missing. Copy them from the base model.")
@@ -877,6 +921,8 @@ def _vl_processor_cls():
     module has run `make_tiny("vision")` (or touched `tiny.Qwen2VLImageOnlyProcessor`), else the stock
     `Qwen2VLProcessor`, which loads fine with torchvision and fails loudly without it. (A `processor_class`
     naming this subclass would, in a fresh process, make AutoProcessor silently return just the tokenizer.)
+    transformers 5.17 ignores the registration for its own config classes, so `load_processor` calls this
+    class itself for folders the stock processor cannot load.
     """
     from transformers import AutoProcessor, Qwen2VLConfig, Qwen2VLProcessor
 

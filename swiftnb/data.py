@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 from urllib.parse import urlparse, unquote_to_bytes
-from .core import SwiftnbError, HubUnreachable, _offline, _reachable, _hub_host, _HUBS
+from .core import SwiftnbError, HubUnreachable, _offline, _reachable, _hub_host, _HUBS, _net_cause
 
 # %% auto #0
 __all__ = ['FORMS', 'PROMPT_FORMS', 'ROLES', 'DATASETS', 'last_prepare_report', 'Problem', 'DataError', 'detect_format',
@@ -469,8 +469,16 @@ def _hub_rows(spec, split, hub):
     tried = []
     if not _offline():
         for h in hubs:
-            if _reachable(_hub_host(h), 1.5): return _read_hf(_hub_download(spec, h, split), split, f"{(spec.ms if h == 'modelscope' else spec.hf)[0]}:row")
-            tried.append(f"{_HUBS[h][0]} ({_hub_host(h)})")
+            host = _hub_host(h)
+            if not _reachable(host, 1.5):
+                tried.append(f"{_HUBS[h][0]} ({host})")
+                continue
+            try: ds = _hub_download(spec, h, split)
+            except Exception as e:   # the probe got through (a proxy may accept anything), the download did not
+                if (c := _net_cause(e)) is None: raise
+                tried.append(f"{_HUBS[h][0]} ({host}: the download failed with {type(c).__name__}: {str(c)[:200]})")
+                continue
+            return _read_hf(ds, split, f"{(spec.ms if h == 'modelscope' else spec.hf)[0]}:row")
     why = 'offline mode is on (SWIFTNB_OFFLINE or HF_HUB_OFFLINE)' if _offline() else f"no connection to {' or '.join(tried)}"
     how = ' or '.join(([f"`modelscope download --dataset {spec.ms[0]} --local_dir DIR`"] if spec.ms else []) +
                       ([f"`hf download {spec.hf[0]} --repo-type dataset --local-dir DIR`"] if spec.hf else []))
@@ -633,13 +641,29 @@ def _connects(host, port, timeout):
     return bool(ok)
 
 def _fetch(url, timeout):
-    if _offline(): raise ConnectionError('offline mode is on (SWIFTNB_OFFLINE or HF_HUB_OFFLINE)')
-    u = urlparse(url); key = (u.hostname, u.port or (443 if u.scheme == 'https' else 80))
+    "The bytes at `url`: every network failure is one ConnectionError naming the host; a 404 is a FileNotFoundError."
+    import http.client, urllib.error, urllib.request
+    u = urlparse(url)
+    key = (u.hostname, u.port or (443 if u.scheme == 'https' else 80))
+    if _offline():
+        raise ConnectionError(f"offline mode is on (SWIFTNB_OFFLINE or HF_HUB_OFFLINE), so {key[0]} is not asked")
     ok, when = _HOSTS.get(key, (None, 0))
     if ok is None or time.time() - when > 60: _HOSTS[key] = (ok := _connects(*key, min(timeout, 2.)), time.time())
-    if not ok: raise ConnectionError(f"cannot connect to {key[0]}:{key[1]} (no network, or the host is down)")
-    import urllib.request
-    with urllib.request.urlopen(urllib.request.Request(url, headers={'User-Agent': 'swiftnb'}), timeout=timeout) as r: return r.read()
+    why = ''   # the probe failed: refused, no such name, or no answer
+    if ok:   # the probe got through, but a proxy may accept any connection and then fail or hang
+        try:
+            req = urllib.request.Request(url, headers={'User-Agent': 'swiftnb'})
+            with urllib.request.urlopen(req, timeout=timeout) as r: return r.read()
+        except urllib.error.HTTPError as e:   # an answer, from the server or from a proxy on the way
+            if e.code in (404, 410):
+                raise FileNotFoundError(f"{key[0]} has no {u.path or '/'} (HTTP {e.code} {e.reason})") from None
+            why = f" (HTTP {e.code} {e.reason})"
+        except (OSError, http.client.HTTPException) as e:   # refused, reset, no such name, timeout, a garbled answer
+            r = getattr(e, 'reason', e)
+            timed_out = isinstance(r, TimeoutError) or 'timed out' in str(r)
+            why = f" (timed out after {timeout:g} s)" if timed_out else f" ({type(r).__name__}: {r})"
+    raise ConnectionError(f"cannot connect to {key[0]}:{key[1]}{why}: no network, the host is down, or a proxy or "
+                          "firewall blocks it")
 
 def _short(x): return (x[:60] + '...' if len(x) > 60 else x) if isinstance(x, str) else f"<{type(x).__name__}>"
 
@@ -656,9 +680,11 @@ def _media_bytes(x, timeout):
     return Path(urlparse(s).path if s.startswith('file://') else s).expanduser().read_bytes()
 
 def _media_error(kind, x, src, e):
-    fix = {FileNotFoundError: 'check the path (relative paths in a data file start from its folder, or from root=)',
-           ConnectionError: 'check the network, or download the media and use local paths'}.get(type(e), f"check that it is a readable {kind} file")
-    if isinstance(e, OSError) and 'timed out' in str(e): fix = 'the host is slow or unreachable: raise timeout=, or use local copies'
+    fixes = {FileNotFoundError: 'check the path or URL (relative paths in a data file start from its folder, or root=)',
+             ConnectionError: 'check the network, or download the media and use local paths'}
+    fix = fixes.get(type(e), f"check that it is a readable {kind} file")
+    if isinstance(e, ConnectionError) and 'timed out' in str(e):
+        fix = 'check the network (a slow host needs a larger timeout=), or download the media and use local paths'
     return DataError([Problem(src or _short(x), kind, f"cannot load {_short(x)}: {type(e).__name__}: {e}", fix)], f"{kind} {_short(x)}")
 
 # %% ../nbs/10_data.ipynb #cfdfb68e
@@ -927,7 +953,8 @@ def _segments(processor, full, spans, row, src) -> dict:
             n = seg.count(getattr(processor, attr, None) or '\0')
             if not n: continue
             if kind == 'video' and getattr(processor, 'video_processor', None) is None:
-                raise EncodeError(f"{src}: the row has videos but this processor has no video processor (it needs torchvision).")
+                raise EncodeError(f"{src}: the row has videos but this processor has no video processor (it needs "
+                                  "torchvision, and a video processor config in the model folder).")
             items, todo[kind], kw[args[kind]] = todo[kind][:n], todo[kind][n:], []
             for i, x in items:
                 try: kw[args[kind]].append(loaders[kind](x))

@@ -123,14 +123,18 @@ KNOWN_ISSUES = [
 
 # %% ../nbs/95_doctor.ipynb #37f01843
 TESTED = [
-    dict(where="CPU (the project's test machine; notebooks, tutorials and the wheel test)", python='3.11.7', torch='2.13.0+cpu',
-         transformers='5.24.0', peft='0.21.2', trl='1.16.0', datasets='5.2.0', accelerate='1.15.0', tokenizers='0.23.3',
+    dict(where="CPU (the project's test machine; CI: notebooks, tutorials and the wheel test)", python='3.11.7', torch='2.13.0+cpu',
+         transformers='5.25.0', peft='0.21.2', trl='1.16.0', datasets='5.2.0', accelerate='1.16.0', tokenizers='0.23.3',
          ipywidgets='8.1.9', jupyterlab='4.6.6'),
-    dict(where='NVIDIA H100 / H200 (gpu-flagged cells and benchmarks)', python='3.12.3', torch='2.11.0+cu130', transformers='5.24.0',
-         peft='0.21.2', trl='1.16.0', datasets='5.2.0', accelerate='1.15.0', bitsandbytes='0.50.2', **{'liger-kernel': '0.8.5'}),
-    dict(where='CPU, `swiftnb quickstart` only (LoRA fine-tuning of the tiny model), with the oldest transformers/trl it installs with',
-         python='3.11.7', torch='2.13.0+cpu', transformers='5.0.0', peft='0.18.0', trl='1.0.0', datasets='5.2.0', accelerate='1.15.0',
-         tokenizers='0.22.2', huggingface_hub='1.33.0'),
+    dict(where="CPU, the lowest transformers with torchvision importable (tools/fresh.sh matrix: notebooks and tutorials)",
+         python='3.11.7', torch='2.13.0+cpu', torchvision='0.28.0', transformers='5.17.0', peft='0.21.2', trl='1.16.0',
+         datasets='5.2.0', accelerate='1.16.0', tokenizers='0.23.3'),
+    dict(where="NVIDIA H100 / H200, the GPU image (tools/gpu_lane.sh: notebooks and tutorials with their gpu cells)",
+         python='3.12.3', torch='2.11.0+cu130', torchvision='0.26.0', transformers='5.17.0', peft='0.21.0', trl='1.16.0',
+         datasets='5.2.0', accelerate='1.15.0', **{'liger-kernel': '0.8.5'}),
+    dict(where="NVIDIA H100 / H200, the GPU image with the newest transformers carried (tools/gpu_lane.sh carried)",
+         python='3.12.3', torch='2.11.0+cu130', torchvision='0.26.0', transformers='5.25.0', peft='0.21.0', trl='1.16.0',
+         datasets='5.2.0', accelerate='1.15.0', **{'liger-kernel': '0.8.5'}),
 ]
 
 # %% ../nbs/95_doctor.ipynb #85fad8b8

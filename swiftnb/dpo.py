@@ -8,12 +8,12 @@ Docs: https://swiftnb.github.io/swiftnb/dpo.html.md"""
 from __future__ import annotations
 import os, json, time, warnings, functools, contextlib
 from dataclasses import dataclass, asdict, fields, replace
+from fastcore.basics import patch
 from pathlib import Path
-from .core import (SwiftnbError, PlanError, DeviceError, recommend, load_model, get_model_dir, device_info, modality_of,
+from .core import (SwiftnbError, recommend, load_model, get_model_dir, device_info, modality_of,
                           make_tiny, _have)
-from .sft import (SFTArgs, fuse_lora, resume_point, training_kwargs, one_gpu, _no_printer, SFTResult, Dashboard, apply_tuner, linear_names, trainable_summary, last_checkpoint,
-                         _MarkComplete, _atomic_dir, _full_disk_named, _fill_from_plan, _oom_message, _versions, _fingerprint, _template_hash,
-                         _agreed, _dist, _launch, _says_result)
+from .sft import (Method, train_run, SFTArgs, fuse_lora, training_kwargs, one_gpu, SFTResult, Dashboard, apply_tuner,
+                         linear_names, last_checkpoint, _fill_from_plan, _fingerprint, _dist, _says_result)
 
 # %% auto #0
 __all__ = ['DPO_LOSSES', 'SIGNATURE', 'METHODS', 'AlignArgs', 'DPOArgs', 'sft_start', 'check_prompts', 'to_trl', 'reward_columns',
@@ -383,130 +383,127 @@ def _shared(ds, d:Path):
         if st.is_main_process: ds.save_to_disk(str(d))
         return datasets.load_from_disk(str(d))
 
-def _train(method, model, dataset, args, processor=None, eval_dataset=None, callbacks=None, reward_funcs=None, teacher=None):
+# %% ../nbs/30_dpo.ipynb #9894321e
+class _Align(Method):
+    "An alignment method on the run (`train_run`): trl's trainer and config for `method`, from a model or an SFT output."
+    same, result = 'method, model, SFT adapter, data and tuner', AlignResult
+    def __init__(self, method, reward_funcs=None, teacher=None):
+        self.name, self.reward_funcs, self.teacher = method, reward_funcs, teacher
+        self.cmd = ('rlhf', '--method', method, *(['--teacher_model', str(teacher)] if teacher is not None else []))
+        self.cfg_cls, self.tr_cls = _trainer_cls(method)[0], _trainer(method)
+    def refuse(self, args, callbacks):
+        method, n = self.name, args.nproc_per_node or int(os.environ.get('NPROC_PER_NODE', 1))
+        if method == 'grpo' and not self.reward_funcs: raise SwiftnbError("GRPO needs reward_funcs: Python callables f(prompts, completions, **kw) -> list of floats.")
+        if method == 'gkd' and self.teacher is None: raise SwiftnbError("GKD needs a teacher model: align('gkd', student, data, teacher='tiny-text').")
+        if (bad := [k for k in args.trl_args or {} if k not in {f.name for f in fields(self.cfg_cls)}]):
+            raise TypeError(f"{self.cfg_cls.__name__} has no field(s) {bad}")
+        if args.orpo_prompt_loss and method != 'orpo':
+            raise ValueError(f"orpo_prompt_loss=True applies to method='orpo' only, not {method!r}: leave it False")
+        if args.fsdp: raise SwiftnbError("fsdp=True: alignment trains data parallel, each process holding the whole model (FSDP is "
+                                         "sft's only so far); leave fsdp unset, or use tuner='qlora' for a model too big for one GPU.")
+        if n > 1 and _dist()[1] == 1:   # one process per GPU through torchrun, each running this call from the command line
+            if method == 'grpo': raise SwiftnbError("nproc_per_node>1: GRPO's reward functions cannot be handed to other processes; "
+                                                    "run it in one process, or start your own script under torchrun.")
+            if self.teacher is not None and not isinstance(self.teacher, (str, Path)):
+                raise SwiftnbError("nproc_per_node>1: pass GKD's teacher as a registry name or directory, not a loaded model.")
+    def launch(self, model, dataset, args, eval_dataset, callbacks):
+        r = super().launch(model, dataset, args, eval_dataset, callbacks)
+        r.method = self.name
+        return r
+    def make_result(self, *a, **kw): return AlignResult(*a, **kw, method=self.name)
+    def start(self, model, args):
+        base, self.adapter, self.sft_man = sft_start(model)
+        self.model0 = base
+        self.base, self.src = (str(get_model_dir(base)),)*2 if isinstance(base, (str, Path)) else (base, None)
+        if self.src is None: self.base = getattr(base.config, '_name_or_path', '')
+        if self.adapter is not None and args.tuner not in (None, 'lora', 'dora', 'rslora', 'lora+', self.sft_man['args'].get('tuner')):
+            raise SwiftnbError(f"{self.adapter} is a {self.sft_man['args'].get('tuner')} adapter: it keeps training as one; tuner={args.tuner!r} does not apply.")
+        return args
+    def plan_run(self, args):
+        self.plan = recommend(self.src or self.model0, self.dev, max_length=args.max_length, tuner=args.tuner, fused_loss=False)
+        args = replace(_fill_from_plan(args, self.plan), use_liger=False, packing=False)
+        return replace(args, tuner=self.sft_man['args'].get('tuner') or 'lora') if self.adapter is not None else args
+    def load(self, model, processor, args):
+        if self.name != 'rm': return super().load(model, processor, args)
+        if self.adapter is not None: raise SwiftnbError("A reward model starts from a model, not an SFT adapter: merge it first (swiftnb.export).")
+        return (*_rm_model(self.src, args), args)
+    def data(self, dataset, eval_dataset, model, processor, args):
+        kind, drops = _DATA[self.name], self.name == 'rm'
+        self.modality = modality_of(model.config)
+        train_ds = prepare_preferences(dataset, processor, args, kind, drops=drops)
+        eval_ds = prepare_preferences(eval_dataset, processor, args, kind, drops) if eval_dataset is not None else None
+        if self.world > 1:   # trl's caches (the reference log-probs) must sit in a folder every process reads
+            train_ds = _shared(train_ds, self.out/'.data'/'train')
+            if eval_ds is not None: eval_ds = _shared(eval_ds, self.out/'.data'/'eval')
+        return train_ds, eval_ds, args
+    def tune(self, model, args):
+        self.ref = None
+        if self.adapter is not None:
+            # The SFT adapter is the policy's start. trl 1.16's DPOTrainer, given a PeftModel and no ref_model, copies its
+            # 'default' adapter into a frozen 'ref' adapter and computes reference log-probs with it: the reference is the SFT model.
+            from peft import PeftModel
+            model = PeftModel.from_pretrained(model, str(self.adapter), is_trainable=True)
+            if args.gradient_checkpointing: model.enable_input_require_grads()
+        elif self.name != 'rm':
+            model, args = super().tune(model, args)
+            # one autograd node per LoRA layer (sft.fuse_lora); the reference pass (adapters disabled) keeps peft's forward
+            args = replace(args, fused_lora=bool(args.fused_lora and args.tuner in ('lora', 'rslora', 'lora+') and fuse_lora(model)))
+        if args.tuner == 'full' and self.name in ('dpo', 'kto') and self.src:   # a full fine-tune needs its own frozen copy as the reference
+            self.ref = load_model(self.src, dtype=args.dtype, attn_impl=args.attn_impl)[0]
+        return model, args
+    def dashboard(self, args): return PrefDashboard(SIGNATURE[self.name], None if args.dashboard == 'auto' else True)
+    def run_id(self, train_ds, args):
+        self.base_name = self.sft_man['base_model'] if self.adapter is not None else self.base
+        return dict(method=self.name, base_model=str(self.base_name), sft_output=str(self.adapter) if self.adapter is not None else None,
+                    data=_fingerprint(train_ds), tuner=args.tuner)
+
+# %% ../nbs/30_dpo.ipynb #440f437a
+@patch
+def trainer(self:_Align, model, processor, args, train_ds, eval_ds, callbacks, dash):
     import torch
-    from transformers import set_seed
-    cfg_cls, tr_cls = _trainer_cls(method)[0], _trainer(method)
-    # what the method cannot run without, before any loading
-    if method == 'grpo' and not reward_funcs: raise SwiftnbError("GRPO needs reward_funcs: Python callables f(prompts, completions, **kw) -> list of floats.")
-    if method == 'gkd' and teacher is None: raise SwiftnbError("GKD needs a teacher model: align('gkd', student, data, teacher='tiny-text').")
-    if (bad := [k for k in args.trl_args or {} if k not in {f.name for f in fields(cfg_cls)}]):   # before any loading
-        raise TypeError(f"{cfg_cls.__name__} has no field(s) {bad}")
-    if args.orpo_prompt_loss and method != 'orpo':
-        raise ValueError(f"orpo_prompt_loss=True applies to method='orpo' only, not {method!r}: leave it False")
-    if args.fsdp: raise SwiftnbError("fsdp=True: alignment trains data parallel, each process holding the whole model (FSDP is "
-                                     "sft's only so far); leave fsdp unset, or use tuner='qlora' for a model too big for one GPU.")
-    if (n := args.nproc_per_node or int(os.environ.get('NPROC_PER_NODE', 1))) > 1 and _dist()[1] == 1:
-        # one process per GPU through torchrun, each running this call from the command line (sft's launcher)
-        if method == 'grpo': raise SwiftnbError("nproc_per_node>1: GRPO's reward functions cannot be handed to other processes; "
-                                                "run it in one process, or start your own script under torchrun.")
-        if teacher is not None and not isinstance(teacher, (str, Path)):
-            raise SwiftnbError("nproc_per_node>1: pass GKD's teacher as a registry name or directory, not a loaded model.")
-        r = _launch(model, dataset, replace(args, nproc_per_node=n), eval_dataset, callbacks, result=AlignResult,
-                    cmd=['rlhf', '--method', method, *(['--teacher_model', str(teacher)] if teacher is not None else [])])
-        r.method = method; return r
-    rank, world = _dist()
-    out = Path(args.output_dir); out.mkdir(parents=True, exist_ok=True)
-    base, adapter, sft_man = sft_start(model)
-    if isinstance(base, (str, Path)): base = src = str(get_model_dir(base))
-    else: src = None
-    if adapter is not None and args.tuner not in (None, 'lora', 'dora', 'rslora', 'lora+', sft_man['args'].get('tuner')):
-        raise SwiftnbError(f"{adapter} is a {sft_man['args'].get('tuner')} adapter: it keeps training as one; tuner={args.tuner!r} does not apply.")
-    # under torchrun every process plans with the least free memory any of them read, so that all choose the same batch
-    dev = device_info() if _dist()[1] == 1 else _agreed(device_info())
-    plan = recommend(base, dev, max_length=args.max_length, tuner=args.tuner, fused_loss=False)
-    args = replace(_fill_from_plan(args, plan), use_liger=False, packing=False)
-    if adapter is not None: args = replace(args, tuner=sft_man['args'].get('tuner') or 'lora')
-    if args.tuner == 'qlora' and not torch.cuda.is_available():
-        raise DeviceError("QLoRA needs a CUDA GPU (bitsandbytes); use tuner='lora' here.")
-    if method == 'rm':
-        if adapter is not None: raise SwiftnbError("A reward model starts from a model, not an SFT adapter: merge it first (swiftnb.export).")
-        model, processor = _rm_model(src, args)
-    elif src is not None:
-        model, processor = load_model(src, dtype=args.dtype, quant_bits=4 if args.tuner == 'qlora' else None, attn_impl=args.attn_impl)
-    elif processor is None: raise SwiftnbError(f"A loaded model needs its processor: {method}(model, data, processor=tokenizer_or_processor).")
-    modality = modality_of(model.config)
-    # data: refused by row before any training
-    train_ds = prepare_preferences(dataset, processor, args, _DATA[method], drops=method == 'rm')
-    eval_ds = prepare_preferences(eval_dataset, processor, args, _DATA[method], method == 'rm') if eval_dataset is not None else None
-    if world > 1:   # trl's caches (the reference log-probs) must sit in a folder every process reads
-        train_ds = _shared(train_ds, out/'.data'/'train')
-        if eval_ds is not None: eval_ds = _shared(eval_ds, out/'.data'/'eval')
-    set_seed(args.seed)   # LoRA's A matrices start random: a repeated run starts from the same ones
-    ref = None
-    if adapter is not None:
-        # The SFT adapter is the policy's start. trl 1.16's DPOTrainer, given a PeftModel and no ref_model, copies its
-        # 'default' adapter into a frozen 'ref' adapter and computes reference log-probs with it: the reference is the SFT model.
-        from peft import PeftModel
-        model = PeftModel.from_pretrained(model, str(adapter), is_trainable=True)
-        if args.gradient_checkpointing: model.enable_input_require_grads()
-    elif method != 'rm':
-        if args.gradient_checkpointing and args.tuner != 'full': model.enable_input_require_grads()
-        model = apply_tuner(model, args)
-        # one autograd node per LoRA layer (sft.fuse_lora); the reference pass (adapters disabled) keeps peft's forward
-        args = replace(args, fused_lora=bool(args.fused_lora and args.tuner in ('lora', 'rslora', 'lora+') and fuse_lora(model)))
-    if args.tuner == 'full' and method in ('dpo', 'kto'):   # a full fine-tune needs its own frozen copy as the reference
-        ref = load_model(src, dtype=args.dtype, attn_impl=args.attn_impl)[0] if src else None
-    dash = next((c for c in callbacks or [] if isinstance(c, Dashboard)), None)
-    if dash is None and args.dashboard is not False and not rank:   # under torchrun rank 0 alone shows progress
-        dash = PrefDashboard(SIGNATURE[method], None if args.dashboard == 'auto' else True)
-    method_kw = {'loss_type': 'simpo'} if method == 'simpo' else {}
-    if method in ('dpo', 'kto', 'rm', 'grpo'): method_kw['gradient_checkpointing'] = bool(args.gradient_checkpointing)
-    if method != 'grpo': method_kw['include_num_input_tokens_seen'] = 'non_padding'   # GRPO counts its own (prompts + answers)
-    if world > 1 and method in ('dpo', 'kto', 'orpo', 'cpo', 'simpo'):
-        method_kw['ddp_find_unused_parameters'] = False   # every trainable weight is used: skip DDP's search of the graph each step
+    method, kw = self.name, {'loss_type': 'simpo'} if self.name == 'simpo' else {}
+    if method in ('dpo', 'kto', 'rm', 'grpo'): kw['gradient_checkpointing'] = bool(args.gradient_checkpointing)
+    if method != 'grpo': kw['include_num_input_tokens_seen'] = 'non_padding'   # GRPO counts its own (prompts + answers)
+    if self.world > 1 and method in ('dpo', 'kto', 'orpo', 'cpo', 'simpo'):
+        kw['ddp_find_unused_parameters'] = False   # every trainable weight is used: skip DDP's search of the graph each step
     rows_seen = args.max_steps*args.per_device_train_batch_size*args.gradient_accumulation_steps*int(os.environ.get('WORLD_SIZE', 1))
-    if method in ('dpo', 'kto') and modality == 'text' and (args.max_steps <= 0 or rows_seen >= len(train_ds)):
+    if method in ('dpo', 'kto') and self.modality == 'text' and (args.max_steps <= 0 or rows_seen >= len(train_ds)):
         # the reference is frozen, so its log-probs are computed once, before step 1, instead of a reference forward in every
         # step: 1.48x the tokens/s of DPO on a 1.5B shape, that pass included (bench/RESULTS.md). Not for a run that sees
         # only part of the data, where the pass would cost more than it saves, and not for images or audio (trl refuses:
         # it processes them on the fly). trl_args can set it either way.
-        method_kw['precompute_ref_log_probs'] = True
+        kw['precompute_ref_log_probs'] = True
     if method == 'grpo' and torch.cuda.is_available() and _have('vllm') and 'use_vllm' not in (args.trl_args or {}):
-        method_kw.update(use_vllm=True, vllm_mode='colocate')   # generation through vLLM where installed on a GPU
-    cfg = _config(cfg_cls, args, out, eval_ds, dash, **method_kw)
-    if (msg := one_gpu(cfg, 'nproc_per_node={n} (swiftnb rlhf --nproc_per_node {n}) trains on all {n}, one process per GPU (data parallel).')): warnings.warn(msg)
-    base_name = sft_man['base_model'] if adapter is not None else (src or getattr(model.config, '_name_or_path', ''))
-    run = dict(method=method, base_model=str(base_name), sft_output=str(adapter) if adapter is not None else None,
-               data=(fp := _fingerprint(train_ds)), tuner=args.tuner)   # which run a checkpoint belongs to, as in sft
-    cbs = [_MarkComplete(run)] + list(callbacks or []) + ([dash] if dash and dash not in (callbacks or []) else [])
-    kw = dict(model=model, args=cfg, train_dataset=train_ds, eval_dataset=eval_ds, processing_class=processor, callbacks=cbs)
-    if method in ('dpo', 'kto') and ref is not None: kw['ref_model'] = ref
-    if method == 'grpo':
-        kw['reward_funcs'] = reward_funcs
+        kw.update(use_vllm=True, vllm_mode='colocate')   # generation through vLLM where installed on a GPU
+    self.cfg = cfg = _config(self.cfg_cls, args, self.out, eval_ds, dash, **kw)
+    if (msg := one_gpu(cfg, 'nproc_per_node={n} (swiftnb rlhf --nproc_per_node {n}) trains on all {n}, one process per GPU (data parallel).')):
+        warnings.warn(msg)
+    kw = dict(model=model, args=cfg, train_dataset=train_ds, eval_dataset=eval_ds, processing_class=processor, callbacks=callbacks)
+    if method in ('dpo', 'kto') and self.ref is not None: kw['ref_model'] = self.ref
+    if method == 'grpo': kw['reward_funcs'] = self.reward_funcs
     if method == 'gkd':
-        kw['teacher_model'] = load_model(teacher, dtype=args.dtype)[0] if isinstance(teacher, (str, Path)) else teacher
-    with _vllm_reloadable(method == 'grpo' and bool(getattr(cfg, 'use_vllm', False))): trainer = tr_cls(**kw)   # vLLM starts here
+        t = self.teacher
+        kw['teacher_model'] = load_model(t, dtype=args.dtype)[0] if isinstance(t, (str, Path)) else t
+    with _vllm_reloadable(method == 'grpo' and bool(getattr(cfg, 'use_vllm', False))): trainer = self.tr_cls(**kw)   # vLLM starts here
     trainer.prompt_nll = args.orpo_prompt_loss
-    if dash is not None: _no_printer(trainer)
-    reference = None if method in ('orpo', 'cpo', 'simpo', 'rm', 'gkd') else 'sft' if adapter is not None else 'base'  # reference-free methods
-    if adapter is not None and args.reference == 'base' and 'ref' in trainer.model.peft_config:
-        trainer.model.delete_adapter('ref'); trainer.model.set_adapter('default'); reference = 'base'   # trl then disables adapters
-    resume = resume_point(args.resume_from_checkpoint, out, run, 'method, model, SFT adapter, data and tuner')
-    with _full_disk_named(out):
-        try: tr = trainer.train(resume_from_checkpoint=resume)
-        except torch.OutOfMemoryError as e: raise PlanError(_oom_message(args, plan, src or model)) from e
-    manifest = dict(created=time.strftime('%Y-%m-%dT%H:%M:%S%z'), versions=_versions(), method=method,
-                    base_model=base_name,
-                    sft_output=str(adapter) if adapter is not None else None, reference=reference, modality=modality,
-                    args={k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(args).items()}, plan=plan.to_dict(),
-                    data=dict(train_rows=len(train_ds), fingerprint=fp, eval_rows=len(eval_ds) if eval_ds else 0),
-                    chat_template_sha256=_template_hash(processor), device=str(device_info()),
-                    metrics=tr.metrics, trainable=trainable_summary(trainer.model), world_size=world,
-                    global_step=trainer.state.global_step, precompute_ref_log_probs=getattr(cfg, 'precompute_ref_log_probs', None))
-    def _write(d):
-        m = trainer.model
-        if hasattr(m, 'peft_config') and 'ref' in m.peft_config: m.save_pretrained(d, selected_adapters=['default'])  # not trl's frozen copy
-        else: m.save_pretrained(d)
-        processor.save_pretrained(d)
-        (Path(d)/'swiftnb_manifest.json').write_text(json.dumps(manifest, indent=1, default=str))
-    hist, final = [dict(h) for h in trainer.state.log_history], out/'final'
-    if rank == 0:   # under torchrun the other processes hold the same weights; rank 0 writes
-        with _full_disk_named(out): final = _atomic_dir(final, _write)
-        (out/'swiftnb_manifest.json').write_text(json.dumps(manifest, indent=1, default=str))
-        (out/'history.json').write_text(json.dumps(hist, default=str))
-    return AlignResult(out, final, {**tr.metrics, 'global_step': trainer.state.global_step}, hist, manifest, trainer.model, processor,
-                       dash, method=method)
+    # the reference: none for the reference-free methods; the SFT model, or the base model with reference='base'
+    self.reference = None if method in ('orpo', 'cpo', 'simpo', 'rm', 'gkd') else 'sft' if self.adapter is not None else 'base'
+    if self.adapter is not None and args.reference == 'base' and 'ref' in trainer.model.peft_config:
+        trainer.model.delete_adapter('ref')   # trl then disables adapters for the reference
+        trainer.model.set_adapter('default')
+        self.reference = 'base'
+    return trainer
+
+@patch
+def manifest(self:_Align, trainer, args) -> dict:
+    return dict(method=self.name, base_model=self.base_name, sft_output=str(self.adapter) if self.adapter is not None else None,
+                reference=self.reference, precompute_ref_log_probs=getattr(self.cfg, 'precompute_ref_log_probs', None))
+
+@patch
+def save(self:_Align, trainer, d):
+    m = trainer.model
+    if hasattr(m, 'peft_config') and 'ref' in m.peft_config: m.save_pretrained(d, selected_adapters=['default'])  # not trl's frozen copy
+    else: m.save_pretrained(d)
 
 # %% ../nbs/30_dpo.ipynb #90dca82b
 def dpo(model,                        # an SFT output (its output_dir or final/), registry name, hub id, directory, or a loaded model
@@ -518,7 +515,7 @@ def dpo(model,                        # an SFT output (its output_dir or final/)
         **overrides                   # any `DPOArgs` field, e.g. beta=0.1, loss_type='ipo', max_steps=100
        ) -> AlignResult:
     "Align `model` to the preferences in `dataset` with DPO; from an SFT output, the SFT model is the start and the reference."
-    return _train('dpo', model, dataset, (args or DPOArgs()).update(**overrides), processor, eval_dataset, callbacks)
+    return train_run(_Align('dpo'), model, dataset, (args or DPOArgs()).update(**overrides), processor, eval_dataset, callbacks)
 
 # %% ../nbs/30_dpo.ipynb #2fa738d0
 METHODS = tuple(_DATA)
@@ -535,7 +532,7 @@ def align(method:str,                 # one of METHODS: dpo, orpo, kto, cpo, sim
     "Align `model` on `dataset` with `method`, trl's trainer for it, and swiftnb's validation, dashboard, checkpoints and manifest."
     if method not in METHODS: raise ValueError(f"method must be one of {', '.join(METHODS)}, not {method!r}")
     args = (args or (DPOArgs() if method == 'dpo' else AlignArgs())).update(**overrides)
-    return _train(method, model, dataset, args, processor, eval_dataset, callbacks, reward_funcs, teacher)
+    return train_run(_Align(method, reward_funcs, teacher), model, dataset, args, processor, eval_dataset, callbacks)
 
 # %% ../nbs/30_dpo.ipynb #f6b4d6d6
 def _import(spec:str):

@@ -6,7 +6,7 @@ Docs: https://swiftnb.github.io/swiftnb/sft.html.md"""
 
 # %% ../nbs/20_sft.ipynb #7c607ccc
 from __future__ import annotations
-import os, re, sys, json, math, time, shutil, hashlib, platform, warnings, functools, contextlib
+import os, re, sys, json, signal, threading, math, time, shutil, hashlib, platform, warnings, functools, contextlib
 from dataclasses import dataclass, field, asdict, fields, replace
 from pathlib import Path
 from .core import (SwiftnbError, PlanError, DeviceError, recommend, load_model, load_processor, get_model_dir,
@@ -15,7 +15,7 @@ from .core import (SwiftnbError, PlanError, DeviceError, recommend, load_model, 
 # %% auto #0
 __all__ = ['SFTArgs', 'linear_names', 'apply_tuner', 'trainable_summary', 'fuse_lora', 'Dashboard', 'last_checkpoint',
            'resume_point', 'SFTResult', 'token_balanced_sampler', 'flex_note', 'report_to', 'training_kwargs',
-           'one_gpu', 'sft']
+           'one_gpu', 'Method', 'train_run', 'SFTMethod', 'sft']
 
 # %% ../nbs/20_sft.ipynb #6270ddf8
 _TUNERS = ('lora', 'qlora', 'dora', 'rslora', 'lora+', 'full')
@@ -396,19 +396,27 @@ class Dashboard(_Callback):
 # %% ../nbs/20_sft.ipynb #8b99e66a
 _COMPLETE = 'swiftnb_complete.json'
 
+def _write_atomic(p:Path, text:str):
+    "Write `text` to `p` through a temporary file moved into place: a crash leaves the old file or the new one, never part of one."
+    tmp = p.with_name(f'.{p.name}.tmp')
+    tmp.write_text(text)
+    os.replace(tmp, p)
+
 class _MarkComplete(_Callback):
     "Mark a checkpoint complete once the Trainer has written all of it (on_save runs after the save), with the run it belongs to."
     def __init__(self, run:dict|None=None): self.run = run or {}
     def on_save(self, args, state, control, **kw):
         if not state.is_world_process_zero: return   # rank 0 writes the checkpoint and marks it
         d = Path(args.output_dir)/f'checkpoint-{state.global_step}'
-        if d.is_dir(): (d/_COMPLETE).write_text(json.dumps(dict(step=state.global_step, time=time.time(), run=self.run)))
+        if d.is_dir(): _write_atomic(d/_COMPLETE, json.dumps(dict(step=state.global_step, time=time.time(), run=self.run)))
 
 def last_checkpoint(output_dir, run:dict|None=None) -> Path|None:
     "The last complete checkpoint in `output_dir` (of the run `run` describes, when given), or None."
     def ok(p):
         if not (p.is_dir() and p.name.split('-')[-1].isdigit() and (p/_COMPLETE).exists()): return False
-        return run is None or json.loads((p/_COMPLETE).read_text()).get('run') == run
+        try: mark = json.loads((p/_COMPLETE).read_text())
+        except (OSError, ValueError): return False   # a marker cut off (power lost between open and write): not known complete
+        return isinstance(mark, dict) and (run is None or mark.get('run') == run)
     return max((p for p in Path(output_dir).glob('checkpoint-*') if ok(p)), key=lambda p: int(p.name.split('-')[-1]), default=None)
 
 def _atomic_dir(final:Path, write):
@@ -456,13 +464,17 @@ def _run_of(base, train_ds, args) -> dict:
     "Which run a checkpoint belongs to: base model, data and tuner, and FSDP (its sharded checkpoints resume only under FSDP)."
     return dict(base_model=str(base), data=_fingerprint(train_ds), tuner=args.tuner, **({'fsdp': True} if args.fsdp else {}))
 
+def _step_of(ckpt) -> int: return int(Path(ckpt).name.split('-')[-1])
+
 def resume_point(resume, out, run:dict, same:str='base model, data and tuner') -> str|None:
     "The checkpoint `resume_from_checkpoint=resume` continues from (True: the last complete one of `run`), warning where none is."
     if resume is True:
         resume = last_checkpoint(out, run)
         if resume is None: warnings.warn(f"resume_from_checkpoint=True but {out} holds no complete checkpoint of this run (same {same}): "
                                          "starting from step 0.")
-    elif not resume and last_checkpoint(out) is not None:
+    if resume:   # said before training starts, by the process that shows progress
+        if _dist()[0] == 0: print(f"resuming from {Path(resume).name} (step {_step_of(resume)}) in {Path(resume).parent}", flush=True)
+    elif last_checkpoint(out) is not None:
         warnings.warn(f"{out} already holds checkpoints of an earlier run; this run writes beside them (and may rotate them away). "
                       "Use a new output_dir, or resume_from_checkpoint=True to continue.")
     return str(resume) if resume else None
@@ -474,6 +486,7 @@ class SFTResult:
     "What a fine-tuning run produced."
     output_dir:Path; final_dir:Path; metrics:dict; history:list; manifest:dict
     model:object=None; processor:object=None; dashboard:object=None
+    stopped:int|None=None   # the step a Ctrl-C stopped the run at (None: it ran to its end, or its dashboard's Stop ended it)
     @property
     def losses(self): return [h['loss'] for h in self.history if 'loss' in h]
     def __repr__(self):
@@ -912,7 +925,261 @@ def _run_launched(run:list, env:dict, cmd:str) -> tuple:
             raise
     return p.returncode, said, tail
 
-# %% ../nbs/20_sft.ipynb #d1a1093c
+# %% ../nbs/20_sft.ipynb #ef84c154
+class Method:
+    """A training method on the shared run (`train_run`): what it refuses, how it plans, loads, prepares its data, tunes the
+    model and builds its trainer. The run does the rest, once for every method: the launch over several processes, the
+    device, seeding, the dashboard, checkpoints marked complete and resume, the out-of-memory message, the manifest, the
+    atomic save of `final/` and the history. A new method is a subclass that fills these in (`SFTMethod`, and alignment's)."""
+    name, cmd, result = 'sft', ('sft',), SFTResult
+    same = 'base model, data and tuner'   # what a checkpoint must share with this run to be resumed (said in the warning)
+    def refuse(self, args, callbacks):
+        "Settings the method cannot run with, refused before anything loads."
+    def launch(self, model, dataset, args, eval_dataset, callbacks):
+        "This call in `args.nproc_per_node` processes (torchrun): what rank 0 wrote."
+        return _launch(model, dataset, args, eval_dataset, callbacks, cmd=list(self.cmd), result=self.result)
+    def start(self, model, args):
+        "Where the run starts: sets `base` (its name) and `src` (its folder; None for a loaded model). Returns `args`."
+        self.model0 = model   # as given: a name, a folder, or a loaded model
+        self.base = model if isinstance(model, (str, Path)) else getattr(model.config, '_name_or_path', type(model).__name__)
+        self.src = str(get_model_dir(model)) if isinstance(model, (str, Path)) else None
+        return args
+    def plan_run(self, args):
+        "Sets `plan` for `self.dev` and returns `args` filled from it."
+        raise NotImplementedError
+    def load(self, model, processor, args) -> tuple:
+        "`(model, processor, args)`: the model loaded as the plan says (a loaded model as it is)."
+        if self.src is not None:
+            return (*load_model(self.src, dtype=args.dtype, quant_bits=4 if args.tuner == 'qlora' else None, attn_impl=args.attn_impl), args)
+        if processor is None: raise SwiftnbError(f"A loaded model needs its processor: {self.name}(model, data, processor=tokenizer_or_processor).")
+        return model, processor, args
+    def data(self, dataset, eval_dataset, model, processor, args) -> tuple:
+        "`(train_ds, eval_ds, args)`: the rows validated (refused by row before any training) and prepared."
+        raise NotImplementedError
+    def tune(self, model, args) -> tuple:
+        "`(model, args)`: the tuner applied (seeded by the run)."
+        if args.gradient_checkpointing and args.tuner != 'full': model.enable_input_require_grads()
+        return apply_tuner(model, args), args
+    def dashboard(self, args) -> Dashboard: return Dashboard(None if args.dashboard == 'auto' else True)
+    def run_id(self, train_ds, args) -> dict:
+        "Which run a checkpoint belongs to (written in its completion marker)."
+        return _run_of(self.src or self.base, train_ds, args)
+    def trainer(self, model, processor, args, train_ds, eval_ds, callbacks, dash):
+        "The trainer for this run, its callbacks given."
+        raise NotImplementedError
+    def trained(self, args):
+        "After training, before the save."
+    def manifest(self, trainer, args) -> dict:
+        "The method's own entries in the manifest."
+        return {}
+    def save(self, trainer, d):
+        "Write the trained adapter (or model) into folder `d`."
+        trainer.model.save_pretrained(d)
+    def finish(self, trainer, args):
+        "After the save, before the result is handed back."
+    def make_result(self, *a, **kw) -> SFTResult:
+        "The result handed back, from what the run wrote and holds."
+        return self.result(*a, **kw)
+
+# %% ../nbs/20_sft.ipynb #2a5103e5
+class _AtEnd(Exception): "The checkpoint resumed from is at the run's end: nothing is left to train."
+
+class _Guard(_Callback):
+    """The run's own guards. A run resumed from a checkpoint at its end trains nothing (the Trainer would take one more step,
+    past max_steps). Ctrl-C (SIGINT) does what the dashboard's Stop does: the step finishes, a checkpoint is saved and the run
+    ends; a second Ctrl-C stops at once. In one process only: under torchrun each process would stop at its own step."""
+    def __init__(self): self.stopped, self.hits, self._old = None, 0, None
+    def on_train_begin(self, args, state, control, **kw):
+        if state.global_step and state.global_step >= state.max_steps: raise _AtEnd()
+        if threading.current_thread() is threading.main_thread() and _dist()[1] == 1:
+            self._old = signal.signal(signal.SIGINT, self._sigint)
+    def _sigint(self, sig, frame):
+        self.hits += 1
+        if self.hits > 1:
+            self.restore()
+            raise KeyboardInterrupt
+        print("\nstopping after this step, with a checkpoint (Ctrl-C again stops at once)", file=sys.stderr, flush=True)
+    def on_step_end(self, args, state, control, **kw):
+        if self.hits and self.stopped is None:
+            control.should_training_stop = control.should_save = True
+            self.stopped = state.global_step
+    def on_train_end(self, args, state, control, **kw): self.restore()
+    def restore(self):
+        "Hand SIGINT back to whoever had it before the run."
+        if self._old is not None: signal.signal(signal.SIGINT, self._old)
+        self._old = None
+
+# %% ../nbs/20_sft.ipynb #e88be978
+def train_run(m:Method, model, dataset, args:SFTArgs, processor=None, eval_dataset=None, callbacks:list|None=None):
+    "Train `model` on `dataset` with method `m`: plan → load → data → tuner → trainer → dashboard → checkpoints and resume → manifest → atomic save."
+    import torch
+    from transformers import set_seed
+    from transformers.trainer_utils import TrainOutput
+    m.refuse(args, callbacks)
+    if (n := args.nproc_per_node or int(os.environ.get('NPROC_PER_NODE', 1))) > 1 and _dist()[1] == 1:
+        return m.launch(model, dataset, replace(args, nproc_per_node=n), eval_dataset, callbacks)
+    m.rank, m.world = _dist()
+    out = m.out = Path(args.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    args = m.start(model, args)
+    m.dev = device_info() if m.world == 1 else _agreed(device_info())   # every process plans alike (a user's own torchrun too)
+    args = m.plan_run(args)
+    model, processor, args = m.load(model, processor, args)
+    if args.tuner == 'qlora' and not torch.cuda.is_available():
+        raise DeviceError("QLoRA needs a CUDA GPU (bitsandbytes); use tuner='lora' here.")
+    train_ds, eval_ds, args = m.data(dataset, eval_dataset, model, processor, args)
+    set_seed(args.seed)   # LoRA's A matrices start random: a resumed or repeated run must start from the same ones
+    model, args = m.tune(model, args)
+    dash = next((c for c in callbacks or [] if isinstance(c, Dashboard)), None)   # a user's own Dashboard, or the method's
+    if dash is None and args.dashboard is not False: dash = m.dashboard(args)
+    if m.rank: dash = None   # under torchrun rank 0 alone shows progress
+    run = m.run_id(train_ds, args)
+    guard = _Guard()
+    cbs = [_MarkComplete(run), guard] + list(callbacks or []) + ([dash] if dash and dash not in (callbacks or []) else [])
+    trainer = m.trainer(model, processor, args, train_ds, eval_ds, cbs, dash)
+    if dash is not None: _no_printer(trainer)
+    resume = resume_point(args.resume_from_checkpoint, out, run, m.same)
+    with _full_disk_named(out):
+        try: tr = trainer.train(resume_from_checkpoint=resume)
+        except _AtEnd:   # killed while final/ was written, or run again when finished
+            if m.rank == 0: print(f"{Path(resume).name} is this run's last step: nothing left to train; final/ is written from it", flush=True)
+            tr = TrainOutput(trainer.state.global_step, None, {})
+        except torch.OutOfMemoryError as e: raise PlanError(_oom_message(args, m.plan, m.src or model)) from e
+        finally: guard.restore()
+    m.trained(args)
+    cuda = torch.cuda.is_available()
+    manifest = dict(created=time.strftime('%Y-%m-%dT%H:%M:%S%z'), versions=_versions(), base_model=str(m.src or m.base),
+                    modality=modality_of(model.config), args={k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(args).items()},
+                    plan=m.plan.to_dict(), data=dict(train_rows=len(train_ds), fingerprint=_fingerprint(train_ds),
+                                                     eval_rows=len(eval_ds) if eval_ds else 0),
+                    chat_template_sha256=_template_hash(processor), device=str(device_info()), metrics=tr.metrics,
+                    trainable=trainable_summary(trainer.model), world_size=m.world, global_step=trainer.state.global_step,
+                    peak_gpu_gib=torch.cuda.max_memory_allocated()/2**30 if cuda else None)   # this process's (rank 0's under torchrun)
+    manifest.update(m.manifest(trainer, args))
+    def _write(d):
+        m.save(trainer, d)
+        processor.save_pretrained(d)
+        (Path(d)/'swiftnb_manifest.json').write_text(json.dumps(manifest, indent=1, default=str))
+    hist = [dict(h) for h in trainer.state.log_history]   # the whole run's curve, steps before a resume included
+    final = out/'final'
+    if m.rank == 0:   # under torchrun the other ranks hold the same weights; rank 0 writes
+        with _full_disk_named(out): final = _atomic_dir(final, _write)
+        (out/'swiftnb_manifest.json').write_text(json.dumps(manifest, indent=1, default=str))
+        (out/'history.json').write_text(json.dumps(hist, default=str))
+    m.finish(trainer, args)
+    if guard.stopped is not None and m.rank == 0:
+        print(f"stopped at step {guard.stopped} (Ctrl-C); checkpoint-{guard.stopped} is saved in {out}: continue with "
+              "resume_from_checkpoint=True (--resume_from_checkpoint true)", file=sys.stderr, flush=True)
+    r = m.make_result(out, final, {**tr.metrics, 'global_step': trainer.state.global_step}, hist, manifest, trainer.model,
+                      processor, dash)
+    r.stopped = guard.stopped
+    return r
+
+# %% ../nbs/20_sft.ipynb #1c47b9e3
+class SFTMethod(Method):
+    "Supervised fine-tuning on the run: the plan's fastest configuration (FSDP where one GPU cannot hold it, Liger, packing), transformers' Trainer."
+    same = 'base model, data, tuner and sharding'
+    def plan_run(self, args):
+        world = self.world
+        if args.fsdp and world == 1: warnings.warn("fsdp=True shards over the processes that nproc_per_node starts; one process holds everything.")
+        pkw = dict(max_length=args.max_length, tuner=args.tuner, fused_loss=None if args.use_liger == 'auto' else bool(args.use_liger))
+        shards = world if world > 1 and args.fsdp else 1
+        # Liger's fused loss reads lm_head's weight without calling lm_head, so FSDP would not gather it (it warned so on 2 H200s)
+        def nofuse():
+            pkw['fused_loss'] = False
+            if args.use_liger is True: warnings.warn("use_liger is off under FSDP: its fused loss reads the output layer's weight "
+                                                     "without running the layer, which FSDP needs to gather the weight.")
+        if shards > 1: nofuse()
+        try: self.plan = recommend(self.src or self.model0, self.dev, shards=shards, **pkw)
+        except PlanError:
+            if world == 1 or args.fsdp is not None or not self.dev.is_gpu: raise
+            shards = world   # too big for one GPU: shard it
+            nofuse()
+            self.plan = recommend(self.src or self.model0, self.dev, shards=shards, **pkw)
+        args = replace(args, fsdp=shards > 1, **(dict(use_liger=False) if shards > 1 else {}))
+        cfg = json.loads((Path(self.src)/'config.json').read_text()) if self.src is not None else None
+        self.modality = modality_of(self.model0.config if cfg is None else cfg)
+        self.packing = (self.modality == 'text') if args.packing == 'auto' else bool(args.packing)
+        import torch
+        budget = self.dev.free_gib*0.85 if self.dev.is_gpu else None
+        return _fill_from_plan(args, self.plan, budget, self.src or self.model0, self.packing, torch.cuda.is_available(), shards)
+    def load(self, model, processor, args):
+        import torch
+        if self.src is not None:   # fp16 full fine-tuning keeps fp32 master weights (fp16 autocast); the gradient scaler refuses fp16 weights
+            load_dtype = 'float32' if args.tuner == 'full' and args.dtype == 'float16' else args.dtype
+            model, processor = load_model(self.src, dtype=load_dtype, quant_bits=4 if args.tuner == 'qlora' else None, attn_impl=args.attn_impl)
+        elif processor is None: raise SwiftnbError("A loaded model needs its processor: sft(model, data, processor=tokenizer_or_processor).")
+        else: args = replace(args, attn_impl=model.config._attn_implementation)   # a loaded model keeps the attention it was loaded with
+        if args.attn_impl == 'flex_attention' and torch.cuda.is_available():
+            note = flex_note()                  # sets where compiled kernels are kept, in every process
+            if self.rank == 0: print(note, flush=True)
+        if args.use_liger and (why := _apply_liger(model)):
+            warnings.warn(f"Training without Liger's fused kernels: {why}." + (" The plan counted on the fused loss; if memory "
+                          "runs short, turn gradient_checkpointing on or lower the batch size." if self.plan.fused_loss else ''))
+            args = replace(args, use_liger=False)
+        return model, processor, args
+    def data(self, dataset, eval_dataset, model, processor, args):
+        from swiftnb import data as D
+        def encode(d):   # load (any format -> canonical), validate (refuses bad rows before any training), encode with the template
+            if not (hasattr(d, 'column_names') and 'messages' in d.column_names): d = D.load_dataset(d)
+            D.validate(d, processor, args.max_length, truncation=args.truncation).raise_for_errors()
+            return D.prepare(d, processor, args.max_length, truncation=args.truncation)
+        train_ds = encode(dataset)
+        eval_ds = encode(eval_dataset) if eval_dataset is not None else None
+        tok = getattr(processor, 'tokenizer', processor)
+        self.collate = (D.PackingCollator.for_model(model, args.max_packed_tokens, mask_on_device=True) if self.packing
+                        else functools.partial(D.pad_collate, pad_token_id=tok.pad_token_id))
+        return train_ds, eval_ds, replace(args, packing=self.packing)
+    def tune(self, model, args):
+        import torch
+        model, args = super().tune(model, args)
+        fused = fuse_lora(model) if args.fused_lora and args.tuner in ('lora', 'rslora', 'lora+') and not args.fsdp else 0
+        self.opt, self.model = (None, None), model
+        if args.tuner == 'lora+':
+            from peft.optimizers import create_loraplus_optimizer
+            self.opt = (create_loraplus_optimizer(model, torch.optim.AdamW, lr=args.learning_rate,
+                                                  loraplus_lr_ratio=args.loraplus_lr_ratio, weight_decay=args.weight_decay), None)
+        return model, replace(args, fused_lora=bool(fused))
+    def trainer(self, model, processor, args, train_ds, eval_ds, callbacks, dash):
+        from transformers import TrainingArguments
+        tkw = training_kwargs(args, self.out, eval_ds, dash, self.dev.kind == 'cpu')
+        if args.fsdp:   # FSDP2 through accelerate
+            full = args.tuner == 'full'
+            # full fine-tuning checkpoints through FSDP (the Trainer's checkpointing would gather the weights twice); adapters through
+            # the Trainer: under FSDP's checkpoint wrapper peft's module names change and it saves an empty adapter, without an error
+            tkw.update(fsdp=True, fsdp_config=dict(version=2, activation_checkpointing=full and bool(args.gradient_checkpointing)))
+            if full: tkw['gradient_checkpointing'] = False
+            # 16-bit weights stay 16-bit, as on one GPU and as the plan counts them: under bf16 mixed precision accelerate would turn
+            # every trainable weight into fp32 (16 bytes a parameter with AdamW, not 8)
+            if args.dtype == 'bfloat16': tkw['bf16'] = False
+        elif self.world > 1: tkw['ddp_find_unused_parameters'] = False   # every trainable weight is used: skip DDP's search of the graph each step
+        targs = TrainingArguments(**tkw, remove_unused_columns=False, include_num_input_tokens_seen='non_padding')   # Liger: applied above
+        if (msg := one_gpu(targs, 'nproc_per_node={n} (swiftnb sft --nproc_per_node {n}) trains on all {n}, one process per GPU (data parallel).')):
+            warnings.warn(msg)
+        trainer = _trainer_class()(model=model, args=targs, train_dataset=train_ds, eval_dataset=eval_ds, data_collator=self.collate,
+                                   processing_class=getattr(processor, 'tokenizer', processor), callbacks=callbacks, optimizers=self.opt)
+        if args.fsdp and not trainer.is_fsdp_enabled:   # accelerate drops FSDP without a word on CPUs
+            raise SwiftnbError(f"fsdp=True but accelerate did not shard the model on {self.dev.kind} (it runs FSDP on GPUs only); "
+                               "use fsdp=False for data parallel training here.")
+        return trainer
+    def trained(self, args):
+        import torch
+        if args.attn_impl == 'flex_attention' and torch.cuda.is_available(): flex_note(done=True)   # the kernels are in the cache now
+    def manifest(self, trainer, args):
+        # FSDP: each process holds a shard, and every one takes part in gathering the full weights that rank 0 writes
+        self.state = trainer.accelerator.get_state_dict(trainer.model) if args.fsdp else None
+        return dict(trainable=trainable_summary(self.model), balanced_ranks=trainer.balanced_ranks)
+    def save(self, trainer, d):
+        if self.state is None: return trainer.model.save_pretrained(d)
+        trainer.accelerator.unwrap_model(trainer.model).save_pretrained(d, state_dict=self.state)
+        if not _saved_tensors(d): raise SwiftnbError(   # what peft or transformers missed in the gathered weights, said here
+            f"The weights gathered from the FSDP shards were saved as an empty model in {d}; the run's checkpoints in {self.out} "
+            "are kept. Train with fsdp=False (data parallel) if the model fits one GPU.")
+    def finish(self, trainer, args):
+        # varlen attention runs whole packs only; the model handed back generates and takes padded batches, as loaded with sdpa
+        if args.attn_impl == 'varlen' and self.src is not None: trainer.model.set_attn_implementation('sdpa')
+
+# %% ../nbs/20_sft.ipynb #e2d4015f
 def sft(model,                       # registry name, hub id, directory, or a loaded model (then pass `processor`)
         dataset,                     # canonical `datasets.Dataset`, a file/folder/registry name, or a list of rows
         args:SFTArgs|None=None,
@@ -922,129 +1189,4 @@ def sft(model,                       # registry name, hub id, directory, or a lo
         **overrides                  # any `SFTArgs` field, e.g. max_steps=100, lora_rank=16
        ) -> SFTResult:
     "Fine-tune `model` on `dataset` and return the result; see `SFTArgs` for the knobs."
-    import torch
-    from swiftnb import data as D
-    args = (args or SFTArgs()).update(**overrides)
-    if (args.nproc_per_node or int(os.environ.get('NPROC_PER_NODE', 1))) > 1 and _dist()[1] == 1:
-        return _launch(model, dataset, replace(args, nproc_per_node=args.nproc_per_node or int(os.environ['NPROC_PER_NODE'])),
-                       eval_dataset, callbacks)
-    rank, world = _dist()
-    out = Path(args.output_dir); out.mkdir(parents=True, exist_ok=True)
-    # the plan: the fastest configuration that fits this device, for the knobs left open
-    name = model if isinstance(model, (str, Path)) else getattr(model.config, '_name_or_path', type(model).__name__)
-    src = str(get_model_dir(model)) if isinstance(model, (str, Path)) else None
-    dev = device_info() if world == 1 else _agreed(device_info())   # every process plans alike (a user's own torchrun too)
-    pkw = dict(max_length=args.max_length, tuner=args.tuner, fused_loss=None if args.use_liger == 'auto' else bool(args.use_liger))
-    shards = world if world > 1 and args.fsdp else 1
-    if args.fsdp and world == 1: warnings.warn("fsdp=True shards over the processes that nproc_per_node starts; one process holds everything.")
-    # Liger's fused loss reads lm_head's weight without calling lm_head, so FSDP would not gather it (it warned so on 2 H200s)
-    def nofuse():
-        pkw['fused_loss'] = False
-        if args.use_liger is True: warnings.warn("use_liger is off under FSDP: its fused loss reads the output layer's weight "
-                                                 "without running the layer, which FSDP needs to gather the weight.")
-    if shards > 1: nofuse()
-    try: plan = recommend(src or model, dev, shards=shards, **pkw)
-    except PlanError:
-        if world == 1 or args.fsdp is not None or not dev.is_gpu: raise
-        shards = world; nofuse(); plan = recommend(src or model, dev, shards=shards, **pkw)   # too big for one GPU: shard it
-    args = replace(args, fsdp=shards > 1, **(dict(use_liger=False) if shards > 1 else {}))
-    modality = modality_of(model.config if src is None else json.loads((Path(src)/'config.json').read_text()))
-    packing = (modality == 'text') if args.packing == 'auto' else bool(args.packing)
-    args = _fill_from_plan(args, plan, dev.free_gib*0.85 if dev.is_gpu else None, src or model, packing, torch.cuda.is_available(), shards)
-    if src is not None:   # fp16 full fine-tuning keeps fp32 master weights (fp16 autocast); the gradient scaler refuses fp16 weights
-        load_dtype = 'float32' if args.tuner == 'full' and args.dtype == 'float16' else args.dtype
-        model, processor = load_model(src, dtype=load_dtype, quant_bits=4 if args.tuner == 'qlora' else None,
-                                      attn_impl=args.attn_impl)
-    elif processor is None: raise SwiftnbError("A loaded model needs its processor: sft(model, data, processor=tokenizer_or_processor).")
-    else: args = replace(args, attn_impl=model.config._attn_implementation)   # a loaded model keeps the attention it was loaded with
-    if args.tuner == 'qlora' and not torch.cuda.is_available():
-        raise DeviceError("QLoRA needs a CUDA GPU (bitsandbytes); use tuner='lora' here.")
-    if args.attn_impl == 'flex_attention' and torch.cuda.is_available():
-        note = flex_note()                  # sets where compiled kernels are kept, in every process
-        if rank == 0: print(note, flush=True)
-    if args.use_liger:
-        if (why := _apply_liger(model)):
-            warnings.warn(f"Training without Liger's fused kernels: {why}." + (" The plan counted on the fused loss; if memory "
-                          "runs short, turn gradient_checkpointing on or lower the batch size." if plan.fused_loss else ''))
-            args = replace(args, use_liger=False)
-    # data: load, validate (refuses bad rows before any training), encode with the model's own chat template
-    def _encode(d, what):
-        if not (hasattr(d, 'column_names') and 'messages' in d.column_names): d = D.load_dataset(d)   # any format -> canonical
-        D.validate(d, processor, args.max_length, truncation=args.truncation).raise_for_errors()
-        return D.prepare(d, processor, args.max_length, truncation=args.truncation)
-    train_ds = _encode(dataset, 'train')
-    eval_ds = _encode(eval_dataset, 'eval') if eval_dataset is not None else None
-    args = replace(args, packing=packing)
-    tok = getattr(processor, 'tokenizer', processor)
-    collate = D.PackingCollator.for_model(model, args.max_packed_tokens, mask_on_device=True) if packing else functools.partial(D.pad_collate, pad_token_id=tok.pad_token_id)
-    # the tuner (seeded: LoRA's A matrices start random, and a resumed or repeated run must start from the same ones)
-    from transformers import set_seed
-    set_seed(args.seed)
-    if args.gradient_checkpointing and args.tuner != 'full': model.enable_input_require_grads()
-    model = apply_tuner(model, args)
-    fused = fuse_lora(model) if args.fused_lora and args.tuner in ('lora', 'rslora', 'lora+') and not args.fsdp else 0
-    args = replace(args, fused_lora=bool(fused))
-    opt = (None, None)
-    if args.tuner == 'lora+':
-        from peft.optimizers import create_loraplus_optimizer
-        opt = (create_loraplus_optimizer(model, torch.optim.AdamW, lr=args.learning_rate, loraplus_lr_ratio=args.loraplus_lr_ratio,
-                                         weight_decay=args.weight_decay), None)
-    from transformers import TrainingArguments
-    cuda, on_cpu = torch.cuda.is_available(), dev.kind == 'cpu'
-    dash = next((c for c in callbacks or [] if isinstance(c, Dashboard)), None)   # a user's own Dashboard, or ours
-    if dash is None and args.dashboard is not False: dash = Dashboard(None if args.dashboard == 'auto' else True)
-    if rank: dash = None   # under torchrun rank 0 alone shows progress
-    tkw = training_kwargs(args, out, eval_ds, dash, on_cpu)
-    if args.fsdp:   # FSDP2 through accelerate
-        full = args.tuner == 'full'
-        # full fine-tuning checkpoints through FSDP (the Trainer's checkpointing would gather the weights twice); adapters through
-        # the Trainer: under FSDP's checkpoint wrapper peft's module names change and it saves an empty adapter, without an error
-        tkw.update(fsdp=True, fsdp_config=dict(version=2, activation_checkpointing=full and bool(args.gradient_checkpointing)))
-        if full: tkw['gradient_checkpointing'] = False
-        # 16-bit weights stay 16-bit, as on one GPU and as the plan counts them: under bf16 mixed precision accelerate would turn
-        # every trainable weight into fp32 (16 bytes a parameter with AdamW, not 8)
-        if args.dtype == 'bfloat16': tkw['bf16'] = False
-    elif world > 1: tkw['ddp_find_unused_parameters'] = False   # every trainable weight is used: skip DDP's search of the graph each step
-    targs = TrainingArguments(**tkw, remove_unused_columns=False, include_num_input_tokens_seen='non_padding')   # Liger: applied above
-    if (msg := one_gpu(targs, 'nproc_per_node={n} (swiftnb sft --nproc_per_node {n}) trains on all {n}, one process per GPU (data parallel).')): warnings.warn(msg)
-    run = _run_of(src or name, train_ds, args)
-    cbs = [_MarkComplete(run)] + list(callbacks or []) + ([dash] if dash and dash not in (callbacks or []) else [])
-    trainer = _trainer_class()(model=model, args=targs, train_dataset=train_ds, eval_dataset=eval_ds, data_collator=collate,
-                               processing_class=getattr(processor, 'tokenizer', processor), callbacks=cbs, optimizers=opt)
-    if dash is not None: _no_printer(trainer)
-    if args.fsdp and not trainer.is_fsdp_enabled:   # accelerate drops FSDP without a word on CPUs
-        raise SwiftnbError(f"fsdp=True but accelerate did not shard the model on {dev.kind} (it runs FSDP on GPUs only); "
-                           "use fsdp=False for data parallel training here.")
-    resume = resume_point(args.resume_from_checkpoint, out, run, same='base model, data, tuner and sharding')
-    with _full_disk_named(out):
-        try: tr = trainer.train(resume_from_checkpoint=resume)
-        except torch.OutOfMemoryError as e: raise PlanError(_oom_message(args, plan, src or model)) from e
-    if args.attn_impl == 'flex_attention' and cuda: flex_note(done=True)   # the kernels are in the cache now
-    # the final adapter (or model), its processor and chat template, and the manifest, moved into place when complete
-    manifest = dict(created=time.strftime('%Y-%m-%dT%H:%M:%S%z'), versions=_versions(), base_model=src or name, modality=modality,
-                    args={k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(args).items()}, plan=plan.to_dict(),
-                    data=dict(train_rows=len(train_ds), fingerprint=_fingerprint(train_ds), eval_rows=len(eval_ds) if eval_ds else 0),
-                    chat_template_sha256=_template_hash(processor), device=str(device_info()),
-                    metrics=tr.metrics, trainable=trainable_summary(model), world_size=world, balanced_ranks=trainer.balanced_ranks,
-                    global_step=trainer.state.global_step,
-                    peak_gpu_gib=torch.cuda.max_memory_allocated()/2**30 if cuda else None)   # this process's peak (rank 0 under torchrun)
-    # FSDP: each process holds a shard, and every one takes part in gathering the full weights that rank 0 writes
-    state = trainer.accelerator.get_state_dict(trainer.model) if args.fsdp else None
-    def _write(d):
-        if state is None: trainer.model.save_pretrained(d)
-        else:
-            trainer.accelerator.unwrap_model(trainer.model).save_pretrained(d, state_dict=state)
-            if not _saved_tensors(d): raise SwiftnbError(   # what peft or transformers missed in the gathered weights, said here
-                f"The weights gathered from the FSDP shards were saved as an empty model in {d}; the run's checkpoints in {out} are kept. "
-                "Train with fsdp=False (data parallel) if the model fits one GPU.")
-        processor.save_pretrained(d)
-        (Path(d)/'swiftnb_manifest.json').write_text(json.dumps(manifest, indent=1, default=str))
-    hist = [dict(h) for h in trainer.state.log_history]   # the whole run's curve, steps before a resume included
-    final = out/'final'
-    if rank == 0:   # under torchrun the other ranks hold the same weights; rank 0 writes
-        with _full_disk_named(out): final = _atomic_dir(final, _write)
-        (out/'swiftnb_manifest.json').write_text(json.dumps(manifest, indent=1, default=str))
-        (out/'history.json').write_text(json.dumps(hist, default=str))
-    # varlen attention runs whole packs only; the model handed back generates and takes padded batches, as loaded with sdpa
-    if args.attn_impl == 'varlen' and src is not None: trainer.model.set_attn_implementation('sdpa')
-    return SFTResult(out, final, {**tr.metrics, 'global_step': trainer.state.global_step}, hist, manifest, trainer.model, processor, dash)
+    return train_run(SFTMethod(), model, dataset, (args or SFTArgs()).update(**overrides), processor, eval_dataset, callbacks)
