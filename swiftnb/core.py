@@ -14,7 +14,7 @@ from pathlib import Path
 __all__ = ['EXTRAS', 'MODELS', 'SwiftnbError', 'UnknownModel', 'HubUnreachable', 'PlanError', 'DeviceError', 'MissingExtra',
            'need', 'Device', 'DeviceInfo', 'device_info', 'fake_device', 'Shape', 'ModelSpec', 'register_model',
            'find_model', 'get_model_dir', 'model_shape', 'MemoryEstimate', 'estimate_memory', 'calibration_table',
-           'Plan', 'recommend', 'modality_of', 'load_processor', 'load_model', 'make_tiny', 'make_random',
+           'Plan', 'recommend', 'logit_tol', 'modality_of', 'load_processor', 'load_model', 'make_tiny', 'make_random',
            'varlen_problem', 'varlen_attention_forward', 'register_varlen', 'ModelPicker']
 
 # %% ../nbs/00_core.ipynb #927daf2a
@@ -598,6 +598,11 @@ def recommend(model,                          # registry name, directory, config
                     f"it needs ~{best[2].total:.0f} GiB and {budget:.0f} GiB are usable ({_HEADROOM:.0%} of {dev.free_gib:.0f} GiB "
                     f"free).{alt} Lower max_length (now {max_length}), use a smaller model, or a GPU with at least "
                     f"{best[2].total/_HEADROOM:.0f} GiB.")
+
+# %% ../nbs/00_core.ipynb #42faccbc
+def logit_tol(dtype) -> float:
+    "The relative logit difference (max |a - b| / max |b|) rounding alone explains for two paths of a model in `dtype`."
+    return {'float64': 1e-6, 'float32': 1e-3}.get(str(dtype).split('.')[-1], 0.1)   # 16-bit: bf16 keeps 8 bits
 
 # %% ../nbs/00_core.ipynb #416cd1aa
 def modality_of(config) -> str:

@@ -16,8 +16,8 @@ from .core import SwiftnbError, HubUnreachable, _offline, _reachable, _hub_host,
 # %% auto #0
 __all__ = ['FORMS', 'PROMPT_FORMS', 'ROLES', 'DATASETS', 'last_prepare_report', 'Problem', 'DataError', 'detect_format',
            'DatasetSpec', 'LoadReport', 'load_dataset', 'raw_rows', 'load_image', 'load_audio', 'make_bad_fixtures',
-           'EncodeError', 'encode', 'pad_collate', 'PackingCollator', 'doc_mask', 'PrepareReport', 'prepare',
-           'ValidationReport', 'validate', 'row_html', 'Preview', 'preview', 'LengthStats', 'length_stats']
+           'EncodeError', 'encode', 'pad_collate', 'PackingCollator', 'doc_mask', 'packed_isolation', 'PrepareReport',
+           'prepare', 'ValidationReport', 'validate', 'row_html', 'Preview', 'preview', 'LengthStats', 'length_stats']
 
 # %% ../nbs/10_data.ipynb #b506f7ec
 @dataclass
@@ -1105,6 +1105,26 @@ def doc_mask(doc_ids, attn_impl:str='sdpa', dtype=None):
     if attn_impl != 'eager': return mask
     dt = dtype or torch.float32
     return torch.zeros(mask.shape, dtype=dt, device=mask.device).masked_fill(~mask, torch.finfo(dt).min)
+
+# %% ../nbs/10_data.ipynb #2939235f
+def packed_isolation(model, collate, n:tuple=(13, 9), seed:int=0) -> float:
+    """How far a document packed after another is from the same document alone, as a share of the logits' scale, fed through
+    `collate` as sft's trainer feeds the model (the documents' ids made into their mask where they are). Two random documents
+    of `n` tokens; a few forwards of the model, in eval mode, without gradients."""
+    import torch
+    g = torch.Generator().manual_seed(seed)
+    docs = [torch.randint(3, model.get_input_embeddings().weight.shape[0], (k,), generator=g).tolist() for k in n]
+    b = {k: v for k, v in collate([{'input_ids': d, 'labels': d} for d in docs]).items()
+         if k not in ('labels', 'packed_chunks', 'packed_doc_lengths')}
+    if (d := b.pop('packed_doc_ids', None)) is not None: b['attention_mask'] = doc_mask(d, collate.attn_impl, collate.dtype)
+    dev, was = next(model.parameters()).device, model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            packed = model(**{k: v.to(dev) if hasattr(v, 'to') else v for k, v in b.items()}).logits[0, n[0]:].double()
+            alone = model(input_ids=torch.tensor([docs[1]], device=dev)).logits[0].double()
+    finally: model.train(was)
+    return float((packed - alone).abs().max() / alone.abs().max().clamp_min(1e-6))
 
 # %% ../nbs/10_data.ipynb #b61ba017
 @dataclass

@@ -65,6 +65,15 @@ KNOWN_ISSUES = [
          symptom="With torchvision installed (every hosted GPU image), AutoProcessor on a Qwen2-VL folder also loads a video "
                  "processor and fails where the folder has no video_preprocessor_config.json (seen with transformers 5.17).",
          fix="Nothing to do: swiftnb loads such folders with an image-only processor (images work, videos need that file)."),
+    dict(id='resume-root-adapter', level='note', when={'transformers': '>=5.0,<5.23'},
+         symptom="transformers before 5.23 resumes a checkpoint holding several adapters (DPO or KTO from an SFT output: trl's "
+                 "frozen 'ref' copy in a subfolder) without its root one: the policy went on from its SFT start, silently "
+                 "(seen with 5.17: the resumed adapter 2e-2 away from the uninterrupted run's).",
+         fix="Nothing to do: swiftnb reloads the root adapter itself when a run resumes; the resumed run equals the uninterrupted one."),
+    dict(id='bitsandbytes-missing', level='note', when={'bitsandbytes': 'missing', 'torch': 'installed'},
+         symptom="bitsandbytes is not installed (hosted GPU images often lack it): QLoRA and quantize(method='bnb') need it.",
+         fix="pip install 'swiftnb[quant]' for them; without it swiftnb says so where they are asked for, and tutorial 5 "
+             "skips its 4-bit step."),
     dict(id='vllm-0.33-torch', level='error', when={'vllm': '==0.33.*', 'torch': 'not ==2.14.0'},
          symptom="vLLM 0.33 pins torch 2.14.0: with another torch its compiled kernels fail to load, and installing it here replaces "
                  "this environment's torch.", fix=_VLLM_OWN_ENV),

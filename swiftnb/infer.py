@@ -11,7 +11,7 @@ from collections import OrderedDict
 from contextlib import contextmanager, ExitStack
 from fastcore.basics import patch
 from pathlib import Path
-from .core import SwiftnbError, UnknownModel, DeviceError, load_model, load_processor, modality_of, get_model_dir, _have
+from .core import SwiftnbError, UnknownModel, DeviceError, load_model, load_processor, modality_of, get_model_dir, logit_tol, _have
 
 # %% auto #0
 __all__ = ['InferError', 'encode_prompt', 'Engine', 'TransformersEngine', 'fast_settings', 'DecoderMismatch', 'StaticDecoder',
@@ -543,9 +543,6 @@ class StaticDecoder:
         s.graph.replay()
         self._verify(s)   # the captured graph, at its first replay
 
-    tol = {'float64': 1e-6, 'float32': 1e-3}   # relative logit difference allowed by dtype; 16-bit: `tol16`
-    tol16 = 0.1
-
     def _verify(self, s):
         """While the shape's checks last: the step's logits against the model's own forward over the whole sequence so far,
         without a cache. Why: a fast path that replaces `generate` must be shown equal on the versions it runs with; a
@@ -559,12 +556,12 @@ class StaticDecoder:
         pos = (mask.long().cumsum(-1) - 1).clamp(min=0)
         ref = self.model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=False, logits_to_keep=1).logits[:, -1].double()
         err = float((s.logits.double() - ref).abs().max() / ref.abs().max().clamp_min(1e-6))
-        dt = str(next(self.model.parameters()).dtype).split('.')[-1]
-        tol = self.tol.get(dt, self.tol16)
+        dt = next(self.model.parameters()).dtype
+        tol = logit_tol(dt)
         self.checked.append((i, err))
         if not err <= tol:   # NaN fails too
             raise DecoderMismatch(f"StaticDecoder's step disagrees with the model's own forward at token {i} (relative logit "
-                                  f"difference {err:.3g}, {dt} allows {tol:g}) on {_versions()}: its answers would be wrong here, "
+                                  f"difference {err:.3g}, {str(dt).split('.')[-1]} allows {tol:g}) on {_versions()}: its answers would be wrong here, "
                                   "so it is not used. Please report this combination (swiftnb doctor lists the known ones).")
 
     def __call__(self, input_ids, attention_mask, max_new_tokens:int, stop_ids, pad_id:int, do_sample:bool=False,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os, re, sys, json, signal, threading, math, time, shutil, hashlib, platform, warnings, functools, contextlib
 from dataclasses import dataclass, field, asdict, fields, replace
 from pathlib import Path
-from .core import (SwiftnbError, PlanError, DeviceError, recommend, load_model, load_processor, get_model_dir,
+from .core import (SwiftnbError, PlanError, logit_tol, DeviceError, recommend, load_model, load_processor, get_model_dir,
                           device_info, estimate_memory, modality_of, model_shape, make_tiny, varlen_problem, _have)
 
 # %% auto #0
@@ -984,13 +984,24 @@ class Method:
 # %% ../nbs/20_sft.ipynb #2a5103e5
 class _AtEnd(Exception): "The checkpoint resumed from is at the run's end: nothing is left to train."
 
+def _reload_root_adapter(model, ckpt):
+    """Load checkpoint `ckpt`'s root adapter (peft's 'default') into `model`, where the model holds several adapters (trl's
+    frozen 'ref' copy beside it). Why: transformers 5.17-5.22 reload only the adapters saved in subfolders of such a
+    checkpoint, so a resumed DPO/KTO run from an SFT output went on from the SFT weights, silently (5.23 loads both)."""
+    f = Path(ckpt)/'adapter_model.safetensors'
+    if 'default' not in (getattr(model, 'peft_config', None) or {}) or len(model.peft_config) < 2 or not f.exists(): return
+    from peft import set_peft_model_state_dict
+    from safetensors.torch import load_file
+    set_peft_model_state_dict(model, load_file(str(f)), adapter_name='default')   # into the same tensors the optimizer holds
+
 class _Guard(_Callback):
     """The run's own guards. A run resumed from a checkpoint at its end trains nothing (the Trainer would take one more step,
     past max_steps). Ctrl-C (SIGINT) does what the dashboard's Stop does: the step finishes, a checkpoint is saved and the run
     ends; a second Ctrl-C stops at once. In one process only: under torchrun each process would stop at its own step."""
-    def __init__(self): self.stopped, self.hits, self._old = None, 0, None
-    def on_train_begin(self, args, state, control, **kw):
+    def __init__(self, resume=None): self.resume, self.stopped, self.hits, self._old = resume, None, 0, None
+    def on_train_begin(self, args, state, control, model=None, **kw):
         if state.global_step and state.global_step >= state.max_steps: raise _AtEnd()
+        if self.resume and model is not None: _reload_root_adapter(model, self.resume)
         if threading.current_thread() is threading.main_thread() and _dist()[1] == 1:
             self._old = signal.signal(signal.SIGINT, self._sigint)
     def _sigint(self, sig, frame):
@@ -1006,7 +1017,8 @@ class _Guard(_Callback):
     def on_train_end(self, args, state, control, **kw): self.restore()
     def restore(self):
         "Hand SIGINT back to whoever had it before the run."
-        if self._old is not None: signal.signal(signal.SIGINT, self._old)
+        if self._old is not None and threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, self._old)
         self._old = None
 
 # %% ../nbs/20_sft.ipynb #e88be978
@@ -1033,12 +1045,11 @@ def train_run(m:Method, model, dataset, args:SFTArgs, processor=None, eval_datas
     dash = next((c for c in callbacks or [] if isinstance(c, Dashboard)), None)   # a user's own Dashboard, or the method's
     if dash is None and args.dashboard is not False: dash = m.dashboard(args)
     if m.rank: dash = None   # under torchrun rank 0 alone shows progress
-    run = m.run_id(train_ds, args)
-    guard = _Guard()
+    run, guard = m.run_id(train_ds, args), _Guard()
     cbs = [_MarkComplete(run), guard] + list(callbacks or []) + ([dash] if dash and dash not in (callbacks or []) else [])
     trainer = m.trainer(model, processor, args, train_ds, eval_ds, cbs, dash)
     if dash is not None: _no_printer(trainer)
-    resume = resume_point(args.resume_from_checkpoint, out, run, m.same)
+    resume = guard.resume = resume_point(args.resume_from_checkpoint, out, run, m.same)
     with _full_disk_named(out):
         try: tr = trainer.train(resume_from_checkpoint=resume)
         except _AtEnd:   # killed while final/ was written, or run again when finished
@@ -1127,8 +1138,20 @@ class SFTMethod(Method):
         train_ds = encode(dataset)
         eval_ds = encode(eval_dataset) if eval_dataset is not None else None
         tok = getattr(processor, 'tokenizer', processor)
-        self.collate = (D.PackingCollator.for_model(model, args.max_packed_tokens, mask_on_device=True) if self.packing
-                        else functools.partial(D.pad_collate, pad_token_id=tok.pad_token_id))
+        self.isolation = None
+        if self.packing:
+            self.collate = D.PackingCollator.for_model(model, args.max_packed_tokens, mask_on_device=True)
+            self.isolation = D.packed_isolation(model, self.collate)   # proven on this model and these versions, or not used
+            if not self.isolation <= logit_tol(model.dtype):
+                warnings.warn(f"Packed rows are not kept apart here: a document packed after another differs from the same "
+                              f"document alone by {self.isolation:.3g} of the logits' scale (attn_impl={args.attn_impl!r}, "
+                              f"{', '.join(f'{k} {v}' for k, v in _versions().items() if k in ('torch', 'transformers'))}). "
+                              "Training padded batches instead; please report this combination.")
+                self.packing = False
+                if args.attn_impl == 'varlen':   # varlen runs whole packs only
+                    model.set_attn_implementation('sdpa')
+                    args = replace(args, attn_impl='sdpa')
+        if not self.packing: self.collate = functools.partial(D.pad_collate, pad_token_id=tok.pad_token_id)
         return train_ds, eval_ds, replace(args, packing=self.packing)
     def tune(self, model, args):
         import torch
@@ -1168,7 +1191,7 @@ class SFTMethod(Method):
     def manifest(self, trainer, args):
         # FSDP: each process holds a shard, and every one takes part in gathering the full weights that rank 0 writes
         self.state = trainer.accelerator.get_state_dict(trainer.model) if args.fsdp else None
-        return dict(trainable=trainable_summary(self.model), balanced_ranks=trainer.balanced_ranks)
+        return dict(trainable=trainable_summary(self.model), balanced_ranks=trainer.balanced_ranks, packed_isolation=self.isolation)
     def save(self, trainer, d):
         if self.state is None: return trainer.model.save_pretrained(d)
         trainer.accelerator.unwrap_model(trainer.model).save_pretrained(d, state_dict=self.state)
