@@ -283,7 +283,7 @@ class _Stream:
         if self.ids is not None and len(self.ids) and int(self.ids[-1]) in self._stop: return 'stop'
         return 'cancelled' if self.cancelled.is_set() else 'length'
 
-# %% ../nbs/50_infer.ipynb #4ccce482
+# %% ../nbs/50_infer.ipynb #8947a543
 def _bucket(n:int, lo:int=1) -> int: return max(lo, 1 << max(n - 1, 0).bit_length())
 
 def _choose(logits, seen, sample:bool, penalty, temp, top_p, top_k):
@@ -331,6 +331,7 @@ def _fast_model_problems(model) -> list:
 
 _FUSE = (('q_proj', 'k_proj', 'v_proj'), ('gate_proj', 'up_proj'))   # layers a decoder layer calls in a row on one input
 
+# %% ../nbs/50_infer.ipynb #79690884
 def _fused_forward(mod, x):
     "A fused layer's forward while its group is active: the group's matmul once, then each layer's slice of it."
     import torch.nn.functional as F
@@ -343,6 +344,7 @@ def _fused_forward(mod, x):
     if i == len(g.o) - 2: g.xy = None
     return xy[1][..., g.o[i]:g.o[i+1]]
 
+# %% ../nbs/50_infer.ipynb #e569ee3e
 class _FusedLinears:
     """Linear layers that read the same input one after another (an attention's q, k, v; an MLP's gate and up), as one matmul.
     Why by hand: at batch 1 a token's time is mostly the number of kernels, and inductor keeps one matmul per layer (counted on
@@ -390,6 +392,7 @@ class _FusedLinears:
 
 _FUSED = weakref.WeakKeyDictionary()   # first layer of a group -> its `_FusedLinears`: decoders of one model share the buffers
 
+# %% ../nbs/50_infer.ipynb #a63366fe
 def _fusable(model) -> list:
     "Groups of plain `nn.Linear` layers in `_FUSE` order with the same input size, dtype, device and bias-ness, and no forward of their own (a hook's)."
     import torch.nn as nn
@@ -442,6 +445,7 @@ def _cache_kw(model) -> str:
     base = getattr(model, 'get_base_model', lambda: model)()
     return 'cache' if 'cache' in inspect.signature(base.forward).parameters else 'past_key_values'
 
+# %% ../nbs/50_infer.ipynb #6df80d32
 class DecoderMismatch(InferError):
     "`StaticDecoder`'s step disagreed with the model's own forward: its answers would be wrong, so it is not used."
 
@@ -461,6 +465,7 @@ class _Slot:
         self.knobs = [z((), dt=torch.float), z((), dt=torch.float), z((), dt=torch.float), z(())]
         self.logits, self.checks = None, 0   # the last step's logits; how many steps are still to be checked
 
+# %% ../nbs/50_infer.ipynb #10bdab20
 class StaticDecoder:
     """Token-by-token decoding into a static KV cache; on a GPU each token's whole step is one CUDA graph replay.
     Why not `generate`: on small models its per-token host work (logits processors, stopping criteria, a growing `input_ids`, and
@@ -526,86 +531,91 @@ class StaticDecoder:
         s.toks.index_copy_(1, s.col, new[:, None]); s.done |= (new[:, None] == s.stop).any(-1); s.nxt.copy_(new)
         s.pos += 1; s.slot += 1; s.col += 1
 
-    def _run_step(self, s):
-        import torch
-        if not self.compile:
-            self._advance(s)
-            return self._verify(s)
-        if s.graph is None:   # first use of this shape: run once (compiles, warms up) on a side stream, then capture
-            side = torch.cuda.Stream(); side.wait_stream(torch.cuda.current_stream())
-            with torch.cuda.stream(side): self._advance(s)
-            torch.cuda.current_stream().wait_stream(side)
-            self._verify(s)   # the compiled step
-            g = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(g, capture_error_mode='thread_local'): self._advance(s)
-            s.graph = g   # only a graph whose capture succeeded is kept and replayed
-            return
-        s.graph.replay()
-        self._verify(s)   # the captured graph, at its first replay
+# %% ../nbs/50_infer.ipynb #1efe95a4
+@patch
+def _run_step(self:StaticDecoder, s):
+    import torch
+    if not self.compile:
+        self._advance(s)
+        return self._verify(s)
+    if s.graph is None:   # first use of this shape: run once (compiles, warms up) on a side stream, then capture
+        side = torch.cuda.Stream(); side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side): self._advance(s)
+        torch.cuda.current_stream().wait_stream(side)
+        self._verify(s)   # the compiled step
+        g = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(g, capture_error_mode='thread_local'): self._advance(s)
+        s.graph = g   # only a graph whose capture succeeded is kept and replayed
+        return
+    s.graph.replay()
+    self._verify(s)   # the captured graph, at its first replay
 
-    def _verify(self, s):
-        """While the shape's checks last: the step's logits against the model's own forward over the whole sequence so far,
-        without a cache. Why: a fast path that replaces `generate` must be shown equal on the versions it runs with; a
-        cache the model ignored (transformers before 5.24 took it by another name) answered right once, then garbage."""
-        if s.checks <= 0: return
-        import torch
-        s.checks -= 1
-        i = int(s.col) - 1                          # the step just chose token i from the prompt and tokens 0..i-1
-        ids = torch.cat([s.ids, s.toks[:, :i]], 1)
-        mask = torch.cat([s.amask, s.amask.new_ones(ids.shape[0], i)], 1)
-        pos = (mask.long().cumsum(-1) - 1).clamp(min=0)
-        ref = self.model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=False, logits_to_keep=1).logits[:, -1].double()
-        err = float((s.logits.double() - ref).abs().max() / ref.abs().max().clamp_min(1e-6))
-        dt = next(self.model.parameters()).dtype
-        tol = logit_tol(dt)
-        self.checked.append((i, err))
-        if not err <= tol:   # NaN fails too
-            raise DecoderMismatch(f"StaticDecoder's step disagrees with the model's own forward at token {i} (relative logit "
-                                  f"difference {err:.3g}, {str(dt).split('.')[-1]} allows {tol:g}) on {_versions()}: its answers would be wrong here, "
-                                  "so it is not used. Please report this combination (swiftnb doctor lists the known ones).")
+@patch
+def _verify(self:StaticDecoder, s):
+    """While the shape's checks last: the step's logits against the model's own forward over the whole sequence so far,
+    without a cache. Why: a fast path that replaces `generate` must be shown equal on the versions it runs with; a
+    cache the model ignored (transformers before 5.24 took it by another name) answered right once, then garbage."""
+    if s.checks <= 0: return
+    import torch
+    s.checks -= 1
+    i = int(s.col) - 1                          # the step just chose token i from the prompt and tokens 0..i-1
+    ids = torch.cat([s.ids, s.toks[:, :i]], 1)
+    mask = torch.cat([s.amask, s.amask.new_ones(ids.shape[0], i)], 1)
+    pos = (mask.long().cumsum(-1) - 1).clamp(min=0)
+    ref = self.model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=False, logits_to_keep=1).logits[:, -1].double()
+    err = float((s.logits.double() - ref).abs().max() / ref.abs().max().clamp_min(1e-6))
+    dt = next(self.model.parameters()).dtype
+    tol = logit_tol(dt)
+    self.checked.append((i, err))
+    if not err <= tol:   # NaN fails too
+        raise DecoderMismatch(f"StaticDecoder's step disagrees with the model's own forward at token {i} (relative logit "
+                              f"difference {err:.3g}, {str(dt).split('.')[-1]} allows {tol:g}) on {_versions()}: its answers would be wrong here, "
+                              "so it is not used. Please report this combination (swiftnb doctor lists the known ones).")
 
-    def __call__(self, input_ids, attention_mask, max_new_tokens:int, stop_ids, pad_id:int, do_sample:bool=False,
-                 temperature:float=1.0, top_p:float=1.0, top_k:int=0, repetition_penalty:float=1.0,
-                 on_tokens=None,                   # called with each new block of tokens `[batch, k]` (streaming)
-                 cancelled=None,                   # a function: True stops at the next sync
-                 max_length:int|None=None):        # the model's context: caches are not made longer
-        "New tokens `[batch, n]` (after its end token a row holds `pad_id`); stops when every row has ended."
-        import torch
-        dev, (B0, L) = input_ids.device, input_ids.shape
-        B, T = (_bucket(B0), _bucket(L + max_new_tokens, 256)) if self.compile else (B0, L + max_new_tokens)
-        T = max(L + max_new_tokens, min(T, max_length or T))   # graphs are made per shape: sizes in powers of two
-        if B > B0:   # fill the batch with copies of the last row; their tokens are dropped
-            input_ids, attention_mask = (torch.cat([x, x[-1:].expand(B - B0, -1)]) for x in (input_ids, attention_mask))
-        stop_ids = list(stop_ids)
-        if len(stop_ids) > 16: raise ValueError(f"StaticDecoder takes at most 16 stop ids, not {len(stop_ids)}; use generate for more.")
-        self._check_fused()
-        s = self._slots.pop(key := (B, T, do_sample), None)
-        if s is None:
-            if self.compile: print(f"swiftnb: compiling the decoding step for batch {B}, {T} tokens of cache (once per shape; up to a minute)", flush=True)
-            s = _Slot(self.model, B, T, self.model.get_output_embeddings().weight.shape[0], dev)
-            s.key, s.checks = key, 2 if self.compile else 1   # compiled: the warm-up step and the graph's first replay
-        self._slots[key] = s
-        while len(self._slots) > self.keep: self._slots.popitem(last=False)   # the state of the last shapes is kept (their compiled steps all are)
-        s.ids, s.amask = input_ids, attention_mask   # what the checks read
-        s.cache.reset(); s.mask.zero_(); s.mask[:, :L] = attention_mask; s.toks.fill_(pad_id); s.done.zero_(); s.pad.fill_(pad_id)
-        s.stop.fill_(-1); s.stop[:len(stop_ids)] = torch.tensor(stop_ids, dtype=torch.long)
-        for k, v in zip(s.knobs, (repetition_penalty, temperature, top_p, int(top_k) or (1 << 30))): k.fill_(v)
-        pos = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
-        out = self.model(input_ids=input_ids, position_ids=pos, attention_mask=s.mask, use_cache=True, logits_to_keep=1,
-                         **{self.cache_kw: s.cache})
-        s.seen.zero_().scatter_(1, input_ids, True)       # as generate: the prompt's tokens, padding included
-        first = _choose(out.logits[:, -1], s.seen, do_sample, *s.knobs); del out
-        s.toks[:, 0] = first; s.done |= torch.isin(first, s.stop); s.nxt.copy_(first)
-        s.pos.copy_(pos[:, -1:] + 1); s.slot.fill_(L); s.col.fill_(1)
-        n, sent = max_new_tokens, 0
-        for i in range(max_new_tokens):
-            if i: self._run_step(s)
-            if i == max_new_tokens - 1 or (i + 1) % self.sync_every == 0:
-                if on_tokens is not None: on_tokens(s.toks[:B0, sent:i + 1].clone()); sent = i + 1
-                if bool(s.done[:B0].all()) or (cancelled is not None and cancelled()): n = i + 1; break
-        toks = s.toks[:B0, :n].clone()
-        hit = torch.isin(toks, s.stop)             # the loop ran on to its sync: cut after the last row's end, as generate does
-        return toks[:, :int(torch.where(hit.any(1), hit.int().argmax(1) + 1, n).max())]
+# %% ../nbs/50_infer.ipynb #398492f4
+@patch
+def __call__(self:StaticDecoder, input_ids, attention_mask, max_new_tokens:int, stop_ids, pad_id:int, do_sample:bool=False,
+             temperature:float=1.0, top_p:float=1.0, top_k:int=0, repetition_penalty:float=1.0,
+             on_tokens=None,                   # called with each new block of tokens `[batch, k]` (streaming)
+             cancelled=None,                   # a function: True stops at the next sync
+             max_length:int|None=None):        # the model's context: caches are not made longer
+    "New tokens `[batch, n]` (after its end token a row holds `pad_id`); stops when every row has ended."
+    import torch
+    dev, (B0, L) = input_ids.device, input_ids.shape
+    B, T = (_bucket(B0), _bucket(L + max_new_tokens, 256)) if self.compile else (B0, L + max_new_tokens)
+    T = max(L + max_new_tokens, min(T, max_length or T))   # graphs are made per shape: sizes in powers of two
+    if B > B0:   # fill the batch with copies of the last row; their tokens are dropped
+        input_ids, attention_mask = (torch.cat([x, x[-1:].expand(B - B0, -1)]) for x in (input_ids, attention_mask))
+    stop_ids = list(stop_ids)
+    if len(stop_ids) > 16: raise ValueError(f"StaticDecoder takes at most 16 stop ids, not {len(stop_ids)}; use generate for more.")
+    self._check_fused()
+    s = self._slots.pop(key := (B, T, do_sample), None)
+    if s is None:
+        if self.compile: print(f"swiftnb: compiling the decoding step for batch {B}, {T} tokens of cache (once per shape; up to a minute)", flush=True)
+        s = _Slot(self.model, B, T, self.model.get_output_embeddings().weight.shape[0], dev)
+        s.key, s.checks = key, 2 if self.compile else 1   # compiled: the warm-up step and the graph's first replay
+    self._slots[key] = s
+    while len(self._slots) > self.keep: self._slots.popitem(last=False)   # the state of the last shapes is kept (their compiled steps all are)
+    s.ids, s.amask = input_ids, attention_mask   # what the checks read
+    s.cache.reset(); s.mask.zero_(); s.mask[:, :L] = attention_mask; s.toks.fill_(pad_id); s.done.zero_(); s.pad.fill_(pad_id)
+    s.stop.fill_(-1); s.stop[:len(stop_ids)] = torch.tensor(stop_ids, dtype=torch.long)
+    for k, v in zip(s.knobs, (repetition_penalty, temperature, top_p, int(top_k) or (1 << 30))): k.fill_(v)
+    pos = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
+    out = self.model(input_ids=input_ids, position_ids=pos, attention_mask=s.mask, use_cache=True, logits_to_keep=1,
+                     **{self.cache_kw: s.cache})
+    s.seen.zero_().scatter_(1, input_ids, True)       # as generate: the prompt's tokens, padding included
+    first = _choose(out.logits[:, -1], s.seen, do_sample, *s.knobs); del out
+    s.toks[:, 0] = first; s.done |= torch.isin(first, s.stop); s.nxt.copy_(first)
+    s.pos.copy_(pos[:, -1:] + 1); s.slot.fill_(L); s.col.fill_(1)
+    n, sent = max_new_tokens, 0
+    for i in range(max_new_tokens):
+        if i: self._run_step(s)
+        if i == max_new_tokens - 1 or (i + 1) % self.sync_every == 0:
+            if on_tokens is not None: on_tokens(s.toks[:B0, sent:i + 1].clone()); sent = i + 1
+            if bool(s.done[:B0].all()) or (cancelled is not None and cancelled()): n = i + 1; break
+    toks = s.toks[:B0, :n].clone()
+    hit = torch.isin(toks, s.stop)             # the loop ran on to its sync: cut after the last row's end, as generate does
+    return toks[:, :int(torch.where(hit.any(1), hit.int().argmax(1) + 1, n).max())]
 
 # %% ../nbs/50_infer.ipynb #adee8cee
 class Infer:
