@@ -66,6 +66,12 @@ def detect_format(columns, kind:str|None=None) -> str|None:
     if {'instruction', 'output'} <= c: return 'alpaca'
     if c & set(_Q) and c & set(_R): return 'query-response'
 
+def _row_form(row:dict, kind:str|None=None) -> str|None:
+    "The form of one row: from its columns that hold a value, else from all its columns (empty ones too)."
+    have = {k for k, v in row.items() if v is not None}   # a CSV's empty cells belong to the forms of other rows
+    if kind is None and have & {'chosen', 'rejected'}: return 'preference'   # half a pair: say which half is missing
+    return detect_format(have, kind) or detect_format(row, kind)
+
 # %% ../nbs/10_data.ipynb #a7d531a1
 ROLES = ('system', 'user', 'assistant', 'tool_call', 'tool_response')
 _ROLE = {**{r: r for r in ROLES}, 'human': 'user', 'gpt': 'assistant', 'bot': 'assistant', 'model': 'assistant', 'developer': 'system',
@@ -339,14 +345,31 @@ def _read_jsonl(path):
     return out
 
 _WS = re.compile(r'[\s,]*')
+_NOT_UTF8 = re.compile('[\udc80-\udcff]')   # a byte that is not UTF-8, as errors='surrogateescape' keeps it
+
+def _printable(s:str) -> str:
+    "Text read with errors='surrogateescape', each byte that is not UTF-8 shown as U+FFFD."
+    return s.encode('utf-8', 'surrogateescape').decode('utf-8', 'replace')
+
+def _byte(ch): return f"{ord(ch) - 0xdc00:#04x}"   # the byte that errors='surrogateescape' kept as this character
+
+def _not_utf8(path, text, start, end, row_line):
+    "(src, raw, Problem) for the row in text[start:end] if it holds a byte that is not UTF-8, naming that byte's line."
+    if not (m := _NOT_UTF8.search(text, start, end)): return None
+    src, bl, col = f"{path}:{row_line}", 1 + text.count('\n', 0, m.start()), m.start() - text.rfind('\n', 0, m.start())
+    return (src, _printable(text[start:min(end, start+200)]),
+            Problem(src, 'encoding', f"not UTF-8 (byte {_byte(m[0])} on line {bl}, column {col})",
+                    'save the file as UTF-8'))
+
 def _read_json(path):
-    text = Path(path).read_bytes().decode('utf-8-sig')
+    text = Path(path).read_bytes().decode('utf-8-sig', 'surrogateescape')   # a bad byte costs its row, not the file
     start, obj = re.match(r'\s*\[', text), None
     if not start:
         try: obj = json.loads(text)
         except json.JSONDecodeError as e: return [_bad_line(f"{path}:{e.lineno}", f"malformed JSON: {e.msg} at column {e.colno}", text[:200])]
         if not isinstance(obj, dict): return [_bad_line(f"{path}:1", f"expected a list of rows or {{\"data\": [...]}}, not {type(obj).__name__}", text[:200])]
-        if not isinstance(obj.get('data'), list): return [(f"{path}:1", obj, None)]   # a single row
+        if not isinstance(obj.get('data'), list):   # a single row
+            return [_not_utf8(path, text, 0, len(text), 1) or (f"{path}:1", obj, None)]
         start = re.search(r'"data"\s*:\s*\[', text)
     out, dec, i = [], json.JSONDecoder(), start.end()
     ln, last = 1 + text.count('\n', 0, i), i
@@ -356,10 +379,18 @@ def _read_json(path):
         ln, last = ln + text.count('\n', last, i), i
         try: row, i = dec.raw_decode(text, i)
         except json.JSONDecodeError as e:
-            return out + [_bad_line(f"{path}:{e.lineno}", f"malformed JSON: {e.msg} at column {e.colno}; the rows after it in this file were not read",
-                                    text[last:last+200], 'fix the file (or save it as .jsonl, one row per line, so a bad row costs only itself)')]
+            bad = _NOT_UTF8.match(text, e.pos)   # outside a string: the list cannot be read on
+            what = f"a byte that is not UTF-8 ({_byte(bad[0])})" if bad else 'malformed JSON'
+            return out + [_bad_line(f"{path}:{e.lineno}", f"{what}: {e.msg} at column {e.colno}; the rows after it in "
+                                    "this file were not read", _printable(text[last:last+200]),
+                                    'fix the file (or save it as .jsonl, one row per line, so a bad row costs only '
+                                    'itself)')]
+        if bad := _not_utf8(path, text, last, i, ln): out.append(bad); continue   # in a string: only this row is lost
         out.append((f"{path}:{ln}", row, None) if isinstance(row, dict) else _bad_line(f"{path}:{ln}", f"a row must be a JSON object, not {type(row).__name__}", row))
-    if obj is not None and len(out) != len(obj['data']): return [(f"{path}:row {j}", r, None) for j, r in enumerate(obj['data'])]
+    if obj is not None and len(out) != len(obj['data']):   # "data" was not where the scan looked: rows without lines
+        bad = lambda r: _NOT_UTF8.search(json.dumps(r, ensure_ascii=False))
+        return [(s, r, Problem(s, 'encoding', 'not UTF-8', 'save the file as UTF-8') if bad(r) else None)
+                for j, r in enumerate(obj['data']) for s in [f"{path}:row {j}"]]
     if obj is None and i < len(text) and text[i+1:].strip():   # something after the closing ]
         tl = 1 + text.count('\n', 0, i)
         out.append(_bad_line(f"{path}:{tl}", "text after the closing ] of the row list was not read", text[i+1:i+201].strip(),
@@ -368,14 +399,22 @@ def _read_json(path):
 
 def _read_csv(path):
     out = []
-    with open(path, newline='', encoding='utf-8-sig') as f:
+    with open(path, newline='', encoding='utf-8-sig', errors='surrogateescape') as f:   # a bad byte costs its row only
         r = csv.DictReader(f)
-        _ = r.fieldnames; start = r.line_num + 1
+        head = r.fieldnames or []; start = r.line_num + 1
+        if bad := next((h for h in head if _NOT_UTF8.search(h)), None):   # without column names no row can be read
+            return [(f"{path}:1", _printable(','.join(head)), Problem(f"{path}:1", 'encoding', f"the header's column "
+                     f"{_printable(bad)!r} is not UTF-8 (byte {_byte(_NOT_UTF8.search(bad)[0])})",
+                     'save the file as UTF-8'))]
         for row in r:
             src = f"{path}:{start}"
             if row.get(None):   # more cells than the header: a comma inside an unquoted field
                 out.append((src, row, Problem(src, 'csv', f"{len(row[None])} more cell(s) than the header has columns",
                                               'quote fields that contain commas')))
+            elif k := next((k for k, v in row.items() if v and _NOT_UTF8.search(v)), None):
+                out.append((src, {c: v and _printable(v) for c, v in row.items()},
+                            Problem(src, k, f"not UTF-8 (byte {_byte(_NOT_UTF8.search(row[k])[0])})",
+                                    'save the file as UTF-8')))
             else: out.append((src, {k: (v if v != '' else None) for k, v in row.items() if k is not None}, None))
             start = r.line_num + 1
     return out
@@ -489,8 +528,8 @@ def _hub_rows(spec, split, hub):
 # %% ../nbs/10_data.ipynb #77f8dddb
 @dataclass
 class LoadReport:
-    "What `load_dataset` did: the form found per file, the rows kept, and the rows set aside with their problems."
-    forms:dict=field(default_factory=dict)     # file (or source) -> form detected
+    "What `load_dataset` did: the forms found per file, the rows kept, and the rows set aside with their problems."
+    forms:dict=field(default_factory=dict)     # file (or source) -> its rows' forms, '+'-joined if several (None: none)
     kept:int=0                                 # rows in the returned dataset
     skipped:dict=field(default_factory=dict)   # src -> the row set aside, as read (a dict, or its line's text)
     problems:list=field(default_factory=list)  # every `Problem`, in source order
@@ -606,15 +645,22 @@ def _load_part(source, split, root, hub, spec, columns, kind, forms, rep) -> lis
             if sp and sp.query and not any(r.get(k) is not None for k in _Q): r['query'] = sp.query
             return r
         rows = [(s, prep(r) if p is None else r, p) for s, r, p in rows]
-        form = detect_format(set().union(*(r for s, r, p in rows if p is None)), kind)
-        rep.forms[name] = form
-        if form is None and any(p is None for *_, p in rows):   # one problem for the file, every row set aside
+        rforms = [_row_form(r, kind) if p is None else None for s, r, p in rows]   # a file may mix forms
+        seen = list(dict.fromkeys(f for f in rforms if f))
+        rep.forms[name] = '+'.join(seen) or None
+        if not seen and any(p is None for *_, p in rows):   # one problem for the file, every row set aside
             found = sorted(set().union(*(r for s, r, p in rows if p is None)))
             rep.problems += [Problem(name, 'columns', f"no known form{' of prompt-only rows' if kind else ''} matches the columns {found}",
                              "accepted: " + '; '.join(f"{k}: {v}" for k, v in forms.items()) +
                              f". Rename yours with columns={{'yours': '{'prompt' if kind else 'query'}', ...}}")]
             rows = [(s, r, p or False) for s, r, p in rows]
-        for s, r, p in rows:
+        for (s, r, p), form in zip(rows, rforms):
+            if p is None and form is None and seen:   # beside rows of known forms: its own problem, naming its columns
+                have = sorted(k for k, v in r.items() if v is not None)
+                p = Problem(s, 'columns', f"no known form{' of prompt-only rows' if kind else ''} matches this row's "
+                            f"columns {have}",
+                            "give it the columns of one form (this file's other rows are "
+                            f"{'; '.join(f'{f}: {forms[f]}' for f in seen)}), or drop the row")
             if p is None:
                 ctx = _Ctx(r.get('_src') or s, base, fence)
                 if (out := _convert(r, form, ctx)) is not None: good.append(out); continue
@@ -1220,6 +1266,7 @@ class ValidationReport:
     lengths:list|None=None             # tokens per row (with a processor)
     trainable:list|None=None           # trained tokens per row (with a processor)
     max_length:int|None=None
+    data:object=field(default=None, repr=False, compare=False)   # the rows validated, for `without_errors`
     @property
     def errors(self): return [p for p in self.problems if p.level == 'error']
     @property
@@ -1230,8 +1277,27 @@ class ValidationReport:
     def raise_for_errors(self):
         "Raise a `DataError` listing every error; print the warnings."
         if self.warnings: print(f"{len(self.warnings)} warning(s) in the data:\n" + '\n'.join(f"  {p}" for p in self.warnings[:20]))
-        if self.errors: raise DataError(self.errors, f"{self.rows} rows", "Fix these rows, or load with on_error='skip' to set them aside.")
+        if self.errors:   # load_dataset's on_error='skip' cannot set these aside: they fit the schema
+            raise DataError(self.errors, f"{self.rows} rows",
+                            "Fix these rows, or set them aside and keep the rest: "
+                            "ds = validate(ds, ...).without_errors()")
         return self
+    def without_errors(self):
+        "The validated dataset (or list) less the rows with errors (those with warnings stay), warning how many."
+        d = self.data
+        if d is None: raise ValueError("this report holds no rows: call it on what validate(ds, ...) returns")
+        if isinstance(d, list): srcs = [r.get('_src') if isinstance(r, dict) else None for r in d]
+        else: srcs = d['_src'] if '_src' in d.column_names else [None] * len(d)
+        srcs = [s or f'row {i}' for i, s in enumerate(srcs)]   # as validate names them
+        bad = {p.src for p in self.errors}
+        if loose := [p for p in self.errors if p.src not in set(srcs)]:   # about the data as a whole: no row to drop
+            raise DataError(loose, 'the data', 'setting rows aside cannot fix these: fix the data')
+        keep = [i for i, s in enumerate(srcs) if s not in bad]
+        if not keep: raise DataError(self.errors, f"{self.rows} rows", 'every row has errors: fix the data')
+        if len(keep) < len(srcs):
+            warnings.warn(f"{len(srcs) - len(keep)} rows set aside with errors, {len(keep)} kept. "
+                          f"First: {self.errors[0]}")
+        return [d[i] for i in keep] if isinstance(d, list) else d.select(keep)
     def summary(self) -> str:
         bad = len({p.src for p in self.errors})
         s = f"{self.rows} rows: {self.rows - bad} ok, {bad} with errors ({len(self.errors)} errors), {len(self.warnings)} warnings"
@@ -1359,7 +1425,7 @@ def validate(ds,                      # canonical dataset (`load_dataset`), or a
         except EncodeError as e:
             lengths.append(0); trainable.append(0)
             probs.append(Problem(src, 'tokens', str(e).split(': ', 1)[-1], 'see the message'))
-    return ValidationReport(len(ds), probs, lengths, trainable, max_length)
+    return ValidationReport(len(ds), probs, lengths, trainable, max_length, data=ds)
 
 # %% ../nbs/10_data.ipynb #880d4d75
 _COLORS = {'system': '#eeeeee', 'user': '#e3f2fd', 'assistant': '#e8f5e9', 'tool_call': '#fff3e0', 'tool_response': '#fce4ec'}
