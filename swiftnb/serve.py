@@ -26,7 +26,7 @@ class Limits:
     max_media_bytes:int = 16 * 2**20     # one image/audio after decoding base64 or downloading
     max_pixels:int = 12_000_000          # width x height of one image (checked from its header, before decoding)
     max_audio_seconds:float = 600.       # length of one audio clip (checked from its header, before decoding)
-    download_timeout:float = 10.         # seconds for a whole http(s) image/audio download
+    download_timeout:float = 10.         # seconds for all of one request's http(s) image/audio downloads, wall clock
     allow_urls:bool = True               # http(s) media URLs (data: URIs are always allowed); `swiftnb serve --no-url-media` turns them off
     allow_private_urls:bool = False      # URLs on loopback/private/link-local addresses (the server's own network)
     max_queue:int = 256                  # requests waiting for the model; more get 503
@@ -38,8 +38,8 @@ class RequestError(ValueError):
         super().__init__(msg); self.status, self.param, self.type = status, param, type
     def body(self) -> dict: return {'error': {'message': str(self), 'type': self.type, 'param': self.param, 'code': self.status}}
 
-def _fetch(url:str, lim:Limits, what:str) -> bytes:
-    "Bytes of a data: URI or an http(s) URL, within the size cap; anything else is refused."
+def _fetch(url:str, lim:Limits, what:str, deadline:float|None=None) -> bytes:
+    "Bytes of a data: URI or an http(s) URL, within the size cap and by `deadline` (`time.monotonic()`); nothing else."
     if url.startswith('data:'):
         head, _, data = url.partition(',')
         if ';base64' not in head: raise RequestError(f"{what}: only base64 data URIs are accepted.")
@@ -61,16 +61,37 @@ def _fetch(url:str, lim:Limits, what:str) -> bytes:
     class _NoRedirect(urllib.request.HTTPRedirectHandler):   # a redirect could point anywhere, the private network included
         def redirect_request(self, *a, **k): raise RequestError(f"{what}: the URL redirects; give the final URL or a data URI.")
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirect())
-    t0, chunks, n = time.time(), [], 0
-    try:
-        with opener.open(urllib.request.Request(url, headers={'User-Agent': 'swiftnb'}), timeout=lim.download_timeout) as r:
-            while c := r.read(65536):   # one deadline for the whole download: a trickling server cannot hold a thread
-                n += len(c); chunks.append(c)
-                if n > lim.max_media_bytes: raise RequestError(f"{what} is larger than {lim.max_media_bytes} bytes.", 413)
-                if time.time() - t0 > lim.download_timeout: raise RequestError(f"{what}: the download took more than {lim.download_timeout:g} s.", 408)
-    except RequestError: raise
-    except Exception: raise RequestError(f"{what}: could not download the URL.") from None
-    return b''.join(chunks)
+    late = RequestError(f"{what}: the download took more than {lim.download_timeout:g} s.", 408, what)
+    deadline = deadline or time.monotonic() + lim.download_timeout
+    def get():   # in a download thread: reads wait at most the time left, so a stalled source frees it by the deadline
+        chunks, n = [], 0
+        left = deadline - time.monotonic()
+        if left <= 0: raise late
+        try:
+            with opener.open(urllib.request.Request(url, headers={'User-Agent': 'swiftnb'}), timeout=left) as r:
+                # read1 returns what has arrived: a trickle of one byte a second meets the deadline check at every byte
+                while c := r.read1(65536):
+                    n += len(c); chunks.append(c)
+                    if n > lim.max_media_bytes:
+                        raise RequestError(f"{what} is larger than {lim.max_media_bytes} bytes.", 413, what)
+                    if time.monotonic() > deadline: raise late
+        except RequestError: raise
+        except Exception:
+            if time.monotonic() > deadline: raise late from None
+            raise RequestError(f"{what}: could not download the URL.", param=what) from None
+        return b''.join(chunks)
+    fut = _downloads().submit(get)
+    try: return fut.result(timeout=max(deadline - time.monotonic(), 0))   # the wall clock decides, not the socket
+    except TimeoutError: fut.cancel(); raise late from None
+
+_POOL, _POOL_GUARD = [], threading.Lock()
+def _downloads():
+    "The threads that download media URLs: a few, shared by all requests, separate from parsing and generation."
+    with _POOL_GUARD:
+        if not _POOL:
+            from concurrent.futures import ThreadPoolExecutor
+            _POOL.append(ThreadPoolExecutor(8, thread_name_prefix='swiftnb-download'))
+        return _POOL[0]
 
 def _image(b:bytes, lim:Limits, what:str):
     "A decoded RGB image, refused from its header when it has too many pixels (decompression bombs)."
@@ -83,6 +104,9 @@ def _image(b:bytes, lim:Limits, what:str):
     except Exception: raise RequestError(f"{what} is not an image Pillow can read.") from None
     if im.width * im.height > lim.max_pixels:
         raise RequestError(f"{what} is {im.width}x{im.height} pixels, more than the limit of {lim.max_pixels:,}.", 413)
+    if max(im.size) > 200 * min(im.size):   # vision processors (Qwen-VL's resize) refuse such strips: say so first
+        raise RequestError(f"{what} is {im.width}x{im.height} pixels: its aspect ratio is over 200; crop or pad it.",
+                           param=what)
     try: im.load(); return im.convert('RGB')
     except Exception as e: raise RequestError(f"{what} could not be decoded: {e}") from None
 
@@ -100,6 +124,42 @@ def _audio(b:bytes, lim:Limits, what:str):
     except Exception as e: raise RequestError(f"{what} could not be decoded as audio: {e}") from None
 
 _ROLES = ('system', 'user', 'assistant', 'tool')
+_MAX_DEPTH = 32                                                   # JSON nesting of a request (tool schemas included)
+_SURROGATE = re.compile('[\ud800-\udfff]')
+_LITERAL = re.compile(r'<(image|audio|video|ref-object|bbox)>')   # the tags a canonical row gives meaning to
+_WJ = '\u2060'                                                    # WORD JOINER: invisible, and not part of any tag
+
+def _text(s:str) -> str:
+    "Text a client wrote, canonical rows' tags made literal: media go where content parts say, not where text does."
+    return _LITERAL.sub(lambda m: '<' + _WJ + m[1] + '>', s) if '<' in s else s
+
+def _check_json(body, max_depth:int=_MAX_DEPTH):
+    "Refuse nesting deeper than `max_depth` and lone surrogates (text no encoder can write), naming where."
+    todo = [(body, 'body', 0)]   # a loop, not recursion: the nesting is the client's to choose
+    while todo:
+        x, where, d = todo.pop()
+        if d > max_depth:
+            raise RequestError(f"{where} is nested more than {max_depth} levels deep; flatten it.", param=where)
+        if isinstance(x, str):
+            if _SURROGATE.search(x):
+                raise RequestError(f"{where} holds a lone UTF-16 surrogate (e.g. \\ud800), which is not text; "
+                                   "send valid Unicode.", param=where)
+        elif isinstance(x, dict):
+            for k, v in x.items():
+                w = k if where == 'body' else f"{where}.{k}"
+                if _SURROGATE.search(k):
+                    raise RequestError(f"A key in {where} holds a lone UTF-16 surrogate; send valid Unicode.",
+                                       param=where)
+                todo.append((v, w, d + 1))
+        elif isinstance(x, list): todo += [(v, f"{where}[{i}]", d + 1) for i, v in enumerate(x)]
+
+def _stops(v) -> list:
+    "OpenAI's `stop`: a string or a list of up to 4 non-empty strings."
+    if v is None: return []
+    v = [v] if isinstance(v, str) else v
+    if not isinstance(v, list) or not 1 <= len(v) <= 4 or not all(isinstance(s, str) and s for s in v):
+        raise RequestError("stop must be a non-empty string or a list of 1 to 4 non-empty strings.", param='stop')
+    return v
 
 def _tool_calls(calls, where:str) -> list:
     "Canonical `tool_call` turns for an assistant message's OpenAI `tool_calls`: {'name', 'arguments'} as JSON, as `load_dataset` writes them."
@@ -119,7 +179,8 @@ def _tool_calls(calls, where:str) -> list:
         elif a is None or isinstance(a, str): a = {}   # no arguments (as training data reads an empty string)
         if not isinstance(a, dict):
             raise RequestError(f"{w}.function.arguments must be a JSON object (as a string), not {type(a).__name__}.", param=f"{w}.function.arguments")
-        out.append({'role': 'tool_call', 'content': json.dumps({'name': f['name'], 'arguments': a}, ensure_ascii=False)})
+        call = json.dumps({'name': f['name'], 'arguments': a}, ensure_ascii=False)
+        out.append({'role': 'tool_call', 'content': _text(call)})
     return out
 
 def parse_chat(body:dict, lim:Limits|None=None, modality:str|None=None) -> tuple:
@@ -131,27 +192,29 @@ def parse_chat(body:dict, lim:Limits|None=None, modality:str|None=None) -> tuple
     if len(parts) > lim.max_images: raise RequestError(f"More than {lim.max_images} images/audios in one request.", 413, 'messages')   # before decoding any
     if parts and modality == 'text': raise RequestError("This model reads text only; remove the image/audio parts.", param='messages')
     if not isinstance(body, dict): raise RequestError("The request body must be a JSON object.")
+    _check_json(body)
     msgs = body.get('messages')
     if not isinstance(msgs, list) or not msgs: raise RequestError("'messages' must be a non-empty list.", param='messages')
     if len(msgs) > lim.max_messages: raise RequestError(f"{len(msgs)} messages is more than the limit of {lim.max_messages}.", 413, 'messages')
     out, images, audios = [], [], []
+    deadline = time.monotonic() + lim.download_timeout   # for all of this request's downloads together
     for i, m in enumerate(msgs):
         where = f"messages[{i}]"
         if not isinstance(m, dict) or m.get('role') not in _ROLES:
             raise RequestError(f"{where} must be an object with a role in {', '.join(_ROLES)}.", param=where)
         c = m.get('content')
         if c is None: c = ''
-        if isinstance(c, str): text = c
+        if isinstance(c, str): text = _text(c)
         elif isinstance(c, list):
             text = ''
             for j, part in enumerate(c):
                 w = f"{where}.content[{j}]"
                 t = part.get('type') if isinstance(part, dict) else None
-                if t == 'text' and isinstance(part.get('text'), str): text += part['text']
+                if t == 'text' and isinstance(part.get('text'), str): text += _text(part['text'])
                 elif t == 'image_url':
                     u = part.get('image_url'); u = u.get('url') if isinstance(u, dict) else u
                     if not isinstance(u, str): raise RequestError(f"{w}.image_url.url must be a string.", param=w)
-                    images.append(_image(_fetch(u, lim, w), lim, w)); text += '<image>'
+                    images.append(_image(_fetch(u, lim, w, deadline), lim, w)); text += '<image>'
                 elif t == 'input_audio':
                     a = part.get('input_audio') or {}
                     if not isinstance(a, dict) or not isinstance(a.get('data'), str): raise RequestError(f"{w}.input_audio.data must be base64.", param=w)
@@ -159,7 +222,7 @@ def parse_chat(body:dict, lim:Limits|None=None, modality:str|None=None) -> tuple
                 elif t == 'audio_url':
                     u = (part.get('audio_url') or {}).get('url') if isinstance(part.get('audio_url'), dict) else part.get('audio_url')
                     if not isinstance(u, str): raise RequestError(f"{w}.audio_url.url must be a string.", param=w)
-                    audios.append(_audio(_fetch(u, lim, w), lim, w)); text += '<audio>'
+                    audios.append(_audio(_fetch(u, lim, w, deadline), lim, w)); text += '<audio>'
                 else: raise RequestError(f"{w}: a content part is text, image_url, input_audio or audio_url.", param=w)
                 if len(images) + len(audios) > lim.max_images:
                     raise RequestError(f"More than {lim.max_images} images/audios in one request.", 413, w)
@@ -178,9 +241,11 @@ def parse_chat(body:dict, lim:Limits|None=None, modality:str|None=None) -> tuple
         if v is None: continue
         if not isinstance(v, (int, float)) or isinstance(v, bool) or not lo <= v <= hi: raise RequestError(f"{k} must be a number in [{lo}, {hi}].", param=k)
         gen[k] = float(v)
-    if body.get('seed') is not None:
-        if not isinstance(body['seed'], int): raise RequestError("seed must be an integer.", param='seed')
-        gen['seed'] = body['seed']
+    if (sd := body.get('seed')) is not None:   # torch.manual_seed's range; beyond it torch raises
+        if not isinstance(sd, int) or isinstance(sd, bool) or not -2**63 <= sd < 2**64:
+            raise RequestError("seed must be an integer in [-2**63, 2**64).", param='seed')
+        gen['seed'] = sd
+    if stops := _stops(body.get('stop')): gen['stop'] = stops
     if body.get('n', 1) != 1: raise RequestError("Only n=1 is supported.", param='n')
     stream = body.get('stream', False)
     if not isinstance(stream, bool): raise RequestError("stream must be true or false.", param='stream')
@@ -216,6 +281,27 @@ async def _read_body(request, cap:int) -> bytes:
         chunks.append(c)
     return b''.join(chunks)
 
+class _Cut:
+    "Text pieces cut before the first of the `stops` strings; the tail that could begin one waits for the next piece."
+    def __init__(self, stops):
+        self.stops, self.buf, self.hit, self.keep = stops, '', False, max(map(len, stops), default=1) - 1
+    def feed(self, p:str) -> str:
+        "What of the text so far can be sent now."
+        self.buf += p
+        i = min((j for s in self.stops if (j := self.buf.find(s)) >= 0), default=-1)
+        if i >= 0: self.hit, out, self.buf = True, self.buf[:i], ''; return out
+        n = len(self.buf) - self.keep
+        if n <= 0: return ''
+        out, self.buf = self.buf[:n], self.buf[n:]; return out
+    def flush(self) -> str: out, self.buf = self.buf, ''; return out
+
+def _has_media(body) -> bool:
+    "Whether a request body has content parts other than text (then it is parsed in the media threads)."
+    msgs = body.get('messages') if isinstance(body, dict) else None
+    return isinstance(msgs, list) and any(
+        isinstance(m, dict) and isinstance(m.get('content'), list)
+        and any(isinstance(p, dict) and p.get('type') != 'text' for p in m['content']) for m in msgs)
+
 def build_app(engine,                       # a TransformersEngine (or anything `Infer.from_pretrained` takes)
               api_key:str|None=None,        # require `Authorization: Bearer <api_key>` (all but /health)
               model_name:str|None=None,     # the name clients use (default: the model folder's name)
@@ -224,15 +310,18 @@ def build_app(engine,                       # a TransformersEngine (or anything 
     need('fastapi', 'serve', 'The embedded server')
     from fastapi import FastAPI, Request
     from fastapi.responses import JSONResponse, StreamingResponse
-    from swiftnb.infer import Infer, InferError
+    from swiftnb.infer import Infer, InferError, _Stream, _GEN_DEFAULTS
     eng = engine if hasattr(engine, '_stream') else Infer.from_pretrained(engine)
     lim, lock = limits or Limits(), asyncio.Lock()
     from concurrent.futures import ThreadPoolExecutor
-    media_pool = ThreadPoolExecutor(4, thread_name_prefix='swiftnb-media')   # downloads/decoding: never the threads that stream tokens
+    # requests with media are parsed here (decoding; downloads wait here for `_downloads`, by their deadline): never in
+    # the threads that stream tokens, nor on the event loop, so text requests never queue behind a slow image
+    media_pool = ThreadPoolExecutor(16, thread_name_prefix='swiftnb-media')
     name = model_name or Path(str(eng.name)).name
     adapters = list(getattr(eng.model, 'peft_config', {}) or {})
     names = {name: None, **{a: a for a in adapters if len(adapters) > 1}}
-    app, state = FastAPI(title='swiftnb', docs_url=None, redoc_url=None, openapi_url=None), {'waiting': 0, 'served': 0}
+    app = FastAPI(title='swiftnb', docs_url=None, redoc_url=None, openapi_url=None)
+    state = {'waiting': 0, 'served': 0, 'abandoned': 0}
     app.state.swiftnb = state
 
     @app.middleware('http')
@@ -247,16 +336,51 @@ def build_app(engine,                       # a TransformersEngine (or anything 
     @app.get('/health')
     async def health(): return {'status': 'ok'}
 
-    @app.get('/v1/models')
-    async def models():
-        return {'object': 'list', 'data': [{'id': n, 'object': 'model', 'created': 0, 'owned_by': 'swiftnb'} for n in names]}
+    served = ', '.join(map(repr, names))
+    def card(n): return {'id': n, 'object': 'model', 'created': 0, 'owned_by': 'swiftnb'}
 
-    def _prepare(row, gen, adapter):
-        "Prompt checks and the stream (runs in a worker thread, under the lock)."
+    @app.get('/v1/models')
+    async def models(): return {'object': 'list', 'data': [card(n) for n in names]}
+
+    @app.get('/v1/models/{model_id:path}')   # (ids may hold '/': a folder name as served)
+    async def model(model_id: str):
+        if model_id in names: return card(model_id)
+        return _err(RequestError(f"Unknown model {model_id!r}; this server serves {served}.", 404, 'model_id',
+                                 'not_found_error'))
+
+    def _prepare(b, row, gen, adapter):
+        "The stream, from the encoded prompt `b` (runs in a worker thread, under the lock)."
         if adapters:
             if adapter is None and len(adapters) > 1: eng.model.base_model.disable_adapter_layers()
             else: eng.model.base_model.enable_adapter_layers(); eng.model.set_adapter(adapter or adapters[-1])
-        return eng.chat(row, stream=True, **gen)
+        return _Stream(eng, b, gen) if b is not None else eng.chat(row, stream=True, **gen)
+
+    tok = getattr(eng, 'tok', None)
+    # The most characters one token stands for (a byte-level token's string has a character per byte, so its length
+    # bounds the text it decodes to), doubled for normalizers that merge characters: a prompt longer than the context
+    # times this cannot fit, and is refused before any tokenizing.
+    per_token = 2 * max(map(len, tok.get_vocab()), default=1) if tok is not None and hasattr(tok, 'get_vocab') else None
+
+    def _too_long(row, gen):
+        "Refuse, from its length in characters alone, a prompt that cannot fit the context."
+        ctx = getattr(eng, 'max_length', None)
+        if not (ctx and per_token): return
+        n = sum(len(m['content']) for m in row['messages']) + len(row.get('tools') or '')
+        room = ctx - gen.get('max_new_tokens', _GEN_DEFAULTS['max_new_tokens'])
+        if n > per_token * max(room, 0):
+            raise RequestError(f"messages: the prompt is {n:,} characters, so at least {n // per_token:,} tokens (no "
+                               f"token of this model stands for more than {per_token // 2} characters), and with "
+                               f"max_tokens it cannot fit the model's context of {ctx:,} tokens; shorten the "
+                               "conversation or lower max_tokens.", param='messages')
+
+    def _encode(row):   # outside the model's lock: a long prompt costs only its own request's time
+        return eng._batch([row]) if hasattr(eng, '_batch') else None
+
+    async def _watch(request, gone:asyncio.Event, box:list):
+        "Wait for the client to hang up (its body is read: the next message is the disconnect); then stop its stream."
+        while (await request.receive())['type'] != 'http.disconnect': await asyncio.sleep(0.1)
+        gone.set()
+        if box: box[0].cancel()
 
     @app.post('/v1/chat/completions')
     async def chat(request: Request):
@@ -264,24 +388,50 @@ def build_app(engine,                       # a TransformersEngine (or anything 
             raw = await _read_body(request, lim.max_body_bytes)
             try: body = json.loads(raw)
             except Exception: raise RequestError("The request body is not valid JSON.") from None
-            if isinstance(body, dict) and body.get('model') not in names:
-                raise RequestError(f"Unknown model {body.get('model')!r}; this server serves {', '.join(map(repr, names))}.", 404, 'model', 'not_found_error')
-            row, gen, stream = await asyncio.get_running_loop().run_in_executor(media_pool, parse_chat, body, lim, eng.modality)
+            if isinstance(body, dict) and (not isinstance(body.get('model'), str) or body['model'] not in names):
+                m = body.get('model')
+                if not isinstance(m, str):
+                    raise RequestError(f"model must be a string, one of {served}.", param='model')
+                raise RequestError(f"Unknown model {m!r}; this server serves {served}.", 404, 'model',
+                                   'not_found_error')
+            if _has_media(body):   # decoding and downloads in threads of their own: text requests never wait for them
+                row, gen, stream = await asyncio.get_running_loop().run_in_executor(media_pool, parse_chat, body, lim,
+                                                                                    eng.modality)
+            else: row, gen, stream = parse_chat(body, lim, eng.modality)
+            stops, gen = gen.pop('stop', []), {**_GEN_DEFAULTS, **gen}
+            _too_long(row, gen)
+            b = await asyncio.to_thread(_encode, row)
         except RequestError as e: return _err(e)
+        except SwiftnbError as e: return _err(RequestError(str(e)))   # the request's fault: tags without media ...
+        except Exception as e: return _err(RequestError(f"The prompt could not be encoded: {e}", 500, type='server_error'))
         if state['waiting'] >= lim.max_queue: return _err(RequestError('The server is busy; retry shortly.', 503, type='server_error'))
         rid, created, model = f"chatcmpl-{os.urandom(12).hex()}", int(time.time()), body['model']
+        gone, box = asyncio.Event(), []
+        watch = None if stream else asyncio.ensure_future(_watch(request, gone, box))   # (a stream's response watches)
         state['waiting'] += 1
         try:
             await lock.acquire()
+        except BaseException:
+            if watch: watch.cancel()
+            raise
         finally: state['waiting'] -= 1
-        task = asyncio.ensure_future(asyncio.to_thread(_prepare, row, gen, names[model]))
+        if gone.is_set():   # the client left while waiting: nothing to generate for
+            lock.release(); watch.cancel(); state['abandoned'] += 1
+            return _err(RequestError('The client disconnected.', 499))
+        task = asyncio.ensure_future(asyncio.to_thread(_prepare, b, row, gen, names[model]))
         try: st = await asyncio.shield(task)
         except asyncio.CancelledError:   # the client left while the prompt was encoded: free the model once that is done
+            if watch: watch.cancel()
             task.add_done_callback(lambda t: _free_when_done(t.result(), lock) if not t.cancelled() and t.exception() is None else lock.release())
             raise
-        except SwiftnbError as e: lock.release(); return _err(RequestError(str(e)))   # the request's fault: too long, tags without media ...
-        except Exception as e: lock.release(); return _err(RequestError(f"Generation failed: {e}", 500, type='server_error'))
-        it = iter(st)
+        except Exception as e:
+            lock.release()
+            if watch: watch.cancel()
+            if isinstance(e, SwiftnbError): return _err(RequestError(str(e)))   # the request's fault: too long ...
+            return _err(RequestError(f"Generation failed: {e}", 500, type='server_error'))
+        box.append(st)
+        if gone.is_set(): st.cancel()
+        it, cut = iter(st), _Cut(stops)
         nxt = lambda: next(it, None)
 
         def chunk(delta, finish=None, usage=None):
@@ -291,16 +441,19 @@ def build_app(engine,                       # a TransformersEngine (or anything 
             return f"data: {json.dumps(c)}\n\n"
 
         def usage(): return {'prompt_tokens': st.n_prompt, 'completion_tokens': st.n_completion, 'total_tokens': st.n_prompt + st.n_completion}
-        def finish(): return {'stop': 'stop', 'length': 'length'}.get(st.finish_reason, 'stop')
+        def finish(): return 'stop' if cut.hit else {'stop': 'stop', 'length': 'length'}.get(st.finish_reason, 'stop')
 
         if not stream:
             try:
                 text = ''
                 while (p := await asyncio.to_thread(nxt)) is not None:
-                    text += p
-                    if await request.is_disconnected(): break
+                    text += cut.feed(p)
+                    if cut.hit: st.cancel(); break   # a stop string: the answer ends before it, as OpenAI's does
+                text += cut.flush()
             except Exception as e: return _err(RequestError(f"Generation failed: {e}", 500, type='server_error'))
-            finally: _free_when_done(st, lock); state['served'] += 1
+            finally:
+                watch.cancel(); _free_when_done(st, lock); state['served'] += 1
+                if gone.is_set(): state['abandoned'] += 1
             return JSONResponse({'id': rid, 'object': 'chat.completion', 'created': created, 'model': model,
                                  'choices': [{'index': 0, 'message': {'role': 'assistant', 'content': text}, 'finish_reason': finish()}],
                                  'usage': usage()})
@@ -309,7 +462,9 @@ def build_app(engine,                       # a TransformersEngine (or anything 
             try:
                 yield chunk({'role': 'assistant', 'content': ''})
                 while (p := await asyncio.to_thread(nxt)) is not None:
-                    yield chunk({'content': p})
+                    if t := cut.feed(p): yield chunk({'content': t})
+                    if cut.hit: st.cancel(); break
+                if t := cut.flush(): yield chunk({'content': t})
                 yield chunk({}, finish(), usage())
                 yield "data: [DONE]\n\n"
             except Exception as e:   # headers are sent: report in the stream, as OpenAI does
@@ -465,20 +620,26 @@ def serve(model,                          # a model folder (merged export), sft 
 
 # %% ../nbs/45_serve.ipynb #42288558
 def serve_cmd(argv:list):
-    "Serve a model with an OpenAI-compatible API until Ctrl-C: swiftnb serve --model DIR [--port 8000 --api_key KEY]"
+    "Serve a model with an OpenAI API until Ctrl-C: SWIFTNB_API_KEY=KEY swiftnb serve --model DIR [--port 8000]"
     import argparse
     p = argparse.ArgumentParser(prog='swiftnb serve', description='An OpenAI-compatible server (flags take _ or -).')
     p.add_argument('--model', required=True, help='model folder (a merged export), sft output folder or registry name')
     p.add_argument('--adapters', nargs='*', default=None, help='adapter folders served by name beside the base model')
     p.add_argument('--backend', default='auto', choices=['auto', 'transformers', 'vllm'])
     p.add_argument('--host', default='127.0.0.1'); p.add_argument('--port', type=int, default=8000)
-    p.add_argument('--api_key', '--api-key', dest='api_key', default=os.environ.get('SWIFTNB_API_KEY'), help='or SWIFTNB_API_KEY')
+    p.add_argument('--api_key', '--api-key', dest='api_key', default=None,
+                   help='better: the SWIFTNB_API_KEY environment variable (a command line shows in ps)')
     p.add_argument('--served_model_name', '--served-model-name', dest='model_name', default=None)
     p.add_argument('--vllm_python', '--vllm-python', dest='python', default=None, help="vLLM environment's interpreter")
     p.add_argument('--max_model_len', '--max-model-len', dest='max_model_len', type=int, default=None, help='vllm only')
     p.add_argument('--no_url_media', '--no-url-media', dest='no_url_media', action='store_true',
                    help='never download http(s) media URLs: clients send images/audio as base64 data: URIs (embedded server)')
     a = p.parse_args(argv)
+    if a.api_key is not None:
+        # (printed, not warnings.warn: warning filters would hide it)
+        print("swiftnb serve: warning: --api_key puts the key on the command line, where every user of this machine "
+              "sees it (ps); set the SWIFTNB_API_KEY environment variable instead.", file=sys.stderr, flush=True)
+    else: a.api_key = os.environ.get('SWIFTNB_API_KEY') or None
     kw = {'max_model_len': a.max_model_len} if a.max_model_len and a.backend == 'vllm' else {}
     lim = Limits(allow_urls=False) if a.no_url_media else None
     s = serve(a.model, a.backend, a.port, a.host, a.adapters, a.api_key, a.model_name, limits=lim, python=a.python, **kw)
