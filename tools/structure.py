@@ -23,12 +23,16 @@ def semicolons(src: str) -> list:
     except (tokenize.TokenError, IndentationError, SyntaxError): return []
     return sorted({t.start[0] for t in toks if t.type == tokenize.OP and t.string == ';'})
 
+PACKAGES = set()   # modules that are packages (their __init__.py): a relative import starts from them, not their parent
+
 def _imports(tree, mod):
     "(imported module, names) for each relative or `swiftnb.` import in a module's tree, at any depth."
     for n in ast.walk(tree):
         if isinstance(n, ast.ImportFrom):
             src = n.module or ''
-            if n.level: src = '.'.join(mod.split('.')[:len(mod.split('.')) - n.level] + ([src] if src else []))
+            if n.level:
+                base = mod.split('.') + (['_'] if mod in PACKAGES else [])
+                src = '.'.join(base[:len(base) - n.level] + ([src] if src else []))
             if src.startswith('swiftnb'): yield src, [a.name for a in n.names], n
         elif isinstance(n, ast.Import):
             for a in n.names:
@@ -40,6 +44,7 @@ def modules():
     for p in sorted((ROOT/'swiftnb').rglob('*.py')):
         if p.name == '_modidx.py': continue
         name = '.'.join(p.relative_to(ROOT).with_suffix('').parts)
+        if name.endswith('.__init__'): PACKAGES.add(name.removesuffix('.__init__'))
         out[name.removesuffix('.__init__')] = ast.parse(p.read_text())
     return out
 
