@@ -7,20 +7,21 @@ Docs: https://swiftnb.github.io/swiftnb/core.html.md"""
 # %% auto #0
 __all__ = []
 
-# %% ../../nbs/09_core.ipynb #5306f3f5
-from . import errors, devices, hub, plan, loading, tiny, varlen, picker
+# %% ../../nbs/09_core.ipynb #5f3f5638
+from . import errors, devices, registry, tiny, hub, plan, varlen, loading, picker
 from .errors import *
 from .devices import *
+from .registry import *
+from .tiny import *
 from .hub import *
 from .plan import *
-from .loading import *
-from .tiny import *
 from .varlen import *
+from .loading import *
 from .picker import *
-__all__ = [*errors.__all__, *devices.__all__, *hub.__all__, *plan.__all__, *loading.__all__, *tiny.__all__,
-           *varlen.__all__, *picker.__all__]
+__all__ = [*errors.__all__, *devices.__all__, *registry.__all__, *tiny.__all__, *hub.__all__, *plan.__all__,
+           *varlen.__all__, *loading.__all__, *picker.__all__]
 
-# %% ../../nbs/09_core.ipynb #9cdf5a86
+# %% ../../nbs/09_core.ipynb #cb69ca38
 # imported by other modules (until they import from the submodule)
 from .errors import _have
 from .hub import _HUBS, _hub_host, _net_cause, _offline, _reachable
@@ -28,7 +29,7 @@ from .loading import _PICKLE_MSG, _auto_class
 from .varlen import _varlen_kernel
 _GiB, _HEADROOM = GiB, HEADROOM
 
-# %% ../../nbs/09_core.ipynb #7c879b74
+# %% ../../nbs/09_core.ipynb #552116dd
 def __getattr__(name):  # lazy, so transformers is only imported when needed
-    if name == "Qwen2VLImageOnlyProcessor": return loading._vl_processor_cls()
+    if name == "Qwen2VLImageOnlyProcessor": return tiny._vl_processor_cls()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -66,7 +66,8 @@ def device_info() -> DeviceInfo:
         for i in range(torch.cuda.device_count()):
             free, total = torch.cuda.mem_get_info(i)
             cc = torch.cuda.get_device_capability(i)
-            devs.append(Device(torch.cuda.get_device_name(i), total/GiB, free/GiB, bf16=cc >= (8, 0), capability=cc, index=i))
+            devs.append(Device(torch.cuda.get_device_name(i), total/GiB, free/GiB,
+                               bf16=cc >= (8, 0), capability=cc, index=i))
         return DeviceInfo('cuda', devs)
     npu = getattr(torch, 'npu', None)  # Ascend, present only when torch_npu is imported
     if npu is not None and npu.is_available():
@@ -87,14 +88,24 @@ def fake_device(total_gib:float=24,      # memory of each device
                 count:int=1,             # number of devices
                 free_gib:float|None=None, # free memory (default: total less 0.5 GiB for the runtime)
                 bf16:bool=True,          # bfloat16 support
-                capability:tuple|None=(8, 6)) -> DeviceInfo:
+                capability:tuple|None=(8, 6), # CUDA compute capability (cuda devices only)
+               ) -> DeviceInfo:
     "A made-up `DeviceInfo`, for planning on hardware you do not have."
     free = total_gib - 0.5 if free_gib is None else free_gib
     name = name or f"fake {kind} {total_gib:g} GiB"
-    return DeviceInfo(kind, [Device(name, total_gib, free, bf16=bf16, capability=capability if kind == 'cuda' else None, index=i)
+    return DeviceInfo(kind,
+                      [Device(name, total_gib, free, bf16=bf16,
+                              capability=capability if kind == 'cuda' else None, index=i)
                              for i in range(max(count, 1))])
 
 # %% ../../nbs/01_devices.ipynb #b4862b21
-def logit_tol(dtype) -> float:
+def logit_tol(dtype, # a torch dtype or its name, e.g. 'bfloat16'
+             ) -> float:
     "The relative logit difference (max |a - b| / max |b|) rounding alone explains for two paths of a model in `dtype`."
     return {'float64': 1e-6, 'float32': 1e-3}.get(str(dtype).split('.')[-1], 0.1)   # 16-bit: bf16 keeps 8 bits
+
+# %% ../../nbs/01_devices.ipynb #e6f4590b
+def _torch_dtype(name):
+    import torch
+    return {'float32': torch.float32, 'fp32': torch.float32, 'bfloat16': torch.bfloat16, 'bf16': torch.bfloat16,
+            'float16': torch.float16, 'fp16': torch.float16}[name]

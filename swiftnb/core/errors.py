@@ -21,10 +21,11 @@ class PlanError(SwiftnbError, ValueError): "A training configuration that cannot
 class DeviceError(SwiftnbError, RuntimeError): "A feature the current device does not support."
 
 # %% ../../nbs/00_errors.ipynb #82e2e662
-EXTRAS = dict(vllm=('vllm',), quant=('bitsandbytes',), liger=('liger_kernel',), audio=('soundfile',), eval=('sacrebleu',),
+EXTRAS = dict(vllm=('vllm',), quant=('bitsandbytes',), liger=('liger_kernel',), audio=('soundfile',),
+              eval=('sacrebleu',),
               serve=('fastapi', 'uvicorn'))   # swiftnb's extras (pyproject.toml) and the modules each brings
-_EXTRA_NOTES = dict(vllm=" vLLM pins its own torch and transformers: install it in an environment of its own (`swiftnb doctor` "
-                         "there checks the versions).")
+_EXTRA_NOTES = dict(vllm=" vLLM pins its own torch and transformers: install it in an environment of its own (`swiftnb "
+                         "doctor` there checks the versions).")
 
 # %% ../../nbs/00_errors.ipynb #7c65c1e5
 class MissingExtra(SwiftnbError, ImportError): "An optional dependency that is not installed, or does not import."
@@ -41,11 +42,12 @@ def need(module:str,          # import name, e.g. 'soundfile'
     try: return importlib.import_module(module)
     except ModuleNotFoundError as e:
         if e.name is None or module == e.name or module.startswith(e.name + '.'):
-            raise MissingExtra(f"{what or module} needs {module}, which is not installed: {cmd}." + _EXTRA_NOTES.get(extra, '')) from None
+            raise MissingExtra(f"{what or module} needs {module}, which is not installed: "
+                               f"{cmd}." + _EXTRA_NOTES.get(extra, '')) from None
         err = e
     except Exception as e: err = e
-    raise MissingExtra(f"{module} is installed but does not import ({type(err).__name__}: {err}): it does not fit the packages "
-                       f"beside it. Run `swiftnb doctor` to see which, or reinstall with {cmd}.") from err
+    raise MissingExtra(f"{module} is installed but does not import ({type(err).__name__}: {err}): it does not fit the "
+                       f"packages beside it. Run `swiftnb doctor` to see which, or reinstall with {cmd}.") from err
 
 # %% ../../nbs/00_errors.ipynb #5ba91faf
 def _have(mod):
