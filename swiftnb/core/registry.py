@@ -97,6 +97,8 @@ _q25 = {'0.5B': Shape(896, 24, 4864, 14, 2, 151936, True),   '1.5B': Shape(1536,
         '14B':  Shape(5120, 48, 13824, 40, 8, 152064),       '32B':  Shape(5120, 64, 27648, 40, 8, 152064),
         '72B':  Shape(8192, 80, 29568, 64, 8, 152064)}
 _qwen('Qwen2.5', 'Qwen2ForCausalLM', _q25)
+
+# %% ../../nbs/02_registry.ipynb #91b7584a
 _q3 = {'0.6B': Shape(1024, 28, 3072, 16, 8, 151936, True, 128),
        '1.7B': Shape(2048, 28, 6144, 16, 8, 151936, True, 128),
        '4B':   Shape(2560, 36, 9728, 32, 8, 151936, True, 128),
@@ -104,6 +106,8 @@ _q3 = {'0.6B': Shape(1024, 28, 3072, 16, 8, 151936, True, 128),
        '14B':  Shape(5120, 40, 17408, 40, 8, 151936, False, 128),
        '32B':  Shape(5120, 64, 25600, 64, 8, 151936, False, 128)}
 _qwen('Qwen3', 'Qwen3ForCausalLM', _q3, suffixes=('', '-Base'))
+
+# %% ../../nbs/02_registry.ipynb #d8f16adf
 _qwen('Qwen2-VL', 'Qwen2VLForConditionalGeneration', {
     '2B':  replace(_q25['1.5B'], encoder_params=_VIT_QWEN2VL), '7B':  replace(_q25['7B'], encoder_params=_VIT_QWEN2VL),
     '72B': replace(_q25['72B'], encoder_params=_VIT_QWEN2VL)}, 'vision')
@@ -114,6 +118,8 @@ _qwen('Qwen2.5-VL', 'Qwen2_5_VLForConditionalGeneration', {
     'vision', suffixes=('-Instruct',))
 _qwen('Qwen2-Audio', 'Qwen2AudioForConditionalGeneration',
       {'7B': Shape(4096, 32, 11008, 32, 32, 156032, encoder_params=_WHISPER_QWEN2AUDIO)}, 'audio')
+
+# %% ../../nbs/02_registry.ipynb #cd613e30
 for _n, _ms, _hf, _s in [
     ('Llama-3.2-1B-Instruct', 'LLM-Research/Llama-3.2-1B-Instruct', 'meta-llama/Llama-3.2-1B-Instruct',
      Shape(2048, 16, 8192, 32, 8, 128256, True)),
@@ -124,6 +130,8 @@ for _n, _ms, _hf, _s in [
     ('Llama-3.3-70B-Instruct', 'LLM-Research/Llama-3.3-70B-Instruct', 'meta-llama/Llama-3.3-70B-Instruct',
      Shape(8192, 80, 28672, 64, 8, 128256))]:
     register_model(_n, 'Llama-3', _n.split('-')[2], 'text', 'LlamaForCausalLM', _s, _ms, _hf)
+
+# %% ../../nbs/02_registry.ipynb #c386bbc4
 register_model('glm-4-9b-chat-hf', 'GLM-4', '9B', 'text', 'GlmForCausalLM', Shape(4096, 40, 13696, 32, 2, 151552),
                'ZhipuAI/glm-4-9b-chat-hf', 'THUDM/glm-4-9b-chat-hf')
 register_model('GLM-4-9B-0414', 'GLM-4', '9B-0414', 'text', 'Glm4ForCausalLM', Shape(4096, 40, 13696, 32, 2, 151552),
@@ -136,11 +144,13 @@ register_model('internlm3-8b-instruct', 'InternLM', '8B', 'text', 'LlamaForCausa
 register_model('internlm2_5-7b-chat', 'InternLM', '7B', 'text', 'InternLM2ForCausalLM',
                Shape(4096, 32, 14336, 32, 8, 92544),
                'Shanghai_AI_Laboratory/internlm2_5-7b-chat', 'internlm/internlm2_5-7b-chat', trust_remote_code=True)
+
+# %% ../../nbs/02_registry.ipynb #1027c4d1
 # The embedded defaults: built on the spot by `make_tiny`, never downloaded
 for _k in ('text', 'vision', 'audio'):
     register_model(f'tiny-{_k}', 'tiny', _k, _k,
                    {'text': 'Qwen2ForCausalLM', 'vision': 'Qwen2VLForConditionalGeneration',
-                   'audio': 'Qwen2AudioForConditionalGeneration'}[_k], Shape(64, 2, 128, 4, 2, 2048, True))
+                    'audio': 'Qwen2AudioForConditionalGeneration'}[_k], Shape(64, 2, 128, 4, 2, 2048, True))
 
 # %% ../../nbs/02_registry.ipynb #9c6316b9
 def find_model(name:str, # a registry name or hub id, any case
