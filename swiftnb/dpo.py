@@ -25,8 +25,8 @@ __all__ = ['DPO_LOSSES', 'SIGNATURE', 'METHODS', 'AlignArgs', 'DPOArgs', 'sft_st
 _all_ = ['check_prompts', 'to_trl', 'reward_columns', 'prepare_preferences']
 
 # %% ../nbs/31_dpo.ipynb #d615cfbd
+# trl 1.16's DPOConfig.loss_type
 DPO_LOSSES = ('sigmoid', 'hinge', 'ipo', 'exo_pair', 'nca_pair', 'robust', 'bco_pair', 'sppo_hard', 'aot',
-              # trl 1.16's DPOConfig.loss_type
               'aot_unpaired', 'apo_zero', 'apo_down', 'discopop', 'sft', 'sigmoid_norm')
 
 # %% ../nbs/31_dpo.ipynb #92a11b01
@@ -465,7 +465,7 @@ def manifest(self:_Align, trainer, args) -> dict:
 @patch
 def save(self:_Align, trainer, d):
     m = trainer.model
-    # not trl's copy
+    # the policy's adapter, not trl's frozen copy
     if hasattr(m, 'peft_config') and 'ref' in m.peft_config: m.save_pretrained(d, selected_adapters=['default'])
     else: m.save_pretrained(d)
 
