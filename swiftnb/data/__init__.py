@@ -7,7 +7,7 @@ Docs: https://swiftnb.github.io/swiftnb/data.html.md"""
 # %% auto #0
 __all__ = []
 
-# %% ../../nbs/19_data.ipynb #b836a806
+# %% ../../nbs/19_data.ipynb #27a1d7c4
 import sys
 from .forms import *
 from .sources import *
@@ -18,16 +18,16 @@ from .prepare import *
 from .validate import *
 from .preview import *
 
-# %% ../../nbs/19_data.ipynb #f0939083
+# %% ../../nbs/19_data.ipynb #3b0bc0cb
 _SUBMODULES = ('forms', 'sources', 'media', 'encode', 'collate', 'prepare', 'validate', 'preview')
 __all__ = [n for m in _SUBMODULES for n in sys.modules[f'swiftnb.data.{m}'].__all__]
 
-# %% ../../nbs/19_data.ipynb #dbc95ebd
+# %% ../../nbs/19_data.ipynb #e27d3a1b
 # imported by other modules (until they import from the submodule)
 from .encode import _loaders, _render, _segments, _template_messages
 from .preview import _audio_html, _thumb_html
 
-# %% ../../nbs/19_data.ipynb #56c8d6d3
+# %% ../../nbs/19_data.ipynb #9c26d9b7
 del last_prepare_report   # a copy taken at import time: read it where `prepare` sets it instead
 
 def __getattr__(name):
