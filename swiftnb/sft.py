@@ -16,8 +16,8 @@ from .training.tuners import linear_names, apply_tuner, trainable_summary
 from .training.fused import fuse_lora
 from .training.dashboard import Dashboard
 from .training.checkpoints import last_checkpoint, resume_point
-from .training.trainer import (token_balanced_sampler, flex_note, report_to, training_kwargs, one_gpu, _trainer_class,
-                                      _apply_liger, _versions)
+from .training.trainer import (token_balanced_sampler, flex_note, report_to, training_kwargs, one_gpu,
+                                      _trainer_class, _apply_liger, _versions)
 from .training.launch import _saved_tensors
 from .training.run import Method, train_run
 
@@ -37,31 +37,41 @@ _all_ = ['SFTArgs', 'linear_names', 'apply_tuner', 'trainable_summary', 'fuse_lo
 
 # %% ../nbs/28_sft.ipynb #fda832a9
 class SFTMethod(Method):
-    "Supervised fine-tuning on the run: the plan's fastest configuration (FSDP where one GPU cannot hold it, Liger, packing), transformers' Trainer."
+    """Supervised fine-tuning on the run: the plan's fastest configuration (FSDP where one GPU cannot hold it, Liger,
+    packing), transformers' Trainer."""
     same = 'base model, data, tuner and sharding'
 
-    def tune(self, model, args):
+    def tune(self,
+             model,   # the loaded model
+             args,    # the run's settings
+            ):
         import torch
         model, args = super().tune(model, args)
-        fused = fuse_lora(model) if args.fused_lora and args.tuner in ('lora', 'rslora', 'lora+') and not args.fsdp else 0
+        fusable = args.fused_lora and args.tuner in ('lora', 'rslora', 'lora+') and not args.fsdp
+        fused = fuse_lora(model) if fusable else 0
         self.opt, self.model = (None, None), model
         if args.tuner == 'lora+':
             from peft.optimizers import create_loraplus_optimizer
             self.opt = (create_loraplus_optimizer(model, torch.optim.AdamW, lr=args.learning_rate,
-                                                  loraplus_lr_ratio=args.loraplus_lr_ratio, weight_decay=args.weight_decay), None)
+                                                  loraplus_lr_ratio=args.loraplus_lr_ratio,
+                                                  weight_decay=args.weight_decay), None)
         return model, replace(args, fused_lora=bool(fused))
 
 # %% ../nbs/28_sft.ipynb #a18ce4a3
 @patch
-def plan_run(self:SFTMethod, args):
+def plan_run(self:SFTMethod, args):   # the run's settings, `None`/'auto' still open
     world = self.world
-    if args.fsdp and world == 1: warnings.warn("fsdp=True shards over the processes that nproc_per_node starts; one process holds everything.")
-    pkw = dict(max_length=args.max_length, tuner=args.tuner, fused_loss=None if args.use_liger == 'auto' else bool(args.use_liger))
+    if args.fsdp and world == 1: warnings.warn("fsdp=True shards over the processes that nproc_per_node starts; one "
+                                               "process holds everything.")
+    pkw = dict(max_length=args.max_length, tuner=args.tuner,
+               fused_loss=None if args.use_liger == 'auto' else bool(args.use_liger))
     shards = world if world > 1 and args.fsdp else 1
-    # Liger's fused loss reads lm_head's weight without calling lm_head, so FSDP would not gather it (it warned so on 2 H200s)
+    # Liger's fused loss reads lm_head's weight without calling lm_head, so FSDP would not gather it (it warned so on 2
+    # H200s)
     def nofuse():
         pkw['fused_loss'] = False
-        if args.use_liger is True: warnings.warn("use_liger is off under FSDP: its fused loss reads the output layer's weight "
+        if args.use_liger is True: warnings.warn("use_liger is off under FSDP: its fused loss reads the output layer's "
+                                                 "weight "
                                                  "without running the layer, which FSDP needs to gather the weight.")
     if shards > 1: nofuse()
     try: self.plan = recommend(self.src or self.model0, self.dev, shards=shards, **pkw)
@@ -76,31 +86,49 @@ def plan_run(self:SFTMethod, args):
     self.packing = (self.modality == 'text') if args.packing == 'auto' else bool(args.packing)
     import torch
     budget = self.dev.free_gib*0.85 if self.dev.is_gpu else None
-    return _fill_from_plan(args, self.plan, budget, self.src or self.model0, self.packing, torch.cuda.is_available(), shards)
+    return _fill_from_plan(args, self.plan, budget, self.src or self.model0, self.packing, torch.cuda.is_available(),
+                           shards)
 
 # %% ../nbs/28_sft.ipynb #474d5045
 @patch
-def load(self:SFTMethod, model, processor, args):
+def load(self:SFTMethod,
+         model,       # as given to `sft`
+         processor,   # a loaded model's tokenizer or processor
+         args,        # the run's settings, filled from the plan
+        ):
     import torch
-    if self.src is not None:   # fp16 full fine-tuning keeps fp32 master weights (fp16 autocast); the gradient scaler refuses fp16 weights
+    # fp16 full fine-tuning keeps fp32 master weights (fp16 autocast); the gradient scaler refuses fp16 weights
+    if self.src is not None:
         load_dtype = 'float32' if args.tuner == 'full' and args.dtype == 'float16' else args.dtype
-        model, processor = load_model(self.src, dtype=load_dtype, quant_bits=4 if args.tuner == 'qlora' else None, attn_impl=args.attn_impl)
-    elif processor is None: raise SwiftnbError("A loaded model needs its processor: sft(model, data, processor=tokenizer_or_processor).")
-    else: args = replace(args, attn_impl=model.config._attn_implementation)   # a loaded model keeps the attention it was loaded with
+        model, processor = load_model(self.src, dtype=load_dtype, quant_bits=4 if args.tuner == 'qlora' else None,
+                                      attn_impl=args.attn_impl)
+    elif processor is None: raise SwiftnbError("A loaded model needs its processor: sft(model, data, "
+                                               "processor=tokenizer_or_processor).")
+    # a loaded model keeps the attention it was loaded with
+    else: args = replace(args, attn_impl=model.config._attn_implementation)
     if args.attn_impl == 'flex_attention' and torch.cuda.is_available():
         note = flex_note()                  # sets where compiled kernels are kept, in every process
         if self.rank == 0: print(note, flush=True)
     if args.use_liger and (why := _apply_liger(model)):
-        warnings.warn(f"Training without Liger's fused kernels: {why}." + (" The plan counted on the fused loss; if memory "
-                      "runs short, turn gradient_checkpointing on or lower the batch size." if self.plan.fused_loss else ''))
+        warnings.warn(f"Training without Liger's fused kernels: {why}."
+                      + (" The plan counted on the fused loss; if memory "
+                      "runs short, turn gradient_checkpointing on or lower the batch size." if self.plan.fused_loss
+                         else ''))
         args = replace(args, use_liger=False)
     return model, processor, args
 
 # %% ../nbs/28_sft.ipynb #ccb13cc8
 @patch
-def data(self:SFTMethod, dataset, eval_dataset, model, processor, args):
+def data(self:SFTMethod,
+         dataset,        # the training rows, in any form `load_dataset` reads
+         eval_dataset,   # the evaluation rows (or None)
+         model,          # the loaded model
+         processor,      # its tokenizer or processor
+         args,           # the run's settings
+        ):
     from swiftnb import data as D
-    def encode(d):   # load (any format -> canonical), validate (refuses bad rows before any training), encode with the template
+    # load (any format -> canonical), validate (refuses bad rows before any training), encode with the template
+    def encode(d):
         if not (hasattr(d, 'column_names') and 'messages' in d.column_names): d = D.load_dataset(d)
         D.validate(d, processor, args.max_length, truncation=args.truncation).raise_for_errors()
         return D.prepare(d, processor, args.max_length, truncation=args.truncation)
@@ -110,11 +138,13 @@ def data(self:SFTMethod, dataset, eval_dataset, model, processor, args):
     self.isolation = None
     if self.packing:
         self.collate = D.PackingCollator.for_model(model, args.max_packed_tokens, mask_on_device=True)
-        self.isolation = D.packed_isolation(model, self.collate)   # proven on this model and these versions, or not used
+        # proven on this model and these versions, or not used
+        self.isolation = D.packed_isolation(model, self.collate)
         if not self.isolation <= logit_tol(model.dtype):
             warnings.warn(f"Packed rows are not kept apart here: a document packed after another differs from the same "
                           f"document alone by {self.isolation:.3g} of the logits' scale (attn_impl={args.attn_impl!r}, "
-                          f"{', '.join(f'{k} {v}' for k, v in _versions().items() if k in ('torch', 'transformers'))}). "
+                          f"{', '.join(f'{k} {v}' for k, v in _versions().items() if k in ('torch', 'transformers'))}"
+                          "). "
                           "Training padded batches instead; please report this combination.")
             self.packing = False
             if args.attn_impl == 'varlen':   # varlen runs whole packs only
@@ -125,65 +155,97 @@ def data(self:SFTMethod, dataset, eval_dataset, model, processor, args):
 
 # %% ../nbs/28_sft.ipynb #eee18a70
 @patch
-def trainer(self:SFTMethod, model, processor, args, train_ds, eval_ds, callbacks, dash):
+def trainer(self:SFTMethod,
+            model,       # the tuned model
+            processor,   # its tokenizer or processor
+            args,        # the run's settings
+            train_ds,    # the encoded training rows
+            eval_ds,     # the encoded evaluation rows (or None)
+            callbacks,   # every callback of the run
+            dash,        # the run's Dashboard (None: none)
+           ):
     from transformers import TrainingArguments
     tkw = training_kwargs(args, self.out, eval_ds, dash, self.dev.kind == 'cpu')
     if args.fsdp:   # FSDP2 through accelerate
         full = args.tuner == 'full'
-        # full fine-tuning checkpoints through FSDP (the Trainer's checkpointing would gather the weights twice); adapters through
-        # the Trainer: under FSDP's checkpoint wrapper peft's module names change and it saves an empty adapter, without an error
-        tkw.update(fsdp=True, fsdp_config=dict(version=2, activation_checkpointing=full and bool(args.gradient_checkpointing)))
+        # full fine-tuning checkpoints through FSDP (the Trainer's checkpointing would gather the weights twice);
+        # adapters through the Trainer: under FSDP's checkpoint wrapper peft's module names change and it saves an empty
+        # adapter, without an error
+        tkw.update(fsdp=True,
+                   fsdp_config=dict(version=2, activation_checkpointing=full and bool(args.gradient_checkpointing)))
         if full: tkw['gradient_checkpointing'] = False
-        # 16-bit weights stay 16-bit, as on one GPU and as the plan counts them: under bf16 mixed precision accelerate would turn
-        # every trainable weight into fp32 (16 bytes a parameter with AdamW, not 8)
+        # 16-bit weights stay 16-bit, as on one GPU and as the plan counts them: under bf16 mixed precision accelerate
+        # would turn every trainable weight into fp32 (16 bytes a parameter with AdamW, not 8)
         if args.dtype == 'bfloat16': tkw['bf16'] = False
-    elif self.world > 1: tkw['ddp_find_unused_parameters'] = False   # every trainable weight is used: skip DDP's search of the graph each step
-    targs = TrainingArguments(**tkw, remove_unused_columns=False, include_num_input_tokens_seen='non_padding')   # Liger: applied above
-    if (msg := one_gpu(targs, 'nproc_per_node={n} (swiftnb sft --nproc_per_node {n}) trains on all {n}, one process per GPU (data parallel).')):
+    # every trainable weight is used: skip DDP's search of the graph each step
+    elif self.world > 1: tkw['ddp_find_unused_parameters'] = False
+    # Liger: applied above
+    targs = TrainingArguments(**tkw, remove_unused_columns=False, include_num_input_tokens_seen='non_padding')
+    if (msg := one_gpu(targs,
+                       'nproc_per_node={n} (swiftnb sft --nproc_per_node {n}) trains on all {n}, one process per GPU '
+                       '(data parallel).')):
         warnings.warn(msg)
-    trainer = _trainer_class()(model=model, args=targs, train_dataset=train_ds, eval_dataset=eval_ds, data_collator=self.collate,
-                               processing_class=getattr(processor, 'tokenizer', processor), callbacks=callbacks, optimizers=self.opt)
+    trainer = _trainer_class()(model=model, args=targs, train_dataset=train_ds, eval_dataset=eval_ds,
+                               data_collator=self.collate,
+                               processing_class=getattr(processor, 'tokenizer', processor), callbacks=callbacks,
+                               optimizers=self.opt)
     if args.fsdp and not trainer.is_fsdp_enabled:   # accelerate drops FSDP without a word on CPUs
-        raise SwiftnbError(f"fsdp=True but accelerate did not shard the model on {self.dev.kind} (it runs FSDP on GPUs only); "
+        raise SwiftnbError(f"fsdp=True but accelerate did not shard the model on {self.dev.kind} (it runs FSDP on GPUs "
+                           "only); "
                            "use fsdp=False for data parallel training here.")
     return trainer
 
 # %% ../nbs/28_sft.ipynb #7e6d90aa
 @patch
-def trained(self:SFTMethod, args):
+def trained(self:SFTMethod, args):   # the run's settings
     import torch
-    if args.attn_impl == 'flex_attention' and torch.cuda.is_available(): flex_note(done=True)   # the kernels are in the cache now
+    # the kernels are in the cache now
+    if args.attn_impl == 'flex_attention' and torch.cuda.is_available(): flex_note(done=True)
 
 # %% ../nbs/28_sft.ipynb #fb909db2
 @patch
-def manifest(self:SFTMethod, trainer, args):
+def manifest(self:SFTMethod,
+             trainer,   # the trainer that trained
+             args,      # the run's settings
+            ):
     # FSDP: each process holds a shard, and every one takes part in gathering the full weights that rank 0 writes
     self.state = trainer.accelerator.get_state_dict(trainer.model) if args.fsdp else None
-    return dict(trainable=trainable_summary(self.model), balanced_ranks=trainer.balanced_ranks, packed_isolation=self.isolation)
+    return dict(trainable=trainable_summary(self.model), balanced_ranks=trainer.balanced_ranks,
+                packed_isolation=self.isolation)
 
 # %% ../nbs/28_sft.ipynb #dec9ac1c
 @patch
-def save(self:SFTMethod, trainer, d):
+def save(self:SFTMethod,
+         trainer,   # the trainer that trained
+         d,         # the folder to write into
+        ):
     if self.state is None: return trainer.model.save_pretrained(d)
     trainer.accelerator.unwrap_model(trainer.model).save_pretrained(d, state_dict=self.state)
-    if not _saved_tensors(d): raise SwiftnbError(   # what peft or transformers missed in the gathered weights, said here
-        f"The weights gathered from the FSDP shards were saved as an empty model in {d}; the run's checkpoints in {self.out} "
+    # what peft or transformers missed in the gathered weights, said here
+    if not _saved_tensors(d): raise SwiftnbError(
+        f"The weights gathered from the FSDP shards were saved as an empty model in {d}; the run's checkpoints in "
+        f"{self.out} "
         "are kept. Train with fsdp=False (data parallel) if the model fits one GPU.")
 
 # %% ../nbs/28_sft.ipynb #a07b81f0
 @patch
-def finish(self:SFTMethod, trainer, args):
-    # varlen attention runs whole packs only; the model handed back generates and takes padded batches, as loaded with sdpa
+def finish(self:SFTMethod,
+           trainer,   # the trainer that trained
+           args,      # the run's settings
+          ):
+    # varlen attention runs whole packs only; the model handed back generates and takes padded batches, as loaded with
+    # sdpa
     if args.attn_impl == 'varlen' and self.src is not None: trainer.model.set_attn_implementation('sdpa')
 
 # %% ../nbs/28_sft.ipynb #37a44c95
 def sft(model,                       # registry name, hub id, directory, or a loaded model (then pass `processor`)
         dataset,                     # canonical `datasets.Dataset`, a file/folder/registry name, or a list of rows
-        args:SFTArgs|None=None,
+        args:SFTArgs|None=None,      # settings (default `SFTArgs()`), changed by `overrides`
         processor=None,              # tokenizer/processor for a loaded model
         eval_dataset=None,           # evaluated every eval_steps
         callbacks:list|None=None,    # extra `TrainerCallback`s
         **overrides                  # any `SFTArgs` field, e.g. max_steps=100, lora_rank=16
        ) -> SFTResult:
     "Fine-tune `model` on `dataset` and return the result; see `SFTArgs` for the knobs."
-    return train_run(SFTMethod(), model, dataset, (args or SFTArgs()).update(**overrides), processor, eval_dataset, callbacks)
+    return train_run(SFTMethod(), model, dataset, (args or SFTArgs()).update(**overrides), processor, eval_dataset,
+                     callbacks)

@@ -27,15 +27,15 @@ class SFTArgs:
     per_device_train_batch_size:int|None=None # rows per device per step (plan)
     gradient_accumulation_steps:int|None=None # steps accumulated per optimizer step (plan)
     learning_rate:float|None=None            # default 1e-4 for adapters, 1e-5 for full fine-tuning (ms-swift's)
-    lr_scheduler_type:str='cosine'
-    warmup_ratio:float=0.05
-    weight_decay:float=0.1
-    max_grad_norm:float=1.
-    seed:int=42
+    lr_scheduler_type:str='cosine'           # transformers' learning-rate schedule
+    warmup_ratio:float=0.05                  # share of the steps warming up
+    weight_decay:float=0.1                   # AdamW's weight decay
+    max_grad_norm:float=1.                   # gradients clipped to this norm
+    seed:int=42                              # seeds the adapters' start and the data order
     tuner:str|None=None                      # lora, qlora, dora, rslora, lora+, full (plan: lora or qlora)
-    lora_rank:int=8
-    lora_alpha:int=32
-    lora_dropout:float=0.05
+    lora_rank:int=8                          # the adapters' rank
+    lora_alpha:int=32                        # the adapters' scale is lora_alpha/lora_rank
+    lora_dropout:float=0.05                  # dropout on the adapters' input
     target_modules:str|list='all-linear'     # 'all-linear': every linear layer of the language model
     loraplus_lr_ratio:float=16.              # lora+: learning-rate ratio of B to A
     freeze_vision:bool=True                  # vision/audio encoder frozen (vision models)
@@ -43,20 +43,21 @@ class SFTArgs:
     gradient_checkpointing:bool|str='auto'   # 'auto': only when the memory estimate needs it
     max_length:int=2048                      # longest sequence in tokens
     truncation:str='right'                   # right, drop or error (rows longer than max_length)
-    attn_impl:str='auto'                     # sdpa, eager, flash_attention_2 (the seed's use_flash_attn), flex_attention, varlen (packed)
+    # sdpa, eager, flash_attention_2 (the seed's use_flash_attn), flex_attention, varlen (packed)
+    attn_impl:str='auto'                     # attention kernel (plan)
     packing:bool|str='auto'                  # padding-free packing ('auto': text models)
     max_packed_tokens:int|None=None          # packing: tokens per forward pass; a longer pack runs in chunks (plan)
     use_liger:bool|str='auto'                # Liger fused kernels where installed on CUDA
     fused_lora:bool|str='auto'               # LoRA layers as one autograd function each (fuse_lora; 'auto': on)
     dtype:str|None=None                      # bfloat16, float16, float32 (plan)
-    logging_steps:int=5
-    save_steps:int=500
-    save_total_limit:int|None=2
+    logging_steps:int=5                      # steps between logs
+    save_steps:int=500                       # steps between checkpoints
+    save_total_limit:int|None=2              # checkpoints kept (older ones are rotated away)
     eval_steps:int|None=None                 # default: save_steps when an eval dataset is given
     resume_from_checkpoint:bool|str=False    # True: the last complete checkpoint in output_dir; or a path
     report_to:str|list='tensorboard'         # as ms-swift; 'none' to turn off
     dashboard:bool|str='auto'                # live panel ('auto': widgets in a notebook, text elsewhere)
-    dataloader_num_workers:int=0
+    dataloader_num_workers:int=0             # processes loading batches (0: the training process)
     nproc_per_node:int|None=None             # processes (GPUs) to train on, data parallel through torchrun
     fsdp:bool|None=None                      # shard weights, gradients and optimizer state over the processes (FSDP2);
                                              # None: only when the model does not fit one GPU
@@ -64,39 +65,62 @@ class SFTArgs:
     def __post_init__(self):
         if self.tuner is not None and self.tuner not in _TUNERS:
             raise ValueError(f"tuner must be one of {_TUNERS}, not {self.tuner!r}")
-        if self.truncation not in ('right', 'drop', 'error'): raise ValueError(f"truncation must be right, drop or error, not {self.truncation!r}")
+        if self.truncation not in ('right', 'drop', 'error'):
+            raise ValueError(f"truncation must be right, drop or error, not {self.truncation!r}")
 
 # %% ../../nbs/20_args.ipynb #26dca2a4
 @patch
-def update(self:SFTArgs, **kw) -> 'SFTArgs':
+def update(self:SFTArgs,
+           **kw,   # fields to change
+          ) -> 'SFTArgs':
     "A copy with `kw` changed; unknown names are an error that lists the known ones."
     names = {f.name for f in fields(self)}
     bad = [k for k in kw if k not in names]
     if bad:
         import difflib
         hints = {k: difflib.get_close_matches(k, names, 1) for k in bad}
-        raise TypeError(f"Unknown {type(self).__name__} argument(s): " + ', '.join(f"{k!r}" + (f" (did you mean {h[0]!r}?)" if h else '')
-                                                               for k, h in hints.items()) + f". Known: {', '.join(sorted(names))}.")
+        said = ', '.join(f"{k!r}" + (f" (did you mean {h[0]!r}?)" if h else '') for k, h in hints.items())
+        raise TypeError(f"Unknown {type(self).__name__} argument(s): " + said + f". Known: {', '.join(sorted(names))}.")
     return replace(self, **kw)
 
 # %% ../../nbs/20_args.ipynb #3fa4e69e
 @dataclass
 class SFTResult:
     "What a fine-tuning run produced."
-    output_dir:Path; final_dir:Path; metrics:dict; history:list; manifest:dict
-    model:object=None; processor:object=None; dashboard:object=None
-    stopped:int|None=None   # the step a Ctrl-C stopped the run at (None: it ran to its end, or its dashboard's Stop ended it)
+    output_dir:Path          # the run's folder
+    final_dir:Path           # output_dir/final: the adapter (or model), its processor and manifest
+    metrics:dict             # the Trainer's final metrics, and global_step
+    history:list             # every logged value of the whole run
+    manifest:dict            # what produced the result
+    model:object=None        # the trained model (None when read back, or from several processes)
+    processor:object=None    # its tokenizer or processor
+    dashboard:object=None    # the run's Dashboard
+    # the step a Ctrl-C stopped the run at (None: it ran to its end, or its dashboard's Stop ended it)
+    stopped:int|None=None    # the Ctrl-C's step
     @property
     def losses(self): return [h['loss'] for h in self.history if 'loss' in h]
-    def __repr__(self):
-        l = self.losses
-        return (f"SFTResult({self.final_dir}: {self.manifest['args']['tuner']}, {self.metrics.get('global_step')} steps, "
-                f"loss {l[0]:.4f} -> {l[-1]:.4f})" if l else f"SFTResult({self.final_dir})")
-    def _repr_html_(self): return (self.dashboard._repr_html_() if self.dashboard else '') + f"<pre>{self!r}</pre>"
-    @classmethod
-    def load(cls, output_dir) -> 'SFTResult':
-        "The result of a finished run from what it wrote (no model loaded: `Infer.from_pretrained(output_dir)` loads it)."
-        out = Path(output_dir); m = json.loads((out/'swiftnb_manifest.json').read_text())
-        hist = json.loads((out/'history.json').read_text()) if (out/'history.json').exists() else []
-        return cls(out, out/'final', {**m.get('metrics', {}), 'global_step': m.get('global_step')}, hist, m,
-                   processor=load_processor(out/'final', m.get('modality')))
+
+# %% ../../nbs/20_args.ipynb #f49e3e4a
+@patch
+def __repr__(self:SFTResult):
+    l = self.losses
+    steps = self.metrics.get('global_step')
+    return (f"SFTResult({self.final_dir}: {self.manifest['args']['tuner']}, {steps} steps, "
+            f"loss {l[0]:.4f} -> {l[-1]:.4f})" if l else f"SFTResult({self.final_dir})")
+
+# %% ../../nbs/20_args.ipynb #fac49e0e
+@patch
+def _repr_html_(self:SFTResult):
+    return (self.dashboard._repr_html_() if self.dashboard else '') + f"<pre>{self!r}</pre>"
+
+# %% ../../nbs/20_args.ipynb #d5643053
+@patch(cls_method=True)
+def load(cls:SFTResult,
+         output_dir,   # the folder a run wrote
+        ) -> SFTResult:
+    "The result of a finished run from what it wrote (no model loaded: `Infer.from_pretrained(output_dir)` loads it)."
+    out = Path(output_dir)
+    m = json.loads((out/'swiftnb_manifest.json').read_text())
+    hist = json.loads((out/'history.json').read_text()) if (out/'history.json').exists() else []
+    return cls(out, out/'final', {**m.get('metrics', {}), 'global_step': m.get('global_step')}, hist, m,
+               processor=load_processor(out/'final', m.get('modality')))

@@ -22,37 +22,48 @@ def _dist() -> tuple:
 # %% ../../nbs/24_checkpoints.ipynb #76c8f613
 _COMPLETE = 'swiftnb_complete.json'
 
+# %% ../../nbs/24_checkpoints.ipynb #0d71ad8b
 def _write_atomic(p:Path, text:str):
-    "Write `text` to `p` through a temporary file moved into place: a crash leaves the old file or the new one, never part of one."
+    """Write `text` to `p` through a temporary file moved into place: a crash leaves the old file or the new one, never
+    part of one."""
     tmp = p.with_name(f'.{p.name}.tmp')
     tmp.write_text(text)
     os.replace(tmp, p)
 
 # %% ../../nbs/24_checkpoints.ipynb #9212714c
 class _MarkComplete(_Callback):
-    "Mark a checkpoint complete once the Trainer has written all of it (on_save runs after the save), with the run it belongs to."
+    """Mark a checkpoint complete once the Trainer has written all of it (on_save runs after the save), with the run it
+    belongs to."""
     def __init__(self, run:dict|None=None): self.run = run or {}
     def on_save(self, args, state, control, **kw):
         if not state.is_world_process_zero: return   # rank 0 writes the checkpoint and marks it
         d = Path(args.output_dir)/f'checkpoint-{state.global_step}'
-        if d.is_dir(): _write_atomic(d/_COMPLETE, json.dumps(dict(step=state.global_step, time=time.time(), run=self.run)))
+        if d.is_dir(): _write_atomic(d/_COMPLETE,
+                                     json.dumps(dict(step=state.global_step, time=time.time(), run=self.run)))
 
 # %% ../../nbs/24_checkpoints.ipynb #39fe198d
-def last_checkpoint(output_dir, run:dict|None=None) -> Path|None:
+def last_checkpoint(output_dir,             # a run's folder
+                    run:dict|None=None,     # the run a checkpoint must belong to (None: any)
+                   ) -> Path|None:
     "The last complete checkpoint in `output_dir` (of the run `run` describes, when given), or None."
     def ok(p):
         if not (p.is_dir() and p.name.split('-')[-1].isdigit() and (p/_COMPLETE).exists()): return False
         try: mark = json.loads((p/_COMPLETE).read_text())
-        except (OSError, ValueError): return False   # a marker cut off (power lost between open and write): not known complete
+        # a marker cut off (power lost between open and write): not known complete
+        except (OSError, ValueError): return False
         return isinstance(mark, dict) and (run is None or mark.get('run') == run)
-    return max((p for p in Path(output_dir).glob('checkpoint-*') if ok(p)), key=lambda p: int(p.name.split('-')[-1]), default=None)
+    return max((p for p in Path(output_dir).glob('checkpoint-*') if ok(p)), key=lambda p: int(p.name.split('-')[-1]),
+               default=None)
 
 # %% ../../nbs/24_checkpoints.ipynb #47de1711
 def _atomic_dir(final:Path, write):
     "Write a folder with `write(tmp)` and move it into place only when complete; the old one comes back on any failure."
-    final = Path(final); tmp = final.with_name(f".{final.name}.tmp"); old = final.with_name(f".{final.name}.old")
+    final = Path(final)
+    tmp = final.with_name(f".{final.name}.tmp")
+    old = final.with_name(f".{final.name}.old")
     if old.exists() and not final.exists(): os.replace(old, final)   # an earlier swap was cut off: put the old one back
-    shutil.rmtree(tmp, ignore_errors=True); shutil.rmtree(old, ignore_errors=True)
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.rmtree(old, ignore_errors=True)
     try:
         write(tmp)
         if final.exists(): os.replace(final, old)
@@ -66,26 +77,33 @@ def _atomic_dir(final:Path, write):
 
 # %% ../../nbs/24_checkpoints.ipynb #b5214d60
 def _disk_full(out:Path, e:BaseException, least_gib:float=1.0):
-    """Raise a `SwiftnbError` that says so when a write into `out` failed on a full disk: less than `least_gib` left, or the error
-    (or one it came from) says so. torch.save's own words for it are 'unexpected pos …'; a cleaned-up temporary folder may have
-    given the space back by the time this looks."""
+    """Raise a `SwiftnbError` that says so when a write into `out` failed on a full disk: less than `least_gib` left, or
+    the error (or one it came from) says so. torch.save's own words for it are 'unexpected pos …'; a cleaned-up
+    temporary folder may have given the space back by the time this looks."""
     import errno
     try: free = shutil.disk_usage(out).free / 2**30
     except OSError: return
     chain, x = [], e
-    while x is not None and len(chain) < 10: chain.append(x); x = x.__cause__ or x.__context__
-    said = any((isinstance(x, OSError) and x.errno == errno.ENOSPC) or 'No space left on device' in str(x) for x in chain)
+    while x is not None and len(chain) < 10:
+        chain.append(x)
+        x = x.__cause__ or x.__context__
+    said = any((isinstance(x, OSError) and x.errno == errno.ENOSPC) or 'No space left on device' in str(x)
+               for x in chain)
     if free >= least_gib and not said: return
     partial = [p.name for p in Path(out).glob('checkpoint-*') if p.is_dir() and not (p/_COMPLETE).exists()]
-    raise SwiftnbError(f"Writing into {out} failed ({type(e).__name__}: {str(e)[:200]}) with {free:.2f} GiB left on its disk: the disk is "
-                       "full. Free some space, or give output_dir on a disk with room for the checkpoints, and run again with "
+    raise SwiftnbError(f"Writing into {out} failed ({type(e).__name__}: {str(e)[:200]}) with {free:.2f} GiB left on "
+                       "its disk: the disk is "
+                       "full. Free some space, or give output_dir on a disk with room for the checkpoints, and run "
+                       "again with "
                        "resume_from_checkpoint=True: the complete checkpoints are kept" +
-                       (f"; the incomplete ones ({', '.join(sorted(partial))}: no {_COMPLETE} file) can be deleted." if partial else ".")) from e
+                       (f"; the incomplete ones ({', '.join(sorted(partial))}: no {_COMPLETE} file) can be deleted."
+                        if partial else ".")) from e
 
 # %% ../../nbs/24_checkpoints.ipynb #3bc6cbb9
 @contextlib.contextmanager
 def _full_disk_named(out:Path):
-    "Writes into `out` inside: a failure on a full disk becomes `_disk_full`'s error (safetensors' own error is neither an OSError nor a RuntimeError)."
+    """Writes into `out` inside: a failure on a full disk becomes `_disk_full`'s error (safetensors' own error is
+    neither an OSError nor a RuntimeError)."""
     try: yield
     except Exception as e:
         if not isinstance(e, SwiftnbError): _disk_full(out, e)
@@ -95,15 +113,23 @@ def _full_disk_named(out:Path):
 def _step_of(ckpt) -> int: return int(Path(ckpt).name.split('-')[-1])
 
 # %% ../../nbs/24_checkpoints.ipynb #0390b1ad
-def resume_point(resume, out, run:dict, same:str='base model, data and tuner') -> str|None:
-    "The checkpoint `resume_from_checkpoint=resume` continues from (True: the last complete one of `run`), warning where none is."
+def resume_point(resume,                                  # resume_from_checkpoint: True, False or a checkpoint's path
+                 out,                                     # the run's folder
+                 run:dict,                                # the run (its checkpoints' marks say which)
+                 same:str='base model, data and tuner',   # what a checkpoint must share with the run (said)
+                ) -> str|None:
+    """The checkpoint `resume_from_checkpoint=resume` continues from (True: the last complete one of `run`), warning
+    where none is."""
     if resume is True:
         resume = last_checkpoint(out, run)
-        if resume is None: warnings.warn(f"resume_from_checkpoint=True but {out} holds no complete checkpoint of this run (same {same}): "
+        if resume is None: warnings.warn(f"resume_from_checkpoint=True but {out} holds no complete checkpoint of this "
+                                         f"run (same {same}): "
                                          "starting from step 0.")
     if resume:   # said before training starts, by the process that shows progress
-        if _dist()[0] == 0: print(f"resuming from {Path(resume).name} (step {_step_of(resume)}) in {Path(resume).parent}", flush=True)
+        if _dist()[0] == 0: print(f"resuming from {Path(resume).name} (step {_step_of(resume)}) in "
+                                  f"{Path(resume).parent}", flush=True)
     elif last_checkpoint(out) is not None:
-        warnings.warn(f"{out} already holds checkpoints of an earlier run; this run writes beside them (and may rotate them away). "
+        warnings.warn(f"{out} already holds checkpoints of an earlier run; this run writes beside them (and may rotate "
+                      "them away). "
                       "Use a new output_dir, or resume_from_checkpoint=True to continue.")
     return str(resume) if resume else None

@@ -22,7 +22,8 @@ def _in_notebook():
 
 # %% ../../nbs/23_dashboard.ipynb #fa6d44f9
 def _fmt_time(s):
-    s = int(max(s, 0)); return f"{s//3600}:{s%3600//60:02d}:{s%60:02d}" if s >= 3600 else f"{s//60:02d}:{s%60:02d}"
+    s = int(max(s, 0))
+    return f"{s//3600}:{s%3600//60:02d}:{s%60:02d}" if s >= 3600 else f"{s//60:02d}:{s%60:02d}"
 
 # %% ../../nbs/23_dashboard.ipynb #b7370aff
 def _poll_ui(n:int=5):
@@ -39,8 +40,10 @@ def _peak_gib():
 # %% ../../nbs/23_dashboard.ipynb #2b8188be
 def _no_event(*args, **kw): "An event this callback does not handle."
 
+# %% ../../nbs/23_dashboard.ipynb #af6e461c
 class _Callback:
-    "A transformers `TrainerCallback` without importing transformers: the Trainer calls only its `on_*` methods (no-ops here)."
+    """A transformers `TrainerCallback` without importing transformers: the Trainer calls only its `on_*` methods
+    (no-ops here)."""
     def __getattr__(self, name):
         if name.startswith('on_'): return _no_event
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
@@ -48,7 +51,11 @@ class _Callback:
 # %% ../../nbs/23_dashboard.ipynb #936b1d85
 class Dashboard(_Callback):
     "Live training panel (widgets in a notebook, text elsewhere) with a Stop button and health warnings."
-    def __init__(self, widgets:bool|None=None, refresh_s:float=2., out=None):
+    def __init__(self,
+                 widgets:bool|None=None,   # widgets (True) or text lines (False); None: widgets in a notebook
+                 refresh_s:float=2.,       # seconds between redraws
+                 out=None,                 # where text lines go (default: stdout)
+                ):
         self.widgets = _in_notebook() if widgets is None else widgets
         self.refresh_s, self.out = refresh_s, out or sys.stdout
         self.history, self.warnings, self.stopped, self._stop = [], [], False, False
@@ -64,7 +71,8 @@ def _build_ui(self:Dashboard):
     import ipywidgets as W
     self.bar = W.IntProgress(0, min=0, max=1, description='step', layout=W.Layout(width='60%'))
     self.status, self.plot, self.alerts = W.HTML(), W.Image(format='png'), W.HTML()
-    self.stop_button = W.Button(description='Stop', button_style='danger', tooltip='end after this step, with a checkpoint')
+    self.stop_button = W.Button(description='Stop', button_style='danger',
+                                tooltip='end after this step, with a checkpoint')
     self.stop_button.on_click(lambda _: self.stop())
     self.ui = W.VBox([W.HBox([self.bar, self.stop_button]), self.status, self.plot, self.alerts])
     from IPython.display import display
@@ -72,16 +80,27 @@ def _build_ui(self:Dashboard):
 
 # %% ../../nbs/23_dashboard.ipynb #d1e92d8d
 @patch
-def on_train_begin(self:Dashboard, args, state, control, **kw):
-    self.t0, self.max_steps, self._tokens0, self._step0 = time.time(), state.max_steps, state.num_input_tokens_seen, state.global_step
+def on_train_begin(self:Dashboard,
+                   args,      # transformers' `TrainingArguments`
+                   state,     # the Trainer's `TrainerState`
+                   control,   # its `TrainerControl`
+                   **kw):
+    self.t0, self.max_steps = time.time(), state.max_steps
+    self._tokens0, self._step0 = state.num_input_tokens_seen, state.global_step
     self._last_bar = 0.
     import torch
     if torch.cuda.is_available(): torch.cuda.reset_peak_memory_stats()   # this run's peak, not an earlier one's
-    if self.widgets: self._build_ui(); self.bar.max = max(state.max_steps, 1)
+    if self.widgets:
+        self._build_ui()
+        self.bar.max = max(state.max_steps, 1)
 
 # %% ../../nbs/23_dashboard.ipynb #cd55350e
 @patch
-def on_step_end(self:Dashboard, args, state, control, **kw):
+def on_step_end(self:Dashboard,
+                args,      # transformers' `TrainingArguments`
+                state,     # the Trainer's `TrainerState`
+                control,   # its `TrainerControl`: told to stop and save after a Stop
+                **kw):
     if self._stop and not self.stopped:
         control.should_training_stop = control.should_save = True
         self.stopped = True
@@ -91,7 +110,12 @@ def on_step_end(self:Dashboard, args, state, control, **kw):
 
 # %% ../../nbs/23_dashboard.ipynb #d8e808e2
 @patch
-def on_log(self:Dashboard, args, state, control, logs=None, **kw):
+def on_log(self:Dashboard,
+           args,        # transformers' `TrainingArguments`
+           state,       # the Trainer's `TrainerState`
+           control,     # its `TrainerControl`
+           logs=None,   # the logged values
+           **kw):
     logs = dict(logs or {})
     el = time.time() - self.t0
     rec = dict(step=state.global_step, time=el, **{k: v for k, v in logs.items() if isinstance(v, (int, float))})
@@ -108,11 +132,18 @@ def on_log(self:Dashboard, args, state, control, logs=None, **kw):
 def _check(self:Dashboard, rec):
     loss, gn = rec.get('loss'), rec.get('grad_norm')
     def warn(m):
-        if m not in self.warnings: self.warnings.append(m); warnings.warn(m)
-    if loss is not None and not math.isfinite(loss): warn(f"step {rec['step']}: loss is {loss} — lower learning_rate, check the data for empty or broken rows, or use bf16 instead of fp16.")
+        if m not in self.warnings:
+            self.warnings.append(m)
+            warnings.warn(m)
+    if loss is not None and not math.isfinite(loss):
+        warn(f"step {rec['step']}: loss is {loss} — lower learning_rate, check the data for empty or broken rows, "
+             "or use bf16 instead of fp16.")
     losses = [h['loss'] for h in self.history if 'loss' in h]
-    if len(losses) >= 3 and all(l == 0 for l in losses[-3:]): warn(f"step {rec['step']}: loss stuck at 0 — labels may be all masked (check validate()), or the model is predicting its inputs.")
-    gns = [h['grad_norm'] for h in self.history[:-1] if h.get('grad_norm') is not None and math.isfinite(h['grad_norm'])]
+    if len(losses) >= 3 and all(l == 0 for l in losses[-3:]):
+        warn(f"step {rec['step']}: loss stuck at 0 — labels may be all masked (check validate()), or the model is "
+             "predicting its inputs.")
+    gns = [h['grad_norm'] for h in self.history[:-1] if h.get('grad_norm') is not None
+           and math.isfinite(h['grad_norm'])]
     if gn is not None and (not math.isfinite(gn) or (len(gns) >= 3 and gn > 10*sorted(gns)[len(gns)//2] and gn > 10)):
         warn(f"step {rec['step']}: grad norm exploded to {gn:.3g} — lower learning_rate or raise warmup_ratio.")
 
@@ -124,8 +155,10 @@ def _line(self:Dashboard, state):
     el = h['time']
     eta = el/max(state.global_step - self._step0, 1)*(state.max_steps - state.global_step)   # steps of this session
     parts = [f"step {state.global_step}/{state.max_steps}", f"{_fmt_time(el)}<{_fmt_time(eta)}"]
-    for k, f in (('loss', '.4f'), ('eval_loss', '.4f'), ('learning_rate', '.2e'), ('grad_norm', '.3f'), ('tokens_per_s', '.0f'), ('peak_gib', '.2f')):
-        if k in h: parts.append(f"{k.replace('learning_rate', 'lr').replace('tokens_per_s', 'tok/s').replace('peak_gib', 'peak GiB')} {h[k]:{f}}")
+    for k, f in (('loss', '.4f'), ('eval_loss', '.4f'), ('learning_rate', '.2e'), ('grad_norm', '.3f'),
+                 ('tokens_per_s', '.0f'), ('peak_gib', '.2f')):
+        name = k.replace('learning_rate', 'lr').replace('tokens_per_s', 'tok/s').replace('peak_gib', 'peak GiB')
+        if k in h: parts.append(f"{name} {h[k]:{f}}")
     return ' | '.join(parts)
 
 # %% ../../nbs/23_dashboard.ipynb #497f6322
@@ -139,11 +172,17 @@ def curves_png(self:Dashboard) -> bytes:
     for k, style in (('loss', '-'), ('eval_loss', 'o--')):
         pts = [(h['step'], h[k]) for h in self.history if k in h]
         if pts: a1.plot(*zip(*pts), style, label=k)
-    a1.set_xlabel('step'); a1.set_title('loss'); a1.legend(fontsize=8)
+    a1.set_xlabel('step')
+    a1.set_title('loss')
+    a1.legend(fontsize=8)
     pts = [(h['step'], h['learning_rate']) for h in self.history if 'learning_rate' in h]
     if pts: a2.plot(*zip(*pts))
-    a2.set_xlabel('step'); a2.set_title('learning rate')
-    fig.tight_layout(); buf = io.BytesIO(); fig.savefig(buf, format='png', dpi=80); plt.close(fig)
+    a2.set_xlabel('step')
+    a2.set_title('learning rate')
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format='png', dpi=80)
+    plt.close(fig)
     return buf.getvalue()
 
 # %% ../../nbs/23_dashboard.ipynb #cf756ef6
@@ -158,7 +197,11 @@ def _draw(self:Dashboard, state):
 
 # %% ../../nbs/23_dashboard.ipynb #4b36ddd7
 @patch
-def on_train_end(self:Dashboard, args, state, control, **kw):
+def on_train_end(self:Dashboard,
+                 args,      # transformers' `TrainingArguments`
+                 state,     # the Trainer's `TrainerState`
+                 control,   # its `TrainerControl`
+                 **kw):
     if self.widgets and self.history: self._draw(state)
     if self.stopped: print(f"stopped at step {state.global_step} on request; a checkpoint was saved", file=self.out)
 

@@ -15,7 +15,8 @@ __all__ = ['fuse_lora']
 # %% ../../nbs/22_fused.ipynb #2272826e
 @functools.cache
 def _drop_kernel():
-    "A Triton kernel zeroing the elements dropout drops for a seed, the mask drawn in the kernel from (seed, element index)."
+    """A Triton kernel zeroing the elements dropout drops for a seed, the mask drawn in the kernel from (seed, element
+    index)."""
     import triton, triton.language as tl
     @triton.jit
     def drop(x_ptr, y_ptr, n, thr, seed, G: tl.constexpr):
@@ -34,24 +35,30 @@ def _drop_kernel():
     return drop
 
 # %% ../../nbs/22_fused.ipynb #b04d3cfd
-_NO_TRITON = {}   # GPU index -> why the dropout kernel failed there (then torch draws the mask there, for the whole session)
+# GPU index -> why the dropout kernel failed there (then torch draws the mask there, for the whole session)
+_NO_TRITON = {}
 
+# %% ../../nbs/22_fused.ipynb #d63e49ae
 def _dropped(x, seed:int, p:float):
-    "`x` with the elements dropout drops for `seed` zeroed (not rescaled): the same elements for any tensor of x's shape."
+    """`x` with the elements dropout drops for `seed` zeroed (not rescaled): the same elements for any tensor of x's
+    shape."""
     import torch
     x = x.contiguous()
     i = (x.device.index if x.device.index is not None else torch.cuda.current_device()) if x.is_cuda else None
     if i is not None and i not in _NO_TRITON and _have('triton') and torch.cuda.get_device_capability(i) >= (7, 0):
-        y = torch.empty_like(x); n = x.numel()
+        y = torch.empty_like(x)
+        n = x.numel()
         try:
             # Triton launches on the current GPU: made the tensor's, for a model spread over several GPUs
             with torch.cuda.device(x.device):
                 # the draw is 16-bit: p is rounded to a multiple of 1/65536 (0.05 drops 0.049988), 1/keep stays 1/(1-p)
                 _drop_kernel()[((n + 4095)//4096,)](x, y, n, round(p*65536), seed, G=512)   # 512 groups of 8 a program
             return y
-        except Exception as e:   # the kernel compiles on first use: a machine without a C compiler fails here, in the forward
+        # the kernel compiles on first use: a machine without a C compiler fails here, in the forward
+        except Exception as e:
             _NO_TRITON[i] = f"{type(e).__name__}: {str(e)[:200]}"
-            warnings.warn(f"LoRA dropout's Triton kernel failed on {x.device} ({_NO_TRITON[i]}); torch draws the dropout mask "
+            warnings.warn(f"LoRA dropout's Triton kernel failed on {x.device} ({_NO_TRITON[i]}); torch draws the "
+                          "dropout mask "
                           "there instead, which is slower. lora_dropout=0 needs no mask.")
     # elsewhere (CPU, GPUs older than Volta): the same rate drawn from torch's own generator, seeded alike
     return x*(torch.rand(x.shape, generator=torch.Generator(device=x.device).manual_seed(seed), device=x.device) >= p)
@@ -66,20 +73,23 @@ def _lora_fn():
         @staticmethod
         def forward(ctx, x, W, bias, A, B, scale, seed, p, out_unused=False):
             dev = x.device.type
-            cdt = torch.get_autocast_dtype(dev) if torch.is_autocast_enabled(dev) else x.dtype   # what autocast would compute in
+            # what autocast would compute in
+            cdt = torch.get_autocast_dtype(dev) if torch.is_autocast_enabled(dev) else x.dtype
             with torch.autocast(dev, enabled=False):
                 xc, a, b = x.to(cdt), A.to(cdt), B.to(cdt)
                 xd = _dropped(xc, seed, p) if p > 0 else xc
-                # 1/keep scales the rank-r product, not the input: one pass over the T x in input fewer (here and in backward)
+                # 1/keep scales the rank-r product, not the input: one pass over the T x in input fewer (here and in
+                # backward)
                 xa = (xd @ a.t()).mul_(1/(1 - p)) if p > 0 else xd @ a.t()
                 x2, xa2 = xc.reshape(-1, xc.shape[-1]), xa.reshape(-1, xa.shape[-1])
                 if out_unused: y = xc.new_zeros(x2.shape[0], W.shape[0])   # checkpointing's recompute, output unread
-                # the sum in the matmul's epilogue, in place (addmm out of place would first copy its input into the result)
+                # the sum in the matmul's epilogue, in place (addmm out of place would first copy its input into the
+                # result)
                 elif bias is None: y = (xa2 @ b.t()).addmm_(x2, W.to(cdt).t(), beta=scale)
                 else: y = torch.addmm(bias.to(cdt), xa2, b.t(), alpha=scale).addmm_(x2, W.to(cdt).t())
                 y = y.reshape(*xc.shape[:-1], W.shape[0])
-            # the frozen base needs no input for its backward: only the dropped input is kept (for A's gradient); the mask
-            # is drawn again from the seed where the input's gradient needs it
+            # the frozen base needs no input for its backward: only the dropped input is kept (for A's gradient); the
+            # mask is drawn again from the seed where the input's gradient needs it
             ctx.save_for_backward(xd, W, a, b, xa)
             ctx.scale, ctx.seed, ctx.p, ctx.cdt, ctx.dtypes = scale, seed, p, cdt, (x.dtype, A.dtype, B.dtype)
             return y
@@ -99,7 +109,8 @@ def _lora_fn():
                 if ctx.needs_input_grad[0]:
                     gd = (gxa*(1/(1 - p)) if p > 0 else gxa) @ a
                     if p > 0: gd = _dropped(gd, ctx.seed, p)
-                    gx = torch.addmm(gd.reshape(-1, gd.shape[-1]), g2, W.to(ctx.cdt)).reshape(xd.shape).to(ctx.dtypes[0])
+                    gx = torch.addmm(gd.reshape(-1, gd.shape[-1]), g2,
+                                     W.to(ctx.cdt)).reshape(xd.shape).to(ctx.dtypes[0])
             return gx, None, None, gA.to(ctx.dtypes[1]), gB.to(ctx.dtypes[2]), None, None, None, None
     return LoraLinearFn
 
@@ -109,9 +120,10 @@ _RESIDUAL_LAST = {'LlamaDecoderLayer', 'MistralDecoderLayer', 'Qwen2DecoderLayer
 
 def _output_unused(self) -> bool:
     """Is this the recompute of gradient checkpointing (run inside the backward) of a layer whose output nothing reads?
-    Such a layer is the decoder layer's `down_proj` (`fuse_lora` marks it): its output only enters the residual sum, which keeps
-    nothing for its backward, and the recompute stops once the layer has kept what its own backward needs (torch's early stop).
-    Its base matmul, a third of the MLP's, is skipped there -- only while transformers checkpoints that decoder layer alone."""
+    Such a layer is the decoder layer's `down_proj` (`fuse_lora` marks it): its output only enters the residual sum,
+    which keeps nothing for its backward, and the recompute stops once the layer has kept what its own backward needs
+    (torch's early stop). Its base matmul, a third of the MLP's, is skipped there -- only while transformers
+    checkpoints that decoder layer alone."""
     import torch
     layer = self._swiftnb_layer[0] if hasattr(self, '_swiftnb_layer') else None
     return (layer is not None and layer.training and getattr(layer, 'gradient_checkpointing', False)
@@ -128,13 +140,16 @@ def _fused_forward(self, x, *args, **kw):
     n = act[0]
     drop = self.lora_dropout[n]
     p = drop.p if self.training and isinstance(drop, torch.nn.Dropout) else 0.
-    # the mask's seed comes from torch's generator, so torch.manual_seed repeats it and checkpointing's recompute draws it again
+    # the mask's seed comes from torch's generator, so torch.manual_seed repeats it and checkpointing's recompute draws
+    # it again
     seed = int(torch.randint(0, 2**31 - 1, ())) if p > 0 else 0
-    return _lora_fn().apply(x, self.base_layer.weight, self.base_layer.bias, self.lora_A[n].weight, self.lora_B[n].weight,
+    return _lora_fn().apply(x, self.base_layer.weight, self.base_layer.bias, self.lora_A[n].weight,
+                            self.lora_B[n].weight,
                             self.scaling[n], seed, p, _output_unused(self))
 
 # %% ../../nbs/22_fused.ipynb #20fa5c71
-def fuse_lora(model) -> int:
+def fuse_lora(model,   # a peft model
+             ) -> int:   # how many layers were fused
     "Route each plain LoRA linear layer of a peft `model` through `LoraLinearFn`; returns how many layers were fused."
     import types, torch
     from peft.tuners.lora import Linear as LoraLinear
@@ -146,5 +161,6 @@ def fuse_lora(model) -> int:
         if type(getattr(mlp, 'down_proj', None)) is LoraLinear: mlp.down_proj._swiftnb_layer = (layer,)
     for m in model.modules():
         if type(m) is LoraLinear and type(m.base_layer) is torch.nn.Linear and not m.lora_variant:
-            m.forward = types.MethodType(_fused_forward, m); n += 1
+            m.forward = types.MethodType(_fused_forward, m)
+            n += 1
     return n

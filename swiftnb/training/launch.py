@@ -18,19 +18,20 @@ __all__ = []
 
 # %% ../../nbs/26_launch.ipynb #a67b14b7
 def _says_result() -> bool:
-    "Whether this process's CLI prints the run's result: rank 0, unless swiftnb's launcher started it (the launching process prints it)."
+    """Whether this process's CLI prints the run's result: rank 0, unless swiftnb's launcher started it (the launching
+    process prints it)."""
     return _dist()[0] == 0 and not os.environ.get('SWIFTNB_LAUNCHED')
 
 # %% ../../nbs/26_launch.ipynb #33f1a9ae
 def _agreed(dev):
-    """`dev` as every process of a torchrun plans with: the least free memory that any of them read. Each reads at its own
-    moment, while another may be loading its model; planned apart, near a limit one could choose FSDP and another not, and the
-    first collective would hang (or their batches and checkpointing would differ)."""
+    """`dev` as every process of a torchrun plans with: the least free memory that any of them read. Each reads at its
+    own moment, while another may be loading its model; planned apart, near a limit one could choose FSDP and another
+    not, and the first collective would hang (or their batches and checkpointing would differ)."""
     import torch, torch.distributed as dist, datetime
     from accelerate import PartialState
     from transformers import TrainingArguments
-    # the process group torchrun describes, made here as the Trainer would make it (it keeps the first one): its timeout, and
-    # gloo where the processes train on CPUs
+    # the process group torchrun describes, made here as the Trainer would make it (it keeps the first one): its
+    # timeout, and gloo where the processes train on CPUs
     st = PartialState(cpu=not dev.is_gpu, timeout=datetime.timedelta(seconds=TrainingArguments.ddp_timeout))
     t = torch.tensor([dev.free_gib], dtype=torch.float64, device=st.device)
     dist.all_reduce(t, op=dist.ReduceOp.MIN)
@@ -38,7 +39,8 @@ def _agreed(dev):
 
 # %% ../../nbs/26_launch.ipynb #8e3932b7
 def _launch_argv(model, dataset, args:SFTArgs, eval_dataset, where:Path, cmd:list=('sft',)) -> list:
-    "`swiftnb` arguments (command `cmd`) repeating this call in every process; data held in memory is written to JSONL files in `where`."
+    """`swiftnb` arguments (command `cmd`) repeating this call in every process; data held in memory is written to JSONL
+    files in `where`."""
     def data(d, name):
         if d is None: return None
         if isinstance(d, (str, Path)): return [str(d)]
@@ -47,7 +49,8 @@ def _launch_argv(model, dataset, args:SFTArgs, eval_dataset, where:Path, cmd:lis
             for i, r in enumerate(d):
                 try: f.write(json.dumps(dict(r)) + '\n')
                 except TypeError as e: raise SwiftnbError(
-                    f"{name} row {i} cannot be handed to the other processes ({e}); with nproc_per_node>1 pass rows of plain "
+                    f"{name} row {i} cannot be handed to the other processes ({e}); with nproc_per_node>1 pass rows of "
+                    "plain "
                     "values (media as file paths), or a data file or folder.") from None
         return [str(p)]
     argv = [*cmd, '--model', str(model), '--dataset', *data(dataset, 'train')]
@@ -71,7 +74,8 @@ def _saved_tensors(d) -> int:
 # %% ../../nbs/26_launch.ipynb #89a3d1ca
 def _needs_shards(model, args:SFTArgs) -> bool:
     "Whether one GPU of this machine is too small for the run, so its processes must shard it (FSDP)."
-    # decided before the processes start (under a user's own torchrun the processes decide alike: they plan with `_agreed`)
+    # decided before the processes start (under a user's own torchrun the processes decide alike: they plan with
+    # `_agreed`)
     dev = device_info()
     if not dev.is_gpu: return False
     try: recommend(str(get_model_dir(model)), dev, max_length=args.max_length, tuner=args.tuner,
@@ -81,67 +85,95 @@ def _needs_shards(model, args:SFTArgs) -> bool:
 
 # %% ../../nbs/26_launch.ipynb #9ab2b069
 def _threads(nproc:int) -> int:
-    "CPU threads for each of `nproc` processes: the physical cores this process may use, shared out (torchrun's own default is 1)."
+    """CPU threads for each of `nproc` processes: the physical cores this process may use, shared out (torchrun's own
+    default is 1)."""
     import psutil
-    n = min(psutil.cpu_count(logical=False) or os.cpu_count() or 1, len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else 10**6)
+    n = min(psutil.cpu_count(logical=False) or os.cpu_count() or 1,
+            len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else 10**6)
     return max(1, n // nproc)
 
 # %% ../../nbs/26_launch.ipynb #9d4547fa
-def _launch(model, dataset, args:SFTArgs, eval_dataset=None, callbacks=None, cmd:list=('sft',), result=None) -> SFTResult:
-    "Run this `sft` call (or `swiftnb` command `cmd`) in `args.nproc_per_node` processes (torchrun; data parallel); what rank 0 wrote."
+def _launch(model, dataset, args:SFTArgs, eval_dataset=None, callbacks=None, cmd:list=('sft',),
+            result=None) -> SFTResult:
+    """Run this `sft` call (or `swiftnb` command `cmd`) in `args.nproc_per_node` processes (torchrun; data parallel);
+    what rank 0 wrote."""
     if not isinstance(model, (str, Path)):
-        raise SwiftnbError("nproc_per_node>1 starts one process per device, each loading its own copy of the model: pass its "
+        raise SwiftnbError("nproc_per_node>1 starts one process per device, each loading its own copy of the model: "
+                           "pass its "
                            "registry name or directory, not a loaded model.")
-    if callbacks: raise SwiftnbError("callbacks cannot be handed to other processes: with nproc_per_node>1 rank 0 prints the "
+    if callbacks: raise SwiftnbError("callbacks cannot be handed to other processes: with nproc_per_node>1 rank 0 "
+                                     "prints the "
                                      "dashboard as text, and the result's history holds every logged value.")
     import torch
     if os.environ.get('CUDA_VISIBLE_DEVICES') != '' and 0 < (k := torch.cuda.device_count()) < args.nproc_per_node:
         # each process takes a GPU of its own: two on one would fail in NCCL's first collective, after loading the model
-        raise SwiftnbError(f"nproc_per_node={args.nproc_per_node} starts one process per GPU, and this machine shows {k} GPU"
-                           f"{'s' if k > 1 else ''}: use nproc_per_node={k}, or CUDA_VISIBLE_DEVICES='' to train the processes on CPUs.")
-    out = Path(args.output_dir); where = out/'.launch'
+        raise SwiftnbError(f"nproc_per_node={args.nproc_per_node} starts one process per GPU, and this machine shows "
+                           f"{k} GPU"
+                           f"{'s' if k > 1 else ''}: use nproc_per_node={k}, or CUDA_VISIBLE_DEVICES='' to train the "
+                           "processes on CPUs.")
+    out = Path(args.output_dir)
+    where = out/'.launch'
     made = [d for d in (where, out/'.data') if not d.exists()]   # afterwards only what this run made is removed
     where.mkdir(parents=True, exist_ok=True)
     try:
         (where/'run.py').write_text("import sys\nfrom swiftnb.cli import main\nsys.exit(main())\n")
-        if args.fsdp is None and cmd[0] == 'sft': args = replace(args, fsdp=_needs_shards(model, args))   # decided once: all processes agree
+        # decided once: all processes agree
+        if args.fsdp is None and cmd[0] == 'sft': args = replace(args, fsdp=_needs_shards(model, args))
         argv = _launch_argv(model, dataset, args, eval_dataset, where, cmd)
-        run = [sys.executable, '-m', 'torch.distributed.run', '--standalone', f'--nproc_per_node={args.nproc_per_node}', str(where/'run.py'), *argv]
-        # SWIFTNB_LAUNCHED: the processes' CLI leaves the result line to this process (which prints it, or returns it to a notebook)
-        env = {**os.environ, 'OMP_NUM_THREADS': os.environ.get('OMP_NUM_THREADS', str(_threads(args.nproc_per_node))), 'SWIFTNB_LAUNCHED': '1'}
+        run = [sys.executable, '-m', 'torch.distributed.run', '--standalone', f'--nproc_per_node={args.nproc_per_node}',
+               str(where/'run.py'), *argv]
+        # SWIFTNB_LAUNCHED: the processes' CLI leaves the result line to this process (which prints it, or returns it to
+        # a notebook)
+        env = {**os.environ, 'OMP_NUM_THREADS': os.environ.get('OMP_NUM_THREADS', str(_threads(args.nproc_per_node))),
+               'SWIFTNB_LAUNCHED': '1'}
         rc, said, tail = _run_launched(run, env, cmd[0])
-    finally:   # the launcher's script and rows, and trl's shared data caches (alignment): working files of this run only
+    # the launcher's script and rows, and trl's shared data caches (alignment): working files of this run only
+    finally:
         for f in ('run.py', 'train.jsonl', 'eval.jsonl'): (where/f).unlink(missing_ok=True)
         for d in made:
             shutil.rmtree(d, ignore_errors=True)
-            if d.exists(): warnings.warn(f"{d} could not be removed: it holds this run's working files only, and can be deleted.")
+            if d.exists(): warnings.warn(f"{d} could not be removed: it holds this run's working files only, and can "
+                                         "be deleted.")
     if rc:
-        raise SwiftnbError(f"The {args.nproc_per_node}-process run failed (exit code {rc})" + (f": {' '.join(said)}" if said else '') +
-                           f" Complete checkpoints in {out} are kept; resume_from_checkpoint=True continues from the last. Its last lines:\n" + ''.join(tail))
+        raise SwiftnbError(f"The {args.nproc_per_node}-process run failed (exit code {rc})"
+                           + (f": {' '.join(said)}" if said else '') +
+                           f" Complete checkpoints in {out} are kept; resume_from_checkpoint=True continues from the "
+                           "last. Its last lines:\n" + ''.join(tail))
     return (result or SFTResult).load(out)
 
 # %% ../../nbs/26_launch.ipynb #8242166a
 def _run_launched(run:list, env:dict, cmd:str) -> tuple:
-    "Run torchrun's command line `run`, echoing its output: (exit code, the processes' own swiftnb error messages, the last lines)."
+    """Run torchrun's command line `run`, echoing its output: (exit code, the processes' own swiftnb error messages, the
+    last lines)."""
     import subprocess, collections
     tail = collections.deque(maxlen=40)
     with subprocess.Popen(run, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1, env=env) as p:
-        said, more = [], False   # the processes' own swiftnb errors (the CLI prints 'swiftnb sft: ...'); torchrun's traceback follows
+        # the processes' own swiftnb errors (the CLI prints 'swiftnb sft: ...'); torchrun's traceback follows
+        said, more = [], False
         try:
             for line in p.stdout:
-                tail.append(line); print(line, end='', flush=True)
-                if more and line[:1] in (' ', '\t') and line.strip():   # an error's indented lines: the rows and fields it names
+                tail.append(line)
+                print(line, end='', flush=True)
+                # an error's indented lines: the rows and fields it names
+                if more and line[:1] in (' ', '\t') and line.strip():
                     s = said[-1] + ' ' + line.strip()
-                    if s in said: said.pop(); more = False   # another process said the same: kept once
+                    # another process said the same: kept once
+                    if s in said:
+                        said.pop()
+                        more = False
                     else: said[-1] = s
                     continue
                 more = False
-                for m in re.findall(rf'swiftnb {cmd}: (.+?)(?=swiftnb {cmd}: |$)', line.strip()):   # the CLI's own error lines
+                # the CLI's own error lines
+                for m in re.findall(rf'swiftnb {cmd}: (.+?)(?=swiftnb {cmd}: |$)', line.strip()):
                     if m not in said: said.append(m)
                     more = True
-        except BaseException:   # interrupted (the kernel's Stop, Ctrl-C): the processes stop too, before their files are removed
+        # interrupted (the kernel's Stop, Ctrl-C): the processes stop too, before their files are removed
+        except BaseException:
             p.terminate()       # torchrun hands it on to its workers
             try: p.wait(timeout=30)
-            except subprocess.TimeoutExpired: p.kill(); p.wait()
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
             raise
     return p.returncode, said, tail

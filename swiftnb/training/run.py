@@ -7,6 +7,7 @@ Docs: https://swiftnb.github.io/swiftnb/run.html.md"""
 # %% ../../nbs/27_run.ipynb #912cefbc
 from __future__ import annotations
 import os, sys, json, signal, threading, time
+from fastcore.basics import patch
 from dataclasses import asdict, replace
 from pathlib import Path
 from ..core import SwiftnbError, PlanError, DeviceError, load_model, get_model_dir, device_info, modality_of
@@ -22,79 +23,182 @@ __all__ = ['Method', 'train_run']
 
 # %% ../../nbs/27_run.ipynb #69d03b99
 class Method:
-    """A training method on the shared run (`train_run`): what it refuses, how it plans, loads, prepares its data, tunes the
-    model and builds its trainer. The run does the rest, once for every method: the launch over several processes, the
-    device, seeding, the dashboard, checkpoints marked complete and resume, the out-of-memory message, the manifest, the
-    atomic save of `final/` and the history. A new method is a subclass that fills these in (`SFTMethod`, and alignment's)."""
+    """A training method on the shared run (`train_run`): what it refuses, how it plans, loads, prepares its data, tunes
+    the model and builds its trainer. The run does the rest, once for every method: the launch over several
+    processes, the device, seeding, the dashboard, checkpoints marked complete and resume, the out-of-memory message,
+    the manifest, the atomic save of `final/` and the history. A new method is a subclass that fills these in
+    (`SFTMethod`, and alignment's)."""
     name, cmd, result = 'sft', ('sft',), SFTResult
-    same = 'base model, data and tuner'   # what a checkpoint must share with this run to be resumed (said in the warning)
-    def refuse(self, args, callbacks):
-        "Settings the method cannot run with, refused before anything loads."
-    def launch(self, model, dataset, args, eval_dataset, callbacks):
-        "This call in `args.nproc_per_node` processes (torchrun): what rank 0 wrote."
-        return _launch(model, dataset, args, eval_dataset, callbacks, cmd=list(self.cmd), result=self.result)
-    def start(self, model, args):
-        "Where the run starts: sets `base` (its name) and `src` (its folder; None for a loaded model). Returns `args`."
-        self.model0 = model   # as given: a name, a folder, or a loaded model
-        self.base = model if isinstance(model, (str, Path)) else getattr(model.config, '_name_or_path', type(model).__name__)
-        self.src = str(get_model_dir(model)) if isinstance(model, (str, Path)) else None
-        return args
-    def plan_run(self, args):
-        "Sets `plan` for `self.dev` and returns `args` filled from it."
-        raise NotImplementedError
-    def load(self, model, processor, args) -> tuple:
-        "`(model, processor, args)`: the model loaded as the plan says (a loaded model as it is)."
-        if self.src is not None:
-            return (*load_model(self.src, dtype=args.dtype, quant_bits=4 if args.tuner == 'qlora' else None, attn_impl=args.attn_impl), args)
-        if processor is None: raise SwiftnbError(f"A loaded model needs its processor: {self.name}(model, data, processor=tokenizer_or_processor).")
-        return model, processor, args
-    def data(self, dataset, eval_dataset, model, processor, args) -> tuple:
-        "`(train_ds, eval_ds, args)`: the rows validated (refused by row before any training) and prepared."
-        raise NotImplementedError
-    def tune(self, model, args) -> tuple:
-        "`(model, args)`: the tuner applied (seeded by the run)."
-        if args.gradient_checkpointing and args.tuner != 'full': model.enable_input_require_grads()
-        return apply_tuner(model, args), args
-    def dashboard(self, args) -> Dashboard: return Dashboard(None if args.dashboard == 'auto' else True)
-    def run_id(self, train_ds, args) -> dict:
-        "Which run a checkpoint belongs to (written in its completion marker)."
-        return _run_of(self.src or self.base, train_ds, args)
-    def trainer(self, model, processor, args, train_ds, eval_ds, callbacks, dash):
-        "The trainer for this run, its callbacks given."
-        raise NotImplementedError
-    def trained(self, args):
-        "After training, before the save."
-    def manifest(self, trainer, args) -> dict:
-        "The method's own entries in the manifest."
-        return {}
-    def save(self, trainer, d):
-        "Write the trained adapter (or model) into folder `d`."
-        trainer.model.save_pretrained(d)
-    def finish(self, trainer, args):
-        "After the save, before the result is handed back."
-    def make_result(self, *a, **kw) -> SFTResult:
-        "The result handed back, from what the run wrote and holds."
-        return self.result(*a, **kw)
+    # what a checkpoint must share with this run to be resumed (said in the warning)
+    same = 'base model, data and tuner'
+
+# %% ../../nbs/27_run.ipynb #b3254c05
+@patch
+def refuse(self:Method,
+           args,        # the run's settings
+           callbacks,   # the caller's `TrainerCallback`s (or None)
+          ):
+    "Settings the method cannot run with, refused before anything loads."
+
+# %% ../../nbs/27_run.ipynb #e06a1a99
+@patch
+def launch(self:Method,
+           model,          # a registry name or model folder (each process loads its own copy)
+           dataset,        # the training rows, as given
+           args,           # the run's settings, `nproc_per_node` set
+           eval_dataset,   # the evaluation rows, as given (or None)
+           callbacks,      # the caller's `TrainerCallback`s (refused: they cannot cross processes)
+          ):
+    "This call in `args.nproc_per_node` processes (torchrun): what rank 0 wrote."
+    return _launch(model, dataset, args, eval_dataset, callbacks, cmd=list(self.cmd), result=self.result)
+
+# %% ../../nbs/27_run.ipynb #2246238c
+@patch
+def start(self:Method,
+          model,   # a registry name, hub id, folder or loaded model
+          args,    # the run's settings
+         ):
+    "Where the run starts: sets `base` (its name) and `src` (its folder; None for a loaded model). Returns `args`."
+    self.model0 = model   # as given: a name, a folder, or a loaded model
+    self.base = model if isinstance(model, (str, Path)) else getattr(model.config, '_name_or_path',
+                                                                     type(model).__name__)
+    self.src = str(get_model_dir(model)) if isinstance(model, (str, Path)) else None
+    return args
+
+# %% ../../nbs/27_run.ipynb #c90ce095
+@patch
+def plan_run(self:Method, args):   # the run's settings, `None`/'auto' still open
+    "Sets `plan` for `self.dev` and returns `args` filled from it."
+    raise NotImplementedError
+
+# %% ../../nbs/27_run.ipynb #758e7e5d
+@patch
+def load(self:Method,
+         model,       # as given to the run
+         processor,   # a loaded model's tokenizer or processor (None for a name or folder)
+         args,        # the run's settings, filled from the plan
+        ) -> tuple:
+    "`(model, processor, args)`: the model loaded as the plan says (a loaded model as it is)."
+    if self.src is not None:
+        return (*load_model(self.src, dtype=args.dtype, quant_bits=4 if args.tuner == 'qlora' else None,
+                            attn_impl=args.attn_impl), args)
+    if processor is None: raise SwiftnbError(f"A loaded model needs its processor: {self.name}(model, data, "
+                                             "processor=tokenizer_or_processor).")
+    return model, processor, args
+
+# %% ../../nbs/27_run.ipynb #eebed7ac
+@patch
+def data(self:Method,
+         dataset,        # the training rows, as given
+         eval_dataset,   # the evaluation rows, as given (or None)
+         model,          # the loaded model
+         processor,      # its tokenizer or processor
+         args,           # the run's settings
+        ) -> tuple:
+    "`(train_ds, eval_ds, args)`: the rows validated (refused by row before any training) and prepared."
+    raise NotImplementedError
+
+# %% ../../nbs/27_run.ipynb #9cc8657e
+@patch
+def tune(self:Method,
+         model,   # the loaded model
+         args,    # the run's settings
+        ) -> tuple:
+    "`(model, args)`: the tuner applied (seeded by the run)."
+    if args.gradient_checkpointing and args.tuner != 'full': model.enable_input_require_grads()
+    return apply_tuner(model, args), args
+
+# %% ../../nbs/27_run.ipynb #c1fbaf86
+@patch
+def dashboard(self:Method,
+              args,   # the run's settings
+             ) -> Dashboard:
+    "The run's dashboard: widgets in a notebook ('auto'), else text."
+    return Dashboard(None if args.dashboard == 'auto' else True)
+
+# %% ../../nbs/27_run.ipynb #60677eb1
+@patch
+def run_id(self:Method,
+           train_ds,   # the prepared training rows
+           args,       # the run's settings
+          ) -> dict:
+    "Which run a checkpoint belongs to (written in its completion marker)."
+    return _run_of(self.src or self.base, train_ds, args)
+
+# %% ../../nbs/27_run.ipynb #3f674c58
+@patch
+def trainer(self:Method,
+            model,       # the tuned model
+            processor,   # its tokenizer or processor
+            args,        # the run's settings
+            train_ds,    # the prepared training rows
+            eval_ds,     # the prepared evaluation rows (or None)
+            callbacks,   # every callback of the run: the run's own, the caller's, the dashboard
+            dash,        # the run's Dashboard (None: none)
+           ):
+    "The trainer for this run, its callbacks given."
+    raise NotImplementedError
+
+# %% ../../nbs/27_run.ipynb #f38a0183
+@patch
+def trained(self:Method, args):   # the run's settings
+    "After training, before the save."
+
+# %% ../../nbs/27_run.ipynb #949036e4
+@patch
+def manifest(self:Method,
+             trainer,   # the trainer that trained
+             args,      # the run's settings
+            ) -> dict:
+    "The method's own entries in the manifest."
+    return {}
+
+# %% ../../nbs/27_run.ipynb #1ef0980e
+@patch
+def save(self:Method,
+         trainer,   # the trainer that trained
+         d,         # the folder to write into
+        ):
+    "Write the trained adapter (or model) into folder `d`."
+    trainer.model.save_pretrained(d)
+
+# %% ../../nbs/27_run.ipynb #aa3c1726
+@patch
+def finish(self:Method,
+           trainer,   # the trainer that trained
+           args,      # the run's settings
+          ):
+    "After the save, before the result is handed back."
+
+# %% ../../nbs/27_run.ipynb #d84e5766
+@patch
+def make_result(self:Method, *a, **kw) -> SFTResult:
+    "The result handed back, from what the run wrote and holds."
+    return self.result(*a, **kw)
 
 # %% ../../nbs/27_run.ipynb #1d78ac31
 class _AtEnd(Exception): "The checkpoint resumed from is at the run's end: nothing is left to train."
 
 # %% ../../nbs/27_run.ipynb #011d97b8
 def _reload_root_adapter(model, ckpt):
-    """Load checkpoint `ckpt`'s root adapter (peft's 'default') into `model`, where the model holds several adapters (trl's
-    frozen 'ref' copy beside it). Why: transformers 5.17-5.22 reload only the adapters saved in subfolders of such a
-    checkpoint, so a resumed DPO/KTO run from an SFT output went on from the SFT weights, silently (5.23 loads both)."""
+    """Load checkpoint `ckpt`'s root adapter (peft's 'default') into `model`, where the model holds several adapters
+    (trl's frozen 'ref' copy beside it). Why: transformers 5.17-5.22 reload only the adapters saved in subfolders of
+    such a checkpoint, so a resumed DPO/KTO run from an SFT output went on from the SFT weights, silently (5.23 loads
+    both)."""
     f = Path(ckpt)/'adapter_model.safetensors'
-    if 'default' not in (getattr(model, 'peft_config', None) or {}) or len(model.peft_config) < 2 or not f.exists(): return
+    if 'default' not in (getattr(model, 'peft_config', None)
+                         or {}) or len(model.peft_config) < 2 or not f.exists(): return
     from peft import set_peft_model_state_dict
     from safetensors.torch import load_file
-    set_peft_model_state_dict(model, load_file(str(f)), adapter_name='default')   # into the same tensors the optimizer holds
+    # into the same tensors the optimizer holds
+    set_peft_model_state_dict(model, load_file(str(f)), adapter_name='default')
 
 # %% ../../nbs/27_run.ipynb #e7b5de49
 class _Guard(_Callback):
-    """The run's own guards. A run resumed from a checkpoint at its end trains nothing (the Trainer would take one more step,
-    past max_steps). Ctrl-C (SIGINT) does what the dashboard's Stop does: the step finishes, a checkpoint is saved and the run
-    ends; a second Ctrl-C stops at once. In one process only: under torchrun each process would stop at its own step."""
+    """The run's own guards. A run resumed from a checkpoint at its end trains nothing (the Trainer would take one more
+    step, past max_steps). Ctrl-C (SIGINT) does what the dashboard's Stop does: the step finishes, a checkpoint is
+    saved and the run ends; a second Ctrl-C stops at once. In one process only: under torchrun each process would
+    stop at its own step."""
     def __init__(self, resume=None): self.resume, self.stopped, self.hits, self._old = resume, None, 0, None
     def on_train_begin(self, args, state, control, model=None, **kw):
         if state.global_step and state.global_step >= state.max_steps: raise _AtEnd()
@@ -118,52 +222,28 @@ class _Guard(_Callback):
             signal.signal(signal.SIGINT, self._old)
         self._old = None
 
-# %% ../../nbs/27_run.ipynb #e562444c
-def train_run(m:Method, model, dataset, args:SFTArgs, processor=None, eval_dataset=None, callbacks:list|None=None):
-    "Train `model` on `dataset` with method `m`: plan → load → data → tuner → trainer → dashboard → checkpoints and resume → manifest → atomic save."
+# %% ../../nbs/27_run.ipynb #8a2ff31e
+def _manifest(m, model, processor, args, train_ds, eval_ds, trainer, tr) -> dict:
+    "What produced the run's result: versions, arguments, plan, data, template, device, metrics, and the method's own."
     import torch
-    from transformers import set_seed
-    from transformers.trainer_utils import TrainOutput
-    m.refuse(args, callbacks)
-    if (n := args.nproc_per_node or int(os.environ.get('NPROC_PER_NODE', 1))) > 1 and _dist()[1] == 1:
-        return m.launch(model, dataset, replace(args, nproc_per_node=n), eval_dataset, callbacks)
-    m.rank, m.world = _dist()
-    out = m.out = Path(args.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    args = m.start(model, args)
-    m.dev = device_info() if m.world == 1 else _agreed(device_info())   # every process plans alike (a user's own torchrun too)
-    args = m.plan_run(args)
-    model, processor, args = m.load(model, processor, args)
-    if args.tuner == 'qlora' and not torch.cuda.is_available():
-        raise DeviceError("QLoRA needs a CUDA GPU (bitsandbytes); use tuner='lora' here.")
-    train_ds, eval_ds, args = m.data(dataset, eval_dataset, model, processor, args)
-    set_seed(args.seed)   # LoRA's A matrices start random: a resumed or repeated run must start from the same ones
-    model, args = m.tune(model, args)
-    dash = next((c for c in callbacks or [] if isinstance(c, Dashboard)), None)   # a user's own Dashboard, or the method's
-    if dash is None and args.dashboard is not False: dash = m.dashboard(args)
-    if m.rank: dash = None   # under torchrun rank 0 alone shows progress
-    run, guard = m.run_id(train_ds, args), _Guard()
-    cbs = [_MarkComplete(run), guard] + list(callbacks or []) + ([dash] if dash and dash not in (callbacks or []) else [])
-    trainer = m.trainer(model, processor, args, train_ds, eval_ds, cbs, dash)
-    if dash is not None: _no_printer(trainer)
-    resume = guard.resume = resume_point(args.resume_from_checkpoint, out, run, m.same)
-    with _full_disk_named(out):
-        try: tr = trainer.train(resume_from_checkpoint=resume)
-        except _AtEnd:   # killed while final/ was written, or run again when finished
-            if m.rank == 0: print(f"{Path(resume).name} is this run's last step: nothing left to train; final/ is written from it", flush=True)
-            tr = TrainOutput(trainer.state.global_step, None, {})
-        except torch.OutOfMemoryError as e: raise PlanError(_oom_message(args, m.plan, m.src or model)) from e
-        finally: guard.restore()
-    m.trained(args)
     cuda = torch.cuda.is_available()
     manifest = dict(created=time.strftime('%Y-%m-%dT%H:%M:%S%z'), versions=_versions(), base_model=str(m.src or m.base),
-                    modality=modality_of(model.config), args={k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(args).items()},
+                    modality=modality_of(model.config),
+                    args={k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(args).items()},
                     plan=m.plan.to_dict(), data=dict(train_rows=len(train_ds), fingerprint=_fingerprint(train_ds),
                                                      eval_rows=len(eval_ds) if eval_ds else 0),
                     chat_template_sha256=_template_hash(processor), device=str(device_info()), metrics=tr.metrics,
-                    trainable=trainable_summary(trainer.model), world_size=m.world, global_step=trainer.state.global_step,
-                    peak_gpu_gib=torch.cuda.max_memory_allocated()/2**30 if cuda else None)   # this process's (rank 0's under torchrun)
+                    trainable=trainable_summary(trainer.model), world_size=m.world,
+                    global_step=trainer.state.global_step,
+                    # this process's (rank 0's under torchrun)
+                    peak_gpu_gib=torch.cuda.max_memory_allocated()/2**30 if cuda else None)
     manifest.update(m.manifest(trainer, args))
+    return manifest
+
+# %% ../../nbs/27_run.ipynb #c53a359c
+def _save_final(m, trainer, processor, manifest:dict) -> tuple:
+    "Write `final/` atomically (rank 0), the manifest and the history; (final's path, the history)."
+    out = m.out
     def _write(d):
         m.save(trainer, d)
         processor.save_pretrained(d)
@@ -174,11 +254,64 @@ def train_run(m:Method, model, dataset, args:SFTArgs, processor=None, eval_datas
         with _full_disk_named(out): final = _atomic_dir(final, _write)
         (out/'swiftnb_manifest.json').write_text(json.dumps(manifest, indent=1, default=str))
         (out/'history.json').write_text(json.dumps(hist, default=str))
+    return final, hist
+
+# %% ../../nbs/27_run.ipynb #e562444c
+def train_run(m:Method,                   # the method: SFT's, or an alignment method's
+              model,                      # registry name, hub id, directory, or a loaded model (then pass `processor`)
+              dataset,                    # the training rows, in any form the method's data step reads
+              args:SFTArgs,               # the run's settings
+              processor=None,             # tokenizer/processor for a loaded model
+              eval_dataset=None,          # evaluated every eval_steps
+              callbacks:list|None=None,   # extra `TrainerCallback`s
+             ):
+    """Train `model` on `dataset` with method `m`: plan → load → data → tuner → trainer → dashboard → checkpoints and
+    resume → manifest → atomic save."""
+    import torch
+    from transformers import set_seed
+    from transformers.trainer_utils import TrainOutput
+    m.refuse(args, callbacks)
+    if (n := args.nproc_per_node or int(os.environ.get('NPROC_PER_NODE', 1))) > 1 and _dist()[1] == 1:
+        return m.launch(model, dataset, replace(args, nproc_per_node=n), eval_dataset, callbacks)
+    m.rank, m.world = _dist()
+    out = m.out = Path(args.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    args = m.start(model, args)
+    # every process plans alike (a user's own torchrun too)
+    m.dev = device_info() if m.world == 1 else _agreed(device_info())
+    args = m.plan_run(args)
+    model, processor, args = m.load(model, processor, args)
+    if args.tuner == 'qlora' and not torch.cuda.is_available():
+        raise DeviceError("QLoRA needs a CUDA GPU (bitsandbytes); use tuner='lora' here.")
+    train_ds, eval_ds, args = m.data(dataset, eval_dataset, model, processor, args)
+    set_seed(args.seed)   # LoRA's A matrices start random: a resumed or repeated run must start from the same ones
+    model, args = m.tune(model, args)
+    # a user's own Dashboard, or the method's
+    dash = next((c for c in callbacks or [] if isinstance(c, Dashboard)), None)
+    if dash is None and args.dashboard is not False: dash = m.dashboard(args)
+    if m.rank: dash = None   # under torchrun rank 0 alone shows progress
+    run, guard = m.run_id(train_ds, args), _Guard()
+    cbs = [_MarkComplete(run), guard] + list(callbacks or [])
+    cbs += [dash] if dash and dash not in (callbacks or []) else []
+    trainer = m.trainer(model, processor, args, train_ds, eval_ds, cbs, dash)
+    if dash is not None: _no_printer(trainer)
+    resume = guard.resume = resume_point(args.resume_from_checkpoint, out, run, m.same)
+    with _full_disk_named(out):
+        try: tr = trainer.train(resume_from_checkpoint=resume)
+        except _AtEnd:   # killed while final/ was written, or run again when finished
+            if m.rank == 0: print(f"{Path(resume).name} is this run's last step: nothing left to train; final/ is "
+                                  "written from it", flush=True)
+            tr = TrainOutput(trainer.state.global_step, None, {})
+        except torch.OutOfMemoryError as e: raise PlanError(_oom_message(args, m.plan, m.src or model)) from e
+        finally: guard.restore()
+    m.trained(args)
+    manifest = _manifest(m, model, processor, args, train_ds, eval_ds, trainer, tr)
+    final, hist = _save_final(m, trainer, processor, manifest)
     m.finish(trainer, args)
     if guard.stopped is not None and m.rank == 0:
         print(f"stopped at step {guard.stopped} (Ctrl-C); checkpoint-{guard.stopped} is saved in {out}: continue with "
               "resume_from_checkpoint=True (--resume_from_checkpoint true)", file=sys.stderr, flush=True)
-    r = m.make_result(out, final, {**tr.metrics, 'global_step': trainer.state.global_step}, hist, manifest, trainer.model,
-                      processor, dash)
+    r = m.make_result(out, final, {**tr.metrics, 'global_step': trainer.state.global_step}, hist, manifest,
+                      trainer.model, processor, dash)
     r.stopped = guard.stopped
     return r

@@ -1,5 +1,4 @@
-"""transformers' `Trainer` as swiftnb runs it: packs cut into chunks, rows dealt by tokens, Liger kept to the GPU, the
-knobs filled from the plan, the `TrainingArguments` every method shares, and the fingerprints of a run.
+"""transformers' `Trainer` as swiftnb runs it, and the `TrainingArguments` every training method shares.
 
 Docs: https://swiftnb.github.io/swiftnb/trainer.html.md"""
 
@@ -17,100 +16,140 @@ from .args import SFTArgs
 __all__ = ['token_balanced_sampler', 'flex_note', 'report_to', 'training_kwargs', 'one_gpu']
 
 # %% ../../nbs/25_trainer.ipynb #bf3b9a23
+def _count_tokens(self, inputs):
+    "Count real tokens: a 2D attention mask's ones, else every token (packed rows have no padding)."
+    import torch
+    if self.args.include_num_input_tokens_seen == 'no': return
+    m = inputs.get('attention_mask')
+    n = m.sum() if m is not None and m.dim() == 2 else inputs['input_ids'].numel()
+    # a count known on the host (packed rows) in one process needs no trip to the GPU: each .item() waits for it
+    # (the 7B profile counted this wait twice a step, bench/train_speed_h200_profiles.md)
+    if isinstance(n, int) and self.args.world_size == 1:
+        self.state.num_input_tokens_seen += n
+        return
+    n = torch.as_tensor(n, device=self.args.device)
+    self.state.num_input_tokens_seen += self.accelerator.gather(n).sum().item()
+
+# %% ../../nbs/25_trainer.ipynb #9d0be59a
+def _chunk_part(k, v, a, b, idle):
+    "The columns [a, b) of the pack's tensor `v` named `k`."
+    # nothing to learn: no loss, no gradient
+    if k == 'labels' and idle: return v[:, a:b].clone().fill_(-100)
+    if k in ('input_ids', 'labels', 'position_ids', 'packed_doc_ids'): return v[:, a:b]
+    return v[..., a:b, a:b] if k == 'attention_mask' else v
+
+# %% ../../nbs/25_trainer.ipynb #60830b55
+def _chunk_rows(lens, a, b, device) -> dict:
+    "varlen attention: the cumulative lengths of the rows in the chunk [a, b) (chunks are cut at row ends)."
+    if lens is None: return {}
+    import torch, itertools
+    s = [0, *itertools.accumulate(lens)]
+    r = [l for l, x in zip(lens, s) if a <= x and x + l <= b]
+    cu = torch.tensor([0, *itertools.accumulate(r)], dtype=torch.int32).to(device, non_blocking=True)
+    return dict(cu_seq_lens_q=cu, cu_seq_lens_k=cu, max_length_q=max(r), max_length_k=max(r))
+
+# %% ../../nbs/25_trainer.ipynb #e62aaa97
+def _training_step(self, model, inputs, num_items_in_batch=None):
+    "A pack cut into `packed_chunks` (PackingCollator's max_tokens): forward and backward chunk by chunk."
+    base = super(_trainer_class(), self)
+    cuts, lens = inputs.pop('packed_chunks', None), inputs.pop('packed_doc_lengths', None)
+    # each chunk's loss is its token sum over the whole step's tokens (num_items_in_batch), so the chunks add up
+    # to the pack's loss; a model that ignores num_items_in_batch would average per chunk, so it gets the pack whole
+    if num_items_in_batch is None or not self.model_accepts_loss_kwargs:
+        return base.training_step(model, inputs, num_items_in_batch)
+    # a pack within max_tokens: one chunk (FSDP may ask for more)
+    cuts = cuts or [(0, inputs['input_ids'].shape[1])]
+    n = self._chunks_to(len(cuts))
+    if n == 1: return base.training_step(model, inputs, num_items_in_batch)
+    # Processes whose packs are cut into different numbers of chunks must not meet in each other's collectives
+    # out of step. Under DDP every chunk but the last keeps its gradients local (as the Trainer does for a
+    # step's earlier micro-batches; inside the Trainer's own no_sync none syncs anyway). FSDP also gathers the
+    # weights for each chunk's forward and backward, and its no_sync keeps whole gradients between chunks
+    # (memory the plan does not count): there every process runs as many chunks as the one with most, the extra
+    # ones its shortest chunk again with nothing to learn.
+    cuts = [(a, b, False) for a, b in cuts] + [(*min(cuts, key=lambda c: c[1] - c[0]), True)] * (n - len(cuts))
+    local = lambda j: (self.accelerator.no_sync(model) if j < len(cuts) - 1 and self.accelerator.sync_gradients
+                       and not self.is_fsdp_enabled else contextlib.nullcontext())
+    loss = 0
+    for j, (a, b, idle) in enumerate(cuts):
+        chunk = {**{k: _chunk_part(k, v, a, b, idle) for k, v in inputs.items()},
+                 **_chunk_rows(lens, a, b, inputs['input_ids'].device)}
+        with local(j): loss = loss + base.training_step(model, chunk, num_items_in_batch)
+    return loss
+
+# %% ../../nbs/25_trainer.ipynb #a21547db
+def _chunks_to(self, k:int) -> int:
+    """How many chunks this process runs for a pack cut into `k`: under FSDP over several processes, the most of
+    any process."""
+    if not (self.is_fsdp_enabled and self.args.world_size > 1): return k
+    import torch, torch.distributed as dist
+    t = torch.tensor(k, device=self.args.device)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return int(t)
+
+# %% ../../nbs/25_trainer.ipynb #03923ce8
+def _prepare_inputs(self, inputs):
+    """A pack's documents' ids (`PackingCollator(mask_on_device=True)`) become its block-diagonal mask on the
+    model's device."""
+    inputs = super(_trainer_class(), self)._prepare_inputs(inputs)
+    if (d := inputs.pop('packed_doc_ids', None)) is not None:
+        from swiftnb.data import doc_mask
+        c = self.data_collator
+        inputs['attention_mask'] = doc_mask(d, getattr(c, 'attn_impl', self.model.config._attn_implementation),
+                                            getattr(c, 'dtype', self.model.dtype))
+    return inputs
+
+# %% ../../nbs/25_trainer.ipynb #167fc58a
+def _prediction_step(self, model, inputs, *args, **kw):
+    "Evaluation keeps no activations: the pack runs whole."
+    inputs.pop('packed_chunks', None)
+    inputs.pop('packed_doc_lengths', None)
+    return super(_trainer_class(), self).prediction_step(model, inputs, *args, **kw)
+
+# %% ../../nbs/25_trainer.ipynb #5e4667b2
+def _train_sampler(self, train_dataset=None):
+    """Packed rows over several processes: each step's rows dealt so every process gets as many tokens
+    (`token_balanced_sampler`)."""
+    ds = train_dataset if train_dataset is not None else self.train_dataset
+    from swiftnb.data import PackingCollator
+    packed = isinstance(self.data_collator, PackingCollator)
+    if self.args.world_size < 2 or not packed or ds is None or not hasattr(ds, 'with_format'):
+        return super(_trainer_class(), self)._get_train_sampler(train_dataset)
+    import pyarrow.compute as pc
+    self.balanced_ranks = True
+    a = self.args
+    return token_balanced_sampler(pc.list_value_length(ds.with_format('arrow')['input_ids']).to_pylist(),
+                                  a.train_batch_size, a.world_size, a.process_index, a.gradient_accumulation_steps,
+                                  a.seed, a.dataloader_drop_last)
+
+# %% ../../nbs/25_trainer.ipynb #97333633
 @functools.cache
 def _trainer_class():
-    "transformers' `Trainer`, counting real tokens; made on first use so that importing swiftnb.sft does not load transformers."
+    """transformers' `Trainer`, counting real tokens; made on first use so that importing swiftnb.sft does not load
+    transformers."""
     from transformers import Trainer
     class _Trainer(Trainer):
-        def _track_num_input_tokens(self, inputs):
-            "Count real tokens: a 2D attention mask's ones, else every token (packed rows have no padding)."
-            import torch
-            if self.args.include_num_input_tokens_seen == 'no': return
-            m = inputs.get('attention_mask')
-            n = m.sum() if m is not None and m.dim() == 2 else inputs['input_ids'].numel()
-            # a count known on the host (packed rows) in one process needs no trip to the GPU: each .item() waits for it
-            # (the 7B profile counted this wait twice a step, bench/train_speed_h200_profiles.md)
-            if isinstance(n, int) and self.args.world_size == 1: self.state.num_input_tokens_seen += n; return
-            self.state.num_input_tokens_seen += self.accelerator.gather(torch.as_tensor(n, device=self.args.device)).sum().item()
-
-        def training_step(self, model, inputs, num_items_in_batch=None):
-            "A pack cut into `packed_chunks` (PackingCollator's max_tokens): forward and backward chunk by chunk."
-            cuts, lens = inputs.pop('packed_chunks', None), inputs.pop('packed_doc_lengths', None)
-            # each chunk's loss is its token sum over the whole step's tokens (num_items_in_batch), so the chunks add up to
-            # the pack's loss; a model that ignores num_items_in_batch would average per chunk, so it gets the pack whole
-            if num_items_in_batch is None or not self.model_accepts_loss_kwargs:
-                return super().training_step(model, inputs, num_items_in_batch)
-            cuts = cuts or [(0, inputs['input_ids'].shape[1])]   # a pack within max_tokens: one chunk (FSDP may ask for more)
-            n = self._chunks_to(len(cuts))
-            if n == 1: return super().training_step(model, inputs, num_items_in_batch)
-            def part(k, v, a, b, idle):
-                if k == 'labels' and idle: return v[:, a:b].clone().fill_(-100)   # nothing to learn: no loss, no gradient
-                if k in ('input_ids', 'labels', 'position_ids', 'packed_doc_ids'): return v[:, a:b]
-                return v[..., a:b, a:b] if k == 'attention_mask' else v
-            def rows_of(a, b):
-                "varlen attention: the cumulative lengths of the rows in the chunk [a, b) (chunks are cut at row ends)."
-                if lens is None: return {}
-                import torch, itertools
-                s = [0, *itertools.accumulate(lens)]
-                r = [l for l, x in zip(lens, s) if a <= x and x + l <= b]
-                cu = torch.tensor([0, *itertools.accumulate(r)], dtype=torch.int32).to(inputs['input_ids'].device, non_blocking=True)
-                return dict(cu_seq_lens_q=cu, cu_seq_lens_k=cu, max_length_q=max(r), max_length_k=max(r))
-            # Processes whose packs are cut into different numbers of chunks must not meet in each other's collectives out of
-            # step. Under DDP every chunk but the last keeps its gradients local (as the Trainer does for a step's earlier
-            # micro-batches; inside the Trainer's own no_sync none syncs anyway). FSDP also gathers the weights for each chunk's
-            # forward and backward, and its no_sync keeps whole gradients between chunks (memory the plan does not count): there
-            # every process runs as many chunks as the one with most, the extra ones its shortest chunk again with nothing to learn.
-            cuts = [(a, b, False) for a, b in cuts] + [(*min(cuts, key=lambda c: c[1] - c[0]), True)] * (n - len(cuts))
-            local = lambda j: (self.accelerator.no_sync(model) if j < len(cuts) - 1 and self.accelerator.sync_gradients
-                               and not self.is_fsdp_enabled else contextlib.nullcontext())
-            loss = 0
-            for j, (a, b, idle) in enumerate(cuts):
-                chunk = {**{k: part(k, v, a, b, idle) for k, v in inputs.items()}, **rows_of(a, b)}
-                with local(j): loss = loss + super(_Trainer, self).training_step(model, chunk, num_items_in_batch)
-            return loss
-
-        def _chunks_to(self, k:int) -> int:
-            "How many chunks this process runs for a pack cut into `k`: under FSDP over several processes, the most of any process."
-            if not (self.is_fsdp_enabled and self.args.world_size > 1): return k
-            import torch, torch.distributed as dist
-            t = torch.tensor(k, device=self.args.device); dist.all_reduce(t, op=dist.ReduceOp.MAX)
-            return int(t)
-
-        def _prepare_inputs(self, inputs):
-            "A pack's documents' ids (`PackingCollator(mask_on_device=True)`) become its block-diagonal mask on the model's device."
-            inputs = super()._prepare_inputs(inputs)
-            if (d := inputs.pop('packed_doc_ids', None)) is not None:
-                from swiftnb.data import doc_mask
-                c = self.data_collator
-                inputs['attention_mask'] = doc_mask(d, getattr(c, 'attn_impl', self.model.config._attn_implementation), getattr(c, 'dtype', self.model.dtype))
-            return inputs
-
-        def prediction_step(self, model, inputs, *args, **kw):
-            inputs.pop('packed_chunks', None); inputs.pop('packed_doc_lengths', None)   # evaluation keeps no activations: the pack runs whole
-            return super().prediction_step(model, inputs, *args, **kw)
-
         balanced_ranks = False
-        def _get_train_sampler(self, train_dataset=None):
-            "Packed rows over several processes: each step's rows dealt so every process gets as many tokens (`token_balanced_sampler`)."
-            ds = train_dataset if train_dataset is not None else self.train_dataset
-            from swiftnb.data import PackingCollator
-            if self.args.world_size < 2 or not isinstance(self.data_collator, PackingCollator) or ds is None or not hasattr(ds, 'with_format'):
-                return super()._get_train_sampler(train_dataset)
-            import pyarrow.compute as pc
-            self.balanced_ranks = True
-            return token_balanced_sampler(pc.list_value_length(ds.with_format('arrow')['input_ids']).to_pylist(),
-                                          self.args.train_batch_size, self.args.world_size, self.args.process_index,
-                                          self.args.gradient_accumulation_steps, self.args.seed, self.args.dataloader_drop_last)
+        _track_num_input_tokens, training_step, _chunks_to = _count_tokens, _training_step, _chunks_to
+        _prepare_inputs, prediction_step, _get_train_sampler = _prepare_inputs, _prediction_step, _train_sampler
     return _Trainer
 
 # %% ../../nbs/25_trainer.ipynb #05a77ce2
-def token_balanced_sampler(lengths:list, batch_size:int, world:int, rank:int, grad_accum:int=1, seed:int=42, drop_last:bool=False):
-    """This process's micro-batches of row indices: each optimizer step's `batch_size*grad_accum*world` shuffled rows dealt longest
-    first to the micro-batch with the fewest tokens so far (each takes `batch_size` rows), so every process packs as many tokens.
-    Why our own: with packing a process's step time grows with its tokens, and all wait for the slowest at the all-reduce. A
-    random deal leaves a 2-process run at most 1.84x one process on chat-length rows; transformers' `BatchRebalanceSampler`
-    balances padded cost (batch x longest row) and leaves 1.76x; this deal 2.00x (bench/rank_balance.py). It subclasses
-    transformers' sampler, so the Trainer hands each process its own batches as it does that one's."""
+def token_balanced_sampler(lengths:list,          # each row's tokens
+                           batch_size:int,        # rows per micro-batch
+                           world:int,             # processes
+                           rank:int,              # this process
+                           grad_accum:int=1,      # micro-batches per optimizer step
+                           seed:int=42,           # the shuffle's seed
+                           drop_last:bool=False,  # drop a last incomplete step
+                          ):
+    """This process's micro-batches of row indices: each optimizer step's `batch_size*grad_accum*world` shuffled rows
+    dealt longest first to the micro-batch with the fewest tokens so far (each takes `batch_size` rows), so every
+    process packs as many tokens. Why our own: with packing a process's step time grows with its tokens, and all wait
+    for the slowest at the all-reduce. A random deal leaves a 2-process run at most 1.84x one process on chat-length
+    rows; transformers' `BatchRebalanceSampler` balances padded cost (batch x longest row) and leaves 1.76x; this
+    deal 2.00x (bench/rank_balance.py). It subclasses transformers' sampler, so the Trainer hands each process its
+    own batches as it does that one's."""
     import math, random
     from transformers.trainer_pt_utils import BatchRebalanceSampler
     class _TokenBalanced(BatchRebalanceSampler):
@@ -119,12 +158,14 @@ def token_balanced_sampler(lengths:list, batch_size:int, world:int, rank:int, gr
             cap, groups, tokens = math.ceil(len(indices) / K), [[] for _ in range(K)], [0] * K
             for i, n in sorted(zip(indices, lens), key=lambda x: -x[1]):
                 k = min((k for k in range(K) if len(groups[k]) < cap), key=tokens.__getitem__)
-                groups[k].append(i); tokens[k] += n
-            # the first groups get the longest rows when rows are few: deal groups to processes in an order of the step's own
-            # (the same in every process: each holds the same indices)
+                groups[k].append(i)
+                tokens[k] += n
+            # the first groups get the longest rows when rows are few: deal groups to processes in an order of the
+            # step's own (the same in every process: each holds the same indices)
             random.Random(sum(indices) * 1000003 + len(indices)).shuffle(groups)
             return [[groups[s * self.dp_size + r] for s in range(self.grad_accum)] for r in range(self.dp_size)]
-    return _TokenBalanced(lengths, batch_size * grad_accum * world, world, grad_accum, seed=seed, rank=rank, drop_last=drop_last)
+    return _TokenBalanced(lengths, batch_size * grad_accum * world, world, grad_accum, seed=seed, rank=rank,
+                          drop_last=drop_last)
 
 # %% ../../nbs/25_trainer.ipynb #3c19f9da
 def _apply_liger(model) -> str|None:
@@ -133,12 +174,14 @@ def _apply_liger(model) -> str|None:
     if not torch.cuda.is_available(): return 'Liger kernels run on CUDA GPUs only'
     if not _have('liger_kernel'): return 'liger-kernel is not installed (pip install "swiftnb[liger]")'
     from liger_kernel.transformers.monkey_patch import _apply_liger_kernel_to_instance, MODEL_TYPE_TO_APPLY_LIGER_FN
-    if model.config.model_type not in MODEL_TYPE_TO_APPLY_LIGER_FN: return f"liger-kernel has no kernels for {model.config.model_type}"
+    if model.config.model_type not in MODEL_TYPE_TO_APPLY_LIGER_FN:
+        return f"liger-kernel has no kernels for {model.config.model_type}"
     # liger-kernel and transformers release on their own schedules; a mismatch shows up here as an ImportError or
     # AttributeError (seen: liger-kernel 0.8.5 with transformers 5.24 on Qwen2-VL). Training goes on without it.
     before = _module_globals()
     try: _apply_liger_kernel_to_instance(model=model)
-    except (ImportError, AttributeError, TypeError) as e: return f"liger-kernel failed on this transformers: {type(e).__name__}: {e}"
+    except (ImportError, AttributeError,
+            TypeError) as e: return f"liger-kernel failed on this transformers: {type(e).__name__}: {e}"
     finally: _scope_patches(before)
 
 # %% ../../nbs/25_trainer.ipynb #4ce17e25
@@ -166,23 +209,27 @@ def _on_cuda(fast, plain):
 
 # %% ../../nbs/25_trainer.ipynb #a2f1c896
 def _scope_patches(before:dict) -> list:
-    """Keep a kernel patch (Liger's) off the CPU. Liger replaces model modules' globals for the whole process (modeling_qwen2's
-    Qwen2RMSNorm, Qwen2MLP, apply_rotary_pos_emb; some models' forward methods; with one option torch's cross_entropy), so a model
-    loaded on the CPU later in the same process ran its Triton kernels on CPU tensors and failed ('Pointer argument (at 0) cannot
-    be accessed from Triton'). A replaced class goes back (the patched model's modules were swapped already; models built later
-    get the stock class); a replaced function or method runs the patch's version on CUDA tensors, for the patched model and any
-    other on a GPU, and the original on others. Returns the (module or 'module:Class', name) pairs changed."""
+    """Keep a kernel patch (Liger's) off the CPU. Liger replaces model modules' globals for the whole process
+    (modeling_qwen2's Qwen2RMSNorm, Qwen2MLP, apply_rotary_pos_emb; some models' forward methods; with one option
+    torch's cross_entropy), so a model loaded on the CPU later in the same process ran its Triton kernels on CPU
+    tensors and failed ('Pointer argument (at 0) cannot be accessed from Triton'). A replaced class goes back (the
+    patched model's modules were swapped already; models built later get the stock class); a replaced function or
+    method runs the patch's version on CUDA tensors, for the patched model and any other on a GPU, and the original
+    on others. Returns the (module or 'module:Class', name) pairs changed."""
     changed = []
     for n, old in before.items():
         mod, _, cls = n.partition(':')
         if (mod := sys.modules.get(mod)) is None: continue
-        if cls and not isinstance(mod := before[n.partition(':')[0]].get(cls), type): continue   # the class as it was defined
+        # the class as it was defined
+        if cls and not isinstance(mod := before[n.partition(':')[0]].get(cls), type): continue
         for k, v in list(vars(mod).items()):
             if k not in old or old[k] is v: continue
             o = old[k]
-            if hasattr(o, '_swiftnb_fast'): o = o.__wrapped__   # patched again: wrap the original, not the earlier wrapper
+            # patched again: wrap the original, not the earlier wrapper
+            if hasattr(o, '_swiftnb_fast'): o = o.__wrapped__
             if isinstance(o, type) and not cls: setattr(mod, k, o)
-            elif callable(o) and callable(v) and not isinstance(o, (type, staticmethod, classmethod)): setattr(mod, k, _on_cuda(v, o))
+            elif callable(o) and callable(v) and not isinstance(o, (type, staticmethod, classmethod)):
+                setattr(mod, k, _on_cuda(v, o))
             else: continue
             changed.append((n, k))
     return changed
@@ -195,40 +242,48 @@ def _config_dict(model) -> dict|None:
     return json.loads(p.read_text()) if p.exists() else None
 
 # %% ../../nbs/25_trainer.ipynb #8967fc32
-def _fill_from_plan(args:SFTArgs, plan, budget_gib:float|None=None, model=None, packing:bool=False, cuda:bool=False, shards:int=1) -> SFTArgs:
+def _fill_from_plan(args:SFTArgs, plan, budget_gib:float|None=None, model=None, packing:bool=False, cuda:bool=False,
+                    shards:int=1) -> SFTArgs:
     if packing and args.per_device_train_batch_size is None:
-        # packed rows are counted in tokens: the optimizer step's rows go in one pack, run in chunks of the tokens the plan
-        # found room for (plan batch x max_length), so the GPU gets large matmuls and no accumulation loop
+        # packed rows are counted in tokens: the optimizer step's rows go in one pack, run in chunks of the tokens the
+        # plan found room for (plan batch x max_length), so the GPU gets large matmuls and no accumulation loop
         bs, accum = plan.batch_size*plan.gradient_accumulation_steps, args.gradient_accumulation_steps or 1
     else:
         bs = args.per_device_train_batch_size or plan.batch_size
-        accum = args.gradient_accumulation_steps or max(1, math.ceil(plan.batch_size*plan.gradient_accumulation_steps/bs))
+        step_rows = plan.batch_size*plan.gradient_accumulation_steps
+        accum = args.gradient_accumulation_steps or max(1, math.ceil(step_rows/bs))
     kw = dict(tuner=args.tuner or plan.tuner, dtype=args.dtype or plan.dtype, per_device_train_batch_size=bs,
               gradient_accumulation_steps=accum)   # the plan's effective batch, whatever batch the user chose
     if packing: kw['max_packed_tokens'] = args.max_packed_tokens or plan.batch_size*args.max_length
     if packing and cuda and budget_gib and model is not None and args.gradient_checkpointing in ('auto', True, False):
-        # packed on a GPU, checkpointing stays on by default, with packs as large as memory then allows: measured on an H200
-        # (bench/RESULTS.md) that is 4.5x the padded baseline's tokens/s at a fifth of its memory; off, 6.3x at 1.3x its memory
-        # -- gradient_checkpointing=False is the faster choice where memory is plentiful
+        # packed on a GPU, checkpointing stays on by default, with packs as large as memory then allows: measured on an
+        # H200 (bench/RESULTS.md) that is 4.5x the padded baseline's tokens/s at a fifth of its memory; off, 6.3x at
+        # 1.3x its memory -- gradient_checkpointing=False is the faster choice where memory is plentiful
         gc = args.gradient_checkpointing in ('auto', True)
         for b in (16, 8, 4, 2, 1):
-            if estimate_memory(model, kw['tuner'], kw['dtype'], plan.quant_bits, args.max_length, b, gc, plan.fused_loss,
+            if estimate_memory(model, kw['tuner'], kw['dtype'], plan.quant_bits, args.max_length, b, gc,
+                               plan.fused_loss,
                                args.lora_rank, shards).total <= budget_gib: break
         kw.update(gradient_checkpointing=gc, max_packed_tokens=args.max_packed_tokens or b*args.max_length)
     elif args.gradient_checkpointing == 'auto':
         kw['gradient_checkpointing'] = plan.gradient_checkpointing
         tokens = kw.get('max_packed_tokens') or bs*args.max_length
-        if tokens != plan.batch_size*args.max_length and budget_gib and model is not None:   # the user's batch: does it fit without?
-            est = estimate_memory(model, kw['tuner'], kw['dtype'], plan.quant_bits, tokens, 1, False, plan.fused_loss, args.lora_rank, shards)
+        # the user's batch: does it fit without?
+        if tokens != plan.batch_size*args.max_length and budget_gib and model is not None:
+            est = estimate_memory(model, kw['tuner'], kw['dtype'], plan.quant_bits, tokens, 1, False, plan.fused_loss,
+                                  args.lora_rank, shards)
             kw['gradient_checkpointing'] = est.total > budget_gib
     if args.attn_impl == 'auto':
         kw['attn_impl'] = plan.attn_impl
-        # packed on a GPU without flash-attn: torch's own FlashAttention kernel for packed rows (varlen), which compiles nothing,
-        # else flex attention with a document BlockMask, whose Triton kernels compile for minutes on a new machine (both skip the
-        # work between documents, where sdpa would be given a dense T x T mask); flex's kernels are used for 16-bit heads of 64+
-        if packing and cuda and plan.attn_impl == 'sdpa' and kw['dtype'] in ('bfloat16', 'float16') and model is not None:
+        # packed on a GPU without flash-attn: torch's own FlashAttention kernel for packed rows (varlen), which compiles
+        # nothing, else flex attention with a document BlockMask, whose Triton kernels compile for minutes on a new
+        # machine (both skip the work between documents, where sdpa would be given a dense T x T mask); flex's kernels
+        # are used for 16-bit heads of 64+
+        if (packing and cuda and plan.attn_impl == 'sdpa' and kw['dtype'] in ('bfloat16', 'float16')
+                and model is not None):
             hd = model_shape(model).hd
-            loads = 'float32' if kw['tuner'] == 'full' and kw['dtype'] == 'float16' else kw['dtype']   # fp16 full: fp32 weights
+            # fp16 full: fp32 weights
+            loads = 'float32' if kw['tuner'] == 'full' and kw['dtype'] == 'float16' else kw['dtype']
             if varlen_problem(hd, loads, _config_dict(model)) is None: kw['attn_impl'] = 'varlen'
             elif hd >= 64: kw['attn_impl'] = 'flex_attention'
     if args.use_liger == 'auto': kw['use_liger'] = plan.fused_loss
@@ -236,71 +291,105 @@ def _fill_from_plan(args:SFTArgs, plan, budget_gib:float|None=None, model=None, 
     return replace(args, **kw)
 
 # %% ../../nbs/25_trainer.ipynb #1087a59f
-def flex_note(env=os.environ, done:bool=False) -> str:
-    "Before a flex-attention run: where its compiled kernels are kept, and how long the first step will take (`done`: mark them compiled)."
+def flex_note(env=os.environ,     # the environment: TORCHINDUCTOR_CACHE_DIR is set in it
+              done:bool=False,    # mark the kernels compiled (after a flex run)
+             ) -> str:
+    """Before a flex-attention run: where its compiled kernels are kept, and how long the first step will take (`done`:
+    mark them compiled)."""
     if not env.get('TORCHINDUCTOR_CACHE_DIR'):
-        # torch keeps compiled kernels under /tmp, which a restart of the machine empties; swiftnb's cache folder persists
-        # wherever the home folder does, so the minutes of compiling are paid once per machine
-        env['TORCHINDUCTOR_CACHE_DIR'] = str(Path(env.get('SWIFTNB_CACHE') or Path.home()/'.cache'/'swiftnb')/'inductor')
-    d = Path(env['TORCHINDUCTOR_CACHE_DIR']); mark = d/'swiftnb-flex-compiled'   # written after a flex run; gone if the cache is
-    if done: d.mkdir(parents=True, exist_ok=True); mark.touch()
-    if mark.exists(): return f"flex attention: its compiled kernels are cached in {d}; the first step recompiles for seconds."
-    return (f"flex attention compiles its Triton kernels on the first step: up to minutes on a machine that has not run it "
-            f"before (measured: 5 min on a fresh H100), then cached in {d}. attn_impl='varlen' (torch's FlashAttention kernel "
-            "for packed rows: torch 2.11 or later, an Ampere or newer GPU) compiles nothing; attn_impl='sdpa' neither, but runs "
+        # torch keeps compiled kernels under /tmp, which a restart of the machine empties; swiftnb's cache folder
+        # persists wherever the home folder does, so the minutes of compiling are paid once per machine
+        env['TORCHINDUCTOR_CACHE_DIR'] = str(Path(env.get('SWIFTNB_CACHE')
+                                                  or Path.home()/'.cache'/'swiftnb')/'inductor')
+    # written after a flex run; gone if the cache is
+    d = Path(env['TORCHINDUCTOR_CACHE_DIR'])
+    mark = d/'swiftnb-flex-compiled'
+    if done:
+        d.mkdir(parents=True, exist_ok=True)
+        mark.touch()
+    if mark.exists():
+        return f"flex attention: its compiled kernels are cached in {d}; the first step recompiles for seconds."
+    return ("flex attention compiles its Triton kernels on the first step: up to minutes on a machine that has not "
+            "run it "
+            f"before (measured: 5 min on a fresh H100), then cached in {d}. attn_impl='varlen' (torch's FlashAttention "
+            "kernel "
+            "for packed rows: torch 2.11 or later, an Ampere or newer GPU) compiles nothing; attn_impl='sdpa' neither, "
+            "but runs "
             "packed rows with a dense mask at about a quarter of the speed.")
 
 # %% ../../nbs/25_trainer.ipynb #19801e7b
 def _oom_message(args, plan, model_name):
-    L, B = (args.max_packed_tokens, 1) if args.packing and args.max_packed_tokens else (args.max_length, args.per_device_train_batch_size)
+    L, B = (args.max_packed_tokens,
+            1) if args.packing and args.max_packed_tokens else (args.max_length, args.per_device_train_batch_size)
     est = estimate_memory(model_name, args.tuner, args.dtype, 4 if args.tuner == 'qlora' else None, L, B,
                           bool(args.gradient_checkpointing), bool(args.use_liger), args.lora_rank) \
           if plan is not None else None
-    return (f"CUDA ran out of memory at per_device_train_batch_size={args.per_device_train_batch_size}, max_length={args.max_length}, "
-            f"gradient_checkpointing={args.gradient_checkpointing}, tuner={args.tuner!r}" + (f" (estimated peak {est})" if est else '') +
-            (f", max_packed_tokens={args.max_packed_tokens} (packed rows run in chunks of at most this many tokens: lower it first)"
+    return (f"CUDA ran out of memory at per_device_train_batch_size={args.per_device_train_batch_size}, "
+            f"max_length={args.max_length}, "
+            f"gradient_checkpointing={args.gradient_checkpointing}, tuner={args.tuner!r}"
+            + (f" (estimated peak {est})" if est else '') +
+            (f", max_packed_tokens={args.max_packed_tokens} (packed rows run in chunks of at most this many tokens: "
+             "lower it first)"
              if args.packing and args.max_packed_tokens else '') +
-            ". Lower per_device_train_batch_size (raise gradient_accumulation_steps to keep the effective batch), lower max_length, "
+            ". Lower per_device_train_batch_size (raise gradient_accumulation_steps to keep the effective batch), "
+            "lower max_length, "
             "turn gradient_checkpointing on, or use tuner='qlora'. Checkpoints written so far are kept in output_dir; "
             "resume_from_checkpoint=True continues from the last complete one.")
 
 # %% ../../nbs/25_trainer.ipynb #4c725d8f
-def report_to(args) -> list:
+def report_to(args,   # the run's settings
+             ) -> list:
     "The loggers to write to; TensorBoard is dropped with a warning where it is not installed."
-    report = [] if args.report_to in ('none', None, []) else ([args.report_to] if isinstance(args.report_to, str) else list(args.report_to))
+    report = ([] if args.report_to in ('none', None, []) else
+              [args.report_to] if isinstance(args.report_to, str) else list(args.report_to))
     if 'tensorboard' in report and not _have('tensorboard'):
-        warnings.warn("report_to='tensorboard' but tensorboard is not installed: pip install tensorboard. Not writing TensorBoard logs.")
+        warnings.warn("report_to='tensorboard' but tensorboard is not installed: pip install tensorboard. Not writing "
+                      "TensorBoard logs.")
         report.remove('tensorboard')
     return report
 
 # %% ../../nbs/25_trainer.ipynb #8a9d970b
 def _no_printer(trainer):
-    "With a dashboard tqdm is off, and transformers then prints every log dict (PrinterCallback): the dashboard shows them instead."
+    """With a dashboard tqdm is off, and transformers then prints every log dict (PrinterCallback): the dashboard shows
+    them instead."""
     from transformers.trainer_callback import PrinterCallback
     trainer.remove_callback(PrinterCallback)
 
 # %% ../../nbs/25_trainer.ipynb #bffb9f13
-def training_kwargs(args:SFTArgs, out, eval_ds, dash, on_cpu:bool) -> dict:
+def training_kwargs(args:SFTArgs,   # the run's settings, filled by the plan
+                    out,            # the run's folder
+                    eval_ds,        # the evaluation rows (None: no evaluation)
+                    dash,           # the run's Dashboard (None: tqdm's bar instead)
+                    on_cpu:bool,    # training on the CPU (no mixed precision)
+                   ) -> dict:
     "`TrainingArguments` keywords from `args` (filled by the plan): schedule, precision, logging, saving, evaluation."
     return dict(
         output_dir=str(out), num_train_epochs=args.num_train_epochs, max_steps=args.max_steps,
-        per_device_train_batch_size=args.per_device_train_batch_size, per_device_eval_batch_size=args.per_device_train_batch_size,
+        per_device_train_batch_size=args.per_device_train_batch_size,
+                per_device_eval_batch_size=args.per_device_train_batch_size,
         gradient_accumulation_steps=args.gradient_accumulation_steps, learning_rate=args.learning_rate,
-        lr_scheduler_type=args.lr_scheduler_type, warmup_steps=args.warmup_ratio, weight_decay=args.weight_decay,   # < 1: a ratio
+        # < 1: a ratio
+        lr_scheduler_type=args.lr_scheduler_type, warmup_steps=args.warmup_ratio, weight_decay=args.weight_decay,
         max_grad_norm=args.max_grad_norm, seed=args.seed, bf16=not on_cpu and args.dtype == 'bfloat16',
         fp16=not on_cpu and args.dtype == 'float16', logging_steps=args.logging_steps, logging_first_step=True,
         save_steps=args.save_steps, save_total_limit=args.save_total_limit, report_to=report_to(args),
         eval_strategy='steps' if eval_ds is not None else 'no', eval_steps=args.eval_steps or args.save_steps,
-        gradient_checkpointing=bool(args.gradient_checkpointing), gradient_checkpointing_kwargs={'use_reentrant': False},
+        gradient_checkpointing=bool(args.gradient_checkpointing),
+                gradient_checkpointing_kwargs={'use_reentrant': False},
         dataloader_num_workers=args.dataloader_num_workers, use_cpu=on_cpu, disable_tqdm=dash is not None)
 
 # %% ../../nbs/25_trainer.ipynb #57e6d098
-def one_gpu(targs, hint:str='nproc_per_node={n} trains on all {n}, one process per GPU (data parallel).') -> str|None:
-    "One process on a machine of several GPUs trains on the first alone; returns the message saying how to use them all."
-    if int(os.environ.get('WORLD_SIZE', 1)) > 1 or targs.n_gpu <= 1: return None   # torchrun: one GPU per process already
-    # transformers would wrap the model in nn.DataParallel. A packed batch is one row, so one replica gets all of it while
-    # the loss is normalised for n replicas: measured on 2 H200s, the first loss came out 24.5 instead of 12.25 (and its
-    # gradient doubled). Split rows would work, but DataParallel is slower than one process per GPU, which swiftnb launches.
+def one_gpu(targs,   # transformers' `TrainingArguments` (changed in place)
+            hint:str='nproc_per_node={n} trains on all {n}, one process per GPU (data parallel).',   # the advice
+           ) -> str|None:
+    """One process on a machine of several GPUs trains on the first alone; returns the message saying how to use them
+    all."""
+    # torchrun: one GPU per process already
+    if int(os.environ.get('WORLD_SIZE', 1)) > 1 or targs.n_gpu <= 1: return None
+    # transformers would wrap the model in nn.DataParallel. A packed batch is one row, so one replica gets all of it
+    # while the loss is normalised for n replicas: measured on 2 H200s, the first loss came out 24.5 instead of 12.25
+    # (and its gradient doubled). Split rows would work, but DataParallel is slower than one process per GPU, which
+    # swiftnb launches.
     n, targs._n_gpu = targs.n_gpu, 1
     return f"{n} GPUs are visible and this process trains on cuda:0 alone; " + hint.format(n=n)
 
@@ -315,7 +404,8 @@ def _versions():
 
 # %% ../../nbs/25_trainer.ipynb #d7e25b4e
 def _fingerprint(ds) -> str:
-    "A hash of the dataset's content, the same in every process (datasets' own fingerprint of in-memory data is random)."
+    """A hash of the dataset's content, the same in every process (datasets' own fingerprint of in-memory data is
+    random)."""
     import pyarrow as pa
     t = ds.with_format('arrow')[:]
     sink = pa.BufferOutputStream()
@@ -324,10 +414,13 @@ def _fingerprint(ds) -> str:
 
 # %% ../../nbs/25_trainer.ipynb #5cb5b4a6
 def _template_hash(processor):
-    t = getattr(processor, 'chat_template', None) or getattr(getattr(processor, 'tokenizer', None), 'chat_template', None)
+    t = (getattr(processor, 'chat_template', None)
+         or getattr(getattr(processor, 'tokenizer', None), 'chat_template', None))
     return hashlib.sha256((t or '').encode()).hexdigest()[:16]
 
 # %% ../../nbs/25_trainer.ipynb #16bb6cfd
 def _run_of(base, train_ds, args) -> dict:
-    "Which run a checkpoint belongs to: base model, data and tuner, and FSDP (its sharded checkpoints resume only under FSDP)."
-    return dict(base_model=str(base), data=_fingerprint(train_ds), tuner=args.tuner, **({'fsdp': True} if args.fsdp else {}))
+    """Which run a checkpoint belongs to: base model, data and tuner, and FSDP (its sharded checkpoints resume only
+    under FSDP)."""
+    return dict(base_model=str(base), data=_fingerprint(train_ds), tuner=args.tuner,
+                **({'fsdp': True} if args.fsdp else {}))

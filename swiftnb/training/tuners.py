@@ -10,7 +10,7 @@ from ..core import SwiftnbError
 from .args import SFTArgs
 
 # %% auto #0
-__all__ = ['linear_names', 'apply_tuner', 'trainable_summary']
+__all__ = ['linear_names', 'trainable_summary', 'apply_tuner']
 
 # %% ../../nbs/21_tuners.ipynb #da0cfa18
 _ENCODERS = ('visual', 'vision_tower', 'vision_model', 'audio_tower', 'audio_encoder', 'image_encoder')
@@ -25,20 +25,34 @@ def _part(name:str) -> str:
     return 'lm'
 
 # %% ../../nbs/21_tuners.ipynb #f7e68979
-def linear_names(model, parts=('lm',)) -> list:
+def linear_names(model,          # a loaded model
+                 parts=('lm',),  # parts of it: 'lm', 'encoder', 'aligner'
+                ) -> list:       # the linear layers' module names
     "Names of the linear layers of `model` in the given parts ('lm', 'encoder', 'aligner')."
     import torch.nn as nn
     return [n for n, m in model.named_modules()
             if (isinstance(m, nn.Linear) or type(m).__name__ in ('Linear4bit', 'Linear8bitLt')) and _part(n) in parts]
 
+# %% ../../nbs/21_tuners.ipynb #dbf82d80
+def trainable_summary(model,   # a model (peft's or not)
+                     ) -> dict:
+    "Trainable and total parameters, and which parts of the model train."
+    tot = sum(p.numel() for p in model.parameters())
+    tr = {n: p.numel() for n, p in model.named_parameters() if p.requires_grad}
+    return dict(trainable=sum(tr.values()), total=tot, share=sum(tr.values())/max(tot, 1),
+                parts=sorted({_part(n.replace('base_model.model.', '')) for n in tr}))
+
 # %% ../../nbs/21_tuners.ipynb #840418ec
-def apply_tuner(model, args:SFTArgs):
+def apply_tuner(model,        # a loaded model
+                args:SFTArgs, # the run's settings: tuner, LoRA's rank, alpha and dropout, targets, what stays frozen
+               ):             # a peft model, or `model` itself for full fine-tuning
     "Make `model` trainable as `args.tuner` says: a peft model for adapters, or the model itself for full fine-tuning."
     tuner = args.tuner or 'lora'
     if tuner == 'full':
         for n, p in model.named_parameters():
             part = _part(n)
-            p.requires_grad_(not ((part == 'encoder' and args.freeze_vision) or (part == 'aligner' and args.freeze_aligner)))
+            frozen = (part == 'encoder' and args.freeze_vision) or (part == 'aligner' and args.freeze_aligner)
+            p.requires_grad_(not frozen)
         return model
     from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
     if tuner == 'qlora' or getattr(model, 'is_loaded_in_4bit', False) or getattr(model, 'is_loaded_in_8bit', False):
@@ -47,17 +61,11 @@ def apply_tuner(model, args:SFTArgs):
         targets = linear_names(model, ('lm',) if args.freeze_vision else ('lm', 'encoder'))
     else: targets = args.target_modules
     aligner = [n for n, _ in model.named_modules() if n.split('.')[-1] in _ALIGNERS]
-    cfg = LoraConfig(r=args.lora_rank, lora_alpha=args.lora_alpha, lora_dropout=args.lora_dropout, target_modules=targets,
-                     use_dora=tuner == 'dora', use_rslora=tuner == 'rslora', task_type='CAUSAL_LM',
+    cfg = LoraConfig(r=args.lora_rank, lora_alpha=args.lora_alpha, lora_dropout=args.lora_dropout,
+                     target_modules=targets, use_dora=tuner == 'dora', use_rslora=tuner == 'rslora',
+                     task_type='CAUSAL_LM',
                      modules_to_save=None if args.freeze_aligner or not aligner else aligner)
-    if not targets: raise SwiftnbError(f"No linear layers matched target_modules={args.target_modules!r}; pass module names "
-                                       f"such as {linear_names(model)[:3]} or 'all-linear'.")
+    if not targets:
+        raise SwiftnbError(f"No linear layers matched target_modules={args.target_modules!r}; pass module names "
+                           f"such as {linear_names(model)[:3]} or 'all-linear'.")
     return get_peft_model(model, cfg)
-
-# %% ../../nbs/21_tuners.ipynb #dbf82d80
-def trainable_summary(model) -> dict:
-    "Trainable and total parameters, and which parts of the model train."
-    tot = sum(p.numel() for p in model.parameters())
-    tr = {n: p.numel() for n, p in model.named_parameters() if p.requires_grad}
-    return dict(trainable=sum(tr.values()), total=tot, share=sum(tr.values())/max(tot, 1),
-                parts=sorted({_part(n.replace('base_model.model.', '')) for n in tr}))
