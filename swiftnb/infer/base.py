@@ -111,7 +111,7 @@ def _resolve(model, adapters=None):
             raise InferError(f"The adapter in {d} was trained on {b}, not on {model}; load it with its own base model.")
     return model, ads, proc_dir or (ads[0] if ads else None)
 
-# %% ../../nbs/40_requests.ipynb #8bbeec01
+# %% ../../nbs/40_requests.ipynb #bc45c6c7
 _GEN_DEFAULTS = dict(max_new_tokens=512)
 
 class Engine:
@@ -136,7 +136,8 @@ class Engine:
               audios:list|None=None,          # for a single request: its audios
               system:str|None=None,           # system prompt (replaces each conversation's)
               batch_size:int=8,               # requests generated together
-              **gen) -> list|str:             # generation settings, as for `chat`
+              **gen,                          # generation settings, as for `chat`
+             ) -> list|str:                   # the reply (a single request) or the replies
         "Replies to a batch of requests (a single request: its reply)."
         single = isinstance(requests, str) or isinstance(requests, dict) or (
             isinstance(requests, (list, tuple)) and requests and isinstance(requests[0], dict)

@@ -233,7 +233,7 @@ class _Slot:
         self.knobs = [z((), dt=torch.float), z((), dt=torch.float), z((), dt=torch.float), z(())]
         self.logits, self.checks = None, 0   # the last step's logits; how many steps are still to be checked
 
-# %% ../../nbs/41_decoder.ipynb #1cee1d9d
+# %% ../../nbs/41_decoder.ipynb #9536465e
 class StaticDecoder:
     """Token-by-token decoding into a static KV cache; on a GPU each token's whole step is one CUDA graph replay. Why
     not `generate`: on small models its per-token host work (logits processors, stopping criteria, a growing
@@ -245,10 +245,8 @@ class StaticDecoder:
                  compile:bool=True,     # compile the step and capture it in CUDA graphs (a GPU); False: run it as it is
                  sync_every:int=8,      # tokens between the host's waits for the GPU (end tokens, cancel, streaming)
                  keep:int=2,            # shapes whose state (cache, graph) is kept
-                 # q/k/v and gate/up as one matmul each in the step (`_FusedLinears`); None: when compiled
-                 fuse:bool|None=None,
-                 # sdpa reads shared k/v heads itself in the step (`_sdpa_gqa`); None: when compiled
-                 gqa:bool|None=None):
+                 fuse:bool|None=None,   # q/k/v and gate/up as one matmul each (`_FusedLinears`); None: if compiled
+                 gqa:bool|None=None):   # sdpa reads shared k/v heads itself (`_sdpa_gqa`); None: if compiled
         self.model, self.compile, self.sync_every, self.keep = model, compile, sync_every, keep
         # uncompiled (CPU) they gain nothing, and generate's own rounding is kept
         self.fuse, self.gqa = (compile if x is None else x for x in (fuse, gqa))

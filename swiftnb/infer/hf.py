@@ -33,14 +33,13 @@ def _model_lock(model):
     key = getattr(model, 'get_base_model', lambda: model)()   # a peft model generates through its base model
     with _LOCKS_GUARD: return _LOCKS.setdefault(key, threading.RLock())
 
-# %% ../../nbs/42_hf.ipynb #fe776edf
+# %% ../../nbs/42_hf.ipynb #40068bba
 class TransformersEngine(Engine):
     "Generation with transformers `generate`; adapters stay unmerged (peft)."
     def __init__(self, model,               # a loaded transformers model (a peft model: adapters unmerged)
                  processor,                 # its tokenizer or processor, with the chat template
                  name:str|None=None,        # shown in repr and in the chat (default: the model's name or path)
-                 # `StaticDecoder`: None on a GPU for text models; True also on a CPU; False never
-                 fast:bool|None=None):
+                 fast:bool|None=None):      # `StaticDecoder`: None: on a GPU, for text; True: also on a CPU; False: no
         self.model, self.processor, self.fast = model.eval(), processor, fast
         self._decoder, self.fast_failed = None, None
         self.tok = getattr(processor, 'tokenizer', processor)

