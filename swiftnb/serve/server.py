@@ -1,4 +1,4 @@
-"""An OpenAI-compatible server for a fine-tuned model, started and stopped from a notebook cell: vLLM's own server where vLLM is installed, otherwise an embedded one on the transformers engine — safe to run on a shared machine.
+"""`serve(model)`: an OpenAI-compatible server for a fine-tuned model, started and stopped from a notebook cell — vLLM's own server where vLLM is installed, otherwise the embedded one on the transformers engine; and the `swiftnb serve` command.
 
 Docs: https://swiftnb.github.io/swiftnb/serve.html.md"""
 
