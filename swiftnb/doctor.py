@@ -419,7 +419,13 @@ def _import_findings(versions:dict, timeout:float=300) -> list:
 # %% ../nbs/95_doctor.ipynb #767fc4d7
 _COLORS = dict(error='#fdecea', warn='#fff4e5', note='')
 
-# %% ../nbs/95_doctor.ipynb #986a24f0
+# %% ../nbs/95_doctor.ipynb #e1c1d433
+def _tr(cells, level=''):
+    "A table row of `cells`, colored for `level`."
+    bg = f" style='background:{_COLORS[level]}'" if _COLORS.get(level) else ''
+    return f"<tr{bg}>" + ''.join(f"<td style='text-align:left'>{c}</td>" for c in cells) + "</tr>"
+
+# %% ../nbs/95_doctor.ipynb #4691b5b3
 @dataclass
 class Report:
     ("What `doctor` found: the platform, torch and the devices, library versions, known problems, "
@@ -431,7 +437,6 @@ class Report:
     versions:dict   # distribution name -> installed version (None: not installed)
     findings:list   # the `Finding`s, errors first
     widgets:dict    # `widgets_status`'s answer
-
     @property
     def ok(self) -> bool: return not any(f.level == 'error' for f in self.findings)
     @property
@@ -441,11 +446,6 @@ class Report:
         "The worst level of the findings about `pkg`, or ''."
         ls = [f.level for f in self.findings if pkg in {_norm(k) for k in f.packages}]
         return min(ls, key=_LEVELS.index) if ls else ''
-    def _torch_line(self):
-        t = self.torch
-        if 'error' in t: return f"torch: fails to import ({t['error']})"
-        build = f"CUDA {t['cuda']}" if t.get('cuda') else f"ROCm {t['hip']}" if t.get('hip') else 'CPU build'
-        return f"torch {t['version']} ({build}); {t['device']}"
     def __str__(self):
         w = max(map(len, self.versions))
         rows = [f"  {k:<{w}}  {v or '-':<14} {self._level(k) or ('ok' if v else 'not installed')}"
@@ -460,34 +460,33 @@ class Report:
                 f"\n\n{head}:\n{probs}\n\n" +
                 ("OK: no known-bad combination." if self.ok else f"{n_err} error(s): fix them as each says."))
     __repr__ = __str__
+    def _repr_html_(self):
+        e, tr = html.escape, _tr
+        vers = ''.join(tr([e(k), e(v or '—'), e(self._level(k) or ('ok' if v else 'not installed'))], self._level(k))
+                       for k, v in self.versions.items())
+        probs = ''.join(tr([e(f.level), e(f.id), e(', '.join(f"{k} {v or 'missing'}" for k, v in f.packages.items())),
+                            e(f.symptom), e(f.fix)], f.level)
+                        for f in self.findings)
+        wl = {True: '', False: 'error', None: 'warn'}[self.widgets['ok']]
+        wv = {True: 'yes', False: 'no', None: 'unknown'}[self.widgets['ok']]
+        wrow = tr(['widgets display (' + e(self.widgets['frontend']) + ')', wv, e(self.widgets['message'])], wl)
+        status = ("<p style='color:#2e7d32'>OK: no known-bad combination.</p>" if self.ok else
+                  f"<p style='color:#c62828'><b>{sum(f.level == 'error' for f in self.findings)} error(s)</b>: "
+                  "fix them as each row says.</p>")
+        return (f"<h4>swiftnb {e(self.swiftnb)} doctor</h4><p>Python {e(self.python)} on {e(self.platform)}<br>"
+                f"{e(self._torch_line())}</p>{status}"
+                "<table><tr><th>package</th><th>version</th><th>status</th></tr>" + vers + "</table>"
+                f"<table>{wrow}</table>" +
+                ("<table><tr><th>level</th><th>problem</th><th>versions</th><th>symptom</th><th>fix</th></tr>" + probs +
+                 "</table>" if probs else ''))
 
-# %% ../nbs/95_doctor.ipynb #e1c1d433
-def _tr(cells, level=''):
-    "A table row of `cells`, colored for `level`."
-    bg = f" style='background:{_COLORS[level]}'" if _COLORS.get(level) else ''
-    return f"<tr{bg}>" + ''.join(f"<td style='text-align:left'>{c}</td>" for c in cells) + "</tr>"
-
-# %% ../nbs/95_doctor.ipynb #fd854957
+# %% ../nbs/95_doctor.ipynb #f19ccfd6
 @patch
-def _repr_html_(self:Report):
-    e, tr = html.escape, _tr
-    vers = ''.join(tr([e(k), e(v or '—'), e(self._level(k) or ('ok' if v else 'not installed'))], self._level(k))
-                   for k, v in self.versions.items())
-    probs = ''.join(tr([e(f.level), e(f.id), e(', '.join(f"{k} {v or 'missing'}" for k, v in f.packages.items())),
-                        e(f.symptom), e(f.fix)], f.level)
-                    for f in self.findings)
-    wl = {True: '', False: 'error', None: 'warn'}[self.widgets['ok']]
-    wv = {True: 'yes', False: 'no', None: 'unknown'}[self.widgets['ok']]
-    wrow = tr(['widgets display (' + e(self.widgets['frontend']) + ')', wv, e(self.widgets['message'])], wl)
-    status = ("<p style='color:#2e7d32'>OK: no known-bad combination.</p>" if self.ok else
-              f"<p style='color:#c62828'><b>{sum(f.level == 'error' for f in self.findings)} error(s)</b>: "
-              "fix them as each row says.</p>")
-    return (f"<h4>swiftnb {e(self.swiftnb)} doctor</h4><p>Python {e(self.python)} on {e(self.platform)}<br>"
-            f"{e(self._torch_line())}</p>{status}"
-            "<table><tr><th>package</th><th>version</th><th>status</th></tr>" + vers + "</table>"
-            f"<table>{wrow}</table>" +
-            ("<table><tr><th>level</th><th>problem</th><th>versions</th><th>symptom</th><th>fix</th></tr>" + probs +
-             "</table>" if probs else ''))
+def _torch_line(self:Report):
+    t = self.torch
+    if 'error' in t: return f"torch: fails to import ({t['error']})"
+    build = f"CUDA {t['cuda']}" if t.get('cuda') else f"ROCm {t['hip']}" if t.get('hip') else 'CPU build'
+    return f"torch {t['version']} ({build}); {t['device']}"
 
 # %% ../nbs/95_doctor.ipynb #7caf6815
 def doctor(versions:dict|None=None, # made-up versions to check instead of the installed ones (tests, "what if")

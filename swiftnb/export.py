@@ -158,7 +158,7 @@ _DEFAULT_PROMPTS = ['Hello! Who are you?', 'What is the capital of France?', 'Wr
 _LOGIT_TOL = {'float32': 1e-3}
 _LOGIT_REL = {'bfloat16': 2**-5, 'float16': 2**-8}
 
-# %% ../nbs/50_export.ipynb #0248c5a3
+# %% ../nbs/50_export.ipynb #0114e41e
 @dataclass
 class VerifyReport:
     "How an export compares with the model it came from."
@@ -191,6 +191,19 @@ class VerifyReport:
     def raise_for_errors(self):
         if self.problems: raise ExportError(f"{self.exported} failed verification: " + '; '.join(self.problems))
         return self
+    def _repr_html_(self):
+        color = '#2e7d32' if self.ok else '#c62828'
+        e = html.escape
+        t = ''.join(f"<tr><td>{e(k)}</td><td>{e(v)}</td></tr>" for k, v in self._summary())
+        r = ''.join(f"<tr><td>{e(x['prompt'][:60])}</td><td>{e(x['reference'][:60])}</td>"
+                    f"<td>{e(x['exported'][:60])}</td><td>{x['max_logit_diff']:.2g}</td>"
+                    f"<td>{'yes' if x['exported_stopped'] else 'no'}</td></tr>"
+                    for x in self.rows)
+        probs = ''.join(f"<li>{e(p)}</li>" for p in self.problems)
+        return (f"<div><b style='color:{color}'>{'OK' if self.ok else 'PROBLEMS'}</b> {e(str(self.exported))}"
+                f"<table>{t}</table>{f'<ul style=color:{color}>{probs}</ul>' if probs else ''}"
+                f"<details><summary>per prompt</summary><table><tr><th>prompt</th><th>reference</th><th>export</th>"
+                f"<th>max |Δlogit|</th><th>stopped</th></tr>{r}</table></details></div>")
 
 # %% ../nbs/50_export.ipynb #c7c8f898
 @patch
@@ -208,21 +221,6 @@ def _summary(self:VerifyReport) -> list:
 def __repr__(self:VerifyReport):
     head = f"verify {self.exported} against {self.reference}: {'OK' if self.ok else 'PROBLEMS'}"
     return '\n'.join([head] + [f"  {k}: {v}" for k, v in self._summary()] + [f"  ! {p}" for p in self.problems])
-
-# %% ../nbs/50_export.ipynb #fdf30000
-@patch
-def _repr_html_(self:VerifyReport):
-    color = '#2e7d32' if self.ok else '#c62828'
-    e = html.escape
-    t = ''.join(f"<tr><td>{e(k)}</td><td>{e(v)}</td></tr>" for k, v in self._summary())
-    r = ''.join(f"<tr><td>{e(x['prompt'][:60])}</td><td>{e(x['reference'][:60])}</td><td>{e(x['exported'][:60])}</td>"
-                f"<td>{x['max_logit_diff']:.2g}</td><td>{'yes' if x['exported_stopped'] else 'no'}</td></tr>"
-                for x in self.rows)
-    probs = ''.join(f"<li>{e(p)}</li>" for p in self.problems)
-    return (f"<div><b style='color:{color}'>{'OK' if self.ok else 'PROBLEMS'}</b> {e(str(self.exported))}"
-            f"<table>{t}</table>{f'<ul style=color:{color}>{probs}</ul>' if probs else ''}"
-            f"<details><summary>per prompt</summary><table><tr><th>prompt</th><th>reference</th><th>export</th>"
-            f"<th>max |Δlogit|</th><th>stopped</th></tr>{r}</table></details></div>")
 
 # %% ../nbs/50_export.ipynb #fe2af4d5
 def _to_dev(b, model):
