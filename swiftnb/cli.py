@@ -16,21 +16,24 @@ from .core import (device_info, MODELS, find_model, get_model_dir, recommend, fa
 __all__ = ['dpo_cmd', 'rlhf_cmd', 'infer_cmd', 'eval_cmd', 'export_cmd', 'serve_cmd', 'doctor_cmd', 'COMMANDS', 'devices',
            'models', 'plan', 'download', 'prepare_data', 'tiny', 'quickstart', 'sft_cmd', 'main']
 
-# %% ../nbs/90_cli.ipynb #d1d48f46
+# %% ../nbs/90_cli.ipynb #7011ab92
 def devices():
     "Show the accelerators of this machine and their memory."
     print(device_info())
 
+# %% ../nbs/90_cli.ipynb #6239f790
 def models(family:str=None,   # only this family, e.g. Qwen2.5
            modality:str=None): # only text, vision or audio
     "List the models in swiftnb's registry with their hub ids."
-    rows = [m for m in MODELS.values() if (not family or m.family.lower() == family.lower()) and (not modality or m.modality == modality)]
+    rows = [m for m in MODELS.values()
+            if (not family or m.family.lower() == family.lower()) and (not modality or m.modality == modality)]
     w = max((len(m.name) for m in rows), default=4)
     print(f"{'name':<{w}}  {'modality':<8} {'params':>8}  modelscope / huggingface")
     for m in rows:
         ids = 'built locally by make_tiny' if m.family == 'tiny' else f"{m.ms_id} / {m.hf_id}"
         print(f"{m.name:<{w}}  {m.modality:<8} {m.params_b:>7.2f}B  {ids}")
 
+# %% ../nbs/90_cli.ipynb #c098b111
 def plan(model:str,              # registry name, hub id or local directory
          max_length:int=2048,    # longest sequence in tokens
          tuner:str=None,         # force full / lora / qlora (default: the fastest that fits)
@@ -42,41 +45,46 @@ def plan(model:str,              # registry name, hub id or local directory
     p = recommend(model, dev, max_length, tuner)
     print(json.dumps(p.to_dict(), indent=1, default=str) if json_out else p)
 
+# %% ../nbs/90_cli.ipynb #a18054f9
 def download(model:str,              # registry name or hub id
              hub:str='auto',         # modelscope, hf or auto
              cache_dir:str=None):    # hub cache folder
     "Download MODEL (or find it in the cache) and print its directory."
     print(get_model_dir(model, hub, cache_dir))
 
+# %% ../nbs/90_cli.ipynb #c34108d2
 def prepare_data(model:str=None,        # registry name or directory whose chat template encodes the data (required)
                  dataset:str=None,      # data file, folder or registry name, path#N for N rows (required)
                  output_dir:str=None,   # where the encoded Arrow dataset goes (required)
-                 max_length:int=2048,
+                 max_length:int=2048,   # longest sequence in tokens
                  truncation:str='right', # right, drop or error
                  num_proc:int=None):    # worker processes
     "Validate and encode a dataset with MODEL's chat template, save it as Arrow (swift prepare)."
     from swiftnb.data import load_dataset, validate, prepare
     from swiftnb.core import load_processor
     missing = [f'--{k}' for k, v in dict(model=model, dataset=dataset, output_dir=output_dir).items() if not v]
-    if missing: raise SwiftnbError(f"swiftnb prepare needs {', '.join(missing)} (e.g. --model tiny-text --dataset data.jsonl --output_dir enc)")
+    if missing: raise SwiftnbError(f"swiftnb prepare needs {', '.join(missing)} "
+                                   "(e.g. --model tiny-text --dataset data.jsonl --output_dir enc)")
     proc = load_processor(get_model_dir(model))
     ds = load_dataset(dataset)
     print(validate(ds, proc, max_length).raise_for_errors().summary())
     out = prepare(ds, proc, max_length, output_dir=output_dir, num_proc=num_proc, truncation=truncation)
     print(f"{len(out)} encoded rows saved to {output_dir}")
 
+# %% ../nbs/90_cli.ipynb #bf1138a8
 def tiny(kind:str='text',   # text, vision or audio
          path:str=None):    # where to save (default: swiftnb's cache)
     "Build a tiny random-weight model (the offline default) and print its directory."
     print(make_tiny(kind, path))
 
-# %% ../nbs/90_cli.ipynb #298c9607
+# %% ../nbs/90_cli.ipynb #027764d1
 @contextlib.contextmanager
 def _quiet(log:Path):
     "Send the trainers' progress bars and log lines to `log`, so the quick start prints one result per stage."
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, 'a') as f, contextlib.redirect_stdout(f), contextlib.redirect_stderr(f): yield
 
+# %% ../nbs/90_cli.ipynb #e71bb75b
 def quickstart(kind:str='text',                      # tiny model: text, vision or audio
                model:str='Qwen2.5-7B-Instruct',     # a real model to plan for this machine
                output_dir:str='swiftnb-quickstart', # where the adapters and the merged model go
@@ -87,7 +95,8 @@ def quickstart(kind:str='text',                      # tiny model: text, vision 
     print(f"== device\n{device_info()}")
     path = make_tiny(kind)
     m, proc = load_model(path)
-    n = sum(p.numel() for p in m.parameters()); del m
+    n = sum(p.numel() for p in m.parameters())
+    del m
     print(f"\n== tiny {kind} model\n{path}\n{n:,} parameters, {type(proc).__name__}")
     print(f"\n== plan for the tiny model here\n{recommend(path)}")
     try: print(f"\n== plan for {model} here\n{recommend(model)}")
@@ -95,26 +104,31 @@ def quickstart(kind:str='text',                      # tiny model: text, vision 
     print(f"\n== plan for {model} on a 24 GiB GPU\n{recommend(model, fake_device(24, name='24 GiB GPU'))}")
     from swiftnb.data import load_dataset, validate
     from swiftnb.sft import sft
-    pairs = [('France', 'Paris'), ('Japan', 'Tokyo'), ('Italy', 'Rome'), ('Spain', 'Madrid'), ('Egypt', 'Cairo'), ('Peru', 'Lima'),
-             ('Kenya', 'Nairobi'), ('Cuba', 'Havana')]
-    rows = [{'messages': [{'role': 'user', 'content': f'What is the capital of {c}?'}, {'role': 'assistant', 'content': f'The capital of {c} is {k}.'}]}
-            for c, k in pairs]
+    pairs = [('France', 'Paris'), ('Japan', 'Tokyo'), ('Italy', 'Rome'), ('Spain', 'Madrid'), ('Egypt', 'Cairo'),
+             ('Peru', 'Lima'), ('Kenya', 'Nairobi'), ('Cuba', 'Havana')]
+    rows = [{'messages': [{'role': 'user', 'content': f'What is the capital of {c}?'},
+                          {'role': 'assistant', 'content': f'The capital of {c} is {k}.'}]} for c, k in pairs]
     ds = load_dataset(rows)
     print(f"\n== data\n{validate(ds, proc, 512).summary()}")
     print(f"\n== fine-tune (LoRA, {steps} steps)")
     kw = dict(per_device_train_batch_size=8, warmup_ratio=0., report_to='none', dashboard=False)
-    with _quiet(out/'train.log'): r = sft(path, ds, output_dir=out/'sft', max_steps=steps, learning_rate=1e-2, lora_rank=16, logging_steps=max(steps//8, 1), save_steps=steps, **kw)
+    with _quiet(out/'train.log'):
+        r = sft(path, ds, output_dir=out/'sft', max_steps=steps, learning_rate=1e-2, lora_rank=16,
+                logging_steps=max(steps//8, 1), save_steps=steps, **kw)
     print(f"loss {r.losses[0]:.3f} -> {r.losses[-1]:.3f}; adapter, tokenizer and manifest in {r.final_dir}")
     final = out/'sft'
     if dpo_steps:
         from swiftnb.dpo import dpo
         print(f"\n== DPO from the fine-tune ({dpo_steps} steps): prefer each right capital to another country's")
-        prefs = [{'messages': r_['messages'], 'rejected_response': f'The capital of {c} is {pairs[(i+1) % len(pairs)][1]}.'}
+        prefs = [{'messages': r_['messages'],
+                  'rejected_response': f'The capital of {c} is {pairs[(i+1) % len(pairs)][1]}.'}
                  for i, (r_, (c, k)) in enumerate(zip(rows, pairs))]
-        with _quiet(out/'train.log'): d = dpo(out/'sft', prefs, output_dir=out/'dpo', max_steps=dpo_steps, learning_rate=5e-4, logging_steps=max(dpo_steps//4, 1),
-                save_steps=dpo_steps, **kw)
-        acc = d.metric('rewards/accuracies'); mar = d.metric('rewards/margins')
-        print(f"preference accuracy {acc[0]:.2f} -> {acc[-1]:.2f}, reward margin {mar[0]:.3f} -> {mar[-1]:.3f}; adapter in {d.final_dir}")
+        with _quiet(out/'train.log'):
+            d = dpo(out/'sft', prefs, output_dir=out/'dpo', max_steps=dpo_steps, learning_rate=5e-4,
+                    logging_steps=max(dpo_steps//4, 1), save_steps=dpo_steps, **kw)
+        acc, mar = d.metric('rewards/accuracies'), d.metric('rewards/margins')
+        print(f"preference accuracy {acc[0]:.2f} -> {acc[-1]:.2f}, reward margin {mar[0]:.3f} -> {mar[-1]:.3f}; "
+              f"adapter in {d.final_dir}")
         final = out/'dpo'
     from swiftnb.infer import Infer
     with _quiet(out/'train.log'): eng = Infer.from_pretrained(final)
@@ -123,12 +137,14 @@ def quickstart(kind:str='text',                      # tiny model: text, vision 
     del eng
     from swiftnb.export import merge
     print("\n== merge and verify")
-    with _quiet(out/"train.log"): mr = merge(final, out/'merged', prompts=[x['messages'][0]['content'] for x in rows[:4]])
+    with _quiet(out/"train.log"):
+        mr = merge(final, out/'merged', prompts=[x['messages'][0]['content'] for x in rows[:4]])
     print(mr)
-    print(f"\ndone in {time.time() - t0:.1f} s (training logs: {out/'train.log'}); serve it with: swiftnb serve --model {mr.path}")
+    print(f"\ndone in {time.time() - t0:.1f} s (training logs: {out/'train.log'}); "
+          f"serve it with: swiftnb serve --model {mr.path}")
     return mr
 
-# %% ../nbs/90_cli.ipynb #f5061198
+# %% ../nbs/90_cli.ipynb #f7efa169
 def _coerce(v:str):
     "A command-line value as bool, int, float or str."
     if v.lower() in ('true', 'false'): return v.lower() == 'true'
@@ -137,21 +153,26 @@ def _coerce(v:str):
         except ValueError: pass
     return v
 
+# %% ../nbs/90_cli.ipynb #f238e1d5
 def _sft_parser():
     import argparse
     from dataclasses import fields
     from swiftnb.sft import SFTArgs
-    p = argparse.ArgumentParser(prog='swiftnb sft', description='Fine-tune a model, as `swift sft` does (flags take _ or -).')
+    p = argparse.ArgumentParser(prog='swiftnb sft',
+                                description='Fine-tune a model, as `swift sft` does (flags take _ or -).')
     p.add_argument('--model', required=True, help='registry name, hub id or local directory')
-    p.add_argument('--dataset', required=True, nargs='+', action='extend', help='data files, folders or registry names (path#N: N rows); may repeat')
-    p.add_argument('--val_dataset', '--val-dataset', dest='val_dataset', nargs='*', action='extend', default=None, help='evaluation data')
+    p.add_argument('--dataset', required=True, nargs='+', action='extend',
+                   help='data files, folders or registry names (path#N: N rows); may repeat')
+    p.add_argument('--val_dataset', '--val-dataset', dest='val_dataset', nargs='*', action='extend', default=None,
+                   help='evaluation data')
     for f in fields(SFTArgs):
         flags = [f'--{f.name}'] + ([f"--{f.name.replace('_', '-')}"] if '_' in f.name else [])
         kw = dict(nargs='+') if f.name == 'target_modules' else {}
         p.add_argument(*flags, dest=f.name, type=_coerce, default=None, help=f"default: {f.default!r}", **kw)
     return p
 
-def sft_cmd(argv:list):
+# %% ../nbs/90_cli.ipynb #d7c00a7c
+def sft_cmd(argv:list):   # the arguments after `swiftnb sft`
     "Fine-tune a model (swift sft's flags): swiftnb sft --model M --dataset D [--tuner lora --lora_rank 8 ...]"
     from swiftnb.sft import sft, _says_result
     from swiftnb.data import load_dataset
@@ -163,48 +184,69 @@ def sft_cmd(argv:list):
     model, train, val = a.pop('model'), _data(a.pop('dataset')), _data(a.pop('val_dataset', None))
     a.setdefault('dashboard', False)
     r = sft(model, train, eval_dataset=val, **a)
-    if _says_result(): print(r); print(f"adapter/model, processor and manifest: {r.final_dir}")   # once, under torchrun too
+    if _says_result():   # once, under torchrun too
+        print(r)
+        print(f"adapter/model, processor and manifest: {r.final_dir}")
     return r
 
-# %% ../nbs/90_cli.ipynb #10751e33
+# %% ../nbs/90_cli.ipynb #5b5bc95f
 def _delegate(module:str, name:str, doc:str):
-    "A command that imports `swiftnb.<module>` only when it runs (so `swiftnb --help` stays fast) and hands it its arguments."
-    def cmd(argv:list):
+    ("A command that imports `swiftnb.<module>` only when it runs (so `swiftnb --help` stays fast) "
+     "and hands it its arguments.")
+    def cmd(argv:list):   # the arguments after `swiftnb <command>`
         import importlib
         return getattr(importlib.import_module(f'swiftnb.{module}'), name)(argv)
-    cmd.__name__ = cmd.__qualname__ = name; cmd.__doc__ = doc
+    cmd.__name__ = cmd.__qualname__ = name
+    cmd.__doc__ = doc
     return cmd
 
-dpo_cmd = _delegate('dpo', 'dpo_cmd', "Align with DPO after SFT (swift dpo's flags): swiftnb dpo --sft_model_path OUT --dataset D [--beta 0.1 ...]")
-rlhf_cmd = _delegate('dpo', 'rlhf_cmd', "Align with another method: swiftnb rlhf --rlhf_type orpo|kto|cpo|simpo|rm|grpo|gkd --model M --dataset D ...")
-infer_cmd = _delegate('infer', 'infer_cmd', "Generate with a model or adapter, results as JSONL: swiftnb infer --model M [--adapters A] --dataset D|--prompt P")
-eval_cmd = _delegate('eval', 'eval_cmd', "Score a model or adapter on a dataset, tables as CSV/JSON: swiftnb eval --model M [--adapters A] --dataset D [--metrics ...]")
-export_cmd = _delegate('export', 'export_cmd', "Merge an adapter into its base, quantize, and verify the export: swiftnb export --adapters OUT [--quant_method ...]")
-serve_cmd = _delegate('serve', 'serve_cmd', "Serve a model with an OpenAI-compatible API: swiftnb serve --model DIR [--port 8000 --api_key KEY]")
-doctor_cmd = _delegate('doctor', 'doctor_cmd', "Check this environment (versions, GPU, widgets) against known-good and known-bad combinations: swiftnb doctor")
+# %% ../nbs/90_cli.ipynb #a26f41be
+dpo_cmd = _delegate('dpo', 'dpo_cmd', "Align with DPO after SFT (swift dpo's flags): "
+                    "swiftnb dpo --sft_model_path OUT --dataset D [--beta 0.1 ...]")
+rlhf_cmd = _delegate('dpo', 'rlhf_cmd', "Align with another method: "
+                     "swiftnb rlhf --rlhf_type orpo|kto|cpo|simpo|rm|grpo|gkd --model M --dataset D ...")
+infer_cmd = _delegate('infer', 'infer_cmd', "Generate with a model or adapter, results as JSONL: "
+                      "swiftnb infer --model M [--adapters A] --dataset D|--prompt P")
+eval_cmd = _delegate('eval', 'eval_cmd', "Score a model or adapter on a dataset, tables as CSV/JSON: "
+                     "swiftnb eval --model M [--adapters A] --dataset D [--metrics ...]")
+export_cmd = _delegate('export', 'export_cmd', "Merge an adapter into its base, quantize, and verify the export: "
+                       "swiftnb export --adapters OUT [--quant_method ...]")
+serve_cmd = _delegate('serve', 'serve_cmd', "Serve a model with an OpenAI-compatible API: "
+                      "swiftnb serve --model DIR [--port 8000 --api_key KEY]")
+doctor_cmd = _delegate('doctor', 'doctor_cmd', "Check this environment (versions, GPU, widgets) against known-good and "
+                       "known-bad combinations: swiftnb doctor")
 
-COMMANDS = dict(quickstart=quickstart, sft=sft_cmd, dpo=dpo_cmd, rlhf=rlhf_cmd, infer=infer_cmd, eval=eval_cmd, export=export_cmd,
-                serve=serve_cmd, prepare=prepare_data, devices=devices, models=models, plan=plan, download=download, tiny=tiny,
-                doctor=doctor_cmd)
-_OWN_PARSER = (sft_cmd, dpo_cmd, rlhf_cmd, infer_cmd, eval_cmd, export_cmd, serve_cmd, doctor_cmd)   # each parses its argv
+# %% ../nbs/90_cli.ipynb #e93db92b
+COMMANDS = dict(quickstart=quickstart, sft=sft_cmd, dpo=dpo_cmd, rlhf=rlhf_cmd, infer=infer_cmd, eval=eval_cmd,
+                export=export_cmd, serve=serve_cmd, prepare=prepare_data, devices=devices, models=models, plan=plan,
+                download=download, tiny=tiny, doctor=doctor_cmd)
+# each parses its argv
+_OWN_PARSER = (sft_cmd, dpo_cmd, rlhf_cmd, infer_cmd, eval_cmd, export_cmd, serve_cmd, doctor_cmd)
 
+# %% ../nbs/90_cli.ipynb #c5640098
 def _usage():
     w = max(map(len, COMMANDS))
     return ("usage: swiftnb <command> [options]   (swiftnb <command> --help for its options)\n\ncommands:\n" +
             '\n'.join(f"  {k:<{w}}  {f.__doc__.split(':')[0]}" for k, f in COMMANDS.items()))
 
+# %% ../nbs/90_cli.ipynb #f4b6e522
 def _dashes(a:str) -> str:
     "'--lora_rank=8' -> '--lora-rank=8': ms-swift's flags use underscores, fastcore's parser dashes."
     if not a.startswith('--'): return a
     k, eq, v = a.partition('=')
     return k.replace('_', '-') + eq + v
 
-def main(argv:list|None=None):
+# %% ../nbs/90_cli.ipynb #23e4e2e4
+def main(argv:list|None=None):   # the arguments after `swiftnb` (default: the command line's)
     "Entry point of the `swiftnb` console script."
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] in ('-h', '--help', 'help'): print(_usage()); return 0
+    if not argv or argv[0] in ('-h', '--help', 'help'):
+        print(_usage())
+        return 0
     cmd, rest = argv[0], argv[1:]
-    if cmd not in COMMANDS: print(f"swiftnb: unknown command {cmd!r}\n\n{_usage()}", file=sys.stderr); return 2
+    if cmd not in COMMANDS:
+        print(f"swiftnb: unknown command {cmd!r}\n\n{_usage()}", file=sys.stderr)
+        return 2
     f = COMMANDS[cmd]
     r = None
     try:
@@ -214,8 +256,10 @@ def main(argv:list|None=None):
             for k in ('pdb', 'xtra'): args.pop(k, None)
             f(**args)
     except SwiftnbError as e:
-        print(f"swiftnb {cmd}: {e}", file=sys.stderr); return 1
-    except KeyboardInterrupt:   # a second Ctrl-C during training, or one outside it: no traceback, the shell's code for SIGINT
+        print(f"swiftnb {cmd}: {e}", file=sys.stderr)
+        return 1
+    # a second Ctrl-C during training, or one outside it: no traceback, the shell's code for SIGINT
+    except KeyboardInterrupt:
         print(f"\nswiftnb {cmd}: interrupted; complete checkpoints are kept (--resume_from_checkpoint true continues)",
               file=sys.stderr)
         return 130
