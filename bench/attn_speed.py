@@ -27,7 +27,7 @@ def main():
     a = ap.parse_args()
     import torch
     from torch.nn.attention.flex_attention import flex_attention, create_block_mask
-    from swiftnb.core import varlen_problem, varlen_attention_forward, _varlen_kernel
+    from swiftnb.core.varlen import varlen_problem, varlen_attention_forward, _varlen_kernel
     varlen = varlen_problem(128, 'bfloat16') is None
     if not varlen: print('no varlen attention here:', varlen_problem(128, 'bfloat16'))
     gqa_ok = varlen and 'enable_gqa' in inspect.signature(_varlen_kernel()).parameters

@@ -246,9 +246,9 @@ def show(tok, ids, labels):
 
 
 def _code_sha():
-    "sha256 (12 hex) of swiftnb/data.py without nbdev's `# %%` cell-marker lines: the code under test."
+    "sha256 (12 hex) of the swiftnb.data package without nbdev's `# %%` cell-marker lines: the code under test."
     import hashlib, swiftnb
-    src = (Path(swiftnb.__file__).parent / 'data.py').read_text()
+    src = ''.join(p.read_text() for p in sorted((Path(swiftnb.__file__).parent / 'data').glob('*.py')))
     return hashlib.sha256(''.join(l for l in src.splitlines(True) if not l.startswith('# %%')).encode()).hexdigest()[:12]
 
 

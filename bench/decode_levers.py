@@ -76,7 +76,7 @@ def gemv(limit):
 def fmask(on:bool):
     "The decoder's attention given transformers' float mask (0 or the dtype's minimum) instead of sdpa's bool mask."
     if not on: yield; return
-    import swiftnb.infer as I
+    import swiftnb.infer.decoder as I   # where the decoder looks them up
     from transformers.masking_utils import AttentionMaskInterface, eager_mask
     old = I._register_gqa
     def reg(): old(); AttentionMaskInterface.register(I._GQA, eager_mask)

@@ -29,7 +29,8 @@ def main():
     a = ap.parse_args()
     import torch
     from transformers import TrainerCallback
-    from swiftnb.core import make_random, device_info, _have
+    from swiftnb.core import make_random, device_info
+    from swiftnb.core.errors import has_module
     from swiftnb.sft import sft
     d = make_random(a.model, Path(tempfile.mkdtemp())/'m')
     data = rows()
@@ -52,7 +53,7 @@ def main():
                          attn_impl=args['attn_impl'], batch=args['per_device_train_batch_size'], first_loss=r.losses[0])
         print(name, json.dumps(res[name]), flush=True)
     out = dict(date=time.strftime('%Y-%m-%d'), card=torch.cuda.get_device_name(), model_shape=a.model, steps=a.steps,
-               batch=a.batch, liger_installed=_have('liger_kernel'), device=str(device_info()), results=res,
+               batch=a.batch, liger_installed=has_module('liger_kernel'), device=str(device_info()), results=res,
                command=' '.join(['python'] + sys.argv))
     Path(a.out).parent.mkdir(parents=True, exist_ok=True); Path(a.out).write_text(json.dumps(out, indent=1))
     print(json.dumps(out, indent=1))

@@ -144,20 +144,12 @@ def quickstart(kind:str='text',                      # tiny model: text, vision 
           f"serve it with: swiftnb serve --model {mr.path}")
     return mr
 
-# %% ../nbs/90_cli.ipynb #f7efa169
-def _coerce(v:str):
-    "A command-line value as bool, int, float or str."
-    if v.lower() in ('true', 'false'): return v.lower() == 'true'
-    for t in (int, float):
-        try: return t(v)
-        except ValueError: pass
-    return v
-
 # %% ../nbs/90_cli.ipynb #f238e1d5
 def _sft_parser():
     import argparse
     from dataclasses import fields
     from swiftnb.sft import SFTArgs
+    from swiftnb.training.args import coerce
     p = argparse.ArgumentParser(prog='swiftnb sft',
                                 description='Fine-tune a model, as `swift sft` does (flags take _ or -).')
     p.add_argument('--model', required=True, help='registry name, hub id or local directory')
@@ -168,13 +160,14 @@ def _sft_parser():
     for f in fields(SFTArgs):
         flags = [f'--{f.name}'] + ([f"--{f.name.replace('_', '-')}"] if '_' in f.name else [])
         kw = dict(nargs='+') if f.name == 'target_modules' else {}
-        p.add_argument(*flags, dest=f.name, type=_coerce, default=None, help=f"default: {f.default!r}", **kw)
+        p.add_argument(*flags, dest=f.name, type=coerce, default=None, help=f"default: {f.default!r}", **kw)
     return p
 
 # %% ../nbs/90_cli.ipynb #d7c00a7c
 def sft_cmd(argv:list):   # the arguments after `swiftnb sft`
     "Fine-tune a model (swift sft's flags): swiftnb sft --model M --dataset D [--tuner lora --lora_rank 8 ...]"
-    from swiftnb.sft import sft, _says_result
+    from swiftnb.sft import sft
+    from swiftnb.training.launch import says_result
     from swiftnb.data import load_dataset
     a = {k: v for k, v in vars(_sft_parser().parse_args(argv)).items() if v is not None}
     if a.get('target_modules') == ['all-linear']: a['target_modules'] = 'all-linear'
@@ -184,7 +177,7 @@ def sft_cmd(argv:list):   # the arguments after `swiftnb sft`
     model, train, val = a.pop('model'), _data(a.pop('dataset')), _data(a.pop('val_dataset', None))
     a.setdefault('dashboard', False)
     r = sft(model, train, eval_dataset=val, **a)
-    if _says_result():   # once, under torchrun too
+    if says_result():   # once, under torchrun too
         print(r)
         print(f"adapter/model, processor and manifest: {r.final_dir}")
     return r

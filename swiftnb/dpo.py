@@ -10,10 +10,13 @@ import os, json, time, warnings, functools, contextlib
 from dataclasses import dataclass, asdict, fields, replace
 from fastcore.basics import patch
 from pathlib import Path
-from .core import (SwiftnbError, recommend, load_model, get_model_dir, device_info, modality_of,
-                          make_tiny, _have)
+from .core import SwiftnbError, recommend, load_model, get_model_dir, device_info, modality_of, make_tiny
+from .core.errors import has_module
 from .sft import (Method, train_run, SFTArgs, fuse_lora, training_kwargs, one_gpu, SFTResult, Dashboard,
-                         apply_tuner, linear_names, last_checkpoint, _fill_from_plan, _fingerprint, _dist, _says_result)
+                         apply_tuner, linear_names, last_checkpoint)
+from .training.trainer import fill_from_plan, data_fingerprint
+from .training.checkpoints import dist_info
+from .training.launch import says_result
 from .training.prefs import check_prompts, to_trl, reward_columns, prepare_preferences
 
 # %% auto #0
@@ -263,7 +266,7 @@ def _vllm_reloadable(on:bool):
     'weight_loader'"). The CPU build's own per-layer opt-out, `_cpu_skip_gemm_dispatch` (F.linear on the layer's
     weight), is set for every layer of the engine made here. On a GPU nothing changes."""
     L = None
-    if on and _have('vllm'):
+    if on and has_module('vllm'):
         from vllm.platforms import current_platform
         from vllm.model_executor.layers import linear as L
         reloads = hasattr(getattr(L, 'UnquantizedLinearMethod', None), 'process_weights_after_loading')
@@ -322,7 +325,8 @@ def refuse(self:_Align, args, callbacks):
         raise SwiftnbError("fsdp=True: alignment trains data parallel, each process holding the whole model (FSDP is "
                            "sft's only so far); leave fsdp unset, or use tuner='qlora' for a model too big for one "
                            "GPU.")
-    if n > 1 and _dist()[1] == 1:   # one process per GPU through torchrun, each running this call from the command line
+    # one process per GPU through torchrun, each running this call from the command line
+    if n > 1 and dist_info()[1] == 1:
         if method == 'grpo':
             raise SwiftnbError("nproc_per_node>1: GRPO's reward functions cannot be handed to other processes; "
                                "run it in one process, or start your own script under torchrun.")
@@ -349,7 +353,7 @@ def start(self:_Align, model, args):
 def plan_run(self:_Align, args):
     self.plan = recommend(self.src or self.model0, self.dev, max_length=args.max_length, tuner=args.tuner,
                           fused_loss=False)
-    args = replace(_fill_from_plan(args, self.plan), use_liger=False, packing=False)
+    args = replace(fill_from_plan(args, self.plan), use_liger=False, packing=False)
     return replace(args, tuner=self.sft_man['args'].get('tuner') or 'lora') if self.adapter is not None else args
 
 # %% ../nbs/31_dpo.ipynb #0b0bbcc0
@@ -401,7 +405,8 @@ def dashboard(self:_Align, args): return PrefDashboard(SIGNATURE[self.name], Non
 def run_id(self:_Align, train_ds, args):
     self.base_name = self.sft_man['base_model'] if self.adapter is not None else self.base
     sft_output = str(self.adapter) if self.adapter is not None else None
-    return dict(method=self.name, base_model=str(self.base_name), sft_output=sft_output, data=_fingerprint(train_ds),
+    return dict(method=self.name, base_model=str(self.base_name), sft_output=sft_output,
+                data=data_fingerprint(train_ds),
                 tuner=args.tuner)
 
 # %% ../nbs/31_dpo.ipynb #4da6c17f
@@ -423,7 +428,8 @@ def _trainer_kw(self:_Align, args, train_ds) -> dict:
         # run that sees only part of the data, where the pass would cost more than it saves, and not for images or
         # audio (trl refuses: it processes them on the fly). trl_args can set it either way.
         kw['precompute_ref_log_probs'] = True
-    if method == 'grpo' and torch.cuda.is_available() and _have('vllm') and 'use_vllm' not in (args.trl_args or {}):
+    if (method == 'grpo' and torch.cuda.is_available() and has_module('vllm')
+            and 'use_vllm' not in (args.trl_args or {})):
         kw.update(use_vllm=True, vllm_mode='colocate')   # generation through vLLM where installed on a GPU
     return kw
 
@@ -514,7 +520,7 @@ def _import(spec:str):
 # %% ../nbs/31_dpo.ipynb #1335bf2d
 def _rlhf_parser(prog, method_flag):
     import argparse
-    from swiftnb.cli import _coerce
+    from swiftnb.training.args import coerce
     p = argparse.ArgumentParser(prog=prog, description='Align a model with preference data (flags take _ or -).')
     if method_flag:
         p.add_argument('--method', '--rlhf_type', '--rlhf-type', dest='method', required=True, choices=METHODS)
@@ -533,7 +539,7 @@ def _rlhf_parser(prog, method_flag):
     for f in fields(DPOArgs):
         if f.name == 'trl_args': continue
         flags = [f'--{f.name}'] + ([f"--{f.name.replace('_', '-')}"] if '_' in f.name else [])
-        p.add_argument(*flags, dest=f.name, type=_coerce, default=None,
+        p.add_argument(*flags, dest=f.name, type=coerce, default=None,
                        nargs='+' if f.name == 'target_modules' else None, help=f"default: {f.default!r}")
     return p
 
@@ -556,7 +562,7 @@ def rlhf_cmd(argv:list,           # the command's arguments, as on the command l
     rf = [_import(s) for s in a.pop('reward_funcs', [])] or None
     a.setdefault('dashboard', False)
     r = align(method, model, train, eval_dataset=val, reward_funcs=rf, teacher=a.pop('teacher', None), **a)
-    if _says_result():   # once, under torchrun too
+    if says_result():   # once, under torchrun too
         print(r)
         print(f"adapter/model, processor and manifest: {r.final_dir}")
     return r

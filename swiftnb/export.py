@@ -10,9 +10,15 @@ import os, sys, json, time, html, shutil, pickle, warnings, subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from fastcore.basics import patch
-from .core import (SwiftnbError, DeviceError, load_model, load_processor, modality_of, get_model_dir, _have,
-                          need, _PICKLE_MSG)
-from .infer import InferError, Infer, _resolve, _manifest, _stop_ids, _request, encode_prompt, _reference
+from .core import SwiftnbError, DeviceError, load_model, load_processor, modality_of, get_model_dir, need
+from .core.errors import has_module
+from .core.loading import PICKLE_MSG
+from .infer import InferError, Infer, encode_prompt
+from .infer.base import resolve_model, read_manifest, as_request
+from .infer.hf import stop_token_ids
+from .infer.api import reference_of
+from .core.devices import GiB
+
 
 # %% auto #0
 __all__ = ['ExportError', 'merge', 'ExportResult', 'VerifyReport', 'verify', 'quantize', 'export_cmd']
@@ -29,7 +35,7 @@ def _free_memory():
 
 # %% ../nbs/50_export.ipynb #ffa81bae
 def _dir_gib(d) -> float:
-    return sum(f.stat().st_size for f in Path(d).rglob('*') if f.is_file()) / 2**30
+    return sum(f.stat().st_size for f in Path(d).rglob('*') if f.is_file()) / GiB
 
 # %% ../nbs/50_export.ipynb #09750fc2
 def _safe_target(save_dir:Path, overwrite:bool, src=None):
@@ -40,7 +46,7 @@ def _safe_target(save_dir:Path, overwrite:bool, src=None):
             raise ExportError(f"save_dir {save_dir} is (or contains, or is inside) the source {src}; "
                               "the export would replace what it is made from.")
     if save_dir.exists() and any(save_dir.iterdir()):
-        m = _manifest(save_dir)
+        m = read_manifest(save_dir)
         if not overwrite and m.get('export') is None:
             raise ExportError(f"{save_dir} exists and is not a swiftnb export; "
                               "choose another save_dir (or overwrite=True to replace it).")
@@ -49,7 +55,7 @@ def _safe_target(save_dir:Path, overwrite:bool, src=None):
 def _gen_config(model, tok):
     "The model's generation config, stopping at the end-of-turn token and knowing the pad token."
     g = model.generation_config
-    g.eos_token_id = _stop_ids(tok, model)
+    g.eos_token_id = stop_token_ids(tok, model)
     if tok.pad_token_id is not None: g.pad_token_id = tok.pad_token_id
     return g
 
@@ -62,14 +68,14 @@ def _template_sha(proc) -> str|None:
 # %% ../nbs/50_export.ipynb #2012b847
 def _save(model, proc, save_dir:Path, manifest:dict):
     "Write the export atomically: weights (safetensors), processor + chat template, generation config, manifest."
-    from swiftnb.sft import _atomic_dir
+    from swiftnb.training.checkpoints import atomic_dir
     tok = getattr(proc, 'tokenizer', proc)
     model.generation_config = _gen_config(model, tok)
     def write(d):
         model.save_pretrained(d, safe_serialization=True)
         proc.save_pretrained(d)
         (Path(d)/'swiftnb_manifest.json').write_text(json.dumps(manifest, indent=1, default=str))
-    return _atomic_dir(save_dir, write)
+    return atomic_dir(save_dir, write)
 
 # %% ../nbs/50_export.ipynb #ea9c94ce
 def _default_dir(src, suffix) -> Path:
@@ -83,7 +89,7 @@ def _apply_adapters(model, ads:list, base_name):
     from peft import PeftModel
     for d in ads:
         try: model = PeftModel.from_pretrained(model, str(d)).merge_and_unload()
-        except pickle.UnpicklingError as e: raise ExportError(_PICKLE_MSG.format(path=d)) from e
+        except pickle.UnpicklingError as e: raise ExportError(PICKLE_MSG.format(path=d)) from e
         except RuntimeError as e:
             if 'size mismatch' not in str(e): raise
             raise ExportError(f"The adapter in {d} does not fit {base_name} (its weights have other shapes: it was "
@@ -104,7 +110,7 @@ def merge(src,                         # an sft/dpo output folder, or an adapter
     from transformers import AutoConfig
     if not Path(src).exists():
         raise ExportError(f"{src} does not exist; pass the output_dir of sft()/dpo() or an adapter folder.")
-    try: base_name, ads, proc_dir = _resolve(base, [src]) if base is not None else _resolve(src)
+    try: base_name, ads, proc_dir = resolve_model(base, [src]) if base is not None else resolve_model(src)
     except InferError as e: raise ExportError(str(e)) from None
     if not ads: raise ExportError(f"{src} holds no adapter (adapter_config.json): a full fine-tune is already a model "
                                   "folder — use it as is, or quantize() it.")
@@ -120,7 +126,7 @@ def merge(src,                         # an sft/dpo output folder, or an adapter
     model = _apply_adapters(model, ads, base_name)
     manifest = dict(export='merged', created=time.strftime('%Y-%m-%dT%H:%M:%S%z'), base_model=str(base_name),
                     adapters=[str(d) for d in ads], dtype=dtype, modality=modality_of(model.config),
-                    chat_template_sha256=_template_sha(proc), source_manifest=_manifest(ads[-1]) or None)
+                    chat_template_sha256=_template_sha(proc), source_manifest=read_manifest(ads[-1]) or None)
     out = _save(model, proc, save_dir, manifest)
     res = ExportResult(out, 'merged', _dir_gib(out), time.time() - t0, src=str(src))
     del model
@@ -287,7 +293,7 @@ def _compare(ref, exp, q, max_new_tokens:int) -> tuple:
 # %% ../nbs/50_export.ipynb #966a6061
 def _auto_tol(exported, exp, scale:float) -> float|None:
     "The logit tolerance for `exported`: by the dtype it was saved in for merges; None (not compared) when quantized."
-    m = _manifest(Path(exported)) if isinstance(exported, (str, Path)) else {}
+    m = read_manifest(Path(exported)) if isinstance(exported, (str, Path)) else {}
     # as saved (loading may upcast)
     dt = m.get('dtype') or str(next(exp.model.parameters()).dtype).replace('torch.', '')
     return None if m.get('export') == 'quantized' else _LOGIT_TOL.get(dt) or _LOGIT_REL.get(dt, 0.) * scale or 1e-3
@@ -309,7 +315,7 @@ def verify(reference,  # the model exported from: an sft output/adapter folder, 
         dt = c.get('dtype') or c.get('torch_dtype')
     ref, exp = _engine(reference, dtype=dt), _engine(exported, dtype=dt)
     rows = list(dataset) if dataset is not None and not isinstance(dataset, list) else dataset
-    reqs = [_request(p) for p in (prompts or ([dict(r) for r in rows[:8]] if rows else _DEFAULT_PROMPTS))]
+    reqs = [as_request(p) for p in (prompts or ([dict(r) for r in rows[:8]] if rows else _DEFAULT_PROMPTS))]
     res, scale = [], 0.
     for q in reqs:
         row, top = _compare(ref, exp, q, max_new_tokens)
@@ -320,7 +326,7 @@ def verify(reference,  # the model exported from: an sft output/adapter folder, 
     if logit_tol == 'auto': logit_tol = _auto_tol(exported, exp, scale)   # quantized: perplexity and outputs only
     ppl_r = ppl_e = None
     if rows:
-        held = [dict(r) for r in rows if _reference(dict(r)) is not None]
+        held = [dict(r) for r in rows if reference_of(dict(r)) is not None]
         if held: ppl_r, ppl_e = _ppl(ref, held), _ppl(exp, held)
     return VerifyReport(str(getattr(ref, 'name', reference)), str(exported), res, worst,
                         sum(x['agree'] for x in res)/max(len(res), 1),
@@ -334,7 +340,8 @@ _QUANT = ('bnb', 'fp8', 'gptq', 'awq')
 # %% ../nbs/50_export.ipynb #c8a79337
 def _calibration_texts(calibration, proc, n:int) -> list:
     "Calibration rows rendered with the model's chat template (full conversations, answers included)."
-    from swiftnb.data import load_dataset, _template_messages, _render
+    from swiftnb.data import load_dataset
+    from swiftnb.data.encode import template_messages, render_chat
     if isinstance(calibration, list): rows = calibration
     else: rows = list(load_dataset(calibration) if not hasattr(calibration, 'column_names') else calibration)
     out = []
@@ -342,8 +349,8 @@ def _calibration_texts(calibration, proc, n:int) -> list:
         if isinstance(r, str):
             out.append(r)
             continue
-        msgs, _, tools = _template_messages(dict(r), proc, f'calibration row {i}')
-        out.append(_render(proc, msgs, tools, gen=False))
+        msgs, _, tools = template_messages(dict(r), proc, f'calibration row {i}')
+        out.append(render_chat(proc, msgs, tools, gen=False))
     return out
 
 # %% ../nbs/50_export.ipynb #1ff52659
@@ -383,7 +390,7 @@ tok.save_pretrained(a['out'])
 def _llmcompressor(src:Path, out:Path, method:str, texts:list, max_length:int, python):
     "FP8 / GPTQ / AWQ with llm-compressor, in this process's environment or in `python`'s."
     exe = python or sys.executable
-    if python is None and not _have('llmcompressor'):
+    if python is None and not has_module('llmcompressor'):
         raise ExportError(f"{method} uses llm-compressor, which is not installed here (and 0.14 pins "
                           "transformers<=5.17). Make an environment for it (python -m venv q && q/bin/pip install "
                           f"torch llmcompressor) and pass its interpreter: quantize(..., method={method!r}, "
@@ -420,7 +427,7 @@ def _check_quantize(src:Path, method:str, bits:int, calibration):
 def _quantize_llmc(src:Path, save_dir:Path, method:str, proc, manifest:dict, texts:list, max_length:int,
                    python) -> Path:
     "Write the llm-compressor export of `src` atomically."
-    from swiftnb.sft import _atomic_dir
+    from swiftnb.training.checkpoints import atomic_dir
     def write(d):
         _llmcompressor(src, Path(d), method, texts, max_length, python)
         proc.save_pretrained(d)   # the training template and processor, as the source had them
@@ -432,21 +439,21 @@ def _quantize_llmc(src:Path, save_dir:Path, method:str, proc, manifest:dict, tex
         g.save_pretrained(d)
         m = dict(manifest, calibration_rows=len(texts))
         (Path(d)/'swiftnb_manifest.json').write_text(json.dumps(m, indent=1, default=str))
-    return _atomic_dir(save_dir, write)
+    return atomic_dir(save_dir, write)
 
 # %% ../nbs/50_export.ipynb #9762c0e9
 def _quantize_bnb(src:Path, save_dir:Path, bits:int, proc, manifest:dict) -> Path:
     "Load `src` quantized by bitsandbytes (NF4 or 8-bit) and save it."
     import torch
     from transformers import BitsAndBytesConfig
-    from swiftnb.core import _auto_class
+    from swiftnb.core.loading import auto_class
     cuda = torch.cuda.is_available()
     cfg = json.loads((src/'config.json').read_text())
     dt = getattr(torch, cfg.get('dtype') or cfg.get('torch_dtype') or 'bfloat16')
     q = BitsAndBytesConfig(load_in_4bit=bits == 4, load_in_8bit=bits == 8, bnb_4bit_quant_type='nf4',
                            bnb_4bit_compute_dtype=dt, bnb_4bit_use_double_quant=True)
     from transformers import AutoConfig
-    model = _auto_class(modality_of(AutoConfig.from_pretrained(src))).from_pretrained(
+    model = auto_class(modality_of(AutoConfig.from_pretrained(src))).from_pretrained(
         src, quantization_config=q, dtype=dt, device_map={'': 0} if cuda else 'cpu')
     out = _save(model, proc, save_dir, manifest)
     del model
@@ -474,7 +481,8 @@ def quantize(model_dir,                    # a merged export or any model folder
     _safe_target(save_dir, overwrite, src)
     t0, proc = time.time(), load_processor(src)
     manifest = dict(export='quantized', method=method, bits=bits, created=time.strftime('%Y-%m-%dT%H:%M:%S%z'),
-                    source=str(src), source_manifest=_manifest(src) or None, chat_template_sha256=_template_sha(proc))
+                    source=str(src), source_manifest=read_manifest(src) or None,
+                    chat_template_sha256=_template_sha(proc))
     if method in ('fp8', 'gptq', 'awq'):
         texts = _calibration_texts(calibration, proc, num_calibration) if method != 'fp8' else []
         out = _quantize_llmc(src, save_dir, method, proc, manifest, texts, max_length, python)

@@ -16,10 +16,12 @@ from .training.tuners import linear_names, apply_tuner, trainable_summary
 from .training.fused import fuse_lora
 from .training.dashboard import Dashboard
 from .training.checkpoints import last_checkpoint, resume_point
-from .training.trainer import (token_balanced_sampler, flex_note, report_to, training_kwargs, one_gpu,
-                                      _trainer_class, _apply_liger, _versions)
-from .training.launch import _saved_tensors
+from .training.trainer import token_balanced_sampler, flex_note, report_to, training_kwargs, one_gpu
+from .training.trainer import trainer_class, apply_liger, library_versions
+from .training.launch import saved_tensors
 from .training.run import Method, train_run
+from .core.plan import HEADROOM
+
 
 # %% auto #0
 __all__ = ['SFTMethod', 'sft', 'SFTArgs', 'linear_names', 'apply_tuner', 'trainable_summary', 'fuse_lora', 'Dashboard',
@@ -27,10 +29,6 @@ __all__ = ['SFTMethod', 'sft', 'SFTArgs', 'linear_names', 'apply_tuner', 'traina
            'training_kwargs', 'one_gpu', 'Method', 'train_run']
 
 # %% ../nbs/28_sft.ipynb #313ee5c7
-# imported by other modules (until they import from the submodule)
-from .training.checkpoints import _atomic_dir, _dist
-from .training.trainer import _fill_from_plan, _fingerprint
-from .training.launch import _says_result
 _all_ = ['SFTArgs', 'linear_names', 'apply_tuner', 'trainable_summary', 'fuse_lora', 'Dashboard', 'last_checkpoint',
          'resume_point', 'SFTResult', 'token_balanced_sampler', 'flex_note', 'report_to', 'training_kwargs', 'one_gpu',
          'Method', 'train_run']
@@ -85,8 +83,8 @@ def plan_run(self:SFTMethod, args):   # the run's settings, `None`/'auto' still 
     self.modality = modality_of(self.model0.config if cfg is None else cfg)
     self.packing = (self.modality == 'text') if args.packing == 'auto' else bool(args.packing)
     import torch
-    budget = self.dev.free_gib*0.85 if self.dev.is_gpu else None
-    return _fill_from_plan(args, self.plan, budget, self.src or self.model0, self.packing, torch.cuda.is_available(),
+    budget = self.dev.free_gib*HEADROOM if self.dev.is_gpu else None
+    return fill_from_plan(args, self.plan, budget, self.src or self.model0, self.packing, torch.cuda.is_available(),
                            shards)
 
 # %% ../nbs/28_sft.ipynb #474d5045
@@ -109,7 +107,7 @@ def load(self:SFTMethod,
     if args.attn_impl == 'flex_attention' and torch.cuda.is_available():
         note = flex_note()                  # sets where compiled kernels are kept, in every process
         if self.rank == 0: print(note, flush=True)
-    if args.use_liger and (why := _apply_liger(model)):
+    if args.use_liger and (why := apply_liger(model)):
         warnings.warn(f"Training without Liger's fused kernels: {why}."
                       + (" The plan counted on the fused loss; if memory "
                       "runs short, turn gradient_checkpointing on or lower the batch size." if self.plan.fused_loss
@@ -141,9 +139,10 @@ def data(self:SFTMethod,
         # proven on this model and these versions, or not used
         self.isolation = D.packed_isolation(model, self.collate)
         if not self.isolation <= logit_tol(model.dtype):
+            vs = ', '.join(f'{k} {v}' for k, v in library_versions().items() if k in ('torch', 'transformers'))
             warnings.warn(f"Packed rows are not kept apart here: a document packed after another differs from the same "
                           f"document alone by {self.isolation:.3g} of the logits' scale (attn_impl={args.attn_impl!r}, "
-                          f"{', '.join(f'{k} {v}' for k, v in _versions().items() if k in ('torch', 'transformers'))}"
+                          f"{vs}"
                           "). "
                           "Training padded batches instead; please report this combination.")
             self.packing = False
@@ -185,7 +184,7 @@ def trainer(self:SFTMethod,
                        'nproc_per_node={n} (swiftnb sft --nproc_per_node {n}) trains on all {n}, one process per GPU '
                        '(data parallel).')):
         warnings.warn(msg)
-    trainer = _trainer_class()(model=model, args=targs, train_dataset=train_ds, eval_dataset=eval_ds,
+    trainer = trainer_class()(model=model, args=targs, train_dataset=train_ds, eval_dataset=eval_ds,
                                data_collator=self.collate,
                                processing_class=getattr(processor, 'tokenizer', processor), callbacks=callbacks,
                                optimizers=self.opt)
@@ -222,7 +221,7 @@ def save(self:SFTMethod,
     if self.state is None: return trainer.model.save_pretrained(d)
     trainer.accelerator.unwrap_model(trainer.model).save_pretrained(d, state_dict=self.state)
     # what peft or transformers missed in the gathered weights, said here
-    if not _saved_tensors(d): raise SwiftnbError(
+    if not saved_tensors(d): raise SwiftnbError(
         f"The weights gathered from the FSDP shards were saved as an empty model in {d}; the run's checkpoints in "
         f"{self.out} "
         "are kept. Train with fsdp=False (data parallel) if the model fits one GPU.")

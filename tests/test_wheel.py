@@ -66,9 +66,9 @@ def test_wheel_installs_beside_hosted_torch(tmp_path):
         nonlocal t; times[k] = round(time.time() - t, 1); t = time.time()
     sdist, wheel = _build(tmp_path/'dist'); lap('build')
     # what is packaged: every module of the source tree, the console script, and dependency ranges rather than pins
-    src = {p.name for p in (ROOT/'swiftnb').glob('*.py')}
+    src = {p.relative_to(ROOT).as_posix() for p in (ROOT/'swiftnb').rglob('*.py') if '__pycache__' not in p.parts}
     names = zipfile.ZipFile(wheel).namelist()
-    assert {Path(n).name for n in names if n.startswith('swiftnb/') and n.endswith('.py')} == src, (sorted(names), sorted(src))
+    assert {n for n in names if n.startswith('swiftnb/') and n.endswith('.py')} == src, (sorted(names), sorted(src))
     meta = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith('.dist-info/METADATA'))).decode()
     reqs = [l.split(':', 1)[1].strip() for l in meta.splitlines() if l.startswith('Requires-Dist:')]
     assert any(r.startswith('torch') for r in reqs) and not [r for r in reqs if '==' in r.split(';')[0]], reqs

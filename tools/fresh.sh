@@ -109,6 +109,6 @@ PY
     .venv-compat/evalscope/bin/pip install -q --no-compile --no-deps -e .
     export SWIFTNB_VLLM_PYTHON=$PWD/.venv-compat/vllm/bin/python SWIFTNB_LLMC_PYTHON=$PWD/.venv-compat/llmc/bin/python
     export SWIFTNB_EVALSCOPE_PYTHON=$PWD/.venv-compat/evalscope/bin/python
-    exec python tools/test.py --compat nbs/40_export.ipynb "$@" ;;
+    exec python tools/test.py --compat nbs/50_export.ipynb "$@" ;;
   *) echo "usage: tools/fresh.sh quickstart|test|matrix|compat [args]" >&2; exit 2 ;;
 esac

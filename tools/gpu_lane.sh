@@ -2,7 +2,7 @@
 # The GPU lane, on a GPU machine whose image lacks swiftnb's dependencies (carried as wheels, ../shared/gpu/README.md):
 # every notebook and tutorial with --flags gpu, once on the image's own transformers and once with the wheels of
 # .whl-tf/ (e.g. the newest transformers) on top. Logs to $OUT (or /tmp): gpu-lane-<transformers version>.log.
-#   tools/gpu_lane.sh [image|carried|both] [test.py args, e.g. --workers 4 nbs/50_infer.ipynb]
+#   tools/gpu_lane.sh [image|carried|both] [test.py args, e.g. --workers 4 nbs/41_decoder.ipynb]
 #   both lanes side by side: tools/gpu_lane.sh image --workers 5 & tools/gpu_lane.sh carried --workers 5; wait
 set -uo pipefail
 cd "$(dirname "$0")/.."

@@ -5,8 +5,8 @@ and a check that `nbdev-export` + `nbdev-clean` leave the tree unchanged. Prints
 
     python tools/test.py                 # everything, skipping cells flagged gpu/slow
     python tools/test.py --flags gpu     # also the GPU cells (one worker: GPU memory is not freed between notebooks)
-    python tools/test.py nbs/00_core.ipynb   # some notebooks only (no pytest, no step check)
-    python tools/test.py --compat nbs/40_export.ipynb   # with tests/compat/ (needs SWIFTNB_VLLM_PYTHON: tools/fresh.sh compat)
+    python tools/test.py nbs/00_errors.ipynb   # some notebooks only (no pytest, no step check)
+    python tools/test.py --compat nbs/50_export.ipynb   # with tests/compat/ (needs SWIFTNB_VLLM_PYTHON: tools/fresh.sh compat)
     python tools/test.py --vllm .venv-compat/vllm   # everything, then a swiftnb export served by real vLLM from that environment
                                                     # (tools/fresh.sh test builds it in the background and passes this)
 """

@@ -21,15 +21,7 @@ from .picker import *
 __all__ = [*errors.__all__, *devices.__all__, *registry.__all__, *tiny.__all__, *hub.__all__, *plan.__all__,
            *varlen.__all__, *loading.__all__, *picker.__all__]
 
-# %% ../../nbs/09_core.ipynb #cb69ca38
-# imported by other modules (until they import from the submodule)
-from .errors import _have
-from .hub import _HUBS, _hub_host, _net_cause, _offline, _reachable
-from .loading import _PICKLE_MSG, _auto_class
-from .varlen import _varlen_kernel
-_GiB, _HEADROOM = GiB, HEADROOM
-
 # %% ../../nbs/09_core.ipynb #552116dd
 def __getattr__(name):  # lazy, so transformers is only imported when needed
-    if name == "Qwen2VLImageOnlyProcessor": return tiny._vl_processor_cls()
+    if name == "Qwen2VLImageOnlyProcessor": return tiny.vl_processor_cls()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

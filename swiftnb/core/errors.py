@@ -50,6 +50,6 @@ def need(module:str,          # import name, e.g. 'soundfile'
                        f"packages beside it. Run `swiftnb doctor` to see which, or reinstall with {cmd}.") from err
 
 # %% ../../nbs/00_errors.ipynb #5ba91faf
-def _have(mod):
+def has_module(mod):
     import importlib.util
     return importlib.util.find_spec(mod) is not None

@@ -16,21 +16,21 @@ from .tiny import make_tiny
 __all__ = ['get_model_dir']
 
 # %% ../../nbs/04_hub.ipynb #3d15eef7
-_HUBS = {'modelscope': ('ModelScope', 'MODELSCOPE_DOMAIN', 'www.modelscope.cn'),
+HUBS = {'modelscope': ('ModelScope', 'MODELSCOPE_DOMAIN', 'www.modelscope.cn'),
          'hf': ('Hugging Face', 'HF_ENDPOINT', 'huggingface.co')}
 
 # %% ../../nbs/04_hub.ipynb #cda8056c
-def _hub_host(hub):
-    _, env, host = _HUBS[hub]
+def hub_host(hub):
+    _, env, host = HUBS[hub]
     v = os.environ.get(env, host)
     return re.sub(r'^https?://', '', v).split('/')[0].split(':')[0]
 
 # %% ../../nbs/04_hub.ipynb #f7b0b7d2
-def _offline():
+def hub_offline():
     return any(os.environ.get(k, '').lower() in ('1', 'true', 'yes') for k in ('SWIFTNB_OFFLINE', 'HF_HUB_OFFLINE'))
 
 # %% ../../nbs/04_hub.ipynb #247a8333
-def _reachable(host:str, timeout:float=2.) -> bool:
+def host_reachable(host:str, timeout:float=2.) -> bool:
     "Can a TCP connection to `host`:443 be made within `timeout` seconds (name lookup included)?"
     ok = []
     def _try():
@@ -64,7 +64,7 @@ _NET_ERRORS = {'ConnectionError', 'ConnectError', 'ConnectTimeout', 'ConnectTime
                'ProxyError', 'RemoteDisconnected'}
 
 # %% ../../nbs/04_hub.ipynb #72ae2244
-def _net_cause(e:BaseException) -> BaseException|None:
+def net_cause(e:BaseException) -> BaseException|None:
     "The network failure behind `e` (refused, reset, no such name, timeout, a proxy's 407, a 502-504), or None."
     seen = set()
     while e is not None and id(e) not in seen:
@@ -86,18 +86,18 @@ def _download(hub, repo_id, cache_dir=None, revision=None) -> Path:
             d = snapshot_download(repo_id, revision=revision, cache_dir=cache_dir)
         else:
             from huggingface_hub import snapshot_download
-            # HF_ENDPOINT as it is now, as `_hub_host` probed it: huggingface_hub reads it only when first imported
+            # HF_ENDPOINT as it is now, as `hub_host` probed it: huggingface_hub reads it only when first imported
             d = snapshot_download(repo_id, revision=revision, cache_dir=cache_dir,
                                   endpoint=os.environ.get('HF_ENDPOINT'))
     except Exception as e:
-        if _net_cause(e) is not None: raise
-        raise UnknownModel(f"Downloading {repo_id!r} from {_HUBS[hub][0]} failed: {type(e).__name__}: {e}. Check the "
+        if net_cause(e) is not None: raise
+        raise UnknownModel(f"Downloading {repo_id!r} from {HUBS[hub][0]} failed: {type(e).__name__}: {e}. Check the "
                            "id (exact case, org/name), that you may access it (gated models need a token), or try "
                            f"hub='{'hf' if hub == 'modelscope' else 'modelscope'}'.") from e
     return Path(d)
 
 # %% ../../nbs/04_hub.ipynb #149818d1
-def _check_dir(p:Path) -> Path:
+def check_model_dir(p:Path) -> Path:
     if p.is_file(): raise UnknownModel(f"{p} is a file; pass the model directory that holds config.json.")
     if not (p/'config.json').exists():
         hint = (" It holds adapter_config.json: it is an adapter, not a model; load its base model and apply it "
@@ -117,7 +117,7 @@ def get_model_dir(model:str,               # registry name, hub id ('org/name') 
                                                                  f"{hub!r}")
     model = str(model)
     p = Path(model).expanduser()
-    if p.exists(): return _check_dir(p)
+    if p.exists(): return check_model_dir(p)
     if (model.startswith(('/', './', '../', '~')) or model.count('/') > 1 or '\\' in model
             or Path(model.split('/')[0]).is_dir()):
         raise UnknownModel(f"Model directory {model!r} does not exist. Check the path (relative paths start from "
@@ -128,21 +128,21 @@ def get_model_dir(model:str,               # registry name, hub id ('org/name') 
     hubs = ['modelscope', 'hf'] if hub == 'auto' else [hub]
     ids = {h: (getattr(spec, 'ms_id' if h == 'modelscope' else 'hf_id') if spec else model) for h in hubs}
     hubs = [h for h in hubs if ids[h]]
-    if not hubs: raise UnknownModel(f"{model!r} has no id on {_HUBS[hub][0]}; use hub='auto'.")
+    if not hubs: raise UnknownModel(f"{model!r} has no id on {HUBS[hub][0]}; use hub='auto'.")
     for h in hubs:
         if (d := _cached(h, ids[h], cache_dir, revision)) is not None: return d
     tried = []
-    if not _offline():
+    if not hub_offline():
         for h in hubs:
-            host = _hub_host(h)
-            if not _reachable(host):
-                tried.append(f"{_HUBS[h][0]} ({host})")
+            host = hub_host(h)
+            if not host_reachable(host):
+                tried.append(f"{HUBS[h][0]} ({host})")
                 continue
             try: return _download(h, ids[h], cache_dir, revision)
             except Exception as e:   # the probe got through (a proxy may accept anything), the download did not
-                if isinstance(e, SwiftnbError) or (c := _net_cause(e)) is None: raise
-                tried.append(f"{_HUBS[h][0]} ({host}: the download failed with {type(c).__name__}: {str(c)[:200]})")
-    why = ('offline mode is on (SWIFTNB_OFFLINE or HF_HUB_OFFLINE)' if _offline() else
+                if isinstance(e, SwiftnbError) or (c := net_cause(e)) is None: raise
+                tried.append(f"{HUBS[h][0]} ({host}: the download failed with {type(c).__name__}: {str(c)[:200]})")
+    why = ('offline mode is on (SWIFTNB_OFFLINE or HF_HUB_OFFLINE)' if hub_offline() else
            f"no connection to {' or '.join(tried)}")
     rid = next(iter(ids.values()))
     raise HubUnreachable(

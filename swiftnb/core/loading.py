@@ -8,11 +8,14 @@ Docs: https://swiftnb.github.io/swiftnb/loading.html.md"""
 from __future__ import annotations
 import os, json, pickle, warnings
 from pathlib import Path
-from .errors import UnknownModel, DeviceError, need, _have
-from .devices import DeviceInfo, device_info, _torch_dtype
+from .errors import UnknownModel, DeviceError, need
+from .errors import has_module
+from .devices import DeviceInfo, device_info
+from .devices import resolve_dtype
 from .hub import get_model_dir
-from .plan import Plan, _attn_impl, _shape_from_config
-from .tiny import _vl_processor_cls
+from .plan import Plan
+from .plan import pick_attn_impl, shape_from_config
+from .tiny import vl_processor_cls
 from .varlen import varlen_problem, register_varlen
 
 # %% auto #0
@@ -28,7 +31,7 @@ def modality_of(config, # a model config: a `PretrainedConfig` or its dict
     return 'text'
 
 # %% ../../nbs/07_loading.ipynb #e5214606
-def _auto_class(modality):
+def auto_class(modality):
     import transformers as tf
     return {'text': tf.AutoModelForCausalLM, 'vision': tf.AutoModelForImageTextToText,
             'audio': tf.AutoModelForMultimodalLM}[modality]
@@ -55,13 +58,13 @@ def load_processor(path,                        # the model (or adapter) directo
     # The stock Qwen2-VL processor also builds a video processor, which needs torchvision and a config to build it
     # from (tiny folders and the image-only processor's saves have none); AutoProcessor can't place an adapter folder
     # (no config.json).
-    image_only = qwen_vl and (not _have('torchvision') or not cfg or not _video_cfg(path, pc))
+    image_only = qwen_vl and (not has_module('torchvision') or not cfg or not _video_cfg(path, pc))
     if modality == 'text':
         tok = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
     elif image_only:
-        tok = _vl_processor_cls().from_pretrained(path)
+        tok = vl_processor_cls().from_pretrained(path)
     else:
-        if modality == 'vision': _vl_processor_cls()    # registers the image-only processor for tiny Qwen2-VL folders
+        if modality == 'vision': vl_processor_cls()    # registers the image-only processor for tiny Qwen2-VL folders
         try: tok = AutoProcessor.from_pretrained(path, trust_remote_code=trust_remote_code)
         except (OSError, ValueError, ImportError, RuntimeError) as e:
             if not (qwen_vl and 'video' in str(e).lower()): raise
@@ -69,7 +72,7 @@ def load_processor(path,                        # the model (or adapter) directo
             warnings.warn(f"{path}: the video processor does not load here ({type(e).__name__}: {str(e)[:200]}); "
                           "using the image-only processor, so rows with videos cannot be encoded. For videos, add the "
                           "model's video_preprocessor_config.json and install a torchvision that matches torch.")
-            tok = _vl_processor_cls().from_pretrained(path)
+            tok = vl_processor_cls().from_pretrained(path)
         if isinstance(tok, PreTrainedTokenizerBase):   # AutoProcessor falls back to a bare tokenizer without a word
             raise UnknownModel(f"{path} is a {modality} model but AutoProcessor found only a tokenizer there: the "
                                "processor files (preprocessor_config.json / processor_config.json) are missing. Copy "
@@ -79,7 +82,7 @@ def load_processor(path,                        # the model (or adapter) directo
     return tok
 
 # %% ../../nbs/07_loading.ipynb #f323ca74
-_PICKLE_MSG = ("{path} holds pickled weights (.bin/.pt) that carry code, not only tensors. swiftnb (through "
+PICKLE_MSG = ("{path} holds pickled weights (.bin/.pt) that carry code, not only tensors. swiftnb (through "
                "transformers, peft and torch) loads pickles only as plain tensors (torch.load weights_only=True) and "
                "refuses this one: loading it could run that code. Use a copy of the model in safetensors; convert this "
                "file yourself only if you trust where it came from.")
@@ -120,19 +123,19 @@ def load_model(model,                        # registry name, hub id or director
         from transformers import BitsAndBytesConfig
         kwargs['quantization_config'] = BitsAndBytesConfig(
             load_in_4bit=quant_bits == 4, load_in_8bit=quant_bits == 8, bnb_4bit_quant_type='nf4',
-            bnb_4bit_use_double_quant=True, bnb_4bit_compute_dtype=_torch_dtype(dtype))
+            bnb_4bit_use_double_quant=True, bnb_4bit_compute_dtype=resolve_dtype(dtype))
     attn = (attn_impl or (plan.attn_impl if plan else None)
-            or _attn_impl(device_info() if dev == 'cuda' else DeviceInfo('cpu', [])))
+            or pick_attn_impl(device_info() if dev == 'cuda' else DeviceInfo('cpu', [])))
     if attn == 'varlen':
         cd = config.to_dict()
-        if (why := varlen_problem(_shape_from_config(cd).hd, dtype, cd)):
+        if (why := varlen_problem(shape_from_config(cd).hd, dtype, cd)):
             raise DeviceError(f"attn_impl='varlen': {why}. Use attn_impl='sdpa', or 'flex_attention' for packed rows "
                               "on a GPU.")
         register_varlen()
     if device_map is None and dev == 'cuda':   # this process's GPU: under torchrun each rank loads onto its own
         device_map = {'': int(os.environ.get('LOCAL_RANK', torch.cuda.current_device()))}
-    try: model = _auto_class(modality).from_pretrained(path, dtype=_torch_dtype(dtype), attn_implementation=attn,
+    try: model = auto_class(modality).from_pretrained(path, dtype=resolve_dtype(dtype), attn_implementation=attn,
                                                        device_map=device_map, trust_remote_code=trust_remote_code,
                                                        **kwargs)
-    except pickle.UnpicklingError as e: raise UnknownModel(_PICKLE_MSG.format(path=path)) from e
+    except pickle.UnpicklingError as e: raise UnknownModel(PICKLE_MSG.format(path=path)) from e
     return model, load_processor(path, modality, trust_remote_code)

@@ -9,10 +9,11 @@ from __future__ import annotations
 import json, math, warnings
 from dataclasses import dataclass, field, asdict
 from pathlib import Path
-from .errors import UnknownModel, PlanError, DeviceError, _have
+from .errors import UnknownModel, PlanError, DeviceError
+from .errors import has_module
 from .devices import GiB, DeviceInfo, device_info
 from .registry import Shape, ModelSpec, find_model
-from .hub import _check_dir
+from .hub import check_model_dir
 
 # %% auto #0
 __all__ = ['HEADROOM', 'model_shape', 'MemoryEstimate', 'estimate_memory', 'calibration_table', 'Plan', 'recommend']
@@ -32,7 +33,7 @@ def _encoder_params(cfg:dict) -> float:
     return 0.
 
 # %% ../../nbs/05_plan.ipynb #ec188efb
-def _shape_from_config(cfg:dict) -> Shape:
+def shape_from_config(cfg:dict) -> Shape:
     t = cfg.get('text_config') or cfg.get('llm_config') or {}
     t = {**cfg, **t} if t else cfg
     try:
@@ -58,13 +59,13 @@ def model_shape(model, # registry name, `ModelSpec`, `Shape`, directory, config 
     "The `Shape` of `model`: a registry name, `ModelSpec`, `Shape`, directory, config (object or dict) or loaded model."
     if isinstance(model, Shape): return model
     if isinstance(model, ModelSpec): return model.shape
-    if isinstance(model, dict): return _shape_from_config(model)
+    if isinstance(model, dict): return shape_from_config(model)
     # a PretrainedConfig
-    if hasattr(model, 'to_dict') and hasattr(model, 'model_type'): return _shape_from_config(model.to_dict())
+    if hasattr(model, 'to_dict') and hasattr(model, 'model_type'): return shape_from_config(model.to_dict())
     # a loaded model
-    if hasattr(model, 'config') and hasattr(model, 'parameters'): return _shape_from_config(model.config.to_dict())
+    if hasattr(model, 'config') and hasattr(model, 'parameters'): return shape_from_config(model.config.to_dict())
     p = Path(str(model)).expanduser()
-    if p.is_dir(): return _shape_from_config(json.loads(_check_dir(p).joinpath('config.json').read_text()))
+    if p.is_dir(): return shape_from_config(json.loads(check_model_dir(p).joinpath('config.json').read_text()))
     spec = find_model(str(model))
     if spec is None: raise UnknownModel(f"{model!r} is not in the registry and not downloaded, so its size is unknown. "
                                         "Download it first (get_model_dir) and pass the directory, or pass its config.")
@@ -194,9 +195,9 @@ class Plan:
         return d
 
 # %% ../../nbs/05_plan.ipynb #3dfabc08
-def _attn_impl(dev:DeviceInfo) -> str:
+def pick_attn_impl(dev:DeviceInfo) -> str:
     "flash_attention_2 where it is installed and the GPU supports it, else PyTorch's sdpa."
-    if dev.kind == 'cuda' and (dev.devices[0].capability or (0, 0)) >= (8, 0) and _have('flash_attn'):
+    if dev.kind == 'cuda' and (dev.devices[0].capability or (0, 0)) >= (8, 0) and has_module('flash_attn'):
         return 'flash_attention_2'
     return 'sdpa'
 
@@ -299,7 +300,7 @@ def recommend(model,                          # registry name, directory, config
     if not dev.is_gpu: return _cpu_plan(s, name, dev, tuner, max_length, lora_rank)
     warns = []
     dtype = 'bfloat16' if dev.bf16 else 'float16'
-    fused = (dev.kind == 'cuda' and _have('liger_kernel')) if fused_loss is None else fused_loss
+    fused = (dev.kind == 'cuda' and has_module('liger_kernel')) if fused_loss is None else fused_loss
     budget = dev.free_gib*HEADROOM
     cands = [tuner] if tuner else ['lora', 'qlora']
     if dev.kind != 'cuda' and 'qlora' in cands:
@@ -317,7 +318,8 @@ def recommend(model,                          # registry name, directory, config
                 tried.append((t, gc, est))
                 continue
             accum = max(1, math.ceil(target_batch/(bs*dev.count)))
-            return Plan(name, t, dtype, 4 if t == 'qlora' else None, bs, accum, gc, _attn_impl(dev), max_length, fused,
+            return Plan(name, t, dtype, 4 if t == 'qlora' else None, bs, accum, gc, pick_attn_impl(dev), max_length,
+                        fused,
                         lora_rank, str(dev), est,
                         _reason(s, dev, t, est, tried, budget, fused, dtype, max_length,
                                 bs, gc, accum, lora_rank, shards), warns)

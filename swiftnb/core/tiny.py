@@ -9,7 +9,7 @@ from __future__ import annotations
 import os, json, uuid, shutil, functools
 from pathlib import Path
 from .errors import UnknownModel
-from .devices import _torch_dtype
+from .devices import resolve_dtype
 from .registry import find_model
 
 # %% auto #0
@@ -101,12 +101,15 @@ _TEXT_TEMPLATE = """{%- if tools %}
     {%- else %}
         {{- 'You are Qwen, created by Alibaba Cloud. You are a helpful assistant.' }}
     {%- endif %}
-    {{- "\\n\\n# Tools\\n\\nYou may call one or more functions to assist with the user query.\\n\\nYou are provided with function signatures within <tools></tools> XML tags:\\n<tools>" }}
+    {{- "\\n\\n# Tools\\n\\nYou may call one or more functions to assist with the user query.\\n\\nYou are\
+ provided with function signatures within <tools></tools> XML tags:\\n<tools>" }}
     {%- for tool in tools %}
         {{- "\\n" }}
         {{- tool | tojson }}
     {%- endfor %}
-    {{- "\\n</tools>\\n\\nFor each function call, return a json object with function name and arguments within <tool_call></tool_call> XML tags:\\n<tool_call>\\n{\\"name\\": <function-name>, \\"arguments\\": <args-json-object>}\\n</tool_call><|im_end|>\\n" }}
+    {{- "\\n</tools>\\n\\nFor each function call, return a json object with function name and arguments\
+ within <tool_call></tool_call> XML tags:\\n<tool_call>\\n{\\"name\\": <function-name>, \\"arguments\\":\
+ <args-json-object>}\\n</tool_call><|im_end|>\\n" }}
 {%- else %}
     {%- if messages[0]['role'] == 'system' %}
         {{- '<|im_start|>system\\n' + messages[0]['content'] + '<|im_end|>\\n' }}
@@ -115,9 +118,13 @@ _TEXT_TEMPLATE = """{%- if tools %}
     {%- endif %}
 {%- endif %}
 {%- for message in messages %}
-    {%- if (message.role == "user") or (message.role == "system" and not loop.first) or (message.role == "assistant" and not message.tool_calls) %}
+    {%- if (message.role == "user") or (message.role == "system" and not loop.first) or (message.role ==\
+ "assistant" and not message.tool_calls) %}
         {{- '<|im_start|>' + message.role + '\\n' + message.content + '<|im_end|>' + '\\n' }}
-    {%- elif message.role == "assistant" %}
+"""
+
+# %% ../../nbs/03_tiny.ipynb #3478bdc9
+_TEXT_TEMPLATE += """    {%- elif message.role == "assistant" %}
         {{- '<|im_start|>' + message.role }}
         {%- if message.content %}
             {{- '\\n' + message.content }}
@@ -230,7 +237,7 @@ def _text_cfg(tok, **kw):
 
 # %% ../../nbs/03_tiny.ipynb #66194cb1
 @functools.cache
-def _vl_processor_cls():
+def vl_processor_cls():
     """`Qwen2VLProcessor` minus the video processor, registered with `AutoProcessor` for `Qwen2VLConfig`.
 
     Every video processor in transformers 5.24 needs torchvision, and `Qwen2VLProcessor` refuses to be built
@@ -266,7 +273,7 @@ def _vl_processor_cls():
 
 # %% ../../nbs/03_tiny.ipynb #b5d32b16
 def __getattr__(name):  # lazy module attribute, so transformers is only imported when needed
-    if name == "Qwen2VLImageOnlyProcessor": return _vl_processor_cls()
+    if name == "Qwen2VLImageOnlyProcessor": return vl_processor_cls()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 # %% ../../nbs/03_tiny.ipynb #c8f8e3d0
@@ -294,7 +301,7 @@ def _build(kind, seed):
         # 4 image tokens; images are resized into [56*56, 112*112] pixels, i.e. 4..16 tokens each.
         ip = tf.Qwen2VLImageProcessorPil(size={"shortest_edge": 56 * 56, "longest_edge": 112 * 112},
                                          patch_size=14, merge_size=2, temporal_patch_size=2)
-        proc = _vl_processor_cls()(image_processor=ip, tokenizer=tok, chat_template=_VISION_TEMPLATE)
+        proc = vl_processor_cls()(image_processor=ip, tokenizer=tok, chat_template=_VISION_TEMPLATE)
     elif kind == "audio":
         tok.chat_template = _AUDIO_TEMPLATE
         # Whisper-style encoder with the real input contract: 128 mel bins, 30 s windows (3000 frames)
@@ -348,7 +355,7 @@ def make_tiny(kind="text", # 'text', 'vision' or 'audio'
     """
     if kind not in ("text", "vision", "audio"):
         raise ValueError(f"kind must be 'text', 'vision' or 'audio', not {kind!r}")
-    if kind == "vision": _vl_processor_cls()  # so AutoProcessor can load the folder in this process
+    if kind == "vision": vl_processor_cls()  # so AutoProcessor can load the folder in this process
     path = Path(path) if path is not None else _cache_dir(kind, seed)
     if _finished(path, kind, seed): return path
     if path.exists() and any(path.iterdir()):
@@ -401,7 +408,7 @@ def make_random(name:str,                  # a registered text model, e.g. 'Qwen
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         with torch.device('cuda' if torch.cuda.is_available() else 'cpu'):
-            model = tf.AutoModelForCausalLM.from_config(cfg, dtype=_torch_dtype(dtype))
+            model = tf.AutoModelForCausalLM.from_config(cfg, dtype=resolve_dtype(dtype))
     model.generation_config = tf.GenerationConfig(bos_token_id=eot, eos_token_id=[im_end, eot], pad_token_id=eot)
     tmp = path.parent/f".{path.name}.tmp-{uuid.uuid4().hex[:8]}"
     try:

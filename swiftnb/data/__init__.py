@@ -22,11 +22,6 @@ from .preview import *
 _SUBMODULES = ('forms', 'sources', 'media', 'encode', 'collate', 'prepare', 'validate', 'preview')
 __all__ = [n for m in _SUBMODULES for n in sys.modules[f'swiftnb.data.{m}'].__all__]
 
-# %% ../../nbs/19_data.ipynb #e27d3a1b
-# imported by other modules (until they import from the submodule)
-from .encode import _loaders, _render, _segments, _template_messages
-from .preview import _audio_html, _thumb_html
-
 # %% ../../nbs/19_data.ipynb #9c26d9b7
 del last_prepare_report   # a copy taken at import time: read it where `prepare` sets it instead
 

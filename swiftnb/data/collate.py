@@ -8,7 +8,8 @@ Docs: https://swiftnb.github.io/swiftnb/collate.html.md"""
 from __future__ import annotations
 import itertools
 from fastcore.basics import patch
-from .encode import EncodeError, _PER_TOKEN
+from .encode import EncodeError
+from .encode import PER_TOKEN
 
 # %% auto #0
 __all__ = ['pad_collate', 'PackingCollator', 'doc_mask', 'packed_isolation']
@@ -32,7 +33,7 @@ def pad_collate(features:list,              # encoded rows (dicts of lists / arr
     out = dict(input_ids=pad([f['input_ids'] for f in features], pad_token_id),
                attention_mask=pad([[1] * len(f['input_ids']) for f in features], 0))
     if 'labels' in features[0]: out['labels'] = pad([f['labels'] for f in features], -100)
-    for k in _PER_TOKEN:
+    for k in PER_TOKEN:
         if k in features[0]: out[k] = pad([f[k] for f in features], 0)
     for k in _MEDIA:
         xs = [np.asarray(f[k]) for f in features if f.get(k) is not None and len(f[k])]

@@ -127,7 +127,7 @@ def _row_tools(row, tmpl, src):
     return tools or None
 
 # %% ../../nbs/13_encode.ipynb #1ff70ed0
-def _template_messages(row, processor, src):
+def template_messages(row, processor, src):
     "(template messages, trained flag per message, tools) for a canonical row."
     tmpl, multimodal = _template(processor), processor is not getattr(processor, 'tokenizer', processor)
     native_calls, native_tool = 'tool_calls' in tmpl, bool(re.search(r'''["']tool["']''', tmpl))
@@ -176,7 +176,7 @@ def _template_messages(row, processor, src):
     return out, train, _row_tools(row, tmpl, src)
 
 # %% ../../nbs/13_encode.ipynb #893b5872
-def _render(processor, msgs, tools, gen=False):
+def render_chat(processor, msgs, tools, gen=False):
     tok = getattr(processor, 'tokenizer', processor)
     return tok.apply_chat_template(
         msgs, tools=tools, chat_template=_template(processor), tokenize=False, add_generation_prompt=gen
@@ -185,16 +185,16 @@ def _render(processor, msgs, tools, gen=False):
 # %% ../../nbs/13_encode.ipynb #4fe8f22c
 def _spans(processor, msgs, train, tools, src):
     "(full rendering, [(start, end)] character spans of the trained assistant outputs)."
-    full, spans, last = _render(processor, msgs, tools), [], 0
+    full, spans, last = render_chat(processor, msgs, tools), [], 0
     for j, t in enumerate(train):
         if not t: continue
-        try: pre = _render(processor, msgs[:j], tools, gen=True)
+        try: pre = render_chat(processor, msgs[:j], tools, gen=True)
         except Exception as e:
             raise EncodeError(
                 f"{src}: the chat template cannot render the conversation before assistant turn {j} ({e}); "
                 "start the conversation with a system or user message."
             ) from None
-        post = _render(processor, msgs[:j+1], tools)
+        post = render_chat(processor, msgs[:j+1], tools)
         s, e = len(pre), len(post.rstrip())
         if not (post.startswith(pre) and full.startswith(post) and last <= s <= e):
             raise EncodeError(
@@ -207,7 +207,7 @@ def _spans(processor, msgs, train, tools, src):
     return full, spans
 
 # %% ../../nbs/13_encode.ipynb #28afca64
-def _media_ids(processor) -> set:
+def media_ids(processor) -> set:
     "Ids of the placeholder tokens that the processor expands into media tokens."
     tok = getattr(processor, 'tokenizer', processor)
     return {
@@ -217,15 +217,15 @@ def _media_ids(processor) -> set:
     }
 
 # %% ../../nbs/13_encode.ipynb #5e33a6ab
-def _loaders(processor) -> dict:
+def media_loaders(processor) -> dict:
     "Media loaders by kind, at the sampling rate the processor's feature extractor wants."
     sr = getattr(getattr(processor, 'feature_extractor', None), 'sampling_rate', 16000)
     return {'image': load_image, 'audio': lambda x: load_audio(x, sr), 'video': lambda v: v}
 
 # %% ../../nbs/13_encode.ipynb #96a1788f
-_PER_TOKEN = ('mm_token_type_ids',)   # processor outputs aligned with input_ids (others are per media item)
+PER_TOKEN = ('mm_token_type_ids',)   # processor outputs aligned with input_ids (others are per media item)
 
-def _segments(processor, full, spans, row, src) -> dict:
+def media_segments(processor, full, spans, row, src) -> dict:
     "Tokenize `full` segment by segment: input_ids, labels and the media inputs."
     import numpy as np
     tok = getattr(processor, 'tokenizer', processor)
@@ -237,7 +237,7 @@ def _segments(processor, full, spans, row, src) -> dict:
             ids += x
             labels += x if trained else [-100] * len(x)
         return dict(input_ids=ids, labels=labels)
-    loaders = _loaders(processor)
+    loaders = media_loaders(processor)
     args = {'image': 'images', 'audio': 'audio', 'video': 'videos'}
     todo = {k: list(enumerate(row.get(col) or [])) for k, col in _KINDS.items()}
     media, tokens = {}, {}
@@ -262,39 +262,39 @@ def _segments(processor, full, spans, row, src) -> dict:
         ids += x
         labels += x if trained else [-100] * len(x)
         for k, v in out.items():
-            if k in _PER_TOKEN: tokens.setdefault(k, []).append(v[0])
+            if k in PER_TOKEN: tokens.setdefault(k, []).append(v[0])
             elif k not in ('input_ids', 'attention_mask'): media.setdefault(k, []).append(v)
     if left := {_KINDS[k]: len(v) for k, v in todo.items() if v}:
         raise EncodeError(
             f"{src}: the chat template rendered no placeholder for {left} media items; this model's template "
             "does not take that kind of media."
         )
-    bad = _media_ids(processor)
+    bad = media_ids(processor)
     labels = [-100 if t in bad else l for t, l in zip(ids, labels)]
     return dict(input_ids=ids, labels=labels, **{k: np.concatenate(v).tolist() for k, v in tokens.items()},
                 **{k: np.concatenate(v) for k, v in media.items()})
 
 # %% ../../nbs/13_encode.ipynb #eaaf1759
-class _Dropped(EncodeError): "A row left out by truncation='drop'."
+class DroppedRow(EncodeError): "A row left out by truncation='drop'."
 
 # %% ../../nbs/13_encode.ipynb #5aa8c4d3
-def _encode(row, processor, max_length=None, truncation='right', src=None):
-    "(encoded row, note about truncation or None); raises `EncodeError` (`_Dropped` for truncation='drop')."
+def encode_row(row, processor, max_length=None, truncation='right', src=None):
+    "(encoded row, note about truncation or None); raises `EncodeError` (`DroppedRow` for truncation='drop')."
     if truncation not in ('right', 'drop', 'error'):
         raise ValueError(f"truncation must be 'right', 'drop' or 'error', not {truncation!r}")
     src = src or row.get('_src') or 'row'
-    msgs, train, tools = _template_messages(row, processor, src)
-    enc = _segments(processor, *_spans(processor, msgs, train, tools, src), row, src)
+    msgs, train, tools = template_messages(row, processor, src)
+    enc = media_segments(processor, *_spans(processor, msgs, train, tools, src), row, src)
     n, note = len(enc['input_ids']), None
     if max_length and n > max_length:
         if truncation == 'drop':
-            raise _Dropped(f"{src}: {n} tokens > max_length={max_length}; dropped (truncation='drop').")
+            raise DroppedRow(f"{src}: {n} tokens > max_length={max_length}; dropped (truncation='drop').")
         if truncation == 'error':
             raise EncodeError(
                 f"{src}: {n} tokens > max_length={max_length}. Raise max_length, or pass truncation='right' "
                 "to cut the row or 'drop' to leave it out."
             )
-        bad = _media_ids(processor)
+        bad = media_ids(processor)
         last = max((i for i, t in enumerate(enc['input_ids']) if t in bad), default=-1)
         if last >= max_length:
             raise EncodeError(
@@ -302,7 +302,7 @@ def _encode(row, processor, max_length=None, truncation='right', src=None):
                 f"last is at position {last}). Raise max_length to at least {last + 1}, use smaller or fewer media, or "
                 "truncation='drop' to leave such rows out."
             )
-        for k in ('input_ids', 'labels', *_PER_TOKEN):
+        for k in ('input_ids', 'labels', *PER_TOKEN):
             if k in enc: enc[k] = enc[k][:max_length]
         note = f"cut from {n} to {max_length} tokens"
     if all(l == -100 for l in enc['labels']):
@@ -318,5 +318,5 @@ def encode(row:dict,                   # a canonical row: messages, images, audi
            truncation:str='right',     # longer rows: 'right' cuts them, 'drop' returns None, 'error' raises
           ) -> dict|None:
     "Encode `row` with the model's chat template: input_ids, labels (-100 except assistant output) and media inputs."
-    try: return _encode(row, processor, max_length, truncation)[0]
-    except _Dropped: return None
+    try: return encode_row(row, processor, max_length, truncation)[0]
+    except DroppedRow: return None

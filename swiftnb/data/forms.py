@@ -13,7 +13,7 @@ from urllib.parse import urlparse
 from ..core import SwiftnbError
 
 # %% auto #0
-__all__ = ['FORMS', 'PROMPT_FORMS', 'ROLES', 'Problem', 'DataError', 'detect_format']
+__all__ = ['QUERY_KEYS', 'FORMS', 'PROMPT_FORMS', 'ROLES', 'Problem', 'DataError', 'detect_format']
 
 # %% ../../nbs/10_forms.ipynb #9a37c7f4
 @dataclass
@@ -43,7 +43,7 @@ class DataError(SwiftnbError, ValueError):
     def __reduce__(self): return type(self), (self.problems, self.what, self.hint)  # survives multiprocessing
 
 # %% ../../nbs/10_forms.ipynb #1abb8ef5
-_Q = ('query', 'prompt', 'question', 'instruction')     # the user's turn
+QUERY_KEYS = ('query', 'prompt', 'question', 'instruction')     # the user's turn
 _R = ('response', 'answer', 'output', 'completion')     # the assistant's answer
 _CHAT = ('messages', 'conversation', 'conversations')
 _P = ('prompt', 'query', 'question', 'problem', 'instruction')   # the prompt of a prompt-only row
@@ -53,7 +53,7 @@ FORMS = {'preference': 'prompt + chosen + rejected (strings or message lists; or
          'messages': 'messages | conversation | conversations (OpenAI role/content, ShareGPT from/value, or '
                      '{human, assistant} pairs)',
          'alpaca': 'instruction + output (+ input, system, history)',
-         'query-response': f"{'|'.join(_Q)} + {'|'.join(_R)} (+ system, history [[q, a], ...])"}
+         'query-response': f"{'|'.join(QUERY_KEYS)} + {'|'.join(_R)} (+ system, history [[q, a], ...])"}
 PROMPT_FORMS = {'prompt': f"{'|'.join(_P)}: text, or messages ending with the user's turn (+ system, history); "
                           "every other column is kept",
                 'conversation': 'messages | conversation | conversations, or chosen + rejected: the conversation '
@@ -72,10 +72,10 @@ def detect_format(columns,               # column names of a table (or the keys 
     if {'label', 'completion'} <= c: return 'kto'
     if c & set(_CHAT): return 'messages'
     if {'instruction', 'output'} <= c: return 'alpaca'
-    if c & set(_Q) and c & set(_R): return 'query-response'
+    if c & set(QUERY_KEYS) and c & set(_R): return 'query-response'
 
 # %% ../../nbs/10_forms.ipynb #65778aaf
-def _row_form(row:dict, kind:str|None=None) -> str|None:
+def row_form(row:dict, kind:str|None=None) -> str|None:
     "The form of one row: from its columns that hold a value, else from all its columns (empty ones too)."
     have = {k for k, v in row.items() if v is not None}   # a CSV's empty cells belong to the forms of other rows
     if kind is None and have & {'chosen', 'rejected'}: return 'preference'   # half a pair: say which half is missing
@@ -89,7 +89,9 @@ _ROLE = {**{r: r for r in ROLES}, 'human': 'user', 'gpt': 'assistant', 'bot': 'a
 _BLOCKS = {'image': 'image', 'image_url': 'image', 'video': 'video', 'video_url': 'video', 'audio': 'audio',
            'audio_url': 'audio', 'input_audio': 'audio'}
 
-class _Ctx:
+
+# %% ../../nbs/10_forms.ipynb #29b5ef26
+class RowContext:
     "The row being converted: where it came from, where its media live, the media found in its text, and its problems."
     def __init__(self, src, base=None, fence=None):
         self.src, self.base, self.fence, self.probs = src, base, fence, []
@@ -219,7 +221,7 @@ def _chat(row, ctx):
 
 # %% ../../nbs/10_forms.ipynb #d41c94b3
 def _qr(row, ctx):
-    qk, rk = (next((k for k in ks if row.get(k) is not None), None) for ks in (_Q, _R))
+    qk, rk = (next((k for k in ks if row.get(k) is not None), None) for ks in (QUERY_KEYS, _R))
     if rk is None:
         ctx.bad('response', f"missing (none of {', '.join(_R)} has a value)", 'give every row its answer')
         return {}
@@ -230,7 +232,7 @@ def _qr(row, ctx):
 
 # %% ../../nbs/10_forms.ipynb #0285dfcf
 def _pref(row, ctx):
-    pk = next((k for k in _Q if row.get(k) is not None), None)
+    pk = next((k for k in QUERY_KEYS if row.get(k) is not None), None)
     ch, rj = row.get('chosen'), row.get('rejected')
     if ch is None or rj is None:
         ctx.bad('rejected' if ch is not None else 'chosen', 'missing', 'every preference row needs chosen and rejected')
@@ -255,7 +257,7 @@ def _pref(row, ctx):
     return {'messages': pre + c, 'rejected_messages': pre + r}
 
 # %% ../../nbs/10_forms.ipynb #bc64b79c
-def _a(role):
+def with_article(role):
     role = str(role) or 'unnamed'
     return f"{'an' if role[0] in 'aeiou' else 'a'} {role}"
 
@@ -272,7 +274,7 @@ def _prompt(row, ctx):
         q[-1]['content'] += '\n' + str(row['input'])  # alpaca
     if q and q[-1]['role'] not in ('user', 'tool_response'):
         ctx.bad(f"{pk}[{len(q)-1}].role",
-                f"the prompt ends with {_a(q[-1]['role'])} turn: the answer is the model's to write",
+                f"the prompt ends with {with_article(q[-1]['role'])} turn: the answer is the model's to write",
                 "end the prompt with the user's turn; a reference answer goes in a column of its own (e.g. answer), "
                 "for the rewards")
     return {'messages': (q if q and q[0]['role'] == 'system' else _system(row, ctx) + _history(row, ctx) + q)}
@@ -298,7 +300,7 @@ _MAGIC = [(b'\x89PNG', 'image/png'), (b'\xff\xd8', 'image/jpeg'), (b'GIF8', 'ima
           (b'fLaC', 'audio/flac'), (b'OggS', 'audio/ogg'), (b'ID3', 'audio/mpeg'), (b'\xff\xfb', 'audio/mpeg'),
           (b'\x1aE\xdf\xa3', 'video/webm')]
 
-def _mime(b:bytes) -> str:
+def mime_of(b:bytes) -> str:
     if b[:4] == b'RIFF':
         kinds = {b'WAVE': 'audio/wav', b'WEBP': 'image/webp', b'AVI ': 'video/x-msvideo'}
         return kinds.get(b[8:12], 'application/octet-stream')
@@ -306,19 +308,19 @@ def _mime(b:bytes) -> str:
     return next((m for k, m in _MAGIC if b.startswith(k)), 'application/octet-stream')
 
 # %% ../../nbs/10_forms.ipynb #4d50253f
-def _data_uri(b:bytes) -> str: return f"data:{_mime(b)};base64,{base64.b64encode(b).decode()}"
+def _data_uri(b:bytes) -> str: return f"data:{mime_of(b)};base64,{base64.b64encode(b).decode()}"
 
 # %% ../../nbs/10_forms.ipynb #db88b4f0
-def _mono(a):
+def to_mono(a):
     "A float32 mono waveform (channels averaged; the longer axis is time)."
     import numpy as np
     a = np.asarray(a, dtype=np.float32)
     return a.mean(axis=int(a.shape[0] > a.shape[1])) if a.ndim == 2 else a.reshape(-1)
 
 # %% ../../nbs/10_forms.ipynb #0638c71d
-def _wav_bytes(a, sr:int) -> bytes:
+def wav_bytes(a, sr:int) -> bytes:
     "A float32 mono WAV file holding `a` (lossless, and playable by browsers)."
-    d = _mono(a).astype('<f4').tobytes()
+    d = to_mono(a).astype('<f4').tobytes()
     return (
         struct.pack(
             '<4sI4s4sIHHIIHH4sI', b'RIFF', 36 + len(d), b'WAVE', b'fmt ', 16, 3, 1, sr, sr * 4, 4, 32, b'data', len(d)
@@ -357,7 +359,7 @@ def _media(items, kind, ctx):
             s = _data_uri(b.getvalue())
         elif kind == 'audios' and (hasattr(x, 'shape') or isinstance(x, dict)):
             s = _data_uri(
-                _wav_bytes(x['array'], x.get('sampling_rate') or 16000) if isinstance(x, dict) else _wav_bytes(x, 16000)
+                wav_bytes(x['array'], x.get('sampling_rate') or 16000) if isinstance(x, dict) else wav_bytes(x, 16000)
             )
         else:
             s = None
@@ -387,7 +389,7 @@ def _objects(o, ctx):
         ctx.bad('objects', f"not a grounding dict ({e})", 'write {"ref": ["cat"], "bbox": [[x1, y1, x2, y2]]}')
 
 # %% ../../nbs/10_forms.ipynb #ba9aa2e8
-def _convert(row, form, ctx):
+def convert_row(row, form, ctx):
     "One source row in the canonical schema, or None with `ctx.probs` saying why."
     out = _CONVERT[form](row, ctx)
     if 'messages' not in out: return None

@@ -9,8 +9,9 @@ from __future__ import annotations
 import io, re, time, base64, socket, struct, threading
 from pathlib import Path
 from urllib.parse import urlparse, unquote_to_bytes
-from ..core import _offline
-from .forms import Problem, DataError, _mime, _mono
+from ..core.hub import hub_offline
+from .forms import Problem, DataError
+from .forms import mime_of, to_mono
 
 # %% auto #0
 __all__ = ['load_image', 'load_audio']
@@ -38,7 +39,7 @@ def _fetch(url, timeout):
     import http.client, urllib.error, urllib.request
     u = urlparse(url)
     key = (u.hostname, u.port or (443 if u.scheme == 'https' else 80))
-    if _offline():
+    if hub_offline():
         raise ConnectionError(f"offline mode is on (SWIFTNB_OFFLINE or HF_HUB_OFFLINE), so {key[0]} is not asked")
     ok, when = _HOSTS.get(key, (None, 0))
     if ok is None or time.time() - when > 60: _HOSTS[key] = (ok := _connects(*key, min(timeout, 2.)), time.time())
@@ -107,7 +108,7 @@ def _read_wav(b):
     import numpy as np
     if b[:4] != b'RIFF' or b[8:12] != b'WAVE':
         raise ValueError(
-            f'{_mime(b)} audio needs soundfile to decode (pip install "swiftnb[audio]"); WAV works without it'
+            f'{mime_of(b)} audio needs soundfile to decode (pip install "swiftnb[audio]"); WAV works without it'
         )
     i, fmt, data = 12, None, None
     while i + 8 <= len(b):
@@ -157,5 +158,5 @@ def load_audio(x,                     # path, URL, data URI, bytes, numpy array 
             try: import soundfile as sf
             except ImportError: a, rate = _read_wav(b)
             else: a, rate = sf.read(io.BytesIO(b), dtype='float32')
-        return _resample(_mono(a), rate, sr)
+        return _resample(to_mono(a), rate, sr)
     except Exception as e: raise _media_error('audio', x, src, e) from None

@@ -9,7 +9,8 @@ from __future__ import annotations
 import json, uuid, shutil, functools, warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from .encode import EncodeError, _Dropped, _encode, _PER_TOKEN
+from .encode import EncodeError
+from .encode import DroppedRow, encode_row, PER_TOKEN
 
 # %% auto #0
 __all__ = ['last_prepare_report', 'PrepareReport', 'prepare']
@@ -49,7 +50,7 @@ def _media_features(processor) -> dict:
     if getattr(processor, 'feature_extractor', None) is not None:
         f.update(input_features=List(List(List(Value('float32')))), feature_attention_mask=List(List(Value('int32'))))
     if processor is not getattr(processor, 'tokenizer', processor):
-        f.update({k: List(Value('int64')) for k in _PER_TOKEN if k in processor(text=['a'], return_tensors='np')})
+        f.update({k: List(Value('int64')) for k in PER_TOKEN if k in processor(text=['a'], return_tensors='np')})
     return f
 
 # %% ../../nbs/15_prepare.ipynb #23a6a57a
@@ -58,8 +59,8 @@ def _prepare_row(row, idx, processor, max_length, truncation, keys):
     out = dict.fromkeys(keys) | dict(
         input_ids=[], labels=[], length=0, _src=src, _error=None, _dropped=False, _note=None
     )
-    try: enc, out['_note'] = _encode(row, processor, max_length, truncation, src)
-    except EncodeError as e: return out | dict(_error=str(e), _dropped=isinstance(e, _Dropped))
+    try: enc, out['_note'] = encode_row(row, processor, max_length, truncation, src)
+    except EncodeError as e: return out | dict(_error=str(e), _dropped=isinstance(e, DroppedRow))
     if extra := set(enc) - set(out): raise KeyError(f"prepare has no column type for processor outputs {sorted(extra)}")
     return out | enc | dict(length=len(enc['input_ids']))
 

@@ -7,9 +7,10 @@ Docs: https://swiftnb.github.io/swiftnb/preview.html.md"""
 # %% ../../nbs/17_preview.ipynb #f9700273
 from __future__ import annotations
 from dataclasses import dataclass
-from .forms import _wav_bytes
+from .forms import wav_bytes
 from .media import load_image, load_audio
-from .encode import EncodeError, _encode, _media_ids
+from .encode import EncodeError
+from .encode import encode_row, media_ids
 from .sources import load_dataset
 from .validate import ValidationReport, validate
 
@@ -25,7 +26,7 @@ _COLORS = {
     'tool_response': '#fce4ec',
 }
 
-def _thumb_html(x, src, size=160):
+def thumb_html(x, src, size=160):
     import base64, io, html
     if isinstance(x, str) and x.startswith(('http://', 'https://')):
         return f"<a href='{html.escape(x)}'>{html.escape(x)}</a> (not fetched)"
@@ -41,9 +42,9 @@ def _thumb_html(x, src, size=160):
     except Exception as e: return f"<span style='color:#c62828'>image not readable: {html.escape(str(e))}</span>"
 
 # %% ../../nbs/17_preview.ipynb #07af7875
-def _audio_html(x, src):
+def audio_html(x, src):
     import base64, html
-    try: wav = _wav_bytes(load_audio(x, src=src), 16000)
+    try: wav = wav_bytes(load_audio(x, src=src), 16000)
     except Exception as e: return f"<span style='color:#c62828'>audio not readable: {html.escape(str(e))}</span>"
     return f"<audio controls src='data:audio/wav;base64,{base64.b64encode(wav).decode()}'></audio>"
 
@@ -51,7 +52,7 @@ def _audio_html(x, src):
 def _tokens_html(enc, processor) -> str:
     "The encoded row as text: trained tokens on green, masked ones plain, runs of media tokens folded."
     import html
-    tok, media = getattr(processor, 'tokenizer', processor), _media_ids(processor)
+    tok, media = getattr(processor, 'tokenizer', processor), media_ids(processor)
     out, i, ids, labels = [], 0, enc['input_ids'], enc['labels']
     while i < len(ids):
         if ids[i] in media:
@@ -85,8 +86,8 @@ def row_html(row,                # a canonical row
             f"<div style='background:{_COLORS.get(m.get('role'), '#fff')};border-radius:8px;padding:4px 8px;margin:3px"
             f" 0'><b>{html.escape(str(m.get('role')))}</b>{nl}: {c}</div>"
         )
-    for x in row.get('images') or []: parts.append(_thumb_html(x, src))
-    for x in row.get('audios') or []: parts.append(_audio_html(x, src))
+    for x in row.get('images') or []: parts.append(thumb_html(x, src))
+    for x in row.get('audios') or []: parts.append(audio_html(x, src))
     if row.get('rejected_response'):
         parts.append(
             "<div style='background:#ffebee;padding:4px 8px'><b>rejected</b>:"
@@ -94,7 +95,7 @@ def row_html(row,                # a canonical row
         )
     if processor is not None:
         try:
-            enc, note = _encode(row, processor, max_length, 'right', src)
+            enc, note = encode_row(row, processor, max_length, 'right', src)
             n, t = len(enc['input_ids']), sum(l != -100 for l in enc['labels'])
             parts.append(
                 f"<p>{n} tokens, {t} trained{' — ' + html.escape(note) if note else ''}</p>"

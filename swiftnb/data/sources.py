@@ -10,8 +10,10 @@ import re, csv, glob, json, codecs, random, difflib, warnings, collections
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
-from ..core import HubUnreachable, _offline, _reachable, _hub_host, _HUBS, _net_cause
-from .forms import Problem, DataError, FORMS, PROMPT_FORMS, _Q, _row_form, _Ctx, _convert
+from ..core import HubUnreachable
+from ..core.hub import hub_offline, host_reachable, hub_host, HUBS, net_cause
+from .forms import Problem, DataError, FORMS, PROMPT_FORMS
+from .forms import QUERY_KEYS, row_form, RowContext, convert_row
 
 # %% auto #0
 __all__ = ['DATASETS', 'DatasetSpec', 'LoadReport', 'load_dataset', 'raw_rows']
@@ -231,7 +233,7 @@ def _hub_download(spec, hub, split):
         import datasets
         return datasets.load_dataset(rid, subset, split=split or sp)
     except Exception as e:
-        raise DataError([Problem(rid, 'download', f"{_HUBS[hub][0]}: {type(e).__name__}: {e}",
+        raise DataError([Problem(rid, 'download', f"{HUBS[hub][0]}: {type(e).__name__}: {e}",
                                  'check the id, subset and split on the hub page, or download it yourself and load '
                                  'the files')]) from e
 
@@ -242,23 +244,23 @@ def _hub_rows(spec, split, hub):
         for h in (('modelscope', 'hf') if hub == 'auto' else (hub,))
         if getattr(spec, 'ms' if h == 'modelscope' else 'hf')
     ]
-    if not hubs: raise DataError([Problem(spec.name, 'hub', f"not on {_HUBS[hub][0]}", "use hub='auto'")])
+    if not hubs: raise DataError([Problem(spec.name, 'hub', f"not on {HUBS[hub][0]}", "use hub='auto'")])
     tried = []
-    if not _offline():
+    if not hub_offline():
         for h in hubs:
-            host = _hub_host(h)
-            if not _reachable(host, 1.5):
-                tried.append(f"{_HUBS[h][0]} ({host})")
+            host = hub_host(h)
+            if not host_reachable(host, 1.5):
+                tried.append(f"{HUBS[h][0]} ({host})")
                 continue
             try: ds = _hub_download(spec, h, split)
             except Exception as e:   # the probe got through (a proxy may accept anything), the download did not
-                if (c := _net_cause(e)) is None: raise
-                tried.append(f"{_HUBS[h][0]} ({host}: the download failed with {type(c).__name__}: {str(c)[:200]})")
+                if (c := net_cause(e)) is None: raise
+                tried.append(f"{HUBS[h][0]} ({host}: the download failed with {type(c).__name__}: {str(c)[:200]})")
                 continue
             return _read_hf(ds, split, f"{(spec.ms if h == 'modelscope' else spec.hf)[0]}:row")
     why = (
         'offline mode is on (SWIFTNB_OFFLINE or HF_HUB_OFFLINE)'
-        if _offline()
+        if hub_offline()
         else f"no connection to {' or '.join(tried)}"
     )
     how = ' or '.join(([f"`modelscope download --dataset {spec.ms[0]} --local_dir DIR`"] if spec.ms else []) +
@@ -427,10 +429,10 @@ def _load_part(source, split, root, hub, spec, columns, kind, forms, rep) -> lis
         def prep(r):
             r = sp.prep(r) if sp and sp.prep else r
             r = {cols.get(k, k): v for k, v in r.items() if cols.get(k, k) is not None}
-            if sp and sp.query and not any(r.get(k) is not None for k in _Q): r['query'] = sp.query
+            if sp and sp.query and not any(r.get(k) is not None for k in QUERY_KEYS): r['query'] = sp.query
             return r
         rows = [(s, prep(r) if p is None else r, p) for s, r, p in rows]
-        rforms = [_row_form(r, kind) if p is None else None for s, r, p in rows]   # a file may mix forms
+        rforms = [row_form(r, kind) if p is None else None for s, r, p in rows]   # a file may mix forms
         seen = list(dict.fromkeys(f for f in rforms if f))
         rep.forms[name] = '+'.join(seen) or None
         if not seen and any(p is None for *_, p in rows):   # one problem for the file, every row set aside
@@ -449,8 +451,8 @@ def _load_part(source, split, root, hub, spec, columns, kind, forms, rep) -> lis
                             "give it the columns of one form (this file's other rows are "
                             f"{'; '.join(f'{f}: {forms[f]}' for f in seen)}), or drop the row")
             if p is None:
-                ctx = _Ctx(r.get('_src') or s, base, fence)
-                if (out := _convert(r, form, ctx)) is not None:
+                ctx = RowContext(r.get('_src') or s, base, fence)
+                if (out := convert_row(r, form, ctx)) is not None:
                     good.append(out)
                     continue
             rep.skipped[s] = r

@@ -10,9 +10,11 @@ import json, codecs, warnings
 from dataclasses import dataclass, field
 from fastcore.basics import patch
 from pathlib import Path
-from .forms import Problem, DataError, _a
+from .forms import Problem, DataError
+from .forms import with_article
 from .media import load_audio
-from .encode import EncodeError, _encode, _template_messages, _segments, _render
+from .encode import EncodeError
+from .encode import encode_row, template_messages, media_segments, render_chat
 
 # %% auto #0
 __all__ = ['make_bad_fixtures', 'ValidationReport', 'validate']
@@ -186,7 +188,7 @@ def _check_row(row, i, probs, pref, kto, check_media, prompt=False):
     if prompt:
         if roles and roles[-1] not in ('user', 'tool_response'):
             P(f'messages[{len(msgs)-1}].role',
-              f"the prompt ends with {_a(roles[-1])} turn: the answer is the model's to write",
+              f"the prompt ends with {with_article(roles[-1])} turn: the answer is the model's to write",
               "end the prompt with the user's turn; a reference answer goes in a column of its own (e.g. answer), for "
               "the rewards")
     elif 'assistant' not in roles:
@@ -219,19 +221,19 @@ def _check_row(row, i, probs, pref, kto, check_media, prompt=False):
 def _row_tokens(row, processor, src, max_length, truncation, prompt, probs) -> tuple:
     "(tokens, trained tokens) of `row` under `processor`'s chat template; problems with `max_length` go to `probs`."
     if prompt:   # the prompt as the model will see it, with the generation prompt
-        msgs, _, tools = _template_messages(row, processor, src)
-        n = len(_segments(processor, _render(processor, msgs, tools, gen=True), [], row, src)['input_ids'])
+        msgs, _, tools = template_messages(row, processor, src)
+        n = len(media_segments(processor, render_chat(processor, msgs, tools, gen=True), [], row, src)['input_ids'])
         if max_length and n >= max_length:
             probs.append(Problem(src, 'length', f"the prompt is {n} tokens: no room for an answer under "
                                  f"max_length={max_length}", 'raise max_length, shorten the prompt, or drop the row'))
         return n, 0
-    enc, note = _encode(row, processor, None, 'right', src)
+    enc, note = encode_row(row, processor, None, 'right', src)
     n, t = len(enc['input_ids']), sum(l != -100 for l in enc['labels'])
     if max_length and n > max_length and truncation == 'drop':
         probs.append(Problem(src, 'length', f"{n} tokens > max_length={max_length}: the row will be dropped "
                              "(truncation='drop')", 'raise max_length to keep it', 'warning'))
     elif max_length and n > max_length:
-        try: _encode(row, processor, max_length, 'right', src)
+        try: encode_row(row, processor, max_length, 'right', src)
         except EncodeError as e:
             probs.append(Problem(src, 'length', str(e).split(': ', 1)[-1], 'raise max_length, or drop the row'))
         else:

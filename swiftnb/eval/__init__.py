@@ -13,5 +13,4 @@ from .metrics import *
 from .results import *
 from .evalscope import *
 from .evaluation import *
-from .evalscope import _punkt   # imported by other modules (until they import from the submodule)
 __all__ = [*metrics.__all__, *results.__all__, *evalscope.__all__, *evaluation.__all__]

@@ -8,8 +8,11 @@ Docs: https://swiftnb.github.io/swiftnb/evalscope.html.md"""
 from __future__ import annotations
 import re, warnings
 from pathlib import Path
-from ..core import HubUnreachable, _have, _offline, _reachable, _hub_host
-from ..infer import Engine, _resolve
+from ..core import HubUnreachable
+from ..core.errors import has_module
+from ..core.hub import hub_offline, host_reachable, hub_host
+from ..infer import Engine
+from ..infer.base import resolve_model
 from .metrics import EvalError
 from .results import EvalResult
 
@@ -52,9 +55,9 @@ def _check_dataset_args(dataset_args, native:list, vlm:list):
 # %% ../../nbs/62_evalscope.ipynb #cf1e4a0f
 def _check_network(remote:list):
     "Refuse to start when the benchmarks in `remote` need a download and there is no network (or offline mode is on)."
-    hosts = [_hub_host('modelscope'), _hub_host('hf')]
-    if remote and (_offline() or not any(_reachable(h) for h in hosts)):
-        why = ('offline mode is on (SWIFTNB_OFFLINE or HF_HUB_OFFLINE)' if _offline()
+    hosts = [hub_host('modelscope'), hub_host('hf')]
+    if remote and (hub_offline() or not any(host_reachable(h) for h in hosts)):
+        why = ('offline mode is on (SWIFTNB_OFFLINE or HF_HUB_OFFLINE)' if hub_offline()
                else f"no connection to {' or '.join(hosts)}")
         raise HubUnreachable(f"EvalScope downloads each benchmark ({', '.join(remote)}) when it runs, and {why}. "
                              "Run it where there is network, or copy the benchmark's files here and name them: "
@@ -111,7 +114,7 @@ def _run_vlm(run_task, TaskConfig, name:str, vlm:list, limit, g:dict, work:str, 
     return [{'benchmark': d, 'metric': f'see {work}', 'num': None, 'score': None} for d in vlm]
 
 # %% ../../nbs/62_evalscope.ipynb #8bb21d3d
-def _evalscope(model, datasets, adapters=None, limit=None, api_url=None, work_dir='eval_output', api_key='EMPTY',
+def run_evalscope(model, datasets, adapters=None, limit=None, api_url=None, work_dir='eval_output', api_key='EMPTY',
                dataset_args=None, **gen) -> EvalResult:
     """Run benchmarks with EvalScope: public ones it downloads, or local copies (`dataset_args`, e.g.
     {'gsm8k': {'local_path': ...}})."""
@@ -119,7 +122,7 @@ def _evalscope(model, datasets, adapters=None, limit=None, api_url=None, work_di
     _check_dataset_args(dataset_args, native, vlm)
     # a benchmark with a local copy needs no download
     remote = [b for b in native if not (dataset_args or {}).get(b, {}).get('local_path')] + vlm
-    if not _have('evalscope'):
+    if not has_module('evalscope'):
         raise EvalError("backend='evalscope' runs public benchmarks with EvalScope, which is not installed: pip "
                         "install evalscope (textvqa, coco_caption and other VLMEvalKit benchmarks also need "
                         "pip install 'evalscope[vlmeval]'). To score the model on your own rows meanwhile: "
@@ -128,7 +131,7 @@ def _evalscope(model, datasets, adapters=None, limit=None, api_url=None, work_di
     if isinstance(model, Engine):
         raise EvalError("EvalScope loads the model itself or calls it over HTTP: pass the model folder (or api_url=), "
                         "not a loaded engine.")
-    base, ads, _ = _resolve(model, adapters)
+    base, ads, _ = resolve_model(model, adapters)
     if ads and not api_url:
         raise EvalError(f"EvalScope cannot load an adapter ({ads[0]}) by itself: serve the model with its adapter "
                         "(swiftnb serve) and pass api_url=, or merge it first (swiftnb export) and pass the merged "

@@ -8,11 +8,14 @@ Docs: https://swiftnb.github.io/swiftnb/evaluation.html.md"""
 from __future__ import annotations
 import re, json, math, warnings, collections
 from pathlib import Path
-from ..infer import Engine, TransformersEngine, Infer, _request, _reference, _as_engine
+from ..infer import Engine, TransformersEngine, Infer
+from ..infer.base import as_request
+from ..infer.api import reference_of
+from ..infer.chat import as_engine
 from .metrics import EvalError, METRICS, exact_match, vqa_accuracy, rouge_l, corpus_scores
-from .metrics import _check_metrics, _sacrebleu
+from .metrics import check_metrics, load_sacrebleu
 from .results import EvalResult, Comparison
-from .evalscope import _evalscope
+from .evalscope import run_evalscope
 
 # %% auto #0
 __all__ = ['evaluate', 'compare', 'eval_cmd']
@@ -80,7 +83,7 @@ def _references(rows) -> list:
     out, bad = [], []
     for r in rows:
         refs = _answers(r.get('answers')) or _answers(r.get('references'))
-        if refs is None and (main := _reference(r)) is not None: refs = [main]
+        if refs is None and (main := reference_of(r)) is not None: refs = [main]
         if refs is None:
             last = (r.get('messages') or [{}])[-1].get('role')
             bad.append(f"{r.get('_src') or 'a row'} (its last turn is {last or 'missing'}, not assistant)")
@@ -129,7 +132,7 @@ def _result_rows(rows, reqs, refs, preds) -> list:
     "The per-row table before scoring: where the row came from, its prompt, reference(s) and the prediction."
     res = []
     for r, q, y, p in zip(rows, reqs, refs, preds):
-        x = {'row': r.get('_src'), 'prompt': q['messages'][-1].get('content'), 'reference': _reference(r) or y[0],
+        x = {'row': r.get('_src'), 'prompt': q['messages'][-1].get('content'), 'reference': reference_of(r) or y[0],
              'prediction': p}
         if len(y) > 1 or r.get('answers') is not None or r.get('references') is not None: x['answers'] = y
         res.append(x)
@@ -146,7 +149,7 @@ def _score(eng, rows, res, refs, preds, metrics, batch_size) -> dict:
             for x, y in zip(res, refs): x[m] = f(x['prediction'], y)
             scores[m] = sum(x[m] for x in res) / len(res)
     if {'bleu', 'chrf'} & set(metrics):
-        sb = _sacrebleu()
+        sb = load_sacrebleu()
         cs = corpus_scores(preds, refs)
         for m, f in (('bleu', sb.sentence_bleu), ('chrf', sb.sentence_chrf)):
             if m in metrics:
@@ -162,7 +165,7 @@ def _score(eng, rows, res, refs, preds, metrics, batch_size) -> dict:
 def _evaluate(eng, rows, refs, metrics, batch_size=8, name=None, dataset='', gen=None) -> EvalResult:
     "Score engine `eng` on canonical `rows` with reference lists `refs`."
     _check_media(eng, rows)
-    reqs = [_request(r) for r in rows]
+    reqs = [as_request(r) for r in rows]
     preds = eng.infer(reqs, batch_size=batch_size, **(gen or {}))
     res = _result_rows(rows, reqs, refs, preds)
     scores = _score(eng, rows, res, refs, preds, metrics, batch_size)
@@ -192,7 +195,7 @@ def _with_ppl(engines, metrics:list, default:bool) -> list:
 
 # %% ../../nbs/63_evaluation.ipynb #96cd64a9
 def _engine(model, adapters=None) -> Engine:
-    if adapters is None: return _as_engine(model)
+    if adapters is None: return as_engine(model)
     if isinstance(model, Engine):
         raise EvalError("adapters= goes with a model name or folder, not with a loaded engine.")
     return Infer.from_pretrained(model, adapters=adapters)
@@ -213,13 +216,13 @@ def evaluate(model,               # an `Engine`, or what `Infer.from_pretrained`
              **gen) -> EvalResult:      # generation settings: max_new_tokens, temperature, top_p ...
     "Generate answers to `dataset`'s rows and score them against the references: per-row results and aggregate scores."
     if backend == 'evalscope':
-        return _evalscope(model, datasets or dataset, adapters, limit, api_url, work_dir, dataset_args=dataset_args,
+        return run_evalscope(model, datasets or dataset, adapters, limit, api_url, work_dir, dataset_args=dataset_args,
                           **gen)
     if backend != 'native': raise EvalError(f"backend must be 'native' or 'evalscope', not {backend!r}.")
     if dataset is None:
         raise EvalError("Pass the dataset to score on (rows ending with the reference answer), or backend='evalscope' "
                         "with datasets=[...].")
-    default, metrics = metrics is METRICS, _check_metrics(metrics)
+    default, metrics = metrics is METRICS, check_metrics(metrics)
     rows = _load_rows(dataset)
     refs, eng = _references(rows), _engine(model, adapters)
     return _evaluate(eng, rows, refs, _with_ppl([eng], metrics, default), batch_size, name, _dataset_name(dataset), gen)
@@ -246,13 +249,13 @@ def compare(models,               # {name: engine or model/output folder}, or a 
             raise EvalError(f"Two models share a name in {names}; pass a dict {{name: model}}.")
         models = dict(zip(names, models))
     if not models: raise EvalError("No models to compare.")
-    default, metrics = metrics is METRICS, _check_metrics(metrics)
+    default, metrics = metrics is METRICS, check_metrics(metrics)
     # loaded engines checked before any model generates (folders load on transformers)
     metrics = _with_ppl(models.values(), metrics, default)
     rows = _load_rows(dataset)
     refs, res = _references(rows), {}
     for n, m in models.items():
-        eng = _as_engine(m)
+        eng = as_engine(m)
         res[n] = _evaluate(eng, rows, refs, metrics, batch_size, n, _dataset_name(dataset), gen)
         if eng is not m:
             del eng

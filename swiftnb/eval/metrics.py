@@ -103,7 +103,7 @@ def rouge_l(pred:str,   # the model's answer
     return best
 
 # %% ../../nbs/60_metrics.ipynb #b14ba3ef
-def _sacrebleu(): return need('sacrebleu', 'eval', 'The bleu and chrf metrics')
+def load_sacrebleu(): return need('sacrebleu', 'eval', 'The bleu and chrf metrics')
 
 # %% ../../nbs/60_metrics.ipynb #30c549e8
 def _ref_streams(refs:list) -> list:
@@ -116,18 +116,18 @@ def corpus_scores(preds:list,  # the model's answers
                   refs:list,   # each row's list of reference answers
                  ) -> dict:
     "sacrebleu's corpus BLEU and chrF of `preds` against `refs`."
-    sb, streams = _sacrebleu(), _ref_streams(refs)
+    sb, streams = load_sacrebleu(), _ref_streams(refs)
     return {'bleu': sb.corpus_bleu(preds, streams).score, 'chrf': sb.corpus_chrf(preds, streams).score}
 
 # %% ../../nbs/60_metrics.ipynb #bf8b9ba1
 METRICS = ('exact_match', 'vqa_accuracy', 'bleu', 'chrf', 'rouge_l', 'perplexity')
 
 # %% ../../nbs/60_metrics.ipynb #983bf515
-def _check_metrics(metrics) -> list:
+def check_metrics(metrics) -> list:
     metrics = [metrics] if isinstance(metrics, str) else list(metrics)
     if bad := [m for m in metrics if m not in METRICS]:
         raise EvalError(f"Unknown metric{'s' if len(bad) > 1 else ''} {', '.join(map(repr, bad))}; "
                         f"choose from {', '.join(METRICS)}.")
     if not metrics: raise EvalError(f"No metrics given; choose from {', '.join(METRICS)}.")
-    if {'bleu', 'chrf'} & set(metrics): _sacrebleu()
+    if {'bleu', 'chrf'} & set(metrics): load_sacrebleu()
     return list(dict.fromkeys(metrics))

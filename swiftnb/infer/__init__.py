@@ -16,10 +16,3 @@ from .vllm import *
 from .api import *
 from .chat import *
 __all__ = [*base.__all__, *decoder.__all__, *hf.__all__, *vllm.__all__, *api.__all__, *chat.__all__]
-
-# %% ../../nbs/49_infer.ipynb #df955da0
-# imported by other modules (until they import from the submodule)
-from .base import _GEN_DEFAULTS, _manifest, _request, _resolve
-from .hf import _Stream, _stop_ids
-from .api import _reference
-from .chat import _as_engine

@@ -9,7 +9,8 @@ from __future__ import annotations
 import json, warnings
 from pathlib import Path
 from ..core import load_model, load_processor, modality_of
-from .base import InferError, Engine, _request, _resolve
+from .base import InferError, Engine
+from .base import as_request, resolve_model
 from .hf import TransformersEngine
 from .vllm import VllmEngine
 
@@ -28,7 +29,7 @@ class Infer:
         "An engine for `model` with `adapters` loaded unmerged."
         if backend == 'vllm': return VllmEngine(model, adapters, **kwargs)
         if backend != 'transformers': raise InferError(f"backend must be 'transformers' or 'vllm', not {backend!r}.")
-        base, ads, proc_dir = _resolve(model, adapters)
+        base, ads, proc_dir = resolve_model(model, adapters)
         m, proc = load_model(base, **kwargs)
         if proc_dir is not None:
             try: proc = load_processor(proc_dir, modality_of(m.config))
@@ -38,12 +39,12 @@ class Infer:
             from peft import PeftModel
             names = [f'adapter{i}' if i else 'default' for i in range(len(ads))]
             import pickle
-            from swiftnb.core import _PICKLE_MSG
+            from swiftnb.core.loading import PICKLE_MSG
             try:
                 m = PeftModel.from_pretrained(m, str(ads[0]), adapter_name=names[0])
                 for n, d in zip(names[1:], ads[1:]): m.load_adapter(str(d), adapter_name=n)
             except pickle.UnpicklingError as e:
-                raise InferError(_PICKLE_MSG.format(path=' or '.join(map(str, ads)))) from e
+                raise InferError(PICKLE_MSG.format(path=' or '.join(map(str, ads)))) from e
             m.set_adapter(names[-1])
         return TransformersEngine(m, proc, name=str(model), fast=fast)
 
@@ -73,7 +74,7 @@ def _infer_parser():
     return p
 
 # %% ../../nbs/44_api.ipynb #14c9d907
-def _reference(row):
+def reference_of(row):
     m = row.get('messages') or []
     return m[-1]['content'] if m and m[-1].get('role') == 'assistant' else None
 
@@ -91,19 +92,19 @@ def infer_cmd(argv:list,   # the command's arguments (after `swiftnb infer`)
     if a.prompt:
         if (a.images or a.audios) and len(a.prompt) > 1:
             raise InferError("--images/--audios go with a single --prompt.")
-        rows = [_request(p, a.images if a.images else None, a.audios if a.audios else None) for p in a.prompt]
+        rows = [as_request(p, a.images if a.images else None, a.audios if a.audios else None) for p in a.prompt]
     else:
         from swiftnb.data import load_dataset
         rows = [dict(r) for s in a.dataset for r in load_dataset(s)]
     eng = Infer.from_pretrained(a.model, adapters=a.adapters, backend=a.backend,
                                 **(dict(tensor_parallel_size=a.tensor_parallel_size) if a.backend == 'vllm' else {}))
-    replies = eng.infer([_request(r) for r in rows], system=a.system, batch_size=a.batch_size, **gen)
+    replies = eng.infer([as_request(r) for r in rows], system=a.system, batch_size=a.batch_size, **gen)
     out = Path(a.output)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + '.tmp')
     with open(tmp, 'w') as f:
         for r, y in zip(rows, replies):
-            rec = {'messages': _request(r, system=a.system)['messages'], 'response': y, 'labels': _reference(r)}
+            rec = {'messages': as_request(r, system=a.system)['messages'], 'response': y, 'labels': reference_of(r)}
             for k in ('images', 'audios', '_src'):
                 if r.get(k):
                     rec[k] = [str(x) if isinstance(x, (str, Path)) else '<data>' for x in r[k]] if k != '_src' else r[k]

@@ -11,13 +11,13 @@ from pathlib import Path
 from ..core import SwiftnbError, get_model_dir
 
 # %% auto #0
-__all__ = ['InferError', 'encode_prompt', 'Engine']
+__all__ = ['GEN_DEFAULTS', 'InferError', 'encode_prompt', 'Engine']
 
 # %% ../../nbs/40_requests.ipynb #62b99be3
 class InferError(SwiftnbError, ValueError): "A request, adapter or model that cannot be used for generation."
 
 # %% ../../nbs/40_requests.ipynb #c4828ca2
-def _request(x, images=None, audios=None, system=None) -> dict:
+def as_request(x, images=None, audios=None, system=None) -> dict:
     "A canonical row (messages, images, audios) for a string, message list or row."
     if isinstance(x, str): row = {'messages': [{'role': 'user', 'content': x}]}
     elif isinstance(x, dict) and 'messages' in x: row = dict(x)
@@ -38,15 +38,15 @@ def _request(x, images=None, audios=None, system=None) -> dict:
     return row
 
 # %% ../../nbs/40_requests.ipynb #6d5ef9d4
-def encode_prompt(row:dict,          # a canonical row, as from `_request`
+def encode_prompt(row:dict,          # a canonical row, as from `as_request`
                   processor,         # tokenizer or processor with the model's chat template
                   max_length:int|None=None, # refuse prompts longer than this
                  ) -> dict:
     "input_ids and media inputs of `row`'s prompt, rendered as in training with `add_generation_prompt=True`."
-    from swiftnb.data import _template_messages, _render, _segments
+    from swiftnb.data.encode import template_messages, render_chat, media_segments
     src = row.get('_src') or 'request'
-    msgs, _, tools = _template_messages(row, processor, src)
-    enc = _segments(processor, _render(processor, msgs, tools, gen=True), [], row, src)
+    msgs, _, tools = template_messages(row, processor, src)
+    enc = media_segments(processor, render_chat(processor, msgs, tools, gen=True), [], row, src)
     enc.pop('labels', None)
     if max_length and len(enc['input_ids']) > max_length:
         raise InferError(f"{src}: the prompt is {len(enc['input_ids'])} tokens but the model takes at most "
@@ -55,7 +55,7 @@ def encode_prompt(row:dict,          # a canonical row, as from `_request`
     return enc
 
 # %% ../../nbs/40_requests.ipynb #bc484db2
-def _manifest(d:Path) -> dict:
+def read_manifest(d:Path) -> dict:
     f = d/'swiftnb_manifest.json'
     return json.loads(f.read_text()) if f.exists() else {}
 
@@ -69,7 +69,7 @@ def _adapter_dir(p) -> Path|None:
 
 # %% ../../nbs/40_requests.ipynb #3a485c63
 def _adapter_base(d:Path) -> str|None:
-    return (_manifest(d).get('base_model')
+    return (read_manifest(d).get('base_model')
             or json.loads((d/'adapter_config.json').read_text()).get('base_model_name_or_path'))
 
 # %% ../../nbs/40_requests.ipynb #4ea6046d
@@ -93,7 +93,7 @@ def _adapter_dirs(adapters) -> list:
     return ads
 
 # %% ../../nbs/40_requests.ipynb #d811e8e8
-def _resolve(model, adapters=None):
+def resolve_model(model, adapters=None):
     "(base model, [adapter folders], folder whose processor/template to use)."
     ads, proc_dir = _adapter_dirs(adapters), None
     if isinstance(model, (str, Path)) and Path(model).is_dir():
@@ -112,13 +112,13 @@ def _resolve(model, adapters=None):
     return model, ads, proc_dir or (ads[0] if ads else None)
 
 # %% ../../nbs/40_requests.ipynb #bc45c6c7
-_GEN_DEFAULTS = dict(max_new_tokens=512)
+GEN_DEFAULTS = dict(max_new_tokens=512)
 
 class Engine:
     "A model that answers chat requests; subclasses implement `_generate` and `_stream`."
     modality = 'text'
     def _rows(self, requests, images, audios, system):
-        return [_request(r, images, audios, system) for r in requests]
+        return [as_request(r, images, audios, system) for r in requests]
 
     def chat(self, messages_or_text,          # a string (one user turn), a message list, or a canonical row
              images:list|None=None,           # images for the `<image>` tags (paths, URLs, PIL images ...)
@@ -127,8 +127,8 @@ class Engine:
              stream:bool=False,               # True: an iterator of text pieces as they are generated
              **gen):                          # generation settings: max_new_tokens, temperature, top_p, ...
         "The model's reply to one conversation (a string, or an iterator of pieces if `stream`)."
-        row = _request(messages_or_text, images, audios, system)
-        gen = {**_GEN_DEFAULTS, **gen}
+        row = as_request(messages_or_text, images, audios, system)
+        gen = {**GEN_DEFAULTS, **gen}
         return self._stream(row, gen) if stream else self._generate([row], gen)[0]
 
     def infer(self, requests,                 # one request or a list of them (strings, message lists, rows)
@@ -146,6 +146,6 @@ class Engine:
         elif images is not None or audios is not None:
             raise InferError("images=/audios= go with a single request; in a batch, "
                              "give each request its own 'images'/'audios'.")
-        rows, gen = self._rows(requests, images, audios, system), {**_GEN_DEFAULTS, **gen}
+        rows, gen = self._rows(requests, images, audios, system), {**GEN_DEFAULTS, **gen}
         out = [r for i in range(0, len(rows), batch_size) for r in self._generate(rows[i:i+batch_size], gen)]
         return out[0] if single else out

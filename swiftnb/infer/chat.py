@@ -17,7 +17,7 @@ from .api import Infer
 __all__ = ['Chat']
 
 # %% ../../nbs/45_chat.ipynb #6a584923
-def _as_engine(x) -> Engine:
+def as_engine(x) -> Engine:
     return x if isinstance(x, Engine) else Infer.from_pretrained(x)
 
 # %% ../../nbs/45_chat.ipynb #5f76b6ea
@@ -27,14 +27,14 @@ _MEDIA = {}
 
 # %% ../../nbs/45_chat.ipynb #e56bfe2e
 def _media_html(x, kind) -> str:
-    from swiftnb.data import _thumb_html, _audio_html
+    from swiftnb.data.preview import thumb_html, audio_html
     import hashlib
     # paths and bytes only: another object's id could be reused by a later one, showing the wrong thumbnail
     # a rewritten file is redrawn
     if isinstance(x, (str, Path)): key = (kind, str(x), Path(x).stat().st_mtime_ns if Path(x).is_file() else None)
     else: key = (kind, hashlib.sha1(x).hexdigest()) if isinstance(x, (bytes, bytearray)) else None
     if key in _MEDIA: return _MEDIA[key]
-    try: h = _thumb_html(x, 'chat') if kind == 'images' else _audio_html(x, 'chat')
+    try: h = thumb_html(x, 'chat') if kind == 'images' else audio_html(x, 'chat')
     # not cached: the file may appear later
     except Exception as e: return f"<i>[{kind[:-1]}: {html.escape(str(e))}]</i>"
     if key is not None:
@@ -89,7 +89,7 @@ class Chat:
                  temperature:float=0.,         # 0: greedy
                  top_p:float=1.):              # nucleus sampling's probability mass
         import ipywidgets   # before any model loads: without widgets there is no chat
-        self.engines = [_as_engine(engine)] + ([_as_engine(compare)] if compare is not None else [])
+        self.engines = [as_engine(engine)] + ([as_engine(compare)] if compare is not None else [])
         self.convs = [{'messages': []} for _ in self.engines]
         self.pending = {'images': [], 'audios': []}
         n = len(self.engines)
@@ -193,7 +193,7 @@ def _html(self:Chat) -> str:
 
 # %% ../../nbs/45_chat.ipynb #3fea4cb2
 def _cancel(st):
-    """Ask a stream to stop at its next token, without waiting (`_Stream.cancel`); an iterator without `cancel` is just
+    """Ask a stream to stop at its next token, without waiting (`TokenStream.cancel`); an iterator without `cancel` is just
     no longer read."""
     if (f := getattr(st, 'cancel', None)) is not None: f()
 

@@ -10,7 +10,8 @@ import weakref
 from collections import OrderedDict
 from contextlib import contextmanager, ExitStack
 from fastcore.basics import patch
-from ..core import logit_tol, _have
+from ..core import logit_tol
+from ..core.errors import has_module
 from .base import InferError
 
 # %% auto #0
@@ -58,7 +59,7 @@ def fast_settings(model,      # the model whose generation config is under `gen`
                 top_k=cfg.top_k or 0, repetition_penalty=cfg.repetition_penalty or 1.0), odd
 
 # %% ../../nbs/41_decoder.ipynb #e1e193fa
-def _fast_model_problems(model) -> list:
+def fast_model_problems(model) -> list:
     """Why a model cannot be decoded by `StaticDecoder` (empty: it can): the graph must hold the attention, the cache
     and the adapter as they are."""
     from transformers import StaticCache
@@ -217,7 +218,7 @@ class DecoderMismatch(InferError):
 # %% ../../nbs/41_decoder.ipynb #c9699cb8
 def _versions() -> str:
     import importlib.metadata as md
-    return ', '.join(f"{n} {md.version(n)}" for n in ('torch', 'transformers', 'peft') if _have(n))
+    return ', '.join(f"{n} {md.version(n)}" for n in ('torch', 'transformers', 'peft') if has_module(n))
 
 # %% ../../nbs/41_decoder.ipynb #bc282f47
 class _Slot:

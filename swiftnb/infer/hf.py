@@ -10,13 +10,14 @@ import threading, warnings, weakref
 from fastcore.basics import patch
 from ..core import modality_of
 from .base import InferError, Engine, encode_prompt
-from .decoder import StaticDecoder, fast_settings, _fast_model_problems
+from .decoder import StaticDecoder, fast_settings
+from .decoder import fast_model_problems
 
 # %% auto #0
 __all__ = ['TransformersEngine']
 
 # %% ../../nbs/42_hf.ipynb #aab6d778
-def _stop_ids(tok, model) -> list:
+def stop_token_ids(tok, model) -> list:
     "End-of-sequence ids: the generation config's, the tokenizer's, and the template's end-of-turn token."
     ids = getattr(getattr(model, 'generation_config', None), 'eos_token_id', None)
     ids = list(ids) if isinstance(ids, (list, tuple)) else [ids] if ids is not None else []
@@ -45,7 +46,7 @@ class TransformersEngine(Engine):
         self.tok = getattr(processor, 'tokenizer', processor)
         self.modality = modality_of(model.config)
         self.name = name or getattr(model.config, '_name_or_path', type(model).__name__)
-        self.stop_ids = _stop_ids(self.tok, model)
+        self.stop_ids = stop_token_ids(self.tok, model)
         cfg = getattr(model.config, 'get_text_config', lambda: model.config)()
         self.max_length = getattr(cfg, 'max_position_embeddings', None)
         self._lock = _model_lock(model)
@@ -76,7 +77,7 @@ def _fast(self:TransformersEngine, g) -> dict|None:
     if self.fast is False or (self.fast is None and self.fast_failed): return None
     kw, odd = fast_settings(self.model, g)
     if self.modality != 'text': odd = odd + [f'a {self.modality} model']
-    odd = odd + _fast_model_problems(self.model) + (['more than 16 stop ids'] if len(self.stop_ids) > 16 else [])
+    odd = odd + fast_model_problems(self.model) + (['more than 16 stop ids'] if len(self.stop_ids) > 16 else [])
     if self.fast and odd:
         raise InferError(f"fast=True decodes text with temperature, top_p, top_k and repetition_penalty only, "
                          f"not {', '.join(odd)}; use fast=None to let generate answer such requests.")
@@ -135,10 +136,10 @@ def _generate(self:TransformersEngine, rows, gen) -> list:
 
 # %% ../../nbs/42_hf.ipynb #5840483d
 @patch
-def _stream(self:TransformersEngine, row, gen): return _Stream(self, self._batch([row]), gen)
+def _stream(self:TransformersEngine, row, gen): return TokenStream(self, self._batch([row]), gen)
 
 # %% ../../nbs/42_hf.ipynb #8c7b8e4b
-class _Stream:
+class TokenStream:
     """Text pieces of one reply as they are generated. Closing it stops the generation; afterwards it knows the token
     counts and why it ended."""
     def __init__(self, eng, b, gen):
@@ -191,10 +192,10 @@ class _Stream:
 
 # %% ../../nbs/42_hf.ipynb #bcadb226
 @patch
-def _pieces(self:_Stream): return (s for s in self._streamer if s)
+def _pieces(self:TokenStream): return (s for s in self._streamer if s)
 
 @patch
-def __iter__(self:_Stream):
+def __iter__(self:TokenStream):
     try:
         yield from self._pieces()
         self._done = True
@@ -203,21 +204,21 @@ def __iter__(self:_Stream):
 
 # %% ../../nbs/42_hf.ipynb #b2e939c7
 @patch
-def cancel(self:_Stream):
+def cancel(self:TokenStream):
     "Ask the generation to stop at its next token, without waiting for it (a no-op once finished)."
     if not self._done: self.cancelled.set()
 
 @patch
-def close(self:_Stream):
+def close(self:TokenStream):
     "Stop generating (a no-op once finished) and wait for the generation thread."
     self.cancel()
     self._th.join()
 
 # %% ../../nbs/42_hf.ipynb #0f6577b6
 @patch(as_prop=True)
-def n_completion(self:_Stream) -> int: return 0 if self.ids is None else len(self.ids)
+def n_completion(self:TokenStream) -> int: return 0 if self.ids is None else len(self.ids)
 @patch(as_prop=True)
-def finish_reason(self:_Stream) -> str:
+def finish_reason(self:TokenStream) -> str:
     "'stop' (end of turn), 'length' (max_new_tokens), 'cancelled' (closed early) or 'error'."
     if self.error is not None: return 'error'
     if self.ids is not None and len(self.ids) and int(self.ids[-1]) in self._stop: return 'stop'

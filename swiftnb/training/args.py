@@ -83,6 +83,15 @@ def update(self:SFTArgs,
         raise TypeError(f"Unknown {type(self).__name__} argument(s): " + said + f". Known: {', '.join(sorted(names))}.")
     return replace(self, **kw)
 
+# %% ../../nbs/20_args.ipynb #f7efa169
+def coerce(v:str):
+    "A command-line value as bool, int, float or str."
+    if v.lower() in ('true', 'false'): return v.lower() == 'true'
+    for t in (int, float):
+        try: return t(v)
+        except ValueError: pass
+    return v
+
 # %% ../../nbs/20_args.ipynb #3fa4e69e
 @dataclass
 class SFTResult:

@@ -9,13 +9,15 @@ from __future__ import annotations
 import os, json, time, shutil, warnings, contextlib
 from pathlib import Path
 from ..core import SwiftnbError
-from .dashboard import _Callback
+from .dashboard import DashboardCallback
+from ..core.devices import GiB
+
 
 # %% auto #0
 __all__ = ['last_checkpoint', 'resume_point']
 
 # %% ../../nbs/24_checkpoints.ipynb #be1c9d8a
-def _dist() -> tuple:
+def dist_info() -> tuple:
     "(rank, world size) of this process: torchrun's RANK and WORLD_SIZE, else (0, 1)."
     return int(os.environ.get('RANK', 0)), int(os.environ.get('WORLD_SIZE', 1))
 
@@ -31,7 +33,7 @@ def _write_atomic(p:Path, text:str):
     os.replace(tmp, p)
 
 # %% ../../nbs/24_checkpoints.ipynb #9212714c
-class _MarkComplete(_Callback):
+class MarkComplete(DashboardCallback):
     """Mark a checkpoint complete once the Trainer has written all of it (on_save runs after the save), with the run it
     belongs to."""
     def __init__(self, run:dict|None=None): self.run = run or {}
@@ -56,7 +58,7 @@ def last_checkpoint(output_dir,             # a run's folder
                default=None)
 
 # %% ../../nbs/24_checkpoints.ipynb #47de1711
-def _atomic_dir(final:Path, write):
+def atomic_dir(final:Path, write):
     "Write a folder with `write(tmp)` and move it into place only when complete; the old one comes back on any failure."
     final = Path(final)
     tmp = final.with_name(f".{final.name}.tmp")
@@ -81,7 +83,7 @@ def _disk_full(out:Path, e:BaseException, least_gib:float=1.0):
     the error (or one it came from) says so. torch.save's own words for it are 'unexpected pos …'; a cleaned-up
     temporary folder may have given the space back by the time this looks."""
     import errno
-    try: free = shutil.disk_usage(out).free / 2**30
+    try: free = shutil.disk_usage(out).free / GiB
     except OSError: return
     chain, x = [], e
     while x is not None and len(chain) < 10:
@@ -101,7 +103,7 @@ def _disk_full(out:Path, e:BaseException, least_gib:float=1.0):
 
 # %% ../../nbs/24_checkpoints.ipynb #3bc6cbb9
 @contextlib.contextmanager
-def _full_disk_named(out:Path):
+def full_disk_named(out:Path):
     """Writes into `out` inside: a failure on a full disk becomes `_disk_full`'s error (safetensors' own error is
     neither an OSError nor a RuntimeError)."""
     try: yield
@@ -126,7 +128,7 @@ def resume_point(resume,                                  # resume_from_checkpoi
                                          f"run (same {same}): "
                                          "starting from step 0.")
     if resume:   # said before training starts, by the process that shows progress
-        if _dist()[0] == 0: print(f"resuming from {Path(resume).name} (step {_step_of(resume)}) in "
+        if dist_info()[0] == 0: print(f"resuming from {Path(resume).name} (step {_step_of(resume)}) in "
                                   f"{Path(resume).parent}", flush=True)
     elif last_checkpoint(out) is not None:
         warnings.warn(f"{out} already holds checkpoints of an earlier run; this run writes beside them (and may rotate "

@@ -8,7 +8,9 @@ Docs: https://swiftnb.github.io/swiftnb/dashboard.html.md"""
 from __future__ import annotations
 import sys, math, time, warnings
 from fastcore.basics import patch
-from ..core import _have
+from ..core.errors import has_module
+from ..core.devices import GiB
+
 
 # %% auto #0
 __all__ = ['Dashboard']
@@ -28,20 +30,20 @@ def _fmt_time(s):
 # %% ../../nbs/23_dashboard.ipynb #b7370aff
 def _poll_ui(n:int=5):
     "Handle pending widget events (a Stop click) while a cell runs: the kernel otherwise queues them until it ends."
-    if not _in_notebook() or not _have('jupyter_ui_poll'): return
+    if not _in_notebook() or not has_module('jupyter_ui_poll'): return
     from jupyter_ui_poll import ui_events
     with ui_events() as poll: poll(n)
 
 # %% ../../nbs/23_dashboard.ipynb #0672a9e9
 def _peak_gib():
     import torch
-    return torch.cuda.max_memory_allocated()/1024**3 if torch.cuda.is_available() else None
+    return torch.cuda.max_memory_allocated()/GiB if torch.cuda.is_available() else None
 
 # %% ../../nbs/23_dashboard.ipynb #2b8188be
 def _no_event(*args, **kw): "An event this callback does not handle."
 
 # %% ../../nbs/23_dashboard.ipynb #af6e461c
-class _Callback:
+class DashboardCallback:
     """A transformers `TrainerCallback` without importing transformers: the Trainer calls only its `on_*` methods
     (no-ops here)."""
     def __getattr__(self, name):
@@ -49,7 +51,7 @@ class _Callback:
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
 # %% ../../nbs/23_dashboard.ipynb #936b1d85
-class Dashboard(_Callback):
+class Dashboard(DashboardCallback):
     "Live training panel (widgets in a notebook, text elsewhere) with a Stop button and health warnings."
     def __init__(self,
                  widgets:bool|None=None,   # widgets (True) or text lines (False); None: widgets in a notebook

@@ -7,7 +7,7 @@ Docs: https://swiftnb.github.io/swiftnb/fused.html.md"""
 # %% ../../nbs/22_fused.ipynb #18d77b72
 from __future__ import annotations
 import warnings, functools
-from ..core import _have
+from ..core.errors import has_module
 
 # %% auto #0
 __all__ = ['fuse_lora']
@@ -45,7 +45,7 @@ def _dropped(x, seed:int, p:float):
     import torch
     x = x.contiguous()
     i = (x.device.index if x.device.index is not None else torch.cuda.current_device()) if x.is_cuda else None
-    if i is not None and i not in _NO_TRITON and _have('triton') and torch.cuda.get_device_capability(i) >= (7, 0):
+    if i is not None and i not in _NO_TRITON and has_module('triton') and torch.cuda.get_device_capability(i) >= (7, 0):
         y = torch.empty_like(x)
         n = x.numel()
         try:

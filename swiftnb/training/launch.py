@@ -11,19 +11,19 @@ from dataclasses import fields, replace
 from pathlib import Path
 from ..core import SwiftnbError, PlanError, recommend, device_info, get_model_dir
 from .args import SFTArgs, SFTResult
-from .checkpoints import _dist
+from .checkpoints import dist_info
 
 # %% auto #0
 __all__ = []
 
 # %% ../../nbs/26_launch.ipynb #a67b14b7
-def _says_result() -> bool:
+def says_result() -> bool:
     """Whether this process's CLI prints the run's result: rank 0, unless swiftnb's launcher started it (the launching
     process prints it)."""
-    return _dist()[0] == 0 and not os.environ.get('SWIFTNB_LAUNCHED')
+    return dist_info()[0] == 0 and not os.environ.get('SWIFTNB_LAUNCHED')
 
 # %% ../../nbs/26_launch.ipynb #33f1a9ae
-def _agreed(dev):
+def agreed_device(dev):
     """`dev` as every process of a torchrun plans with: the least free memory that any of them read. Each reads at its
     own moment, while another may be loading its model; planned apart, near a limit one could choose FSDP and another
     not, and the first collective would hang (or their batches and checkpointing would differ)."""
@@ -63,7 +63,7 @@ def _launch_argv(model, dataset, args:SFTArgs, eval_dataset, where:Path, cmd:lis
     return argv
 
 # %% ../../nbs/26_launch.ipynb #d5da8477
-def _saved_tensors(d) -> int:
+def saved_tensors(d) -> int:
     "How many tensors the safetensors files in folder `d` hold."
     from safetensors import safe_open
     n = 0
@@ -75,7 +75,7 @@ def _saved_tensors(d) -> int:
 def _needs_shards(model, args:SFTArgs) -> bool:
     "Whether one GPU of this machine is too small for the run, so its processes must shard it (FSDP)."
     # decided before the processes start (under a user's own torchrun the processes decide alike: they plan with
-    # `_agreed`)
+    # `agreed_device`)
     dev = device_info()
     if not dev.is_gpu: return False
     try: recommend(str(get_model_dir(model)), dev, max_length=args.max_length, tuner=args.tuner,
@@ -93,7 +93,7 @@ def _threads(nproc:int) -> int:
     return max(1, n // nproc)
 
 # %% ../../nbs/26_launch.ipynb #9d4547fa
-def _launch(model, dataset, args:SFTArgs, eval_dataset=None, callbacks=None, cmd:list=('sft',),
+def launch_workers(model, dataset, args:SFTArgs, eval_dataset=None, callbacks=None, cmd:list=('sft',),
             result=None) -> SFTResult:
     """Run this `sft` call (or `swiftnb` command `cmd`) in `args.nproc_per_node` processes (torchrun; data parallel);
     what rank 0 wrote."""

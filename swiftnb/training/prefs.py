@@ -34,11 +34,11 @@ def _as_template(res:dict, row:dict, processor) -> dict:
     keys = [k for k in ('prompt', 'chosen', 'rejected', 'completion', 'messages') if k in res]
     has_tools = row.get('tools') or any(m['role'] in ('tool_call', 'tool_response') for k in keys for m in res[k])
     if processor is None or row.get('images') or not has_tools: return res
-    from swiftnb.data import _template_messages
+    from swiftnb.data.encode import template_messages
     tools = None
     for k in keys:
         if res[k]:
-            res[k], _, tools = _template_messages({**row, 'messages': res[k]}, processor, row.get('_src') or 'a row')
+            res[k], _, tools = template_messages({**row, 'messages': res[k]}, processor, row.get('_src') or 'a row')
     return {**res, 'tools': json.dumps(tools)} if tools else res
 
 # %% ../../nbs/30_prefs.ipynb #3cad3b35

@@ -13,10 +13,14 @@ from pathlib import Path
 from ..core import SwiftnbError, PlanError, DeviceError, load_model, get_model_dir, device_info, modality_of
 from .args import SFTArgs, SFTResult
 from .tuners import apply_tuner, trainable_summary
-from .dashboard import Dashboard, _Callback
-from .checkpoints import _MarkComplete, _atomic_dir, _full_disk_named, resume_point, _dist
-from .trainer import _versions, _fingerprint, _template_hash, _run_of, _no_printer, _oom_message
-from .launch import _launch, _agreed
+from .dashboard import Dashboard
+from .dashboard import DashboardCallback
+from .checkpoints import resume_point
+from .checkpoints import MarkComplete, atomic_dir, full_disk_named, dist_info
+from .trainer import library_versions, data_fingerprint, template_hash, run_of, no_printer, oom_message
+from .launch import launch_workers, agreed_device
+from ..core.devices import GiB
+
 
 # %% auto #0
 __all__ = ['Method', 'train_run']
@@ -50,7 +54,7 @@ def launch(self:Method,
            callbacks,      # the caller's `TrainerCallback`s (refused: they cannot cross processes)
           ):
     "This call in `args.nproc_per_node` processes (torchrun): what rank 0 wrote."
-    return _launch(model, dataset, args, eval_dataset, callbacks, cmd=list(self.cmd), result=self.result)
+    return launch_workers(model, dataset, args, eval_dataset, callbacks, cmd=list(self.cmd), result=self.result)
 
 # %% ../../nbs/27_run.ipynb #2246238c
 @patch
@@ -123,7 +127,7 @@ def run_id(self:Method,
            args,       # the run's settings
           ) -> dict:
     "Which run a checkpoint belongs to (written in its completion marker)."
-    return _run_of(self.src or self.base, train_ds, args)
+    return run_of(self.src or self.base, train_ds, args)
 
 # %% ../../nbs/27_run.ipynb #3f674c58
 @patch
@@ -194,7 +198,7 @@ def _reload_root_adapter(model, ckpt):
     set_peft_model_state_dict(model, load_file(str(f)), adapter_name='default')
 
 # %% ../../nbs/27_run.ipynb #e7b5de49
-class _Guard(_Callback):
+class _Guard(DashboardCallback):
     """The run's own guards. A run resumed from a checkpoint at its end trains nothing (the Trainer would take one more
     step, past max_steps). Ctrl-C (SIGINT) does what the dashboard's Stop does: the step finishes, a checkpoint is
     saved and the run ends; a second Ctrl-C stops at once. In one process only: under torchrun each process would
@@ -203,7 +207,7 @@ class _Guard(_Callback):
     def on_train_begin(self, args, state, control, model=None, **kw):
         if state.global_step and state.global_step >= state.max_steps: raise _AtEnd()
         if self.resume and model is not None: _reload_root_adapter(model, self.resume)
-        if threading.current_thread() is threading.main_thread() and _dist()[1] == 1:
+        if threading.current_thread() is threading.main_thread() and dist_info()[1] == 1:
             self._old = signal.signal(signal.SIGINT, self._sigint)
     def _sigint(self, sig, frame):
         self.hits += 1
@@ -227,16 +231,17 @@ def _manifest(m, model, processor, args, train_ds, eval_ds, trainer, tr) -> dict
     "What produced the run's result: versions, arguments, plan, data, template, device, metrics, and the method's own."
     import torch
     cuda = torch.cuda.is_available()
-    manifest = dict(created=time.strftime('%Y-%m-%dT%H:%M:%S%z'), versions=_versions(), base_model=str(m.src or m.base),
+    manifest = dict(created=time.strftime('%Y-%m-%dT%H:%M:%S%z'), versions=library_versions(),
+                    base_model=str(m.src or m.base),
                     modality=modality_of(model.config),
                     args={k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(args).items()},
-                    plan=m.plan.to_dict(), data=dict(train_rows=len(train_ds), fingerprint=_fingerprint(train_ds),
+                    plan=m.plan.to_dict(), data=dict(train_rows=len(train_ds), fingerprint=data_fingerprint(train_ds),
                                                      eval_rows=len(eval_ds) if eval_ds else 0),
-                    chat_template_sha256=_template_hash(processor), device=str(device_info()), metrics=tr.metrics,
+                    chat_template_sha256=template_hash(processor), device=str(device_info()), metrics=tr.metrics,
                     trainable=trainable_summary(trainer.model), world_size=m.world,
                     global_step=trainer.state.global_step,
                     # this process's (rank 0's under torchrun)
-                    peak_gpu_gib=torch.cuda.max_memory_allocated()/2**30 if cuda else None)
+                    peak_gpu_gib=torch.cuda.max_memory_allocated()/GiB if cuda else None)
     manifest.update(m.manifest(trainer, args))
     return manifest
 
@@ -251,7 +256,7 @@ def _save_final(m, trainer, processor, manifest:dict) -> tuple:
     hist = [dict(h) for h in trainer.state.log_history]   # the whole run's curve, steps before a resume included
     final = out/'final'
     if m.rank == 0:   # under torchrun the other ranks hold the same weights; rank 0 writes
-        with _full_disk_named(out): final = _atomic_dir(final, _write)
+        with full_disk_named(out): final = atomic_dir(final, _write)
         (out/'swiftnb_manifest.json').write_text(json.dumps(manifest, indent=1, default=str))
         (out/'history.json').write_text(json.dumps(hist, default=str))
     return final, hist
@@ -271,14 +276,14 @@ def train_run(m:Method,                   # the method: SFT's, or an alignment m
     from transformers import set_seed
     from transformers.trainer_utils import TrainOutput
     m.refuse(args, callbacks)
-    if (n := args.nproc_per_node or int(os.environ.get('NPROC_PER_NODE', 1))) > 1 and _dist()[1] == 1:
+    if (n := args.nproc_per_node or int(os.environ.get('NPROC_PER_NODE', 1))) > 1 and dist_info()[1] == 1:
         return m.launch(model, dataset, replace(args, nproc_per_node=n), eval_dataset, callbacks)
-    m.rank, m.world = _dist()
+    m.rank, m.world = dist_info()
     out = m.out = Path(args.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     args = m.start(model, args)
     # every process plans alike (a user's own torchrun too)
-    m.dev = device_info() if m.world == 1 else _agreed(device_info())
+    m.dev = device_info() if m.world == 1 else agreed_device(device_info())
     args = m.plan_run(args)
     model, processor, args = m.load(model, processor, args)
     if args.tuner == 'qlora' and not torch.cuda.is_available():
@@ -291,18 +296,18 @@ def train_run(m:Method,                   # the method: SFT's, or an alignment m
     if dash is None and args.dashboard is not False: dash = m.dashboard(args)
     if m.rank: dash = None   # under torchrun rank 0 alone shows progress
     run, guard = m.run_id(train_ds, args), _Guard()
-    cbs = [_MarkComplete(run), guard] + list(callbacks or [])
+    cbs = [MarkComplete(run), guard] + list(callbacks or [])
     cbs += [dash] if dash and dash not in (callbacks or []) else []
     trainer = m.trainer(model, processor, args, train_ds, eval_ds, cbs, dash)
-    if dash is not None: _no_printer(trainer)
+    if dash is not None: no_printer(trainer)
     resume = guard.resume = resume_point(args.resume_from_checkpoint, out, run, m.same)
-    with _full_disk_named(out):
+    with full_disk_named(out):
         try: tr = trainer.train(resume_from_checkpoint=resume)
         except _AtEnd:   # killed while final/ was written, or run again when finished
             if m.rank == 0: print(f"{Path(resume).name} is this run's last step: nothing left to train; final/ is "
                                   "written from it", flush=True)
             tr = TrainOutput(trainer.state.global_step, None, {})
-        except torch.OutOfMemoryError as e: raise PlanError(_oom_message(args, m.plan, m.src or model)) from e
+        except torch.OutOfMemoryError as e: raise PlanError(oom_message(args, m.plan, m.src or model)) from e
         finally: guard.restore()
     m.trained(args)
     manifest = _manifest(m, model, processor, args, train_ds, eval_ds, trainer, tr)

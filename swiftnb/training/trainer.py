@@ -9,7 +9,8 @@ from __future__ import annotations
 import os, sys, json, math, hashlib, platform, warnings, functools, contextlib
 from dataclasses import replace
 from pathlib import Path
-from ..core import estimate_memory, model_shape, varlen_problem, _have
+from ..core import estimate_memory, model_shape, varlen_problem
+from ..core.errors import has_module
 from .args import SFTArgs
 
 # %% auto #0
@@ -51,7 +52,7 @@ def _chunk_rows(lens, a, b, device) -> dict:
 # %% ../../nbs/25_trainer.ipynb #e62aaa97
 def _training_step(self, model, inputs, num_items_in_batch=None):
     "A pack cut into `packed_chunks` (PackingCollator's max_tokens): forward and backward chunk by chunk."
-    base = super(_trainer_class(), self)
+    base = super(trainer_class(), self)
     cuts, lens = inputs.pop('packed_chunks', None), inputs.pop('packed_doc_lengths', None)
     # each chunk's loss is its token sum over the whole step's tokens (num_items_in_batch), so the chunks add up
     # to the pack's loss; a model that ignores num_items_in_batch would average per chunk, so it gets the pack whole
@@ -91,7 +92,7 @@ def _chunks_to(self, k:int) -> int:
 def _prepare_inputs(self, inputs):
     """A pack's documents' ids (`PackingCollator(mask_on_device=True)`) become its block-diagonal mask on the
     model's device."""
-    inputs = super(_trainer_class(), self)._prepare_inputs(inputs)
+    inputs = super(trainer_class(), self)._prepare_inputs(inputs)
     if (d := inputs.pop('packed_doc_ids', None)) is not None:
         from swiftnb.data import doc_mask
         c = self.data_collator
@@ -104,7 +105,7 @@ def _prediction_step(self, model, inputs, *args, **kw):
     "Evaluation keeps no activations: the pack runs whole."
     inputs.pop('packed_chunks', None)
     inputs.pop('packed_doc_lengths', None)
-    return super(_trainer_class(), self).prediction_step(model, inputs, *args, **kw)
+    return super(trainer_class(), self).prediction_step(model, inputs, *args, **kw)
 
 # %% ../../nbs/25_trainer.ipynb #5e4667b2
 def _train_sampler(self, train_dataset=None):
@@ -114,7 +115,7 @@ def _train_sampler(self, train_dataset=None):
     from swiftnb.data import PackingCollator
     packed = isinstance(self.data_collator, PackingCollator)
     if self.args.world_size < 2 or not packed or ds is None or not hasattr(ds, 'with_format'):
-        return super(_trainer_class(), self)._get_train_sampler(train_dataset)
+        return super(trainer_class(), self)._get_train_sampler(train_dataset)
     import pyarrow.compute as pc
     self.balanced_ranks = True
     a = self.args
@@ -124,7 +125,7 @@ def _train_sampler(self, train_dataset=None):
 
 # %% ../../nbs/25_trainer.ipynb #97333633
 @functools.cache
-def _trainer_class():
+def trainer_class():
     """transformers' `Trainer`, counting real tokens; made on first use so that importing swiftnb.sft does not load
     transformers."""
     from transformers import Trainer
@@ -168,11 +169,11 @@ def token_balanced_sampler(lengths:list,          # each row's tokens
                           drop_last=drop_last)
 
 # %% ../../nbs/25_trainer.ipynb #3c19f9da
-def _apply_liger(model) -> str|None:
+def apply_liger(model) -> str|None:
     "Apply Liger's fused kernels to `model` in place; returns why they were not applied, or None."
     import torch
     if not torch.cuda.is_available(): return 'Liger kernels run on CUDA GPUs only'
-    if not _have('liger_kernel'): return 'liger-kernel is not installed (pip install "swiftnb[liger]")'
+    if not has_module('liger_kernel'): return 'liger-kernel is not installed (pip install "swiftnb[liger]")'
     from liger_kernel.transformers.monkey_patch import _apply_liger_kernel_to_instance, MODEL_TYPE_TO_APPLY_LIGER_FN
     if model.config.model_type not in MODEL_TYPE_TO_APPLY_LIGER_FN:
         return f"liger-kernel has no kernels for {model.config.model_type}"
@@ -242,7 +243,7 @@ def _config_dict(model) -> dict|None:
     return json.loads(p.read_text()) if p.exists() else None
 
 # %% ../../nbs/25_trainer.ipynb #8967fc32
-def _fill_from_plan(args:SFTArgs, plan, budget_gib:float|None=None, model=None, packing:bool=False, cuda:bool=False,
+def fill_from_plan(args:SFTArgs, plan, budget_gib:float|None=None, model=None, packing:bool=False, cuda:bool=False,
                     shards:int=1) -> SFTArgs:
     if packing and args.per_device_train_batch_size is None:
         # packed rows are counted in tokens: the optimizer step's rows go in one pack, run in chunks of the tokens the
@@ -318,7 +319,7 @@ def flex_note(env=os.environ,     # the environment: TORCHINDUCTOR_CACHE_DIR is 
             "packed rows with a dense mask at about a quarter of the speed.")
 
 # %% ../../nbs/25_trainer.ipynb #19801e7b
-def _oom_message(args, plan, model_name):
+def oom_message(args, plan, model_name):
     L, B = (args.max_packed_tokens,
             1) if args.packing and args.max_packed_tokens else (args.max_length, args.per_device_train_batch_size)
     est = estimate_memory(model_name, args.tuner, args.dtype, 4 if args.tuner == 'qlora' else None, L, B,
@@ -342,14 +343,14 @@ def report_to(args,   # the run's settings
     "The loggers to write to; TensorBoard is dropped with a warning where it is not installed."
     report = ([] if args.report_to in ('none', None, []) else
               [args.report_to] if isinstance(args.report_to, str) else list(args.report_to))
-    if 'tensorboard' in report and not _have('tensorboard'):
+    if 'tensorboard' in report and not has_module('tensorboard'):
         warnings.warn("report_to='tensorboard' but tensorboard is not installed: pip install tensorboard. Not writing "
                       "TensorBoard logs.")
         report.remove('tensorboard')
     return report
 
 # %% ../../nbs/25_trainer.ipynb #8a9d970b
-def _no_printer(trainer):
+def no_printer(trainer):
     """With a dashboard tqdm is off, and transformers then prints every log dict (PrinterCallback): the dashboard shows
     them instead."""
     from transformers.trainer_callback import PrinterCallback
@@ -394,7 +395,7 @@ def one_gpu(targs,   # transformers' `TrainingArguments` (changed in place)
     return f"{n} GPUs are visible and this process trains on cuda:0 alone; " + hint.format(n=n)
 
 # %% ../../nbs/25_trainer.ipynb #382073af
-def _versions():
+def library_versions():
     import importlib.metadata as md
     out = {'python': platform.python_version()}
     for p in ('swiftnb', 'torch', 'transformers', 'peft', 'trl', 'datasets', 'accelerate', 'liger-kernel'):
@@ -403,7 +404,7 @@ def _versions():
     return out
 
 # %% ../../nbs/25_trainer.ipynb #d7e25b4e
-def _fingerprint(ds) -> str:
+def data_fingerprint(ds) -> str:
     """A hash of the dataset's content, the same in every process (datasets' own fingerprint of in-memory data is
     random)."""
     import pyarrow as pa
@@ -413,14 +414,14 @@ def _fingerprint(ds) -> str:
     return hashlib.sha256(sink.getvalue()).hexdigest()[:16]
 
 # %% ../../nbs/25_trainer.ipynb #5cb5b4a6
-def _template_hash(processor):
+def template_hash(processor):
     t = (getattr(processor, 'chat_template', None)
          or getattr(getattr(processor, 'tokenizer', None), 'chat_template', None))
     return hashlib.sha256((t or '').encode()).hexdigest()[:16]
 
 # %% ../../nbs/25_trainer.ipynb #16bb6cfd
-def _run_of(base, train_ds, args) -> dict:
+def run_of(base, train_ds, args) -> dict:
     """Which run a checkpoint belongs to: base model, data and tuner, and FSDP (its sharded checkpoints resume only
     under FSDP)."""
-    return dict(base_model=str(base), data=_fingerprint(train_ds), tuner=args.tuner,
+    return dict(base_model=str(base), data=data_fingerprint(train_ds), tuner=args.tuner,
                 **({'fsdp': True} if args.fsdp else {}))

@@ -22,7 +22,8 @@ SIDE = r'''
 import json, sys
 spec = json.loads(open(sys.argv[1]).read()); res = {}
 import warnings
-from swiftnb.eval import evaluate, eval_cmd, _punkt
+from swiftnb.eval import evaluate, eval_cmd
+from swiftnb.eval.evalscope import _punkt
 res['punkt'] = _punkt()
 for name, url in spec['servers'].items():
     with warnings.catch_warnings(record=True) as w:

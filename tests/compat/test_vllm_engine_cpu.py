@@ -96,7 +96,8 @@ def tuned(tmp_path_factory):
                     f"`{Path(VLLM_PY).parent}/pip install fastcore` (and swiftnb itself: pip install -e . --no-deps).\n{r.stderr[-2000:]}")
     from PIL import Image
     from swiftnb.sft import sft
-    from swiftnb.infer import Infer, encode_prompt, _request
+    from swiftnb.infer import Infer, encode_prompt
+    from swiftnb.infer.base import as_request
     base = _tiny_qwen2_hd64(tmp_path/'base')
     pairs = [('France', 'Paris'), ('Japan', 'Tokyo'), ('Italy', 'Rome'), ('Spain', 'Madrid'), ('Egypt', 'Cairo'), ('Peru', 'Lima')]
     qa = [{'messages': [{'role': 'user', 'content': f'What is the capital of {c}?'}, {'role': 'assistant', 'content': f'{k}.'}]} for c, k in pairs]
@@ -109,7 +110,7 @@ def tuned(tmp_path_factory):
     for q in questions:
         want.append(hf.chat(q, max_new_tokens=16)); assert hf.last_ids[0, -1] == im_end   # stopped at the end of turn
     assert sum(w == a for w, a in zip(want, answers)) >= 4, want   # the adapter learned most answers
-    n_prompt = len(encode_prompt(_request(questions[0]), hf.processor)['input_ids'])
+    n_prompt = len(encode_prompt(as_request(questions[0]), hf.processor)['input_ids'])
     hf_base = Infer.from_pretrained(str(base))
     base_want = [hf_base.chat(q, max_new_tokens=16) for q in questions]
     assert not any(w == a for w, a in zip(base_want, answers)), base_want
