@@ -341,7 +341,7 @@ _QUANT = ('bnb', 'fp8', 'gptq', 'awq')
 def _calibration_texts(calibration, proc, n:int) -> list:
     "Calibration rows rendered with the model's chat template (full conversations, answers included)."
     from swiftnb.data import load_dataset
-    from swiftnb.data.encode import template_messages, render_chat
+    from swiftnb.data.encoding import template_messages, render_chat
     if isinstance(calibration, list): rows = calibration
     else: rows = list(load_dataset(calibration) if not hasattr(calibration, 'column_names') else calibration)
     out = []

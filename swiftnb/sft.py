@@ -17,7 +17,7 @@ from .training.fused import fuse_lora
 from .training.dashboard import Dashboard
 from .training.checkpoints import last_checkpoint, resume_point
 from .training.trainer import token_balanced_sampler, flex_note, report_to, training_kwargs, one_gpu
-from .training.trainer import trainer_class, apply_liger, library_versions
+from .training.trainer import trainer_class, apply_liger, library_versions, fill_from_plan
 from .training.launch import saved_tensors
 from .training.run import Method, train_run
 from .core.plan import HEADROOM

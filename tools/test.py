@@ -107,6 +107,10 @@ def main():
     if full:
         t = time.time(); err = check_in_step()
         report('notebooks and package in step (nbdev-export, nbdev-clean)', err is None, time.time()-t, err or '')
+        t = time.time()   # the structure's rules (CONTRIBUTING.md): cell sizes, line lengths, imports, docments
+        r = subprocess.run([sys.executable, str(ROOT/'tools'/'structure.py'), '--check', '--where'], cwd=ROOT,
+                           capture_output=True, text=True)
+        report('structure (tools/structure.py --check)', r.returncode == 0, time.time()-t, r.stdout[-4000:] + r.stderr[-2000:])
     nbs = [Path(p).resolve() for p in a.paths] or sorted(p for d in ('nbs', 'tutorials') for p in (ROOT/d).glob('**/*.ipynb')
                                                           if '.ipynb_checkpoints' not in p.parts and not p.name.startswith('_'))
     tests = (sorted([*(ROOT/'tests').glob('test_*.py'), *(ROOT/'tests'/'e2e').glob('test_*.py')]) if full else []) + \

@@ -12,19 +12,19 @@ import sys
 from .forms import *
 from .sources import *
 from .media import *
-from .encode import *
+from .encoding import *
 from .collate import *
-from .prepare import *
-from .validate import *
-from .preview import *
+from .preparation import *
+from .validation import *
+from .display import *
 
 # %% ../../nbs/19_data.ipynb #3b0bc0cb
-_SUBMODULES = ('forms', 'sources', 'media', 'encode', 'collate', 'prepare', 'validate', 'preview')
+_SUBMODULES = ('forms', 'sources', 'media', 'encoding', 'collate', 'preparation', 'validation', 'display')
 __all__ = [n for m in _SUBMODULES for n in sys.modules[f'swiftnb.data.{m}'].__all__]
 
 # %% ../../nbs/19_data.ipynb #9c26d9b7
 del last_prepare_report   # a copy taken at import time: read it where `prepare` sets it instead
 
 def __getattr__(name):
-    if name == 'last_prepare_report': return sys.modules['swiftnb.data.prepare'].last_prepare_report
+    if name == 'last_prepare_report': return sys.modules['swiftnb.data.preparation'].last_prepare_report
     raise AttributeError(f"module 'swiftnb.data' has no attribute {name!r}")

@@ -8,8 +8,8 @@ Docs: https://swiftnb.github.io/swiftnb/collate.html.md"""
 from __future__ import annotations
 import itertools
 from fastcore.basics import patch
-from .encode import EncodeError
-from .encode import PER_TOKEN
+from .encoding import EncodeError
+from .encoding import PER_TOKEN
 
 # %% auto #0
 __all__ = ['pad_collate', 'PackingCollator', 'doc_mask', 'packed_isolation']

@@ -13,7 +13,7 @@ from urllib.parse import urlparse
 from ..core import SwiftnbError
 
 # %% auto #0
-__all__ = ['QUERY_KEYS', 'FORMS', 'PROMPT_FORMS', 'ROLES', 'Problem', 'DataError', 'detect_format']
+__all__ = ['FORMS', 'PROMPT_FORMS', 'ROLES', 'Problem', 'DataError', 'detect_format']
 
 # %% ../../nbs/10_forms.ipynb #9a37c7f4
 @dataclass
@@ -42,8 +42,11 @@ class DataError(SwiftnbError, ValueError):
         )
     def __reduce__(self): return type(self), (self.problems, self.what, self.hint)  # survives multiprocessing
 
-# %% ../../nbs/10_forms.ipynb #1abb8ef5
+# %% ../../nbs/10_forms.ipynb #658f2439
 QUERY_KEYS = ('query', 'prompt', 'question', 'instruction')     # the user's turn
+
+
+# %% ../../nbs/10_forms.ipynb #1abb8ef5
 _R = ('response', 'answer', 'output', 'completion')     # the assistant's answer
 _CHAT = ('messages', 'conversation', 'conversations')
 _P = ('prompt', 'query', 'question', 'problem', 'instruction')   # the prompt of a prompt-only row

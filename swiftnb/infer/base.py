@@ -11,7 +11,7 @@ from pathlib import Path
 from ..core import SwiftnbError, get_model_dir
 
 # %% auto #0
-__all__ = ['GEN_DEFAULTS', 'InferError', 'encode_prompt', 'Engine']
+__all__ = ['InferError', 'encode_prompt', 'Engine']
 
 # %% ../../nbs/40_requests.ipynb #62b99be3
 class InferError(SwiftnbError, ValueError): "A request, adapter or model that cannot be used for generation."
@@ -43,7 +43,7 @@ def encode_prompt(row:dict,          # a canonical row, as from `as_request`
                   max_length:int|None=None, # refuse prompts longer than this
                  ) -> dict:
     "input_ids and media inputs of `row`'s prompt, rendered as in training with `add_generation_prompt=True`."
-    from swiftnb.data.encode import template_messages, render_chat, media_segments
+    from swiftnb.data.encoding import template_messages, render_chat, media_segments
     src = row.get('_src') or 'request'
     msgs, _, tools = template_messages(row, processor, src)
     enc = media_segments(processor, render_chat(processor, msgs, tools, gen=True), [], row, src)
@@ -111,9 +111,11 @@ def resolve_model(model, adapters=None):
             raise InferError(f"The adapter in {d} was trained on {b}, not on {model}; load it with its own base model.")
     return model, ads, proc_dir or (ads[0] if ads else None)
 
-# %% ../../nbs/40_requests.ipynb #bc45c6c7
+# %% ../../nbs/40_requests.ipynb #40b49eb9
 GEN_DEFAULTS = dict(max_new_tokens=512)
 
+
+# %% ../../nbs/40_requests.ipynb #bc45c6c7
 class Engine:
     "A model that answers chat requests; subclasses implement `_generate` and `_stream`."
     modality = 'text'

@@ -27,7 +27,7 @@ _MEDIA = {}
 
 # %% ../../nbs/45_chat.ipynb #e56bfe2e
 def _media_html(x, kind) -> str:
-    from swiftnb.data.preview import thumb_html, audio_html
+    from swiftnb.data.display import thumb_html, audio_html
     import hashlib
     # paths and bytes only: another object's id could be reused by a later one, showing the wrong thumbnail
     # a rewritten file is redrawn
@@ -193,7 +193,8 @@ def _html(self:Chat) -> str:
 
 # %% ../../nbs/45_chat.ipynb #3fea4cb2
 def _cancel(st):
-    """Ask a stream to stop at its next token, without waiting (`TokenStream.cancel`); an iterator without `cancel` is just
+    """Ask a stream to stop at its next token, without waiting (`TokenStream.cancel`);
+    an iterator without `cancel` is just
     no longer read."""
     if (f := getattr(st, 'cancel', None)) is not None: f()
 

@@ -157,7 +157,7 @@ def _prompt(self:VllmEngine, row) -> dict:
     """vLLM's prompt for `row`: the transformers engine's token ids (text), or the rendered prompt and its media
     (vision/audio)."""
     if self.modality == 'text': return {'prompt_token_ids': encode_prompt(row, self.processor)['input_ids']}
-    from swiftnb.data.encode import template_messages, render_chat, media_loaders
+    from swiftnb.data.encoding import template_messages, render_chat, media_loaders
     msgs, _, tools = template_messages(row, self.processor, row.get('_src') or 'request')
     ld, mm = media_loaders(self.processor), {}
     sr = getattr(getattr(self.processor, 'feature_extractor', None), 'sampling_rate', 16000)

@@ -34,7 +34,7 @@ def _as_template(res:dict, row:dict, processor) -> dict:
     keys = [k for k in ('prompt', 'chosen', 'rejected', 'completion', 'messages') if k in res]
     has_tools = row.get('tools') or any(m['role'] in ('tool_call', 'tool_response') for k in keys for m in res[k])
     if processor is None or row.get('images') or not has_tools: return res
-    from swiftnb.data.encode import template_messages
+    from swiftnb.data.encoding import template_messages
     tools = None
     for k in keys:
         if res[k]:
