@@ -73,7 +73,7 @@ def test_wheel_installs_beside_hosted_torch(tmp_path):
     reqs = [l.split(':', 1)[1].strip() for l in meta.splitlines() if l.startswith('Requires-Dist:')]
     assert any(r.startswith('torch') for r in reqs) and not [r for r in reqs if '==' in r.split(';')[0]], reqs
     assert 'swiftnb = swiftnb.cli:main' in zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith('entry_points.txt'))).decode()
-    sd = {Path(n).name for n in tarfile.open(sdist).getnames()}
+    sd = {'/'.join(Path(n).parts[1:]) for n in tarfile.open(sdist).getnames()}   # below the sdist's top folder
     assert {'pyproject.toml', 'README.md'} | src <= sd, sorted(sd)
 
     # a hosted notebook's environment: its own torch first

@@ -42,7 +42,7 @@ class DataError(SwiftnbError, ValueError):
         )
     def __reduce__(self): return type(self), (self.problems, self.what, self.hint)  # survives multiprocessing
 
-# %% ../../nbs/10_forms.ipynb #658f2439
+# %% ../../nbs/10_forms.ipynb #0ec1a348
 QUERY_KEYS = ('query', 'prompt', 'question', 'instruction')     # the user's turn
 
 

@@ -111,7 +111,7 @@ def resolve_model(model, adapters=None):
             raise InferError(f"The adapter in {d} was trained on {b}, not on {model}; load it with its own base model.")
     return model, ads, proc_dir or (ads[0] if ads else None)
 
-# %% ../../nbs/40_requests.ipynb #40b49eb9
+# %% ../../nbs/40_requests.ipynb #4150e4a0
 GEN_DEFAULTS = dict(max_new_tokens=512)
 
 
