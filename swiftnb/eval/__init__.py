@@ -1,4 +1,4 @@
-"""Put numbers on whether fine-tuning helped: generation metrics on a dataset (exact match, VQA accuracy, BLEU, chrF, ROUGE-L, perplexity), per-row and aggregate tables, a chart comparing models, EvalScope for public benchmarks, and `swiftnb eval`.
+"""Put numbers on whether fine-tuning helped: generation metrics on a dataset (exact match, VQA accuracy, BLEU, chrF, CIDEr, ROUGE-L, perplexity), per-row and aggregate tables, a chart comparing models, EvalScope for public benchmarks, and `swiftnb eval`.
 
 Docs: https://swiftnb.github.io/swiftnb/eval.html.md"""
 

@@ -13,7 +13,7 @@ from ..infer.base import as_request
 from ..infer.api import reference_of
 from ..infer.chat import as_engine
 from .metrics import EvalError, METRICS, exact_match, vqa_accuracy, rouge_l, corpus_scores
-from .metrics import check_metrics, load_sacrebleu
+from .metrics import check_metrics, load_sacrebleu, cider_scores
 from .results import EvalResult, Comparison
 from .evalscope import run_evalscope
 
@@ -155,6 +155,10 @@ def _score(eng, rows, res, refs, preds, metrics, batch_size) -> dict:
             if m in metrics:
                 for x, y in zip(res, refs): x[m] = f(x['prediction'], y).score
                 scores[m] = cs[m]
+    if 'cider' in metrics:
+        for x, s in zip(res, cider_scores(preds, refs)):
+            x['cider'] = s
+        scores['cider'] = sum(x['cider'] for x in res) / len(res)
     if 'perplexity' in metrics:
         nll = _nll(eng, rows, batch_size)
         for x, (s, n) in zip(res, nll): x['perplexity'] = _ppl(s, n)
@@ -203,7 +207,7 @@ def _engine(model, adapters=None) -> Engine:
 # %% ../../nbs/63_evaluation.ipynb #9a611da7
 def evaluate(model,               # an `Engine`, or what `Infer.from_pretrained` takes (name, folder, sft/dpo output)
              dataset=None,        # rows ending with the reference answer, a datasets.Dataset, or a file/folder/name
-             metrics=METRICS,     # any of exact_match, vqa_accuracy, bleu, chrf, rouge_l, perplexity
+             metrics=METRICS,     # any of exact_match, vqa_accuracy, bleu, chrf, cider, rouge_l, perplexity
              adapters=None,       # adapter folder(s) to load on `model`
              batch_size:int=8,    # rows generated (and scored for perplexity) together
              name:str|None=None,  # the model's name in tables (default: the engine's)
@@ -272,8 +276,8 @@ _GEN_FLAGS = (('max_new_tokens', int), ('temperature', float), ('top_p', float),
 def _eval_parser():
     import argparse
     p = argparse.ArgumentParser(prog='swiftnb eval', description='Score a model on a dataset (exact match, VQA '
-                                'accuracy, BLEU, chrF, ROUGE-L, perplexity), or run public benchmarks with EvalScope, '
-                                'as `swift eval` does.')
+                                'accuracy, BLEU, chrF, CIDEr, ROUGE-L, perplexity), or run public benchmarks with '
+                                'EvalScope, as `swift eval` does.')
     p.add_argument('--model', required=True, help='registry name, hub id, model folder, or an sft/dpo output folder')
     p.add_argument('--adapters', nargs='*', default=None, help='adapter folders (sft output folders or their final/)')
     p.add_argument('--dataset', nargs='+', default=None,

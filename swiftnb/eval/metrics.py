@@ -1,4 +1,4 @@
-"""Score one answer against its references: exact match, VQA accuracy, ROUGE-L, and sacrebleu's BLEU and chrF.
+"""Score one answer against its references: exact match, VQA accuracy, ROUGE-L, sacrebleu's BLEU and chrF, and CIDEr.
 
 Docs: https://swiftnb.github.io/swiftnb/metrics.html.md"""
 
@@ -6,11 +6,12 @@ Docs: https://swiftnb.github.io/swiftnb/metrics.html.md"""
 
 # %% ../../nbs/60_metrics.ipynb #0619245c
 from __future__ import annotations
-import re, string, unicodedata
+import re, math, string, unicodedata, collections
 from ..core import SwiftnbError, need
 
 # %% auto #0
-__all__ = ['METRICS', 'EvalError', 'normalize_answer', 'exact_match', 'vqa_normalize', 'vqa_accuracy', 'rouge_l', 'corpus_scores']
+__all__ = ['METRICS', 'EvalError', 'normalize_answer', 'exact_match', 'vqa_normalize', 'vqa_accuracy', 'rouge_l', 'corpus_scores',
+           'cider_scores', 'cider']
 
 # %% ../../nbs/60_metrics.ipynb #b6750a51
 class EvalError(SwiftnbError, ValueError): "A dataset, metric or setting that evaluation cannot use."
@@ -119,8 +120,57 @@ def corpus_scores(preds:list,  # the model's answers
     sb, streams = load_sacrebleu(), _ref_streams(refs)
     return {'bleu': sb.corpus_bleu(preds, streams).score, 'chrf': sb.corpus_chrf(preds, streams).score}
 
+# %% ../../nbs/60_metrics.ipynb #ae3ec137
+def _ngram_counts(s:str, n:int=4) -> collections.Counter:
+    "The counts of caption `s`'s 1- to `n`-grams of words."
+    w = _words(s)
+    return collections.Counter(tuple(w[i:i+k]) for k in range(1, n+1) for i in range(len(w) - k + 1))
+
+# %% ../../nbs/60_metrics.ipynb #90767b21
+def _tfidf(counts:collections.Counter, df:collections.Counter, log_rows:float, n:int=4) -> tuple:
+    """A caption's TF-IDF vectors (one per n-gram length), their norms, and its length as pycocoevalcap counts it (its
+    bigrams; kept, so scores match COCO's)."""
+    vec = [{} for _ in range(n)]
+    for g, tf in counts.items(): vec[len(g) - 1][g] = tf * (log_rows - math.log(max(1., df[g])))
+    norms = [math.sqrt(sum(v * v for v in x.values())) for x in vec]
+    return vec, norms, sum(tf for g, tf in counts.items() if len(g) == 2)
+
+# %% ../../nbs/60_metrics.ipynb #735a1181
+def _cider_sim(hyp:tuple, ref:tuple, sigma:float=6.) -> float:
+    "CIDEr-D of one caption against one reference (`_tfidf`s): clipped cosines, their mean, the length penalty."
+    (hv, hn, hl), (rv, rn, rl) = hyp, ref
+    cos = [sum(min(v, b.get(g, 0.)) * b.get(g, 0.) for g, v in a.items()) / (na * nb) if na and nb else 0.
+           for a, b, na, nb in zip(hv, rv, hn, rn)]
+    return math.exp(-(hl - rl) ** 2 / (2 * sigma ** 2)) * sum(cos) / len(cos)
+
+# %% ../../nbs/60_metrics.ipynb #9426fe39
+def cider_scores(preds:list,        # the model's captions
+                 refs:list,         # each row's reference captions (a string, or a list of them)
+                 sigma:float=6.,    # the length penalty's standard deviation, in words (COCO: 6)
+                ) -> list:
+    "Each row's CIDEr-D, as COCO's caption evaluation computes it (x10), with n-gram weights from all rows' references."
+    if len(preds) != len(refs):
+        raise EvalError(f"cider: {len(preds)} predictions but {len(refs)} rows of references; give one list per row.")
+    rc = [[_ngram_counts(r) for r in _refs_list(rs)] for rs in refs]
+    if empty := [i for i, rs in enumerate(rc) if not rs]:
+        raise EvalError(f"cider: row {empty[0]} has no reference captions; give each row at least one.")
+    df, log_rows = collections.Counter(g for rs in rc for g in set().union(*rs)), math.log(max(len(rc), 1))
+    out = []
+    for p, rs in zip(preds, rc):
+        h = _tfidf(_ngram_counts(p), df, log_rows)
+        out.append(10 * sum(_cider_sim(h, _tfidf(r, df, log_rows), sigma) for r in rs) / len(rs))
+    return out
+
+# %% ../../nbs/60_metrics.ipynb #191573c0
+def cider(preds:list,   # the model's captions
+          refs:list,    # each row's reference captions (a string, or a list of them)
+         ) -> float:
+    "Corpus CIDEr-D (COCO's `CIDEr`): the mean of `cider_scores`; nan for no rows."
+    s = cider_scores(preds, refs)
+    return sum(s) / len(s) if s else float('nan')
+
 # %% ../../nbs/60_metrics.ipynb #bf8b9ba1
-METRICS = ('exact_match', 'vqa_accuracy', 'bleu', 'chrf', 'rouge_l', 'perplexity')
+METRICS = ('exact_match', 'vqa_accuracy', 'bleu', 'chrf', 'cider', 'rouge_l', 'perplexity')
 
 # %% ../../nbs/60_metrics.ipynb #983bf515
 def check_metrics(metrics) -> list:
