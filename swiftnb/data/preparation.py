@@ -99,8 +99,8 @@ def read_prepared(source, # what was given as training data
     if not (p/PREPARED).is_file():
         if not (p/'prepare_report.json').is_file(): return None
         raise SwiftnbError(f"{p} holds rows encoded by an older swiftnb prepare, which did not record the model they "
-                           f"were encoded for. Prepare them again (swiftnb prepare --model M --dataset RAW --output_dir "
-                           f"{p}), or point sft at the raw data.")
+                           "were encoded for. Prepare them again (swiftnb prepare --model M --dataset RAW "
+                           f"--output_dir {p}), or point sft at the raw data.")
     import datasets
     return datasets.load_from_disk(p), json.loads((p/PREPARED).read_text())
 
@@ -120,7 +120,8 @@ def check_prepared(rows,            # the prepared rows (`read_prepared`)
             f"or swiftnb.data.prepare), or point sft at the raw data.")
     if differs:
         raise SwiftnbError(f"{where} holds rows prepared for {rec.get('processor')} (swiftnb {rec.get('swiftnb')}), "
-                           f"not for {model}: the {' and the '.join(differs)} differ{'s' if len(differs) == 1 else ''}. {todo}")
+                           f"not for {model}: the {' and the '.join(differs)} "
+                           f"differ{'s' if len(differs) == 1 else ''}. {todo}")
     longest = max(rows['length'], default=0)
     if max_length and longest > max_length:
         raise SwiftnbError(f"{where} holds rows of up to {longest} tokens (prepared with max_length="
