@@ -403,7 +403,7 @@ def _cal_pool(rng) -> list:
     pool = [(q.format(t=t), a.format(t=t, f=f)) for t, f in _CAL_FACTS.items() for q, a in _CAL_ASKS]
     for _ in range(64):
         a, b, op = rng.randint(2, 999), rng.randint(2, 99), rng.choice('+-*')
-        pool.append((f'What is {a} {op} {b}?', f'{a} {op} {b} = {eval(f"{a}{op}{b}")}.'))
+        pool.append((f'What is {a} {op} {b}?', f"{a} {op} {b} = {dict(zip('+-*', (a + b, a - b, a * b)))[op]}."))
     for k in range(2, 34):
         pool.append((f'Write a Python function that returns x to the power of {k}.',
                      f'```python\ndef power_{k}(x):\n    return x ** {k}\n```'))
@@ -438,7 +438,8 @@ def _calibration_texts(calibration, proc, n:int) -> list:
         if isinstance(r, str):
             out.append(r)
             continue
-        msgs, _, tools = template_messages(dict(r), proc, f"{_arg('calibration')} row {i}")
+        where = f"{_arg('calibration')} " + (r.get('_src') or f"row {i}")   # the file and line where it has them
+        msgs, _, tools = template_messages(dict(r), proc, where)
         out.append(render_chat(proc, msgs, tools, gen=False))
     return out
 
