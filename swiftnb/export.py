@@ -21,7 +21,7 @@ from .core.devices import GiB
 
 
 # %% auto #0
-__all__ = ['ExportError', 'merge', 'ExportResult', 'VerifyReport', 'verify', 'quantize', 'export_cmd']
+__all__ = ['ExportError', 'merge', 'ExportResult', 'VerifyReport', 'verify', 'builtin_calibration', 'quantize', 'export_cmd']
 
 # %% ../nbs/50_export.ipynb #002cc19d
 class ExportError(SwiftnbError, ValueError): "An export that cannot be made, or a folder that would be overwritten."
@@ -337,19 +337,109 @@ def verify(reference,  # the model exported from: an sft output/adapter folder, 
 # %% ../nbs/50_export.ipynb #dfdd40d0
 _QUANT = ('bnb', 'fp8', 'gptq', 'awq')
 
+# %% ../nbs/50_export.ipynb #eee6eb9c
+import contextlib, contextvars
+_FLAGS = dict(method='--quant_method', bits='--quant_bits', calibration='--dataset', python='--llmcompressor_python')
+_FROM_CLI = contextvars.ContextVar('swiftnb_export_cli', default=False)
+
+# %% ../nbs/50_export.ipynb #081089b9
+@contextlib.contextmanager
+def _cli_args():
+    "Within it, `quantize`'s errors name `swiftnb export`'s flags."
+    t = _FROM_CLI.set(True)
+    try: yield
+    finally: _FROM_CLI.reset(t)
+
+# %% ../nbs/50_export.ipynb #5e0eb6d0
+def _arg(k:str, v=None) -> str:
+    "quantize's argument `k` (set to `v`) as the caller names it: `k=v` from Python, `--flag v` from the command line."
+    if _FROM_CLI.get(): return _FLAGS[k] + ('' if v is None else f' {v}')
+    return k if v is None else f'{k}={v!r}'
+
+# %% ../nbs/50_export.ipynb #9c8df1ab
+_CAL_FACTS = {
+    'the water cycle': 'Water evaporates, condenses into clouds and falls again as rain or snow.',
+    'photosynthesis': 'Plants turn light, water and carbon dioxide into sugar, and release oxygen.',
+    'binary search': 'It halves a sorted list at each step, so a million items take about twenty comparisons.',
+    'compound interest': 'Interest is paid on earlier interest too, so savings grow faster every year.',
+    'the French Revolution': 'Beginning in 1789, it ended the absolute monarchy and spread ideas of civil rights.',
+    'plate tectonics': "The Earth's crust is split into plates that drift a few centimetres each year.",
+    'hash tables': 'They store values under keys and find them in constant time on average.',
+    'vaccines': 'They train the immune system to recognise a germ before a real infection.',
+    'supply and demand': 'Prices rise when buyers want more than sellers offer, and fall when the reverse holds.',
+    'the Pythagorean theorem': 'In a right triangle, the square of the longest side equals the sum of the other two.',
+    'recursion': 'A function calls itself on a smaller problem until it reaches a case it can answer directly.',
+    'ocean tides': "The Moon's gravity pulls the oceans, raising the water twice a day on most coasts.",
+    'the immune system': 'White blood cells and antibodies find and destroy what does not belong in the body.',
+    'neural networks': 'Layers of weighted sums and simple functions learn patterns from examples.',
+    'inflation': 'When prices rise across an economy, each unit of money buys less.',
+    'gravity': 'Every mass attracts every other mass, more strongly when they are close.',
+    'black holes': 'Their gravity is so strong that not even light escapes from inside the event horizon.',
+    'jazz': 'It grew in New Orleans from blues and ragtime, and prizes improvisation.',
+    'sourdough bread': 'Wild yeast and bacteria in a starter make the dough rise and give it a sour taste.',
+    'the printing press': 'Movable type made books cheap in fifteenth-century Europe and spread reading widely.',
+    'volcanoes': 'Molten rock rises through the crust and erupts as lava, ash and gas.',
+    'public key cryptography': 'Anyone can encrypt with the public key, but only the private key decrypts.',
+    'honey bees': 'They pollinate crops and tell each other where flowers are with a waggle dance.',
+    'glaciers': 'Snow packed over centuries becomes ice that flows slowly downhill.'}
+
+# %% ../nbs/50_export.ipynb #4729e14d
+_CAL_ASKS = (('Explain {t} in two sentences.', '{f} That is the core idea; the details follow from it.'),
+             ('What should a beginner know about {t}?', 'Start with the basics: {f} Then try small examples.'),
+             ('Give me one fact about {t} and a question to think about.',
+              '{f} A question to think about: what would change without {t}?'),
+             ('Summarize {t} for a ten-year-old.', 'Here is the simple version. {f}'),
+             ('Is {t} overrated?', 'Not really. {f} Many people find it worth learning about.'),
+             ('Write a two-line note on {t}.', 'Note on {t}:\n{f}'))
+_CAL_GREETINGS = (('Good morning', 'Bonjour', 'Buenos días', 'Guten Morgen', '早上好'),
+                  ('Thank you very much', 'Merci beaucoup', 'Muchas gracias', 'Vielen Dank', '非常感谢'),
+                  ('Where is the station?', 'Où est la gare ?', '¿Dónde está la estación?', 'Wo ist der Bahnhof?',
+                   '火车站在哪里？'),
+                  ('See you tomorrow', 'À demain', 'Hasta mañana', 'Bis morgen', '明天见'))
+
+# %% ../nbs/50_export.ipynb #1cd5a470
+def _cal_pool(rng) -> list:
+    "(question, answer) pairs: topics, arithmetic, small functions, translations."
+    pool = [(q.format(t=t), a.format(t=t, f=f)) for t, f in _CAL_FACTS.items() for q, a in _CAL_ASKS]
+    for _ in range(64):
+        a, b, op = rng.randint(2, 999), rng.randint(2, 99), rng.choice('+-*')
+        pool.append((f'What is {a} {op} {b}?', f"{a} {op} {b} = {dict(zip('+-*', (a + b, a - b, a * b)))[op]}."))
+    for k in range(2, 34):
+        pool.append((f'Write a Python function that returns x to the power of {k}.',
+                     f'```python\ndef power_{k}(x):\n    return x ** {k}\n```'))
+    langs = ('French', 'Spanish', 'German', 'Chinese')
+    pool += [(f'How do you say "{g[0]}" in {l}?', f'In {l}: {g[i + 1]}') for g in _CAL_GREETINGS
+             for i, l in enumerate(langs)]
+    return pool
+
+# %% ../nbs/50_export.ipynb #99204e3c
+def builtin_calibration(n:int=256,   # how many rows
+                        seed:int=0,  # which rows, in which order (the same seed gives the same rows)
+                       ) -> list:
+    "`n` short conversations for GPTQ/AWQ calibration, made without the network (whole copies first past the pool)."
+    import random
+    rng = random.Random(seed)
+    pool = _cal_pool(rng)
+    rng.shuffle(pool)
+    rows = [{'messages': [{'role': 'user', 'content': q}, {'role': 'assistant', 'content': a}]} for q, a in pool]
+    return (rows * (n // len(rows) + 1))[:n]
+
 # %% ../nbs/50_export.ipynb #c8a79337
 def _calibration_texts(calibration, proc, n:int) -> list:
-    "Calibration rows rendered with the model's chat template (full conversations, answers included)."
+    """Calibration rows (default: `builtin_calibration`) rendered with the model's chat template (full conversations,
+    answers included)."""
     from swiftnb.data import load_dataset
     from swiftnb.data.encoding import template_messages, render_chat
-    if isinstance(calibration, list): rows = calibration
+    if calibration is None: rows = builtin_calibration(n)
+    elif isinstance(calibration, list): rows = calibration
     else: rows = list(load_dataset(calibration) if not hasattr(calibration, 'column_names') else calibration)
     out = []
     for i, r in enumerate(rows[:n]):
         if isinstance(r, str):
             out.append(r)
             continue
-        msgs, _, tools = template_messages(dict(r), proc, f'calibration row {i}')
+        where = f"{_arg('calibration')} " + (r.get('_src') or f"row {i}")   # the file and line where it has them
+        msgs, _, tools = template_messages(dict(r), proc, where)
         out.append(render_chat(proc, msgs, tools, gen=False))
     return out
 
@@ -393,9 +483,8 @@ def _llmcompressor(src:Path, out:Path, method:str, texts:list, max_length:int, p
     if python is None and not has_module('llmcompressor'):
         raise ExportError(f"{method} uses llm-compressor, which is not installed here (and 0.14 pins "
                           "transformers<=5.17). Make an environment for it (python -m venv q && q/bin/pip install "
-                          f"torch llmcompressor) and pass its interpreter: quantize(..., method={method!r}, "
-
-                          "python='q/bin/python'); or use method='bnb' (any machine, no extra environment).")
+                          f"torch llmcompressor) and pass its interpreter: {_arg('python', 'q/bin/python')}; or use "
+                          f"{_arg('method', 'bnb')} (any machine, no extra environment).")
     import tempfile
     fd, a = tempfile.mkstemp(suffix='.json')
     a = Path(a)
@@ -408,20 +497,22 @@ def _llmcompressor(src:Path, out:Path, method:str, texts:list, max_length:int, p
 
 # %% ../nbs/50_export.ipynb #f4028ed0
 def _check_quantize(src:Path, method:str, bits:int, calibration):
-    "Refuse an unknown method or bit width, a folder that is not a 16/32-bit model, GPTQ/AWQ without calibration data."
-    if method not in _QUANT: raise ExportError(f"method must be one of {', '.join(_QUANT)}, not {method!r}.")
+    "Refuse an unknown method or bit width, a folder that is not a 16/32-bit model, an empty calibration set."
+    if method not in _QUANT:
+        raise ExportError(f"{_arg('method', method)}: the method must be one of {', '.join(_QUANT)}.")
     ok_bits = {'bnb': (4, 8), 'fp8': (8,), 'gptq': (4,), 'awq': (4,)}[method]
     if bits not in ok_bits:
-        raise ExportError(f"{method} quantizes to {' or '.join(map(str, ok_bits))} bits, not {bits}.")
+        raise ExportError(f"{_arg('bits', bits)}: {method} quantizes to {' or '.join(map(str, ok_bits))} bits, "
+                          f"not {bits}; pass {_arg('bits', ok_bits[0])}.")
     if not (src/'config.json').exists():
         adapter = (src/'adapter_config.json').exists() or (src/'final'/'adapter_config.json').exists()
         hint = " It holds an adapter: merge() it first." if adapter else ''
         raise ExportError(f"{src} is not a model folder (no config.json).{hint}")
     if json.loads((src/'config.json').read_text()).get('quantization_config'):
         raise ExportError(f"{src} is already quantized; quantize the 16-bit merged model instead.")
-    if method in ('gptq', 'awq') and calibration is None:
-        raise ExportError(f"{method} needs calibration data: pass calibration= a few hundred rows like your training "
-                          "data (a list of rows, a file, or a dataset).")
+    if method in ('gptq', 'awq') and isinstance(calibration, list) and not calibration:
+        raise ExportError(f"{_arg('calibration', [])} holds no rows: give a few hundred rows like your training data, "
+                          f"or leave {_arg('calibration')} out to calibrate on swiftnb's built-in set.")
 
 # %% ../nbs/50_export.ipynb #29bca703
 def _quantize_llmc(src:Path, save_dir:Path, method:str, proc, manifest:dict, texts:list, max_length:int,
@@ -463,7 +554,8 @@ def _quantize_bnb(src:Path, save_dir:Path, bits:int, proc, manifest:dict) -> Pat
 def quantize(model_dir,                    # a merged export or any model folder (16/32-bit)
              method:str='bnb',             # bnb, fp8, gptq or awq
              bits:int=4,                   # bnb: 4 or 8; fp8: 8; gptq/awq: 4
-             calibration=None,             # rows (or a dataset source) like the training data: gptq/awq need them
+             calibration=None,             # gptq/awq: rows (or a dataset source) like the training data (default:
+                                           # `builtin_calibration`)
              save_dir=None,                # default: model_dir-<method><bits>
              verify:bool=True,             # compare with model_dir and show the report
              prompts:list|None=None,       # for verify
@@ -485,6 +577,7 @@ def quantize(model_dir,                    # a merged export or any model folder
                     chat_template_sha256=_template_sha(proc))
     if method in ('fp8', 'gptq', 'awq'):
         texts = _calibration_texts(calibration, proc, num_calibration) if method != 'fp8' else []
+        if texts and calibration is None: manifest['calibration'] = f"swiftnb's built-in set ({len(texts)} texts)"
         out = _quantize_llmc(src, save_dir, method, proc, manifest, texts, max_length, python)
     else: out = _quantize_bnb(src, save_dir, bits, proc, manifest)
     res = ExportResult(out, 'quantized', _dir_gib(out), time.time() - t0, src=str(src), size_before_gib=_dir_gib(src))
@@ -538,8 +631,9 @@ def export_cmd(argv:list):   # the arguments after `swiftnb export`
         res.append(r)
         src = r.path
     if a.quant_method:
-        res.append(quantize(src, a.quant_method, bits, calibration=rows, save_dir=a.output_dir, verify=a.verify,
-                            dataset=rows, python=a.python))
+        with _cli_args():   # its errors name the flags
+            res.append(quantize(src, a.quant_method, bits, calibration=rows, save_dir=a.output_dir, verify=a.verify,
+                                dataset=rows, python=a.python))
     for r in res: print(r, end='\n\n')
     if not all(r.ok for r in res):
         raise ExportError('verification found problems (above); the export is written but check it before serving.')

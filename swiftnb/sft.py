@@ -125,8 +125,12 @@ def data(self:SFTMethod,
          args,           # the run's settings
         ):
     from swiftnb import data as D
+    from swiftnb.data.preparation import read_prepared, check_prepared
     # load (any format -> canonical), validate (refuses bad rows before any training), encode with the template
     def encode(d):
+        if (got := read_prepared(d)) is not None:   # a folder `prepare` saved: its rows train as they are
+            check_prepared(*got, processor, self.base, args.max_length, d)
+            return got[0]
         if not (hasattr(d, 'column_names') and 'messages' in d.column_names): d = D.load_dataset(d)
         D.validate(d, processor, args.max_length, truncation=args.truncation).raise_for_errors()
         return D.prepare(d, processor, args.max_length, truncation=args.truncation)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json, uuid, shutil, functools, warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from ..core import SwiftnbError
 from .encoding import EncodeError
 from .encoding import DroppedRow, encode_row, PER_TOKEN
 
@@ -64,6 +65,69 @@ def _prepare_row(row, idx, processor, max_length, truncation, keys):
     if extra := set(enc) - set(out): raise KeyError(f"prepare has no column type for processor outputs {sorted(extra)}")
     return out | enc | dict(length=len(enc['input_ids']))
 
+# %% ../../nbs/15_preparation.ipynb #0b26652c
+PREPARED = 'swiftnb_prepared.json'   # beside the saved rows: what they were encoded with
+
+# %% ../../nbs/15_preparation.ipynb #7840b3fb
+def tokenizer_hashes(processor, # a tokenizer or processor
+                    ) -> dict:
+    "sha256 prefixes of `processor`'s chat template (as `training.trainer.template_hash`) and of its vocabulary."
+    import hashlib
+    tok = getattr(processor, 'tokenizer', processor)
+    t = getattr(processor, 'chat_template', None) or getattr(tok, 'chat_template', None)
+    t = t if isinstance(t, str) or t is None else json.dumps(t, sort_keys=True)
+    sha = lambda s: hashlib.sha256(s.encode()).hexdigest()[:16]
+    return dict(chat_template_sha256=sha(t or ''),
+                vocab_sha256=sha(json.dumps(sorted(tok.get_vocab().items()), ensure_ascii=False)))
+
+# %% ../../nbs/15_preparation.ipynb #5589ae76
+def prepared_record(processor,        # the tokenizer or processor that encoded the rows
+                    max_length,       # `prepare`'s max_length
+                    truncation:str,   # `prepare`'s truncation
+                   ) -> dict:
+    "What `prepare` encoded with, saved beside the rows as `PREPARED`."
+    from swiftnb import __version__
+    tok = getattr(processor, 'tokenizer', processor)
+    return dict(processor=str(getattr(tok, 'name_or_path', '') or type(tok).__name__), **tokenizer_hashes(processor),
+                max_length=max_length, truncation=truncation, swiftnb=__version__)
+
+# %% ../../nbs/15_preparation.ipynb #437d9cfa
+def read_prepared(source, # what was given as training data
+                 ) -> tuple|None:
+    "(rows, record) when `source` is a folder that `prepare` saved; None for any other source."
+    if not isinstance(source, (str, Path)) or not (p := Path(source).expanduser()).is_dir(): return None
+    if not (p/PREPARED).is_file():
+        if not (p/'prepare_report.json').is_file(): return None
+        raise SwiftnbError(f"{p} holds rows encoded by an older swiftnb prepare, which did not record the model they "
+                           "were encoded for. Prepare them again (swiftnb prepare --model M --dataset RAW "
+                           f"--output_dir {p}), or point sft at the raw data.")
+    import datasets
+    return datasets.load_from_disk(p), json.loads((p/PREPARED).read_text())
+
+# %% ../../nbs/15_preparation.ipynb #9482a1c6
+def check_prepared(rows,            # the prepared rows (`read_prepared`)
+                   rec:dict,        # their record (`read_prepared`)
+                   processor,       # the tokenizer or processor the run trains with
+                   model:str,       # the run's model, as named
+                   max_length,      # the run's max_length (None: no limit)
+                   where,           # the prepared folder, for the message
+                  ):
+    "Refuse rows prepared for another tokenizer or chat template, or longer than `max_length`, saying what to do."
+    now = tokenizer_hashes(processor)
+    differs = [n for k, n in (('vocab_sha256', 'tokenizer'), ('chat_template_sha256', 'chat template'))
+               if rec.get(k) != now[k]]
+    todo = (f"Prepare them again for this model (swiftnb prepare --model {model} --dataset RAW --output_dir DIR, "
+            f"or swiftnb.data.prepare), or point sft at the raw data.")
+    if differs:
+        raise SwiftnbError(f"{where} holds rows prepared for {rec.get('processor')} (swiftnb {rec.get('swiftnb')}), "
+                           f"not for {model}: the {' and the '.join(differs)} "
+                           f"differ{'s' if len(differs) == 1 else ''}. {todo}")
+    longest = max(rows['length'], default=0)
+    if max_length and longest > max_length:
+        raise SwiftnbError(f"{where} holds rows of up to {longest} tokens (prepared with max_length="
+                           f"{rec.get('max_length')}), longer than this run's max_length={max_length}. Raise "
+                           f"max_length, or {todo[0].lower() + todo[1:]}")
+
 # %% ../../nbs/15_preparation.ipynb #6a078c61
 def prepare(ds,                        # a canonical `datasets.Dataset` (e.g. from `load_dataset`)
             processor,                 # tokenizer or processor of the model to train
@@ -104,6 +168,7 @@ def prepare(ds,                        # a canonical `datasets.Dataset` (e.g. fr
         enc.save_to_disk(tmp)
         saved = dict(rows=report.rows, kept=report.kept, dropped=report.dropped, truncated=report.truncated)
         (tmp/'prepare_report.json').write_text(json.dumps(saved, indent=1, ensure_ascii=False))
+        (tmp/PREPARED).write_text(json.dumps(prepared_record(processor, max_length, truncation), indent=1))
         if out.exists(): out.rename(old)
         tmp.rename(out)
     except BaseException:

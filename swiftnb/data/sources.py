@@ -303,6 +303,9 @@ def _parts(source, split, root, hub):
     s = str(source)
     p = Path(s).expanduser()
     if p.is_dir():
+        if (p/'prepare_report.json').is_file() and (p/'state.json').is_file():   # `swiftnb prepare`'s output
+            raise DataError([Problem(s, 'folder', 'rows swiftnb prepare already encoded (token ids, not conversations)',
+                                     'train on it as it is: sft(model, folder) or swiftnb sft --dataset folder')], s)
         files = sorted(f for f in p.rglob('*')
                        if f.suffix.lower() in _READERS and not any(x.startswith('.') for x in f.relative_to(p).parts))
         if not files:
