@@ -11,10 +11,12 @@ from pathlib import Path
 from fastcore.script import anno_parser
 from .core import (device_info, MODELS, find_model, get_model_dir, recommend, fake_device, load_model, make_tiny,
                           SwiftnbError)
+from .msswift import translate, FlagError
 
 # %% auto #0
-__all__ = ['dpo_cmd', 'rlhf_cmd', 'infer_cmd', 'eval_cmd', 'export_cmd', 'serve_cmd', 'doctor_cmd', 'COMMANDS', 'devices',
-           'models', 'plan', 'download', 'prepare_data', 'tiny', 'quickstart', 'sft_cmd', 'main']
+__all__ = ['dpo_cmd', 'rlhf_cmd', 'infer_cmd', 'eval_cmd', 'export_cmd', 'serve_cmd', 'doctor_cmd', 'deploy_cmd', 'COMMANDS',
+           'NOT_HERE', 'devices', 'models', 'plan', 'download', 'prepare_data', 'tiny', 'quickstart', 'split_off',
+           'sft_cmd', 'main']
 
 # %% ../nbs/90_cli.ipynb #7011ab92
 def devices():
@@ -157,11 +159,27 @@ def _sft_parser():
                    help='data files, folders or registry names (path#N: N rows); may repeat')
     p.add_argument('--val_dataset', '--val-dataset', dest='val_dataset', nargs='*', action='extend', default=None,
                    help='evaluation data')
+    p.add_argument('--split_dataset_ratio', '--split-dataset-ratio', dest='split_dataset_ratio', type=float, default=0.,
+                   help='share of --dataset held out for evaluation (ms-swift\'s; 0: none)')
     for f in fields(SFTArgs):
         flags = [f'--{f.name}'] + ([f"--{f.name.replace('_', '-')}"] if '_' in f.name else [])
         kw = dict(nargs='+') if f.name == 'target_modules' else {}
         p.add_argument(*flags, dest=f.name, type=coerce, default=None, help=f"default: {f.default!r}", **kw)
     return p
+
+# %% ../nbs/90_cli.ipynb #1f223725
+def split_off(train,       # the training data: a source (path, registry name) or a datasets.Dataset
+              val,         # --val_dataset (must be None)
+              ratio:float, # share of train held out, 0 < ratio < 1
+              seed:int=42, # shuffles the rows before the split
+             ):
+    "ms-swift's --split_dataset_ratio: (train, held-out rows) from `train`."
+    if val is not None: raise FlagError("--split_dataset_ratio and --val_dataset both give evaluation rows: give one")
+    if not 0 < ratio < 1: raise FlagError(f"--split_dataset_ratio must be between 0 and 1, not {ratio}")
+    from swiftnb.data import load_dataset
+    ds = train if hasattr(train, 'train_test_split') else load_dataset(train)
+    s = ds.train_test_split(test_size=ratio, seed=seed)
+    return s['train'], s['test']
 
 # %% ../nbs/90_cli.ipynb #d7c00a7c
 def sft_cmd(argv:list):   # the arguments after `swiftnb sft`
@@ -175,6 +193,8 @@ def sft_cmd(argv:list):   # the arguments after `swiftnb sft`
         if not srcs: return None
         return srcs[0] if len(srcs) == 1 else load_dataset(srcs)   # load_dataset merges sources into one schema
     model, train, val = a.pop('model'), _data(a.pop('dataset')), _data(a.pop('val_dataset', None))
+    if a.get('split_dataset_ratio'): train, val = split_off(train, val, a.pop('split_dataset_ratio'), a.get('seed', 42))
+    a.pop('split_dataset_ratio', None)
     a.setdefault('dashboard', False)
     r = sft(model, train, eval_dataset=val, **a)
     if says_result():   # once, under torchrun too
@@ -209,12 +229,20 @@ serve_cmd = _delegate('serve', 'serve_cmd', "Serve a model with an OpenAI-compat
 doctor_cmd = _delegate('doctor', 'doctor_cmd', "Check this environment (versions, GPU, widgets) against known-good and "
                        "known-bad combinations: swiftnb doctor")
 
+# %% ../nbs/90_cli.ipynb #cd6f2a15
+deploy_cmd = _delegate('serve', 'serve_cmd', "Serve a model with an OpenAI-compatible API (swift deploy's name for "
+                       "serve): swiftnb deploy --model DIR [--port 8000]")
+
 # %% ../nbs/90_cli.ipynb #e93db92b
 COMMANDS = dict(quickstart=quickstart, sft=sft_cmd, dpo=dpo_cmd, rlhf=rlhf_cmd, infer=infer_cmd, eval=eval_cmd,
-                export=export_cmd, serve=serve_cmd, prepare=prepare_data, devices=devices, models=models, plan=plan,
+                export=export_cmd, serve=serve_cmd, deploy=deploy_cmd, prepare=prepare_data, devices=devices,
+                models=models, plan=plan,
                 download=download, tiny=tiny, doctor=doctor_cmd)
+# ms-swift's commands swiftnb does not have, and what it has instead
+NOT_HERE = dict(webui="swiftnb has no web UI: chat with the model in a notebook with swiftnb.infer's Chat widget, or "
+                "serve it with swiftnb deploy --model DIR (an OpenAI-compatible API any chat front end can use)")
 # each parses its argv
-_OWN_PARSER = (sft_cmd, dpo_cmd, rlhf_cmd, infer_cmd, eval_cmd, export_cmd, serve_cmd, doctor_cmd)
+_OWN_PARSER = (sft_cmd, dpo_cmd, rlhf_cmd, infer_cmd, eval_cmd, export_cmd, serve_cmd, deploy_cmd, doctor_cmd)
 
 # %% ../nbs/90_cli.ipynb #c5640098
 def _usage():
@@ -237,17 +265,24 @@ def main(argv:list|None=None):   # the arguments after `swiftnb` (default: the c
         print(_usage())
         return 0
     cmd, rest = argv[0], argv[1:]
+    if cmd in NOT_HERE:
+        print(f"swiftnb {cmd}: {NOT_HERE[cmd]}", file=sys.stderr)
+        return 2
     if cmd not in COMMANDS:
         print(f"swiftnb: unknown command {cmd!r}\n\n{_usage()}", file=sys.stderr)
         return 2
     f = COMMANDS[cmd]
     r = None
     try:
+        rest = translate(cmd, rest)   # ms-swift's flag names in swiftnb's spelling (swiftnb.msswift's ALIASES)
         if f in _OWN_PARSER: r = f(rest)   # their own parsers: every args field, with _ or -
         else:
             args = vars(anno_parser(f, prog=f'swiftnb {cmd}').parse_args([_dashes(a) for a in rest]))
             for k in ('pdb', 'xtra'): args.pop(k, None)
             f(**args)
+    except FlagError as e:   # a usage error, as argparse's
+        print(f"swiftnb {cmd}: {e}", file=sys.stderr)
+        return 2
     except SwiftnbError as e:
         print(f"swiftnb {cmd}: {e}", file=sys.stderr)
         return 1
