@@ -568,9 +568,9 @@ def quantize(model_dir,                    # a merged export or any model folder
     "Quantize `model_dir` with `method` into a folder vLLM serves; report its size before and after and verify it."
     src = Path(model_dir)
     _check_quantize(src, method, bits, calibration)
-    if method == 'bnb': need('bitsandbytes', 'quant', "quantize(method='bnb')")
     save_dir = Path(save_dir) if save_dir else src.with_name(f"{src.name}-{method}{'' if method == 'fp8' else bits}")
-    _safe_target(save_dir, overwrite, src)
+    _safe_target(save_dir, overwrite, src)   # before the extras: a wrong target is wrong wherever bnb is installed
+    if method == 'bnb': need('bitsandbytes', 'quant', "quantize(method='bnb')")
     t0, proc = time.time(), load_processor(src)
     manifest = dict(export='quantized', method=method, bits=bits, created=time.strftime('%Y-%m-%dT%H:%M:%S%z'),
                     source=str(src), source_manifest=read_manifest(src) or None,
