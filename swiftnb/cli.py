@@ -71,7 +71,10 @@ def prepare_data(model:str=None,        # registry name or directory whose chat 
     ds = load_dataset(dataset)
     print(validate(ds, proc, max_length).raise_for_errors().summary())
     out = prepare(ds, proc, max_length, output_dir=output_dir, num_proc=num_proc, truncation=truncation)
-    print(f"{len(out)} encoded rows saved to {output_dir}")
+    rec = Path(output_dir)/'swiftnb_prepared.json'   # the name the user gave, for refusals (the processor's is a path)
+    rec.write_text(json.dumps({**json.loads(rec.read_text()), 'model': model}, indent=1))
+    print(f"{len(out)} encoded rows saved to {output_dir}; train them with: "
+          f"swiftnb sft --model {model} --dataset {output_dir}")
 
 # %% ../nbs/90_cli.ipynb #bf1138a8
 def tiny(kind:str='text',   # text, vision or audio

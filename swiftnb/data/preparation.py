@@ -119,7 +119,8 @@ def check_prepared(rows,            # the prepared rows (`read_prepared`)
     todo = (f"Prepare them again for this model (swiftnb prepare --model {model} --dataset RAW --output_dir DIR, "
             f"or swiftnb.data.prepare), or point sft at the raw data.")
     if differs:
-        raise SwiftnbError(f"{where} holds rows prepared for {rec.get('processor')} (swiftnb {rec.get('swiftnb')}), "
+        who = rec.get('model') or rec.get('processor')   # the name prepare was given, else the tokenizer's
+        raise SwiftnbError(f"{where} holds rows prepared for {who} (swiftnb {rec.get('swiftnb')}), "
                            f"not for {model}: the {' and the '.join(differs)} "
                            f"differ{'s' if len(differs) == 1 else ''}. {todo}")
     longest = max(rows['length'], default=0)
