@@ -14,9 +14,9 @@ from .core import (device_info, MODELS, find_model, get_model_dir, recommend, fa
 from .msswift import translate, FlagError
 
 # %% auto #0
-__all__ = ['dpo_cmd', 'rlhf_cmd', 'infer_cmd', 'eval_cmd', 'export_cmd', 'serve_cmd', 'doctor_cmd', 'deploy_cmd', 'COMMANDS',
-           'NOT_HERE', 'devices', 'models', 'plan', 'download', 'prepare_data', 'tiny', 'quickstart', 'split_off',
-           'sft_cmd', 'main']
+__all__ = ['dpo_cmd', 'rlhf_cmd', 'infer_cmd', 'eval_cmd', 'export_cmd', 'serve_cmd', 'doctor_cmd', 'deploy_cmd', 'web_ui_cmd',
+           'webui_cmd', 'COMMANDS', 'NOT_HERE', 'devices', 'models', 'plan', 'download', 'prepare_data', 'tiny',
+           'quickstart', 'split_off', 'sft_cmd', 'main']
 
 # %% ../nbs/90_cli.ipynb #7011ab92
 def devices():
@@ -236,16 +236,22 @@ doctor_cmd = _delegate('doctor', 'doctor_cmd', "Check this environment (versions
 deploy_cmd = _delegate('serve', 'serve_cmd', "Serve a model with an OpenAI-compatible API (swift deploy's name for "
                        "serve): swiftnb deploy --model DIR [--port 8000]")
 
+# %% ../nbs/90_cli.ipynb #w3bu1cd0
+web_ui_cmd = _delegate('webui', 'web_ui_cmd', "Serve swiftnb's widgets as a web app (swift web-ui): "
+                       "swiftnb web-ui [--port 7860 --host 127.0.0.1 --model M]")
+webui_cmd = _delegate('webui', 'webui_cmd', "Serve swiftnb's widgets as a web app (web-ui's other spelling): "
+                      "swiftnb webui [--port 7860]")
+
 # %% ../nbs/90_cli.ipynb #e93db92b
 COMMANDS = dict(quickstart=quickstart, sft=sft_cmd, dpo=dpo_cmd, rlhf=rlhf_cmd, infer=infer_cmd, eval=eval_cmd,
                 export=export_cmd, serve=serve_cmd, deploy=deploy_cmd, prepare=prepare_data, devices=devices,
                 models=models, plan=plan,
-                download=download, tiny=tiny, doctor=doctor_cmd)
+                download=download, tiny=tiny, doctor=doctor_cmd, **{'web-ui': web_ui_cmd}, webui=webui_cmd)
 # ms-swift's commands swiftnb does not have, and what it has instead
-NOT_HERE = dict(webui="swiftnb has no web UI: chat with the model in a notebook with swiftnb.infer's Chat widget, or "
-                "serve it with swiftnb deploy --model DIR (an OpenAI-compatible API any chat front end can use)")
+NOT_HERE = dict()
 # each parses its argv
-_OWN_PARSER = (sft_cmd, dpo_cmd, rlhf_cmd, infer_cmd, eval_cmd, export_cmd, serve_cmd, deploy_cmd, doctor_cmd)
+_OWN_PARSER = (sft_cmd, dpo_cmd, rlhf_cmd, infer_cmd, eval_cmd, export_cmd, serve_cmd, deploy_cmd, doctor_cmd,
+               web_ui_cmd, webui_cmd)
 
 # %% ../nbs/90_cli.ipynb #c5640098
 def _usage():

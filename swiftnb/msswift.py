@@ -19,7 +19,8 @@ class FlagError(SwiftnbError):
 
 # %% ../nbs/89_msswift.ipynb #58cc73b8
 TRAIN, INFER, EVAL, EXPORT, SERVE, PREP = 'sft dpo rlhf', 'infer', 'eval', 'export', 'serve deploy', 'prepare'
-ALL = ' '.join((TRAIN, INFER, EVAL, EXPORT, SERVE, PREP))
+WEBUI = 'web-ui webui'   # ms-swift's web-ui, in both its spellings
+ALL = ' '.join((TRAIN, INFER, EVAL, EXPORT, SERVE, PREP, WEBUI))
 
 # %% ../nbs/89_msswift.ipynb #05fe0509
 # ms-swift flag: (swiftnb flag, the commands that take it, what it does in swiftnb); flag None: handled by a rule below
@@ -64,6 +65,11 @@ REFUSED = {
     'freeze_llm': 'swiftnb trains the language model\'s adapters (or all of it with --tuner full); '
                   'it cannot freeze the language model',
 }
+
+# %% ../nbs/89_msswift.ipynb #w3bu1ms1
+ALIASES.update(server_name=('host', WEBUI, "the address the app binds (swiftnb's default: 127.0.0.1; another needs a "
+                                          "token)"),
+               server_port=('port', WEBUI, "the app's port (7860)"))
 
 # %% ../nbs/89_msswift.ipynb #5368ea26
 def _norm(s): return re.sub(r'[^a-z0-9]', '', s.lower())

@@ -3,7 +3,8 @@
 Builds an sdist and, from it, a wheel (`python -m build`); makes a fresh virtual environment holding torch 2.13.0 (as a hosted
 image holds its own torch); installs the wheel there (not editable; dependencies from the package index) and checks that torch
 was neither replaced nor upgraded (same version, same files), that pip finds no conflict, that `import swiftnb` works without
-loading torch, that `swiftnb doctor` runs, and that `swiftnb quickstart` runs offline on the tiny model.
+loading torch, that the web app's notebook is installed (package data) and `swiftnb web-ui` refuses a public host without a
+token, that `swiftnb doctor` runs, and that `swiftnb quickstart` runs offline on the tiny model.
 Skips only when the package index cannot be reached. About 2.5 minutes on a 2-core machine (pip's cache and local wheels are
 reused; nothing is byte-compiled at install time).
 """
@@ -75,6 +76,9 @@ def test_wheel_installs_beside_hosted_torch(tmp_path):
     assert 'swiftnb = swiftnb.cli:main' in zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith('entry_points.txt'))).decode()
     sd = {'/'.join(Path(n).parts[1:]) for n in tarfile.open(sdist).getnames()}   # below the sdist's top folder
     assert {'pyproject.toml', 'README.md'} | src <= sd, sorted(sd)
+    # package data: the web app's notebook (swiftnb web-ui serves it with Voilà), in both
+    data = {p.relative_to(ROOT).as_posix() for p in (ROOT/'swiftnb'/'app').glob('*.ipynb')}
+    assert 'swiftnb/app/swiftnb.ipynb' in data and data <= set(names) and data <= sd, (sorted(data), sorted(names))
 
     # a hosted notebook's environment: its own torch first
     venv, py = tmp_path/'venv', tmp_path/'venv'/'bin'/'python'
@@ -97,6 +101,11 @@ def test_wheel_installs_beside_hosted_torch(tmp_path):
     assert p.returncode == 0, p.stderr[-3000:]
     file, heavy = p.stdout.split('\n')[:2]
     assert Path(file).is_relative_to(venv) and heavy == '[]', p.stdout   # the installed copy, not the source tree; no torch yet
+    p = _run([py, '-c', 'from swiftnb.webui import app_notebook; print(app_notebook())'], cwd=tmp_path, env=env)
+    assert p.returncode == 0 and Path(p.stdout.strip()).is_relative_to(venv), (p.stdout, p.stderr[-2000:])   # installed
+    p = _run([venv/'bin'/'swiftnb', 'web-ui', '--host', '0.0.0.0'], cwd=tmp_path,
+             env={k: v for k, v in env.items() if k != 'SWIFTNB_API_KEY'})
+    assert p.returncode == 2 and 'needs a token' in p.stderr, (p.returncode, p.stderr[-2000:])   # refused before Voilà
 
     p = _run([venv/'bin'/'swiftnb', 'doctor', '--json'], cwd=tmp_path, env=env)
     d = json.loads(p.stdout)
