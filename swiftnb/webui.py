@@ -294,7 +294,8 @@ def load_data(self:App) -> bool:
         pv = preview(ds, proc, int(n))
         self.ds, self.processor, self.data_box.children = ds, proc, (pv.widget,)
         return pv
-    return self.data_job.start(work, f'loading {src}', lambda pv: f"{pv.report.summary()} (with {model}'s template)")
+    return self.data_job.start(work, f'loading {src}', lambda pv: f"loaded {len(pv.ds)} rows, encoded with {model}'s "
+                               "chat template: the preview below shows each as the model sees it")
 
 # %% ../nbs/91_webui.ipynb #0000002c
 @patch
