@@ -4,7 +4,8 @@ Starts `swiftnb web-ui` on a free localhost port (its runs in a temporary folder
 would: sees the model picker's plan for the tiny model, loads the built-in dataset (the preview shows its rows), trains a
 few steps (the dashboard reaches its last step, with a curve), trains again and presses the dashboard's Stop (the run
 ends early, with a checkpoint), opens a chat with the fine-tune beside the base model, types a message and gets an
-answer streamed into both panes; and finds no "Error displaying widget" and no Python traceback in the page. Also: `--host
+answer streamed into both panes, scores the fine-tune and merges it; and finds no "Error displaying widget", no Python
+traceback and no failed task in the page. Also: `--host
 0.0.0.0` without a token is refused (exit code 2, saying what to pass), and with a token the page needs it.
 
     python -m pytest tests/e2e/test_webui.py -v     # from the repo root; screenshots go to tests/e2e/artifacts/webui/
