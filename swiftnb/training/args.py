@@ -14,13 +14,10 @@ from ..core import load_processor
 from ..core.plan import TUNERS
 from ..core.devices import DTYPES
 from ..data.encoding import TRUNCATIONS
+from ..data.collate import ATTN_IMPLS
 
 # %% auto #0
 __all__ = ['SFTArgs', 'SFTResult']
-
-# %% ../../nbs/20_args.ipynb #de811b1f
-# SFTArgs' attn_impl: 'auto' (the plan's), or one swiftnb loads models with
-ATTN_IMPLS = ('auto', 'sdpa', 'eager', 'flash_attention_2', 'flex_attention', 'varlen')
 
 # %% ../../nbs/20_args.ipynb #ba66f8dd
 @dataclass
@@ -70,14 +67,12 @@ class SFTArgs:
     def __post_init__(self):
         if self.tuner is not None and self.tuner not in TUNERS:
             raise ValueError(f"tuner must be one of {TUNERS}, not {self.tuner!r}")
-        if self.attn_impl not in ATTN_IMPLS:
-            raise ValueError(f"attn_impl must be one of {', '.join(ATTN_IMPLS)}, not {self.attn_impl!r}")
         if self.truncation not in TRUNCATIONS:
             raise ValueError(f"truncation must be right, drop or error, not {self.truncation!r}")
 
 # %% ../../nbs/20_args.ipynb #b04944b4
 # the settings with a fixed set of values, as the command line's parser checks them
-CHOICES = dict(tuner=TUNERS, attn_impl=ATTN_IMPLS, truncation=TRUNCATIONS, dtype=tuple(DTYPES))
+CHOICES = dict(tuner=TUNERS, attn_impl=('auto', *ATTN_IMPLS), truncation=TRUNCATIONS, dtype=tuple(DTYPES))
 
 # %% ../../nbs/20_args.ipynb #26dca2a4
 @patch
