@@ -84,13 +84,17 @@ class Parser(argparse.ArgumentParser):
 @patch_to(Parser)
 def parse_args(self, args=None,      # the arguments (default: the command line's)
                namespace=None): # where the values go
-    "The parsed flags; an unknown one is a usage error naming the nearest known flag."
+    "The parsed flags; an unknown one is a usage error (before any other) naming the nearest known flag."
+    args = underscored(sys.argv[1:] if args is None else list(args))
+    upto = args.index('--') if '--' in args else len(args)   # after '--': values only
+    bad = [k for k in (a.partition('=')[0] for a in args[:upto] if a.startswith('--'))
+           if k not in self._option_string_actions]
+    if bad:
+        near = difflib.get_close_matches(bad[0], [o for o in self._option_string_actions if o.startswith('--')], 1)
+        self.error(f"unknown flag {bad[0]}" + (f" (did you mean {near[0]}?)" if near else ''))
     ns, extra = self.parse_known_args(args, namespace)
-    if not extra: return ns
-    flags = [a.partition('=')[0] for a in extra if a.startswith('-')]
-    if not flags: self.error(f"unexpected value(s): {' '.join(extra)}")
-    near = difflib.get_close_matches(flags[0], [o for o in self._option_string_actions if o.startswith('--')], 1)
-    self.error(f"unknown flag {flags[0]}" + (f" (did you mean {near[0]}?)" if near else ''))
+    if extra: self.error(f"unexpected value(s): {' '.join(extra)}")
+    return ns
 
 @patch_to(Parser)
 def error(self, message:str): # what is wrong, as argparse or the command words it
