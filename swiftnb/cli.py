@@ -8,10 +8,10 @@ Docs: https://swiftnb.github.io/swiftnb/cli.html.md"""
 from __future__ import annotations
 import sys, time, json, contextlib
 from pathlib import Path
-from fastcore.script import anno_parser
 from .core import (device_info, MODELS, find_model, get_model_dir, recommend, fake_device, load_model, make_tiny,
                           SwiftnbError)
 from .msswift import translate, FlagError
+from .flags import Parser, add_flags, command_parser
 
 # %% auto #0
 __all__ = ['dpo_cmd', 'rlhf_cmd', 'infer_cmd', 'eval_cmd', 'export_cmd', 'serve_cmd', 'doctor_cmd', 'deploy_cmd', 'web_ui_cmd',
@@ -151,24 +151,16 @@ def quickstart(kind:str='text',                      # tiny model: text, vision 
 
 # %% ../nbs/90_cli.ipynb #f238e1d5
 def _sft_parser():
-    import argparse
-    from dataclasses import fields
     from swiftnb.sft import SFTArgs
-    from swiftnb.training.args import coerce
-    p = argparse.ArgumentParser(prog='swiftnb sft',
-                                description='Fine-tune a model, as `swift sft` does (flags take _ or -).')
+    from swiftnb.training.args import CHOICES
+    p = Parser('swiftnb sft', 'Fine-tune a model, as `swift sft` does.')
     p.add_argument('--model', required=True, help='registry name, hub id or local directory')
     p.add_argument('--dataset', required=True, nargs='+', action='extend',
                    help='data files, folders or registry names (path#N: N rows); may repeat')
-    p.add_argument('--val_dataset', '--val-dataset', dest='val_dataset', nargs='*', action='extend', default=None,
-                   help='evaluation data')
-    p.add_argument('--split_dataset_ratio', '--split-dataset-ratio', dest='split_dataset_ratio', type=float, default=0.,
+    p.add_argument('--val_dataset', nargs='*', action='extend', default=None, help='evaluation data')
+    p.add_argument('--split_dataset_ratio', type=float, default=0., metavar='FLOAT',
                    help='share of --dataset held out for evaluation (ms-swift\'s; 0: none)')
-    for f in fields(SFTArgs):
-        flags = [f'--{f.name}'] + ([f"--{f.name.replace('_', '-')}"] if '_' in f.name else [])
-        kw = dict(nargs='+') if f.name == 'target_modules' else {}
-        p.add_argument(*flags, dest=f.name, type=coerce, default=None, help=f"default: {f.default!r}", **kw)
-    return p
+    return add_flags(p, SFTArgs, choices=CHOICES, many=('target_modules',), given_only=True)
 
 # %% ../nbs/90_cli.ipynb #1f223725
 def split_off(train,       # the training data: a source (path, registry name) or a datasets.Dataset
@@ -249,6 +241,11 @@ COMMANDS = dict(quickstart=quickstart, sft=sft_cmd, dpo=dpo_cmd, rlhf=rlhf_cmd, 
                 download=download, tiny=tiny, doctor=doctor_cmd, **{'web-ui': web_ui_cmd}, webui=webui_cmd)
 # ms-swift's commands swiftnb does not have, and what it has instead
 NOT_HERE = dict()
+# the plain functions' parameters with a fixed set of values
+def _choices():
+    from swiftnb.core.plan import TUNERS
+    from swiftnb.data.encoding import TRUNCATIONS
+    return dict(plan=dict(tuner=TUNERS), prepare=dict(truncation=TRUNCATIONS))
 # each parses its argv
 _OWN_PARSER = (sft_cmd, dpo_cmd, rlhf_cmd, infer_cmd, eval_cmd, export_cmd, serve_cmd, deploy_cmd, doctor_cmd,
                web_ui_cmd, webui_cmd)
@@ -258,13 +255,6 @@ def _usage():
     w = max(map(len, COMMANDS))
     return ("usage: swiftnb <command> [options]   (swiftnb <command> --help for its options)\n\ncommands:\n" +
             '\n'.join(f"  {k:<{w}}  {f.__doc__.split(':')[0]}" for k, f in COMMANDS.items()))
-
-# %% ../nbs/90_cli.ipynb #f4b6e522
-def _dashes(a:str) -> str:
-    "'--lora_rank=8' -> '--lora-rank=8': ms-swift's flags use underscores, fastcore's parser dashes."
-    if not a.startswith('--'): return a
-    k, eq, v = a.partition('=')
-    return k.replace('_', '-') + eq + v
 
 # %% ../nbs/90_cli.ipynb #23e4e2e4
 def main(argv:list|None=None):   # the arguments after `swiftnb` (default: the command line's)
@@ -284,11 +274,10 @@ def main(argv:list|None=None):   # the arguments after `swiftnb` (default: the c
     r = None
     try:
         rest = translate(cmd, rest)   # ms-swift's flag names in swiftnb's spelling (swiftnb.msswift's ALIASES)
-        if f in _OWN_PARSER: r = f(rest)   # their own parsers: every args field, with _ or -
-        else:
-            args = vars(anno_parser(f, prog=f'swiftnb {cmd}').parse_args([_dashes(a) for a in rest]))
-            for k in ('pdb', 'xtra'): args.pop(k, None)
-            f(**args)
+        if f in _OWN_PARSER: r = f(rest)   # their own parsers (swiftnb.flags'), each args field a flag
+        else: f(**vars(command_parser(f, f'swiftnb {cmd}', _choices().get(cmd)).parse_args(rest)))
+    except SystemExit as e:   # the parser's --help (0) or usage error (2, said in one line)
+        return e.code
     except FlagError as e:   # a usage error, as argparse's
         print(f"swiftnb {cmd}: {e}", file=sys.stderr)
         return 2

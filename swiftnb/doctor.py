@@ -516,14 +516,12 @@ class DoctorError(SwiftnbError): "`swiftnb doctor` found a known-bad combination
 
 # %% ../nbs/95_doctor.ipynb #1f63a28a
 def _parser():
-    import argparse
-    p = argparse.ArgumentParser(prog='swiftnb doctor',
-                                description='Check this environment (Python, torch and CUDA, the GPU, library '
-                                'versions, widgets) against the combinations swiftnb knows to work or to fail. '
-                                'Exit status 1 on a known-bad one.')
-
-    p.add_argument('--json', action='store_true', help='print the report as JSON')
-    p.add_argument('--imports', action='store_true',
+    from swiftnb.flags import Parser, truth
+    p = Parser('swiftnb doctor', 'Check this environment (Python, torch and CUDA, the GPU, library versions, widgets) '
+               'against the combinations swiftnb knows to work or to fail. Exit status 1 on a known-bad one.')
+    p.add_argument('--json', type=truth, nargs='?', const=True, default=False, metavar='BOOL',
+                   help='print the report as JSON')
+    p.add_argument('--imports', type=truth, nargs='?', const=True, default=False, metavar='BOOL',
                    help='also import each installed library in a fresh process (slower; finds broken builds)')
     return p
 

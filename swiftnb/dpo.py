@@ -519,29 +519,25 @@ def _import(spec:str):
 
 # %% ../nbs/31_dpo.ipynb #1335bf2d
 def _rlhf_parser(prog, method_flag):
-    import argparse
-    from swiftnb.training.args import coerce
-    p = argparse.ArgumentParser(prog=prog, description='Align a model with preference data (flags take _ or -).')
+    from swiftnb.flags import Parser, add_flags, json_value
+    from swiftnb.training.args import CHOICES
+    p = Parser(prog, 'Align a model with preference data, as `swift rlhf` does.')
     if method_flag:
-        p.add_argument('--method', '--rlhf_type', '--rlhf-type', dest='method', required=True, choices=METHODS)
-    p.add_argument('--model', '--sft_model_path', '--sft-model-path', dest='model', required=True,
+        p.add_argument('--method', '--rlhf_type', dest='method', required=True, choices=METHODS,
+                       help='the alignment method')
+    p.add_argument('--model', '--sft_model_path', dest='model', required=True,
                    help='an SFT output directory, registry name, hub id or local directory')
     p.add_argument('--dataset', required=True, nargs='+', action='extend',
                    help='data files, folders or registry names (path#N: N rows); repeatable')
-    p.add_argument('--val_dataset', '--val-dataset', dest='val_dataset', nargs='*', action='extend', default=None)
-    p.add_argument('--reward_funcs', '--reward-funcs', dest='reward_funcs', nargs='*', default=None,
-                   help='grpo: module:function ...')
-    p.add_argument('--teacher_model', '--teacher-model', dest='teacher', default=None, help='gkd: the teacher model')
-    p.add_argument('--trl_args', '--trl-args', dest='trl_args', type=json.loads, default=None,
+    p.add_argument('--val_dataset', nargs='*', action='extend', default=None,
+                   help='evaluation rows, of the same kind as --dataset')
+    p.add_argument('--reward_funcs', nargs='*', default=None, help='grpo: module:function ...')
+    p.add_argument('--teacher_model', dest='teacher', default=None, help='gkd: the teacher model')
+    p.add_argument('--trl_args', type=json_value, default=None, metavar='JSON',
                    help='further fields of the method\'s trl config as JSON, e.g. \'{"beta": 0.04}\'')
     for k in ('num_generations', 'max_completion_length'):   # ms-swift's GRPO flags, into trl_args
-        p.add_argument(f'--{k}', f"--{k.replace('_', '-')}", dest=k, type=int, default=None, help=f'grpo: trl\'s {k}')
-    for f in fields(DPOArgs):
-        if f.name == 'trl_args': continue
-        flags = [f'--{f.name}'] + ([f"--{f.name.replace('_', '-')}"] if '_' in f.name else [])
-        p.add_argument(*flags, dest=f.name, type=coerce, default=None,
-                       nargs='+' if f.name == 'target_modules' else None, help=f"default: {f.default!r}")
-    return p
+        p.add_argument(f'--{k}', type=int, default=None, metavar='INT', help=f'grpo: trl\'s {k}')
+    return add_flags(p, DPOArgs, skip=('trl_args',), choices=CHOICES, many=('target_modules',), given_only=True)
 
 # %% ../nbs/31_dpo.ipynb #2cb92415
 def rlhf_cmd(argv:list,           # the command's arguments, as on the command line

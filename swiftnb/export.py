@@ -588,23 +588,21 @@ def quantize(model_dir,                    # a merged export or any model folder
 
 # %% ../nbs/50_export.ipynb #ead4335d
 def _export_parser():
-    import argparse
-    p = argparse.ArgumentParser(prog='swiftnb export',
-                                description='Merge and/or quantize, as `swift export` does (flags take _ or -).')
+    from swiftnb.flags import Parser, truth
+    from swiftnb.core.devices import DTYPES
+    p = Parser('swiftnb export', 'Merge and/or quantize, as `swift export` does.')
     p.add_argument('--adapters', nargs='*', default=None, help='sft/dpo output folder or adapter folder to merge')
     p.add_argument('--model', default=None,
                    help='base model (default: the one the adapter names); with no --adapters: the model to quantize')
-    p.add_argument('--merge_lora', '--merge-lora', dest='merge_lora', default='true',
-                   help='merge the adapter (default true)')
-    p.add_argument('--quant_method', '--quant-method', dest='quant_method', default=None, choices=list(_QUANT))
-    p.add_argument('--quant_bits', '--quant-bits', dest='quant_bits', type=int, default=None,
-                   help='default: 8 for fp8, else 4')
+    p.add_argument('--merge_lora', type=truth, default=True, metavar='BOOL', help='merge the adapter (default: true)')
+    p.add_argument('--quant_method', default=None, choices=list(_QUANT), help='quantize the export this way')
+    p.add_argument('--quant_bits', type=int, default=None, metavar='INT', help='default: 8 for fp8, else 4')
     p.add_argument('--dataset', nargs='*', default=None,
                    help='calibration rows (gptq/awq) and held-out rows for verification')
-    p.add_argument('--output_dir', '--output-dir', dest='output_dir', default=None, help='the final export folder')
-    p.add_argument('--dtype', default=None, help='merge dtype: bfloat16, float16, float32')
-    p.add_argument('--no_verify', '--no-verify', dest='verify', action='store_false')
-    p.add_argument('--llmcompressor_python', '--llmcompressor-python', dest='python', default=None,
+    p.add_argument('--output_dir', default=None, help='the final export folder')
+    p.add_argument('--dtype', default=None, choices=list(DTYPES), help='merge dtype (default: the adapter\'s base)')
+    p.add_argument('--no_verify', dest='verify', action='store_false', help='skip comparing the export with its source')
+    p.add_argument('--llmcompressor_python', dest='python', default=None,
                    help="gptq/awq: an environment with llm-compressor")
     return p
 
@@ -617,7 +615,7 @@ def export_cmd(argv:list):   # the arguments after `swiftnb export`
     if not a.adapters and not a.model: p.error('give --adapters (to merge) or --model (to quantize)')
     if not a.adapters and not a.quant_method: p.error('--model without --adapters quantizes: give --quant_method')
     bits = a.quant_bits or (8 if a.quant_method == 'fp8' else 4)
-    if a.adapters and a.merge_lora.lower() != 'true':
+    if a.adapters and not a.merge_lora:
         p.error('--merge_lora false with --adapters: nothing to do (serve the adapter with swiftnb serve --adapters)')
     rows = None
     if a.dataset:

@@ -68,17 +68,16 @@ def voila_command(notebook,                # the app notebook (`app_notebook()`)
 
 # %% ../nbs/91_webui.ipynb #00000012
 def webui_parser(prog:str='swiftnb web-ui'):   # the command's name in messages
-    "The flags of `swiftnb web-ui` (each takes _ or -)."
-    import argparse
-    p = argparse.ArgumentParser(prog=prog, description="swiftnb's widgets as a web app (ms-swift's web-ui), served by "
-                                "Voilà: model and plan, data, training, chat, evaluation, export.")
-    p.add_argument('--port', type=int, default=7860)
+    "The flags of `swiftnb web-ui` (each takes _ or -; one-line usage errors, as every swiftnb command)."
+    from swiftnb.flags import Parser
+    p = Parser(prog, "swiftnb's widgets as a web app (ms-swift's web-ui), served by Voilà: model and plan, data, "
+               "training, chat, evaluation, export.")
+    p.add_argument('--port', type=int, default=7860, help='the port it listens on (default: 7860)')
     p.add_argument('--host', default='127.0.0.1', help='the address it binds; another than this machine needs a token')
-    p.add_argument('--api_key', '--api-key', '--token', dest='api_key', default=None,
+    p.add_argument('--api_key', '--token', dest='api_key', default=None,
                    help=f'the token the page asks for; better: the {TOKEN_ENV} environment variable (ps shows argv)')
     p.add_argument('--model', default=None, help='the model the app starts on (default: tiny-text on a CPU)')
-    p.add_argument('--output_dir', '--output-dir', dest='output_dir', default='swiftnb-webui',
-                   help="where the app's training runs, uploads and merges go")
+    p.add_argument('--output_dir', default='swiftnb-webui', help="where the app's training runs, uploads and merges go")
     p.add_argument('--share', default='false', help="ms-swift's Gradio share link: not available (false)")
     p.add_argument('--lang', default='en', help="ms-swift's: the app is in English (en)")
     return p

@@ -105,7 +105,10 @@ def logit_tol(dtype, # a torch dtype or its name, e.g. 'bfloat16'
     return {'float64': 1e-6, 'float32': 1e-3}.get(str(dtype).split('.')[-1], 0.1)   # 16-bit: bf16 keeps 8 bits
 
 # %% ../../nbs/01_devices.ipynb #e6f4590b
+# the dtype names swiftnb takes, and torch's name for each
+DTYPES = {'float32': 'float32', 'fp32': 'float32', 'bfloat16': 'bfloat16', 'bf16': 'bfloat16', 'float16': 'float16',
+          'fp16': 'float16'}
+
 def resolve_dtype(name):
     import torch
-    return {'float32': torch.float32, 'fp32': torch.float32, 'bfloat16': torch.bfloat16, 'bf16': torch.bfloat16,
-            'float16': torch.float16, 'fp16': torch.float16}[name]
+    return getattr(torch, DTYPES[name])

@@ -101,7 +101,7 @@ class MemoryEstimate:
     __repr__ = __str__
 
 # %% ../../nbs/05_plan.ipynb #8c1745a7
-_TUNERS = ('full', 'lora', 'qlora', 'dora', 'rslora', 'lora+')
+TUNERS = ('full', 'lora', 'qlora', 'dora', 'rslora', 'lora+')   # the tuners swiftnb trains with
 
 # %% ../../nbs/05_plan.ipynb #966e1277
 def estimate_memory(model,                              # registry name, directory, config, `Shape` or loaded model
@@ -116,7 +116,7 @@ def estimate_memory(model,                              # registry name, directo
                     shards:int=1                        # FSDP: weights and training state split over this many devices
                    ) -> MemoryEstimate:
     "Estimate the peak GPU memory of one training step, by part."
-    if tuner not in _TUNERS: raise ValueError(f"tuner must be one of {_TUNERS}, not {tuner!r}")
+    if tuner not in TUNERS: raise ValueError(f"tuner must be one of {TUNERS}, not {tuner!r}")
     if dtype not in _BYTES: raise ValueError(f"dtype must be one of {sorted(_BYTES)}, not {dtype!r}")
     s, b = model_shape(model), _BYTES[dtype]
     if tuner == 'qlora': quant_bits = quant_bits or 4
@@ -296,7 +296,7 @@ def recommend(model,                          # registry name, directory, config
     "The fastest training configuration for `model` that fits `device`, with the reason."
     dev = device or device_info()
     s, name = model_shape(model), _model_name(model)
-    if tuner is not None and tuner not in _TUNERS: raise ValueError(f"tuner must be one of {_TUNERS}, not {tuner!r}")
+    if tuner is not None and tuner not in TUNERS: raise ValueError(f"tuner must be one of {TUNERS}, not {tuner!r}")
     if not dev.is_gpu: return _cpu_plan(s, name, dev, tuner, max_length, lora_rank)
     warns = []
     dtype = 'bfloat16' if dev.bf16 else 'float16'

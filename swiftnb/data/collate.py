@@ -40,6 +40,10 @@ def pad_collate(features:list,              # encoded rows (dicts of lists / arr
         if xs: out[k] = torch.from_numpy(np.concatenate(xs))
     return out
 
+# %% ../../nbs/14_collate.ipynb #40a86251
+# the attention implementations swiftnb trains with (packed or padded)
+ATTN_IMPLS = ('sdpa', 'eager', 'flex_attention', 'varlen', 'flash_attention_2', 'flash_attention_3')
+
 # %% ../../nbs/14_collate.ipynb #d05e9e27
 class PackingCollator:
     "Pack encoded text rows into one sequence with per-document positions and a block-diagonal causal mask."
@@ -50,7 +54,7 @@ class PackingCollator:
                                                 # ends)
                  mask_on_device:bool=False):    # sdpa/eager: hand the documents' ids (`packed_doc_ids`) for `doc_mask`
                                                 # to build the mask where the model is
-        if attn_impl not in ('sdpa', 'eager', 'flex_attention', 'varlen', 'flash_attention_2', 'flash_attention_3'):
+        if attn_impl not in ATTN_IMPLS:
             raise ValueError("PackingCollator supports attn_impl 'sdpa', 'eager', 'flex_attention', 'varlen' and"
                              f" 'flash_attention_2'/'_3', not {attn_impl!r}; load the model with attn_impl='sdpa' to "
                              "train packed.")

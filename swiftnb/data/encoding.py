@@ -277,10 +277,13 @@ def media_segments(processor, full, spans, row, src) -> dict:
 # %% ../../nbs/13_encoding.ipynb #eaaf1759
 class DroppedRow(EncodeError): "A row left out by truncation='drop'."
 
+# %% ../../nbs/13_encoding.ipynb #eef8d6c0
+TRUNCATIONS = ('right', 'drop', 'error')   # what happens to a row over max_length
+
 # %% ../../nbs/13_encoding.ipynb #5aa8c4d3
 def encode_row(row, processor, max_length=None, truncation='right', src=None):
     "(encoded row, note about truncation or None); raises `EncodeError` (`DroppedRow` for truncation='drop')."
-    if truncation not in ('right', 'drop', 'error'):
+    if truncation not in TRUNCATIONS:
         raise ValueError(f"truncation must be 'right', 'drop' or 'error', not {truncation!r}")
     src = src or row.get('_src') or 'row'
     msgs, train, tools = template_messages(row, processor, src)

@@ -10,7 +10,7 @@ import re, json, math, warnings, collections
 from pathlib import Path
 from ..infer import Engine, TransformersEngine, Infer
 from ..infer.base import as_request
-from ..infer.api import reference_of
+from ..infer.api import reference_of, generation
 from ..infer.chat import as_engine
 from .metrics import EvalError, METRICS, exact_match, vqa_accuracy, rouge_l, corpus_scores
 from .metrics import check_metrics, load_sacrebleu, cider_scores
@@ -268,43 +268,39 @@ def compare(models,               # {name: engine or model/output folder}, or a 
     if output_dir is not None: c.save_all(output_dir)
     return c
 
-# %% ../../nbs/63_evaluation.ipynb #407dce80
-_GEN_FLAGS = (('max_new_tokens', int), ('temperature', float), ('top_p', float), ('top_k', int),
-              ('repetition_penalty', float), ('seed', int))
-
 # %% ../../nbs/63_evaluation.ipynb #71b74ad8
 def _eval_parser():
-    import argparse
-    p = argparse.ArgumentParser(prog='swiftnb eval', description='Score a model on a dataset (exact match, VQA '
-                                'accuracy, BLEU, chrF, CIDEr, ROUGE-L, perplexity), or run public benchmarks with '
-                                'EvalScope, as `swift eval` does.')
+    from swiftnb.flags import Parser, add_flags
+    p = Parser('swiftnb eval', 'Score a model on a dataset (exact match, VQA accuracy, BLEU, chrF, CIDEr, ROUGE-L, '
+               'perplexity), or run public benchmarks with EvalScope, as `swift eval` does.')
     p.add_argument('--model', required=True, help='registry name, hub id, model folder, or an sft/dpo output folder')
     p.add_argument('--adapters', nargs='*', default=None, help='adapter folders (sft output folders or their final/)')
     p.add_argument('--dataset', nargs='+', default=None,
                    help='data files, folders or registry names whose rows end with the reference answer')
     p.add_argument('--metrics', nargs='+', default=None, help=f"any of {', '.join(METRICS)} (default: all)")
-    p.add_argument('--output', '--result_path', '--result-path', dest='output', default=None,
+    p.add_argument('--output', '--result_path', dest='output', default=None,
                    help='results file: .csv (per row) or .json')
-    p.add_argument('--batch_size', '--batch-size', '--max_batch_size', dest='batch_size', type=int, default=8)
-    p.add_argument('--eval_dataset', '--eval-dataset', dest='eval_dataset', nargs='+', default=None,
+    p.add_argument('--batch_size', '--max_batch_size', dest='batch_size', type=int,
+                   default=8, metavar='INT', help='rows generated together')
+    p.add_argument('--eval_dataset', nargs='+', default=None,
                    help='EvalScope benchmarks, e.g. textvqa,coco_caption or gsm8k (runs them with EvalScope)')
-    p.add_argument('--eval_limit', '--eval-limit', dest='limit', type=int, default=None,
+    p.add_argument('--eval_limit', dest='limit', type=int, default=None, metavar='INT',
                    help='EvalScope: rows per benchmark')
-    p.add_argument('--eval_url', '--eval-url', '--api_url', dest='api_url', default=None,
+    p.add_argument('--eval_url', '--api_url', dest='api_url', default=None,
                    help='EvalScope: the served model (chat completions URL)')
-    p.add_argument('--eval_output_dir', '--eval-output-dir', dest='work_dir', default='eval_output',
+    p.add_argument('--eval_output_dir', dest='work_dir', default='eval_output',
                    help='EvalScope: its reports')
-    p.add_argument('--dataset_args', '--dataset-args', dest='dataset_args', default=None,
+    p.add_argument('--dataset_args', default=None,
                    help='EvalScope: JSON of each benchmark\'s settings, e.g. '
                         '\'{"gsm8k": {"local_path": "data/gsm8k"}}\' (a local copy: no download)')
-    for k, t in _GEN_FLAGS: p.add_argument(f'--{k}', f"--{k.replace('_', '-')}", dest=k, type=t, default=None)
-    return p
+    return add_flags(p, generation)
 
 # %% ../../nbs/63_evaluation.ipynb #7d1f69df
 def eval_cmd(argv:list, # the command line's arguments after `swiftnb eval`
             ) -> EvalResult:
     """Score a model on a dataset: swiftnb eval --model M [--adapters A] --dataset D [--metrics ...]
     [--output results.csv|.json]"""
+    import inspect
     p = _eval_parser()
     a = p.parse_args(argv)
     if not a.dataset and not a.eval_dataset:
@@ -312,7 +308,7 @@ def eval_cmd(argv:list, # the command line's arguments after `swiftnb eval`
     if a.dataset_args and not a.eval_dataset:
         raise EvalError("--dataset_args goes with --eval_dataset (EvalScope's benchmarks); with --dataset (your rows) "
                         "leave it out.")
-    gen = {k: getattr(a, k) for k, _ in _GEN_FLAGS if getattr(a, k) is not None}
+    gen = generation(**{k: getattr(a, k) for k in inspect.signature(generation).parameters})
     if a.output and Path(a.output).suffix.lower() not in ('.csv', '.json'):
         raise EvalError(f"--output must end in .csv or .json, not {a.output!r}.")
     if a.eval_dataset and not a.dataset:

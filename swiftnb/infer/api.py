@@ -15,7 +15,7 @@ from .hf import TransformersEngine
 from .vllm import VllmEngine
 
 # %% auto #0
-__all__ = ['Infer', 'infer_cmd']
+__all__ = ['Infer', 'generation', 'infer_cmd']
 
 # %% ../../nbs/44_api.ipynb #1e200846
 class Infer:
@@ -48,11 +48,22 @@ class Infer:
             m.set_adapter(names[-1])
         return TransformersEngine(m, proc, name=str(model), fast=fast)
 
+# %% ../../nbs/44_api.ipynb #d9596d55
+def generation(max_new_tokens:int|None=None,       # the longest answer, in tokens
+               temperature:float|None=None,        # sampling temperature (0: greedy)
+               top_p:float|None=None,              # nucleus sampling: the probability mass sampled from
+               top_k:int|None=None,                # sample from the k likeliest tokens
+               repetition_penalty:float|None=None, # above 1: repeated tokens less likely
+               seed:int|None=None,                 # seeds the sampling
+              ) -> dict:
+    "The generation settings given (those not None), as `Engine.infer` takes them."
+    return {k: v for k, v in dict(max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, top_k=top_k,
+                                  repetition_penalty=repetition_penalty, seed=seed).items() if v is not None}
+
 # %% ../../nbs/44_api.ipynb #7c61cd3c
 def _infer_parser():
-    import argparse
-    p = argparse.ArgumentParser(prog='swiftnb infer',
-                                description='Generate answers, as `swift infer` does; results as JSONL.')
+    from swiftnb.flags import Parser, add_flags
+    p = Parser('swiftnb infer', 'Generate answers, as `swift infer` does; results as JSONL.')
     p.add_argument('--model', required=True, help='registry name, hub id, model folder, or an sft output folder')
     p.add_argument('--adapters', nargs='*', default=None, help='adapter folders (sft output folders or their final/)')
     src = p.add_mutually_exclusive_group(required=True)
@@ -60,18 +71,15 @@ def _infer_parser():
     src.add_argument('--prompt', nargs='+', help='prompts (one request each)')
     p.add_argument('--images', nargs='*', default=None, help='images for a single --prompt')
     p.add_argument('--audios', nargs='*', default=None, help='audios for a single --prompt')
-    p.add_argument('--system', default=None)
-    p.add_argument('--output', '--result_path', '--result-path', dest='output', default='infer_result.jsonl',
+    p.add_argument('--system', default=None, help="system prompt (replaces each conversation's)")
+    p.add_argument('--output', '--result_path', dest='output', default='infer_result.jsonl',
                    help='the JSONL file written')
-    p.add_argument('--backend', '--infer_backend', '--infer-backend', dest='backend', default='transformers',
-                   choices=['transformers', 'vllm'])
-    p.add_argument('--batch_size', '--batch-size', '--max_batch_size', dest='batch_size', type=int, default=8)
-    p.add_argument('--tensor_parallel_size', '--tensor-parallel-size', dest='tensor_parallel_size', type=int, default=1,
+    p.add_argument('--backend', default='transformers', choices=['transformers', 'vllm'], help='the engine')
+    p.add_argument('--batch_size', '--max_batch_size', dest='batch_size', type=int,
+                   default=8, metavar='INT', help='requests generated together')
+    p.add_argument('--tensor_parallel_size', type=int, default=1, metavar='INT',
                    help='vllm backend: split the model over this many GPUs (workers)')
-    for k, t in (('max_new_tokens', int), ('temperature', float), ('top_p', float), ('top_k', int),
-                 ('repetition_penalty', float), ('seed', int)):
-        p.add_argument(f'--{k}', f"--{k.replace('_', '-')}", dest=k, type=t, default=None)
-    return p
+    return add_flags(p, generation)
 
 # %% ../../nbs/44_api.ipynb #14c9d907
 def reference_of(row):
@@ -83,9 +91,9 @@ def infer_cmd(argv:list,   # the command's arguments (after `swiftnb infer`)
              ):
     """Generate answers to prompts or a dataset: swiftnb infer --model M [--adapters A] --dataset D|--prompt P
     [--output out.jsonl]"""
+    import inspect
     a = _infer_parser().parse_args(argv)
-    gen = {k: getattr(a, k) for k in ('max_new_tokens', 'temperature', 'top_p', 'top_k', 'repetition_penalty', 'seed')
-           if getattr(a, k) is not None}
+    gen = generation(**{k: getattr(a, k) for k in inspect.signature(generation).parameters})
     if a.tensor_parallel_size != 1 and a.backend != 'vllm':
         raise InferError(f"--tensor_parallel_size {a.tensor_parallel_size} splits the model over GPUs with vLLM: add "
                          "--backend vllm (the transformers backend runs the model on one device).")

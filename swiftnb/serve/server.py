@@ -250,20 +250,22 @@ def serve(model,                          # a model folder (merged export), sft 
 
 # %% ../../nbs/57_server.ipynb #53c8c7bd
 def _serve_parser():
-    "The `swiftnb serve` command's flags (each takes _ or -)."
-    import argparse
-    p = argparse.ArgumentParser(prog='swiftnb serve', description='An OpenAI-compatible server (flags take _ or -).')
+    "The `swiftnb serve` command's flags."
+    from swiftnb.flags import Parser, truth
+    p = Parser('swiftnb serve', 'An OpenAI-compatible server.')
     p.add_argument('--model', required=True, help='model folder (a merged export), sft output folder or registry name')
     p.add_argument('--adapters', nargs='*', default=None, help='adapter folders served by name beside the base model')
-    p.add_argument('--backend', default='auto', choices=['auto', 'transformers', 'vllm'])
-    p.add_argument('--host', default='127.0.0.1')
-    p.add_argument('--port', type=int, default=8000)
-    p.add_argument('--api_key', '--api-key', dest='api_key', default=None,
+    p.add_argument('--backend', default='auto', choices=['auto', 'transformers', 'vllm'],
+                   help="'transformers' (embedded), 'vllm', or 'auto' (vLLM where installed + GPU)")
+    p.add_argument('--host', default='127.0.0.1', help="'0.0.0.0' to accept other machines (then set an API key)")
+    p.add_argument('--port', type=int, default=8000, metavar='INT', help='0: a free port')
+    p.add_argument('--api_key', default=None,
                    help='better: the SWIFTNB_API_KEY environment variable (a command line shows in ps)')
-    p.add_argument('--served_model_name', '--served-model-name', dest='model_name', default=None)
-    p.add_argument('--vllm_python', '--vllm-python', dest='python', default=None, help="vLLM environment's interpreter")
-    p.add_argument('--max_model_len', '--max-model-len', dest='max_model_len', type=int, default=None, help='vllm only')
-    p.add_argument('--no_url_media', '--no-url-media', dest='no_url_media', action='store_true',
+    p.add_argument('--served_model_name', dest='model_name', default=None,
+                   help="the name clients use (default: the folder's name)")
+    p.add_argument('--vllm_python', dest='python', default=None, help="vLLM environment's interpreter")
+    p.add_argument('--max_model_len', type=int, default=None, metavar='INT', help='vllm only')
+    p.add_argument('--no_url_media', type=truth, nargs='?', const=True, default=False, metavar='BOOL',
                    help='never download http(s) media URLs: clients send images/audio as base64 data: URIs '
                         '(embedded server)')
     return p

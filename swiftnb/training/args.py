@@ -11,13 +11,15 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from fastcore.basics import patch
 from ..core import load_processor
+from ..core.plan import TUNERS
+from ..core.devices import DTYPES
+from ..data.encoding import TRUNCATIONS
+from ..data.collate import ATTN_IMPLS
 
 # %% auto #0
 __all__ = ['SFTArgs', 'SFTResult']
 
 # %% ../../nbs/20_args.ipynb #ba66f8dd
-_TUNERS = ('lora', 'qlora', 'dora', 'rslora', 'lora+', 'full')
-
 @dataclass
 class SFTArgs:
     "Settings of a supervised fine-tuning run; `None`/'auto' come from the plan for this device."
@@ -63,10 +65,14 @@ class SFTArgs:
                                              # None: only when the model does not fit one GPU
 
     def __post_init__(self):
-        if self.tuner is not None and self.tuner not in _TUNERS:
-            raise ValueError(f"tuner must be one of {_TUNERS}, not {self.tuner!r}")
-        if self.truncation not in ('right', 'drop', 'error'):
+        if self.tuner is not None and self.tuner not in TUNERS:
+            raise ValueError(f"tuner must be one of {TUNERS}, not {self.tuner!r}")
+        if self.truncation not in TRUNCATIONS:
             raise ValueError(f"truncation must be right, drop or error, not {self.truncation!r}")
+
+# %% ../../nbs/20_args.ipynb #b04944b4
+# the settings with a fixed set of values, as the command line's parser checks them
+CHOICES = dict(tuner=TUNERS, attn_impl=('auto', *ATTN_IMPLS), truncation=TRUNCATIONS, dtype=tuple(DTYPES))
 
 # %% ../../nbs/20_args.ipynb #26dca2a4
 @patch
@@ -82,15 +88,6 @@ def update(self:SFTArgs,
         said = ', '.join(f"{k!r}" + (f" (did you mean {h[0]!r}?)" if h else '') for k, h in hints.items())
         raise TypeError(f"Unknown {type(self).__name__} argument(s): " + said + f". Known: {', '.join(sorted(names))}.")
     return replace(self, **kw)
-
-# %% ../../nbs/20_args.ipynb #f7efa169
-def coerce(v:str):
-    "A command-line value as bool, int, float or str."
-    if v.lower() in ('true', 'false'): return v.lower() == 'true'
-    for t in (int, float):
-        try: return t(v)
-        except ValueError: pass
-    return v
 
 # %% ../../nbs/20_args.ipynb #3fa4e69e
 @dataclass
