@@ -112,13 +112,13 @@ def _line(self:PrefDashboard, state):
 @patch
 def curves_png(self:PrefDashboard) -> bytes:
     "Loss, learning rate, and the signature metrics, as a PNG."
-    import io, matplotlib
-    matplotlib.use('Agg', force=False)
-    import matplotlib.pyplot as plt
+    import io
+    from matplotlib.figure import Figure   # not pyplot's: see `Dashboard.curves_png`
     from PIL import Image
     base = Image.open(io.BytesIO(super(PrefDashboard, self).curves_png()))
     if not any(self.series(k) for k in self.keys): return super(PrefDashboard, self).curves_png()
-    fig, ax = plt.subplots(figsize=(4.8, 2.6))
+    fig = Figure(figsize=(4.8, 2.6))
+    ax = fig.subplots()
     for k in self.keys:
         pts = [(h['step'], h[k]) for h in self.history if k in h]
         if pts: ax.plot(*zip(*pts), label=k.replace('rewards/', ''))
@@ -128,7 +128,6 @@ def curves_png(self:PrefDashboard) -> bytes:
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format='png', dpi=80)
-    plt.close(fig)
     extra = Image.open(io.BytesIO(buf.getvalue()))
     img = Image.new('RGB', (base.width + extra.width, max(base.height, extra.height)), 'white')
     img.paste(base, (0, 0))

@@ -8,7 +8,7 @@ Docs: https://swiftnb.github.io/swiftnb/picker.html.md"""
 from __future__ import annotations
 from pathlib import Path
 from fastcore.basics import patch
-from .errors import SwiftnbError, PlanError
+from .errors import SwiftnbError, PlanError, has_module
 from .devices import DeviceInfo, device_info
 from .registry import MODELS, find_model
 from .plan import HEADROOM, recommend, estimate_memory
@@ -82,13 +82,14 @@ class ModelPicker:
 # %% ../../nbs/08_picker.ipynb #a8e2b0c1
 @patch
 def _need_gib(self:ModelPicker) -> float|None:
-    "Where the model does not fit: the least it needs here (batch 1, gradient checkpointing on); None elsewhere."
-    dev, t = self.device, self.tuner.value
+    "Where the model does not fit: the least it needs here, as the plan counts it (batch 1); None elsewhere."
+    dev, t, n = self.device, self.tuner.value, int(self.max_length.value)
     if not self._too_big: return None
     tuners = [t] if t != 'auto' else ['lora'] + (['qlora'] if dev.kind == 'cuda' else [])
     dtype = 'float32' if not dev.is_gpu else 'bfloat16' if dev.bf16 else 'float16'
-    n = int(self.max_length.value)
-    try: return min(estimate_memory(self.model, t, dtype, 4 if t == 'qlora' else None, n, 1, True).total
+    fused = dev.kind == 'cuda' and has_module('liger_kernel')
+    # on a GPU with gradient checkpointing; a CPU plan has none
+    try: return min(estimate_memory(self.model, t, dtype, 4 if t == 'qlora' else None, n, 1, dev.is_gpu, fused).total
                     for t in tuners)
     except (SwiftnbError, ValueError): return None   # a model the registry does not know: no bar
 

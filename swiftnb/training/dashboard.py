@@ -222,10 +222,12 @@ def _line(self:Dashboard, state):
 @patch
 def curves_png(self:Dashboard) -> bytes:
     "The loss and learning-rate curves as a PNG."
-    import io, matplotlib
-    matplotlib.use('Agg', force=False)
-    import matplotlib.pyplot as plt
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(8, 2.6))
+    import io
+    # a Figure of its own, not pyplot's: nothing global that a widget callback on another thread (the inline
+    # backend's post_execute hook, on the click's subshell) could show or close while it is drawn
+    from matplotlib.figure import Figure
+    fig = Figure(figsize=(8, 2.6))
+    a1, a2 = fig.subplots(1, 2)
     for k, style in (('loss', '-'), ('eval_loss', 'o--')):
         pts = [(h['step'], h[k]) for h in self.history if k in h]
         if pts: a1.plot(*zip(*pts), style if len(pts) > 1 else 'o', label=k)   # one point: a dot, not an empty line
@@ -239,7 +241,6 @@ def curves_png(self:Dashboard) -> bytes:
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format='png', dpi=80)
-    plt.close(fig)
     return buf.getvalue()
 
 # %% ../../nbs/23_dashboard.ipynb #cf756ef6
