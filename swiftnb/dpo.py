@@ -112,23 +112,22 @@ def _line(self:PrefDashboard, state):
 @patch
 def curves_png(self:PrefDashboard) -> bytes:
     "Loss, learning rate, and the signature metrics, as a PNG."
-    import io, matplotlib
-    matplotlib.use('Agg', force=False)
-    import matplotlib.pyplot as plt
+    import io
+    from matplotlib.figure import Figure   # not pyplot's: see `Dashboard.curves_png`
     from PIL import Image
     base = Image.open(io.BytesIO(super(PrefDashboard, self).curves_png()))
     if not any(self.series(k) for k in self.keys): return super(PrefDashboard, self).curves_png()
-    fig, ax = plt.subplots(figsize=(4, 2.6))
+    fig = Figure(figsize=(4.8, 2.6))
+    ax = fig.subplots()
     for k in self.keys:
         pts = [(h['step'], h[k]) for h in self.history if k in h]
         if pts: ax.plot(*zip(*pts), label=k.replace('rewards/', ''))
     ax.set_xlabel('step')
     ax.set_title('rewards')
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc='upper left', bbox_to_anchor=(1.01, 1), frameon=False)   # beside the curves, not on them
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format='png', dpi=80)
-    plt.close(fig)
     extra = Image.open(io.BytesIO(buf.getvalue()))
     img = Image.new('RGB', (base.width + extra.width, max(base.height, extra.height)), 'white')
     img.paste(base, (0, 0))
@@ -147,6 +146,7 @@ class AlignResult(SFTResult):
     def __repr__(self):
         l, sig = self.losses, [k for k in SIGNATURE.get(self.method, ()) if self.metric(k)][:2]
         return (f"AlignResult({self.method}, {self.final_dir}: {self.metrics.get('global_step')} steps" +
+                (f", stopped at step {self.stopped}" if self.stopped else '') +
                 (f", loss {l[0]:.4f} -> {l[-1]:.4f}" if l else '') +
                 ''.join(f", {k} {self.metric(k)[0]:.3f} -> {self.metric(k)[-1]:.3f}" for k in sig) + ')')
 

@@ -8,10 +8,10 @@ Docs: https://swiftnb.github.io/swiftnb/picker.html.md"""
 from __future__ import annotations
 from pathlib import Path
 from fastcore.basics import patch
-from .errors import SwiftnbError
+from .errors import SwiftnbError, PlanError, has_module
 from .devices import DeviceInfo, device_info
 from .registry import MODELS, find_model
-from .plan import HEADROOM, recommend
+from .plan import HEADROOM, recommend, estimate_memory
 
 # %% auto #0
 __all__ = ['ModelPicker']
@@ -63,10 +63,10 @@ class ModelPicker:
     @property
     def model(self) -> str: return self.custom.value.strip() or self.name.value
     def _update(self):
-        self.plan, self.error = None, None
+        self.plan, self.error, self._too_big = None, None, False
         try: self.plan = recommend(self.model, self.device, int(self.max_length.value),
                                    None if self.tuner.value == 'auto' else self.tuner.value)
-        except SwiftnbError as e: self.error = str(e)
+        except SwiftnbError as e: self.error, self._too_big = str(e), isinstance(e, PlanError)
         self.out.value = self._html()
 
     @property
@@ -79,17 +79,34 @@ class ModelPicker:
                 f"{self.hub.value}\n{self.device}\n" + (str(self.plan) if self.plan else f"No plan: {self.error}"))
     __repr__ = __str__
 
+# %% ../../nbs/08_picker.ipynb #a8e2b0c1
+@patch
+def _need_gib(self:ModelPicker) -> float|None:
+    "Where the model does not fit: the least it needs here, as the plan counts it (batch 1); None elsewhere."
+    dev, t, n = self.device, self.tuner.value, int(self.max_length.value)
+    if not self._too_big: return None
+    tuners = [t] if t != 'auto' else ['lora'] + (['qlora'] if dev.kind == 'cuda' else [])
+    dtype = 'float32' if not dev.is_gpu else 'bfloat16' if dev.bf16 else 'float16'
+    fused = dev.kind == 'cuda' and has_module('liger_kernel')
+    # on a GPU with gradient checkpointing; a CPU plan has none
+    try: return min(estimate_memory(self.model, t, dtype, 4 if t == 'qlora' else None, n, 1, dev.is_gpu, fused).total
+                    for t in tuners)
+    except (SwiftnbError, ValueError): return None   # a model the registry does not know: no bar
+
 # %% ../../nbs/08_picker.ipynb #3e37952d
 @patch
 def _html(self:ModelPicker):
     import html
-    h = [f"<p><b>Device</b>: {html.escape(str(self.device))}</p>"]
+    h, free = [f"<p><b>Device</b>: {html.escape(str(self.device))}</p>"], self.device.free_gib
     if self.plan:
         m = self.plan.memory
-        h.append(_bar_html(m.total, self.device.free_gib, f"estimated peak {m.total:.1f} GiB of "
-                                                          f"{self.device.free_gib:.1f} GiB free"))
-        h.append(f"<pre style='white-space:pre-wrap'>{html.escape(str(self.plan))}</pre>")
-    else: h.append(f"<p style='color:#c62828'><b>No plan</b>: {html.escape(self.error or '')}</p>")
+        h.append(_bar_html(m.total, free, f"estimated peak {m.total:.1f} GiB of {free:.1f} GiB free"))
+        plan = str(self.plan).replace(f' on {self.plan.device}', '', 1)   # the device is said above
+        h.append(f"<pre style='white-space:pre-wrap'>{html.escape(plan)}</pre>")
+        return '\n'.join(h)
+    if (need := self._need_gib()) is not None:
+        h.append(_bar_html(need, free, f"needs ~{need:.1f} GiB at the least, {free:.1f} GiB free: over budget"))
+    h.append(f"<p style='color:#c62828'><b>No plan</b>: {html.escape(self.error or '')}</p>")
     return '\n'.join(h)
 
 # %% ../../nbs/08_picker.ipynb #0426465e

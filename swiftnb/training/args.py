@@ -101,23 +101,24 @@ class SFTResult:
     model:object=None        # the trained model (None when read back, or from several processes)
     processor:object=None    # its tokenizer or processor
     dashboard:object=None    # the run's Dashboard
-    # the step a Ctrl-C stopped the run at (None: it ran to its end, or its dashboard's Stop ended it)
-    stopped:int|None=None    # the Ctrl-C's step
+    # the step a Ctrl-C or the dashboard's Stop ended the run at (None: it ran to its end)
+    stopped:int|None=None    # the step it stopped at
     @property
     def losses(self): return [h['loss'] for h in self.history if 'loss' in h]
 
 # %% ../../nbs/20_args.ipynb #f49e3e4a
 @patch
 def __repr__(self:SFTResult):
-    l = self.losses
-    steps = self.metrics.get('global_step')
-    return (f"SFTResult({self.final_dir}: {self.manifest['args']['tuner']}, {steps} steps, "
-            f"loss {l[0]:.4f} -> {l[-1]:.4f})" if l else f"SFTResult({self.final_dir})")
+    l, steps = self.losses, self.metrics.get('global_step')
+    stop = f", stopped at step {self.stopped}" if self.stopped else ''
+    return (f"SFTResult({self.final_dir}: {self.manifest['args']['tuner']}, {steps} steps{stop}, "
+            f"loss {l[0]:.4f} -> {l[-1]:.4f})" if l else f"SFTResult({self.final_dir}{stop})")
 
 # %% ../../nbs/20_args.ipynb #fac49e0e
 @patch
 def _repr_html_(self:SFTResult):
-    return (self.dashboard._repr_html_() if self.dashboard else '') + f"<pre>{self!r}</pre>"
+    d = self.dashboard   # a dashboard shown live has drawn the curves already: one plot is enough
+    return (d._repr_html_() if d is not None and getattr(d, 'ui', None) is None else '') + f"<pre>{self!r}</pre>"
 
 # %% ../../nbs/20_args.ipynb #d5643053
 @patch(cls_method=True)

@@ -6,11 +6,10 @@ Docs: https://swiftnb.github.io/swiftnb/dashboard.html.md"""
 
 # %% ../../nbs/23_dashboard.ipynb #e18221a9
 from __future__ import annotations
-import sys, math, time, warnings
+import sys, math, time, threading, warnings
 from fastcore.basics import patch
 from ..core.errors import has_module
 from ..core.devices import GiB
-
 
 # %% auto #0
 __all__ = ['Dashboard']
@@ -29,10 +28,44 @@ def _fmt_time(s):
 
 # %% ../../nbs/23_dashboard.ipynb #b7370aff
 def _poll_ui(n:int=5):
-    "Handle pending widget events (a Stop click) while a cell runs: the kernel otherwise queues them until it ends."
+    """Handle pending widget events (a Stop click) while a cell runs, through jupyter-ui-poll: on ipykernel 6 only, the
+    kernel with `do_one_iteration` (on ipykernel 7 the poll finds nothing; the click goes to a subshell instead)."""
     if not _in_notebook() or not has_module('jupyter_ui_poll'): return
+    from IPython import get_ipython
+    if not hasattr(get_ipython().kernel, 'do_one_iteration'): return
     from jupyter_ui_poll import ui_events
     with ui_events() as poll: poll(n)
+
+# %% ../../nbs/23_dashboard.ipynb #c1a0e7d2
+_SUBSHELLS = {}   # id(kernel) -> the subshell the dashboards' clicks go to
+
+def _click_subshell(kernel, timeout:float=10.) -> str|None:
+    "This kernel's subshell for clicks, made once; None where the kernel has no subshells (ipykernel 6)."
+    ch = getattr(kernel, 'shell_channel_thread', None)
+    create = getattr(getattr(ch, 'manager', None), '_create_subshell', None)
+    if create is None: return None
+    if (sid := _SUBSHELLS.get(id(kernel))) in ch.manager.list_subshell(): return sid
+    done, made = threading.Event(), {}
+    def _make():
+        try: made['id'] = create()
+        finally: done.set()
+    ch.io_loop.add_callback(_make)
+    if done.wait(timeout) and 'id' in made: _SUBSHELLS[id(kernel)] = made['id']
+    return made.get('id')
+
+# %% ../../nbs/23_dashboard.ipynb #c1a0e7d5
+def _route_clicks(widget,        # an ipywidget (the Stop button)
+                  kernel=None):  # the kernel (default: the notebook's)
+    """Send `widget`'s incoming messages (its clicks) to the kernel's click subshell, which handles them while a cell
+    runs. False where they cannot go there: outside a kernel, or an ipykernel without the routing (before 7.3)."""
+    if kernel is None and _in_notebook():
+        from IPython import get_ipython
+        kernel = get_ipython().kernel
+    comm = getattr(widget, 'comm', None)
+    if kernel is None or not hasattr(comm, '_reply_subshell_for'): return False
+    if (sid := _click_subshell(kernel)) is None: return False
+    comm._reply_subshell_for = lambda data, default: sid   # every message, whatever subshell the page chose
+    return True
 
 # %% ../../nbs/23_dashboard.ipynb #0672a9e9
 def _peak_gib():
@@ -60,8 +93,10 @@ class Dashboard(DashboardCallback):
                 ):
         self.widgets = _in_notebook() if widgets is None else widgets
         self.refresh_s, self.out = refresh_s, out or sys.stdout
+        # stopped: the step a Stop ended the run at (False: none)
         self.history, self.warnings, self.stopped, self._stop = [], [], False, False
-        self._last_draw, self.ui = 0., None
+        self._last_draw, self.ui, self.stop_button, self._routed, self.ended = 0., None, None, False, None
+        self._ui_lock = threading.Lock()   # a click (on the subshell's thread) and the run's end (on the cell's)
 
     def stop(self):
         "Ask training to end after the current step (and save a checkpoint)."
@@ -71,14 +106,36 @@ class Dashboard(DashboardCallback):
 @patch
 def _build_ui(self:Dashboard):
     import ipywidgets as W
-    self.bar = W.IntProgress(0, min=0, max=1, description='step', layout=W.Layout(width='60%'))
-    self.status, self.plot, self.alerts = W.HTML(), W.Image(format='png'), W.HTML()
+    self.bar = W.IntProgress(0, min=0, max=max(self.max_steps, 1), description='step', layout=W.Layout(width='60%'))
+    self.status, self.alerts = W.HTML(), W.HTML()
+    self.plot = W.Image(format='png', layout=W.Layout(display='none'))
     self.stop_button = W.Button(description='Stop', button_style='danger',
                                 tooltip='end after this step, with a checkpoint')
-    self.stop_button.on_click(lambda _: self.stop())
+    self.stop_button.on_click(self._on_stop)
+    self._routed = _route_clicks(self.stop_button)
     self.ui = W.VBox([W.HBox([self.bar, self.stop_button]), self.status, self.plot, self.alerts])
     from IPython.display import display
     if _in_notebook(): display(self.ui)
+
+# %% ../../nbs/23_dashboard.ipynb #c1a0e7d8
+@patch
+def _on_stop(self:Dashboard, button=None):   # the button clicked
+    self.stop()
+    with self._ui_lock:
+        if self.ended: return
+        b = self.stop_button
+        b.description, b.button_style, b.disabled = 'stopping…', 'warning', True
+        b.tooltip = 'ending after this step, with a checkpoint'
+
+@patch
+def end(self:Dashboard,
+        label:str='ended'):   # what the button says now
+    "Turn Stop off: the run is over (`train_run` calls it however the run ended)."
+    with self._ui_lock:
+        if (b := self.stop_button) is None or self.ended: return
+        self.ended = label
+        b.disabled, b.button_style, b.description = True, '', label
+        b.tooltip = f'stopped at step {self.stopped}' if self.stopped else 'the run is over'
 
 # %% ../../nbs/23_dashboard.ipynb #d1e92d8d
 @patch
@@ -92,9 +149,7 @@ def on_train_begin(self:Dashboard,
     self._last_bar = 0.
     import torch
     if torch.cuda.is_available(): torch.cuda.reset_peak_memory_stats()   # this run's peak, not an earlier one's
-    if self.widgets:
-        self._build_ui()
-        self.bar.max = max(state.max_steps, 1)
+    if self.widgets: self._build_ui()
 
 # %% ../../nbs/23_dashboard.ipynb #cd55350e
 @patch
@@ -105,10 +160,10 @@ def on_step_end(self:Dashboard,
                 **kw):
     if self._stop and not self.stopped:
         control.should_training_stop = control.should_save = True
-        self.stopped = True
+        self.stopped = state.global_step
     if self.widgets and time.time() - self._last_bar > self.refresh_s / 4:
         self.bar.value, self._last_bar = state.global_step, time.time()
-        _poll_ui()   # let a click on Stop reach us while this cell runs
+        if not self._routed: _poll_ui()   # ipykernel 6: let a click on Stop reach us while this cell runs
 
 # %% ../../nbs/23_dashboard.ipynb #d8e808e2
 @patch
@@ -167,24 +222,25 @@ def _line(self:Dashboard, state):
 @patch
 def curves_png(self:Dashboard) -> bytes:
     "The loss and learning-rate curves as a PNG."
-    import io, matplotlib
-    matplotlib.use('Agg', force=False)
-    import matplotlib.pyplot as plt
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(8, 2.6))
+    import io
+    # a Figure of its own, not pyplot's: nothing global that a widget callback on another thread (the inline
+    # backend's post_execute hook, on the click's subshell) could show or close while it is drawn
+    from matplotlib.figure import Figure
+    fig = Figure(figsize=(8, 2.6))
+    a1, a2 = fig.subplots(1, 2)
     for k, style in (('loss', '-'), ('eval_loss', 'o--')):
         pts = [(h['step'], h[k]) for h in self.history if k in h]
-        if pts: a1.plot(*zip(*pts), style, label=k)
+        if pts: a1.plot(*zip(*pts), style if len(pts) > 1 else 'o', label=k)   # one point: a dot, not an empty line
     a1.set_xlabel('step')
     a1.set_title('loss')
-    a1.legend(fontsize=8)
+    if len(a1.lines) > 1: a1.legend(fontsize=8)   # loss and eval loss; one curve needs none (it would cover it)
     pts = [(h['step'], h['learning_rate']) for h in self.history if 'learning_rate' in h]
-    if pts: a2.plot(*zip(*pts))
+    if pts: a2.plot(*zip(*pts), '-' if len(pts) > 1 else 'o')
     a2.set_xlabel('step')
     a2.set_title('learning rate')
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format='png', dpi=80)
-    plt.close(fig)
     return buf.getvalue()
 
 # %% ../../nbs/23_dashboard.ipynb #cf756ef6
@@ -194,7 +250,9 @@ def _draw(self:Dashboard, state):
     self._last_draw = time.time()
     self.bar.value = state.global_step
     self.status.value = f"<code>{html.escape(self._line(state))}</code>"
-    self.plot.value = self.curves_png()
+    self.plot.value = png = self.curves_png()
+    # shown from the first curve on, at most at its own size (a wide page would blow it up and blur it)
+    self.plot.layout.display, self.plot.layout.max_width = None, f"{int.from_bytes(png[16:20], 'big')}px"
     self.alerts.value = ''.join(f"<p style='color:#c62828'>⚠ {html.escape(w)}</p>" for w in self.warnings)
 
 # %% ../../nbs/23_dashboard.ipynb #4b36ddd7
@@ -205,7 +263,10 @@ def on_train_end(self:Dashboard,
                  control,   # its `TrainerControl`
                  **kw):
     if self.widgets and self.history: self._draw(state)
-    if self.stopped: print(f"stopped at step {state.global_step} on request; a checkpoint was saved", file=self.out)
+    self.end('stopped' if self.stopped or state.global_step < state.max_steps else 'Stop')   # off, greyed
+    if self.stopped: print(f"stopped at step {self.stopped} (Stop): checkpoint-{self.stopped} is saved in "
+                           f"{getattr(args, 'output_dir', 'the output folder')}; continue with "
+                           "resume_from_checkpoint=True", file=self.out, flush=True)
 
 # %% ../../nbs/23_dashboard.ipynb #d193ee7b
 @patch

@@ -261,6 +261,12 @@ def _save_final(m, trainer, processor, manifest:dict) -> tuple:
         (out/'history.json').write_text(json.dumps(hist, default=str))
     return final, hist
 
+# %% ../../nbs/27_run.ipynb #d7e1c0a1
+def _run_over(guard:_Guard, dash:Dashboard|None):
+    "The run is over, however it ended: SIGINT back to whoever had it, the dashboard's Stop turned off."
+    guard.restore()
+    if dash is not None: dash.end()
+
 # %% ../../nbs/27_run.ipynb #e562444c
 def train_run(m:Method,                   # the method: SFT's, or an alignment method's
               model,                      # registry name, hub id, directory, or a loaded model (then pass `processor`)
@@ -308,7 +314,7 @@ def train_run(m:Method,                   # the method: SFT's, or an alignment m
                                   "written from it", flush=True)
             tr = TrainOutput(trainer.state.global_step, None, {})
         except torch.OutOfMemoryError as e: raise PlanError(oom_message(args, m.plan, m.src or model)) from e
-        finally: guard.restore()
+        finally: _run_over(guard, dash)
     m.trained(args)
     manifest = _manifest(m, model, processor, args, train_ds, eval_ds, trainer, tr)
     final, hist = _save_final(m, trainer, processor, manifest)
@@ -318,5 +324,5 @@ def train_run(m:Method,                   # the method: SFT's, or an alignment m
               "resume_from_checkpoint=True (--resume_from_checkpoint true)", file=sys.stderr, flush=True)
     r = m.make_result(out, final, {**tr.metrics, 'global_step': trainer.state.global_step}, hist, manifest,
                       trainer.model, processor, dash)
-    r.stopped = guard.stopped
+    r.stopped = guard.stopped if guard.stopped is not None else (dash.stopped or None) if dash is not None else None
     return r
