@@ -137,9 +137,12 @@ _CHAT_JS = """(function (img) {
       if (!send.disabled) send.click();
     });
     let follow = true;
+    view.style.overflowAnchor = 'none';   // the browser's anchoring would move a following pane off the newest text
     view.addEventListener('scroll', () => { follow = view.scrollHeight - view.scrollTop - view.clientHeight < 24; });
     const down = () => { if (follow) view.scrollTop = view.scrollHeight; };
     new MutationObserver(down).observe(view, {childList: true, subtree: true, characterData: true});
+    // the text wrapped anew (a narrower window)
+    new ResizeObserver(down).observe(view.querySelector('.widget-html-content') || view);
     down();
   };
   wire(0);
@@ -150,7 +153,9 @@ _CHAT_JS = """(function (img) {
 def _widgets(self:Chat, system, max_new_tokens, temperature, top_p):
     "The window's widgets: conversation, status, text box, buttons, uploads and settings, wired to the calls."
     import ipywidgets as W
-    self.text = W.Textarea(placeholder='Message (Enter sends, Shift+Enter: new line)', layout=W.Layout(width='100%'))
+    # the window's width, within it (width='100%' sticks out by its margins)
+    self.text = W.Textarea(placeholder='Message (Enter sends, Shift+Enter: new line)',
+                           layout=W.Layout(width='auto', align_self='stretch'))
     self.send_btn = W.Button(description='Send', button_style='primary')
     self.clear_btn, self.regen_btn = W.Button(description='Clear'), W.Button(description='Regenerate')
     self.stop_btn = W.Button(description='Stop', icon='stop', disabled=True,

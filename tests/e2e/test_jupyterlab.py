@@ -505,7 +505,11 @@ def test_layout_at_1024_and_1440(lab):
             with _on_failure(page, f'layout-{width}'):
                 page.set_viewport_size({'width': width, 'height': 1000})
                 time.sleep(1.5)   # JupyterLab lays the panels out again
-                wide = _first_lines(lab, '.jp-OutputArea-output', 'e => Math.max(0, e.scrollWidth - e.clientWidth - 1)')
+                # an output wider than its area, or a widget in it reaching past the area's right edge
+                wide = _first_lines(lab, '.jp-OutputArea-output', '''e => { const r = e.getBoundingClientRect().right;
+                    return Math.round(Math.max(e.scrollWidth - e.clientWidth, ...Array.from(e.querySelectorAll(
+                        '.jupyter-widgets')).map(w => w.getBoundingClientRect().right - r), 0)); }''')
+                wide = [w for w in wide if w[1] > 1]
                 assert not wide, f"{width} px: outputs wider than their cell (cell, px over): {wide}"
                 tops = lab.outputs('picker = ModelPicker(').locator('.widget-toggle-buttons button').evaluate_all(
                     "bs => bs.map(b => Math.round(b.getBoundingClientRect().top))")
@@ -513,6 +517,8 @@ def test_layout_at_1024_and_1440(lab):
                 cut = chat.locator('.widget-label, button').evaluate_all(
                     "ls => ls.filter(l => l.offsetParent && l.scrollWidth > l.clientWidth + 1).map(l => l.innerText)")
                 assert not cut, f"{width} px: chat labels or buttons cut: {cut}"
+                p = _pane(chat.locator('.widget-html').first)
+                assert p['height'] - p['top'] - p['shown'] < 30, f"{width} px: the chat's pane left the newest text: {p}"
                 hub = lab.outputs('picker = ModelPicker(').locator('.widget-toggle-buttons').first
                 label, first = hub.locator('.widget-label').first, hub.locator('button').first
                 assert abs(label.bounding_box()['y'] - first.bounding_box()['y']) < 12, f"{width} px: 'Hub' is not beside its buttons"
