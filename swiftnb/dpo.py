@@ -14,7 +14,8 @@ from .core import SwiftnbError, recommend, load_model, get_model_dir, device_inf
 from .core.errors import has_module
 from .sft import (Method, train_run, SFTArgs, fuse_lora, training_kwargs, one_gpu, SFTResult, Dashboard,
                          apply_tuner, linear_names, last_checkpoint)
-from .training.trainer import fill_from_plan, data_fingerprint
+from .training.trainer import fill_from_plan, data_fingerprint, checkpointing_kw
+from .core.errors import quiet_libraries
 from .training.checkpoints import dist_info
 from .training.launch import says_result
 from .training.prefs import check_prompts, to_trl, reward_columns, prepare_preferences
@@ -157,7 +158,7 @@ def _config(cls, args:AlignArgs, out, eval_ds, dash, **method):
     # the same knobs as sft's TrainingArguments
     kw = training_kwargs(args, out, eval_ds, dash, device_info().kind == 'cpu')
     # trl turns it on by default: the plan decides here
-    kw['gradient_checkpointing'] = bool(args.gradient_checkpointing)
+    kw.update(checkpointing_kw(bool(args.gradient_checkpointing)))
     kw['max_length'] = args.max_length
     for k in ('beta', 'label_smoothing', 'loss_type'):
         if getattr(args, k) is not None: kw[k] = getattr(args, k)
@@ -415,7 +416,7 @@ def _trainer_kw(self:_Align, args, train_ds) -> dict:
     "The method's own keywords for its trl config."
     import torch
     method, kw = self.name, {'loss_type': 'simpo'} if self.name == 'simpo' else {}
-    if method in ('dpo', 'kto', 'rm', 'grpo'): kw['gradient_checkpointing'] = bool(args.gradient_checkpointing)
+    if method in ('dpo', 'kto', 'rm', 'grpo'): kw.update(checkpointing_kw(bool(args.gradient_checkpointing)))
     if method != 'grpo': kw['include_num_input_tokens_seen'] = 'non_padding'   # GRPO counts its own (prompts + answers)
     if self.world > 1 and method in ('dpo', 'kto', 'orpo', 'cpo', 'simpo'):
         # every trainable weight is used: skip DDP's search of the graph each step
@@ -486,7 +487,8 @@ def dpo(model,                        # an SFT output (output_dir or final/), a 
        ) -> AlignResult:
     "Align `model` to the preferences in `dataset` with DPO; from an SFT output, the SFT model is start and reference."
     args = (args or DPOArgs()).update(**overrides)
-    return train_run(_Align('dpo'), model, dataset, args, processor, eval_dataset, callbacks)
+    with quiet_libraries(bars=args.dashboard is False):   # the dashboard shows the run, as in `sft`
+        return train_run(_Align('dpo'), model, dataset, args, processor, eval_dataset, callbacks)
 
 # %% ../nbs/31_dpo.ipynb #4cce6b9b
 METHODS = tuple(_DATA)
@@ -506,7 +508,9 @@ def align(method:str,                 # one of METHODS: dpo, orpo, kto, cpo, sim
     "Align `model` on `dataset` with `method`: trl's trainer; swiftnb's validation, dashboard, checkpoints, manifest."
     if method not in METHODS: raise ValueError(f"method must be one of {', '.join(METHODS)}, not {method!r}")
     args = (args or (DPOArgs() if method == 'dpo' else AlignArgs())).update(**overrides)
-    return train_run(_Align(method, reward_funcs, teacher), model, dataset, args, processor, eval_dataset, callbacks)
+    with quiet_libraries(bars=args.dashboard is False):
+        return train_run(_Align(method, reward_funcs, teacher), model, dataset, args, processor, eval_dataset,
+                         callbacks)
 
 # %% ../nbs/31_dpo.ipynb #50dbffd7
 def _import(spec:str):

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from fastcore.basics import patch
 from .core import SwiftnbError, DeviceError, load_model, load_processor, modality_of, get_model_dir, need
-from .core.errors import has_module
+from .core.errors import has_module, quiet_libraries
 from .core.loading import PICKLE_MSG
 from .infer import InferError, Infer, encode_prompt
 from .infer.base import resolve_model, read_manifest, as_request
@@ -97,6 +97,7 @@ def _apply_adapters(model, ads:list, base_name):
     return model
 
 # %% ../nbs/50_export.ipynb #9cc97088
+@quiet_libraries()   # merge's report is the output: no bars of transformers' loading and writing
 def merge(src,                         # an sft/dpo output folder, or an adapter folder
           save_dir=None,               # where the merged model goes (default: src/merged)
           base=None,                   # base model (default: the one the adapter names)

@@ -18,6 +18,8 @@ from .training.dashboard import Dashboard
 from .training.checkpoints import last_checkpoint, resume_point
 from .training.trainer import token_balanced_sampler, flex_note, report_to, training_kwargs, one_gpu
 from .training.trainer import trainer_class, apply_liger, library_versions, fill_from_plan
+from .training.trainer import checkpointing_kw
+from .core.errors import quiet_libraries
 from .training.launch import saved_tensors
 from .training.run import Method, train_run
 from .core.plan import HEADROOM
@@ -176,7 +178,7 @@ def trainer(self:SFTMethod,
         # adapter, without an error
         tkw.update(fsdp=True,
                    fsdp_config=dict(version=2, activation_checkpointing=full and bool(args.gradient_checkpointing)))
-        if full: tkw['gradient_checkpointing'] = False
+        if full: tkw.update(checkpointing_kw(False))
         # 16-bit weights stay 16-bit, as on one GPU and as the plan counts them: under bf16 mixed precision accelerate
         # would turn every trainable weight into fp32 (16 bytes a parameter with AdamW, not 8)
         if args.dtype == 'bfloat16': tkw['bf16'] = False
@@ -250,5 +252,7 @@ def sft(model,                       # registry name, hub id, directory, or a lo
         **overrides                  # any `SFTArgs` field, e.g. max_steps=100, lora_rank=16
        ) -> SFTResult:
     "Fine-tune `model` on `dataset` and return the result; see `SFTArgs` for the knobs."
-    return train_run(SFTMethod(), model, dataset, (args or SFTArgs()).update(**overrides), processor, eval_dataset,
-                     callbacks)
+    args = (args or SFTArgs()).update(**overrides)
+    # the libraries' bars and notices off: the dashboard shows the run (no dashboard: their bars stay)
+    with quiet_libraries(bars=args.dashboard is False):
+        return train_run(SFTMethod(), model, dataset, args, processor, eval_dataset, callbacks)

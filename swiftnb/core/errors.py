@@ -8,7 +8,8 @@ Docs: https://swiftnb.github.io/swiftnb/errors.html.md"""
 from __future__ import annotations
 
 # %% auto #0
-__all__ = ['EXTRAS', 'SwiftnbError', 'UnknownModel', 'HubUnreachable', 'PlanError', 'DeviceError', 'MissingExtra', 'need']
+__all__ = ['EXTRAS', 'QUIET_WARNINGS', 'QUIET_LOGS', 'SwiftnbError', 'UnknownModel', 'HubUnreachable', 'PlanError', 'DeviceError',
+           'MissingExtra', 'need', 'quiet_libraries']
 
 # %% ../../nbs/00_errors.ipynb #0a5d2f34
 class SwiftnbError(Exception):
@@ -53,3 +54,111 @@ def need(module:str,          # import name, e.g. 'soundfile'
 def has_module(mod):
     import importlib.util
     return importlib.util.find_spec(mod) is not None
+
+# %% ../../nbs/00_errors.ipynb #0b0aea1b
+import os, re, logging, warnings
+from contextlib import contextmanager, nullcontext
+from types import SimpleNamespace
+
+# %% ../../nbs/00_errors.ipynb #50e3bbc1
+# FutureWarnings silenced within swiftnb's calls (regexes of their start): transformers' deprecated names that peft and
+# trl call on the model, not the user
+QUIET_WARNINGS = (r'`(is_gradient_checkpointing|gradient_checkpointing_enable|gradient_checkpointing_disable)` is '
+                  r'deprecated',)
+# logger -> the records dropped within swiftnb's calls (a regex of their message)
+QUIET_LOGS = {'bitsandbytes.backends.cpu.ops': r'Failed to load CPU gemm_4bit_forward'}
+
+# %% ../../nbs/00_errors.ipynb #f24fa201
+class DropRecords(logging.Filter):
+    "A logging filter that drops the records whose message matches `pattern`."
+    def __init__(self, pattern:str):   # a regex, searched in the message
+        super().__init__()
+        self.pattern = re.compile(pattern)
+    def filter(self, record): return not self.pattern.search(record.getMessage())
+
+# %% ../../nbs/00_errors.ipynb #6bfd972d
+@contextmanager
+def quiet_logs(patterns:dict|None=None):   # logger name -> regex of the messages to drop (default: `QUIET_LOGS`)
+    "Drop the matching records of these loggers within the block."
+    fs = [(logging.getLogger(name), DropRecords(p)) for name, p in (patterns or QUIET_LOGS).items()]
+    for lg, f in fs: lg.addFilter(f)
+    try: yield
+    finally:
+        for lg, f in fs: lg.removeFilter(f)
+
+# %% ../../nbs/00_errors.ipynb #f155af33
+@contextmanager
+def bars_off():
+    """transformers', datasets' and trl's progress bars off within the block (the hub's download bars stay); the
+    settings before restored after."""
+    from importlib import import_module
+    import tqdm.std   # noqa: F401 -- imported before TQDM_DISABLE is set: tqdm reads it when first imported
+    from transformers.utils import logging as tf
+    hub, ds = import_module('huggingface_hub.utils.tqdm'), import_module('datasets.utils.tqdm')
+    hub_was, tf_on, ds_on, env = dict(hub.progress_bar_states), tf.is_progress_bar_enabled(), \
+        not ds.are_progress_bars_disabled(), os.environ.get('TQDM_DISABLE')
+    # transformers' switch turns the hub's bars off too: theirs are restored at once
+    _switch(tf.disable_progress_bar, ds.disable_progress_bars if ds_on else None, hub, hub_was)
+    if env is None: os.environ['TQDM_DISABLE'] = '1'   # trl's reference log-probs bar reads it
+    try: yield
+    finally:
+        if env is None: os.environ.pop('TQDM_DISABLE', None)
+        _switch(tf.enable_progress_bar if tf_on else None, ds.enable_progress_bars if ds_on else None, hub, hub_was)
+
+# %% ../../nbs/00_errors.ipynb #ec594141
+def _switch(tf_fn, ds_fn, hub, hub_was:dict):
+    "Call the switches (an environment variable that overrides them warns: that is the user's choice, kept quietly)."
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        for f in (tf_fn, ds_fn):
+            if f is not None: f()
+    hub.progress_bar_states.clear()
+    hub.progress_bar_states.update(hub_was)
+
+# %% ../../nbs/00_errors.ipynb #b908c3b8
+@contextmanager
+def quiet_libraries(bars:bool=False,   # keep the libraries' progress bars (where no dashboard replaces them)
+                   ):
+    """Within the block (or the decorated function): the libraries' progress bars off, and the notices that say
+    nothing about this run (`QUIET_WARNINGS`, `QUIET_LOGS`) dropped; every other warning shows."""
+    with warnings.catch_warnings(), quiet_logs(), (nullcontext() if bars else bars_off()):
+        for m in QUIET_WARNINGS: warnings.filterwarnings('ignore', message=m, category=FutureWarning)
+        yield
+
+# %% ../../nbs/00_errors.ipynb #d0192c2d
+NOISY = ('transformers', 'datasets', 'peft', 'trl', 'accelerate', 'bitsandbytes', 'huggingface_hub', 'torch')
+
+class _Keep(logging.Handler):
+    def __init__(self, into:list):
+        super().__init__(logging.WARNING)
+        self.into = into
+    def emit(self, record): self.into.append(f"{record.name}: {record.getMessage()}")
+
+# %% ../../nbs/00_errors.ipynb #0540c141
+@contextmanager
+def capture_noise(loggers=NOISY):   # the loggers whose warning records count
+    "What the block shows besides its output: `warnings`, `logs`, `bars` (their descriptions) and `stderr`, after it."
+    import io, contextlib, tqdm.std
+    got, buf, init = SimpleNamespace(warnings=[], logs=[], bars=[], stderr=''), io.StringIO(), tqdm.std.tqdm.__init__
+    def spy(bar, *a, **kw):
+        init(bar, *a, **kw)
+        if not bar.disable: got.bars.append(getattr(bar, 'desc', '') or type(bar).__name__)
+    h = _Keep(got.logs)
+    lgs = [logging.getLogger(n) for n in loggers]
+    with warnings.catch_warnings(record=True) as w, contextlib.redirect_stderr(buf):
+        _user_filters()
+        tqdm.std.tqdm.__init__ = spy
+        for lg in lgs: lg.addHandler(h)
+        try: yield got
+        finally:
+            tqdm.std.tqdm.__init__ = init
+            for lg in lgs: lg.removeHandler(h)
+    got.warnings, got.stderr = [f"{x.category.__name__}: {x.message}" for x in w], buf.getvalue()
+
+# %% ../../nbs/00_errors.ipynb #4d1278c6
+def _user_filters():
+    "Python's default warning filters, every warning shown each time (not once): what a user's session shows."
+    warnings.resetwarnings()
+    warnings.simplefilter('always')
+    for cat in (DeprecationWarning, PendingDeprecationWarning, ImportWarning, ResourceWarning):
+        warnings.filterwarnings('ignore', category=cat)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os, json, pickle, warnings
 from pathlib import Path
 from .errors import UnknownModel, DeviceError, need
-from .errors import has_module
+from .errors import has_module, quiet_libraries
 from .devices import DeviceInfo, device_info
 from .devices import resolve_dtype
 from .hub import get_model_dir
@@ -88,6 +88,7 @@ PICKLE_MSG = ("{path} holds pickled weights (.bin/.pt) that carry code, not only
                "file yourself only if you trust where it came from.")
 
 # %% ../../nbs/07_loading.ipynb #6b5f5241
+@quiet_libraries()   # no bars of transformers' while loading, no notices about the libraries' own calls
 def load_model(model,                        # registry name, hub id or directory
                plan:Plan|None=None,          # a `recommend` plan: dtype, quantization, attention
                dtype:str|None=None,          # override: 'bfloat16', 'float16', 'float32'

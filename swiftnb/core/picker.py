@@ -43,8 +43,11 @@ class ModelPicker:
         if spec: self.name.value = spec.name
         self.custom = W.Text('' if spec else str(model), placeholder='or any hub id / local '
                                                                      'directory', description='Custom')
+        # one row at any width, its label beside the buttons as the other widgets' are (ipywidgets puts it above):
+        # buttons as wide as their names, the toggle never squeezed (the tuner wraps instead)
         self.hub = W.ToggleButtons(options=[('ModelScope', 'modelscope'), ('Hugging Face', 'hf')], value=hub,
-                                   description='Hub')
+                                   description='Hub', style={'button_width': 'auto'}, layout=W.Layout(flex='0 0 auto'))
+        self.hub.add_class('widget-inline-hbox')
         self.tuner = W.Dropdown(options=['auto', 'lora', 'qlora', 'full'], value=tuner, description='Tuner')
         self.max_length = W.BoundedIntText(max_length, min=16, max=1_000_000, step=256, description='Max length')
         self.out = W.HTML()
@@ -52,7 +55,8 @@ class ModelPicker:
         for w in (self.name, self.custom,
                   self.hub, self.tuner, self.max_length): w.observe(lambda _: self._update(), 'value')
         self.widget = W.VBox([W.HBox([self.family, self.name]), self.custom,
-                              W.HBox([self.hub, self.tuner]), self.max_length, self.out])
+                              W.HBox([self.hub, self.tuner], layout=W.Layout(flex_flow='row wrap')), self.max_length,
+                              self.out])
         self._update()
 
     def _names(self, fam): return [m.name for m in MODELS.values() if m.family == fam]

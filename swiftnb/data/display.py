@@ -121,7 +121,8 @@ class Preview:
         self.ds, self.processor, self.max_length = ds, processor, max_length
         self.report = report if report is not None else validate(ds, processor, max_length)
         n = len(ds)
-        self.slider = W.IntSlider(index, min=0, max=max(n - 1, 0), description='row', continuous_update=False)
+        # counted from 1, as the rows' source lines are (`load_dataset` names row i of a file `file:i`)
+        self.slider = W.IntSlider(index + 1, min=1, max=max(n, 1), description='row', continuous_update=False)
         self.prev = W.Button(description='◀', layout=W.Layout(width='40px'))
         self.next = W.Button(description='▶', layout=W.Layout(width='40px'))
         self.prev.on_click(lambda _: self.show(self.index - 1))
@@ -132,7 +133,7 @@ class Preview:
         self.widget = W.VBox([self.summary, W.HBox([self.prev, self.slider, self.next, self.only_bad]), self.html])
         self._render()
     @property
-    def index(self) -> int: return self.slider.value
+    def index(self) -> int: return self.slider.value - 1   # 0-based, as `ds[i]`
     def _bad(self):
         return sorted({i for i, r in enumerate(self.ds) if self.report.for_row(r.get('_src') or f'row {i}')})
     def show(self,
@@ -144,14 +145,14 @@ class Preview:
                 fwd = i >= self.index
                 cands = [b for b in bad if (b >= i if fwd else b <= i)]
                 i = (cands[0] if fwd else cands[-1]) if cands else self.index
-        self.slider.value = min(max(i, 0), self.slider.max)
+        self.slider.value = min(max(i + 1, 1), self.slider.max)
     def _render(self): self.html.value = self.row_html(self.index)
     def row_html(self,
                  i:int,   # the row
                 ) -> str:
         row = self.ds[i]
         return row_html(row, self.processor, self.max_length, self.report.for_row(row.get('_src') or f'row {i}'))
-    def __str__(self): return f"Preview of {len(self.ds)} rows at row {self.index}\n{self.report.summary()}"
+    def __str__(self): return f"Preview of {len(self.ds)} rows at row {self.index + 1}\n{self.report.summary()}"
     def _repr_mimebundle_(self, include=None, exclude=None, **kw):
         b = self.widget._repr_mimebundle_(include=include, exclude=exclude, **kw) or {}
         html = f"<p>{self.report.summary()}</p>" + self.row_html(self.index)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json, warnings
 from pathlib import Path
 from ..core import load_model, load_processor, modality_of
+from ..core.errors import quiet_libraries
 from .base import InferError, Engine
 from .base import as_request, resolve_model
 from .hf import TransformersEngine
@@ -21,6 +22,7 @@ __all__ = ['Infer', 'generation', 'infer_cmd']
 class Infer:
     "Engines by backend: `Infer.from_pretrained(model_or_output_dir, adapters=None, backend='transformers')`."
     @staticmethod
+    @quiet_libraries()   # no loading bars, no notices about peft's own calls
     def from_pretrained(model,                   # registry name, hub id, model folder, or an sft output folder
                         adapters=None,           # adapter folder(s) (sft output folders or their final/)
                         backend:str='transformers', # 'transformers' or 'vllm'

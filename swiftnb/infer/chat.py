@@ -116,33 +116,74 @@ class Chat:
         b = self.widget._repr_mimebundle_(include=include, exclude=exclude, **kw) or {}
         return {**b, 'text/plain': str(self), 'text/html': self._html()}
 
+# %% ../../nbs/45_chat.ipynb #ffba7327
+# The browser side of the chat window, run once per window where it is drawn (the handler of an image that cannot load:
+# plain ipywidgets run no script otherwise; where a frontend blocks it, Send and a growing view are what remain).
+# Enter sends (Shift+Enter: a new line); the conversation scrolls in its own pane, following the newest text unless
+# the reader has scrolled up.
+_CHAT_JS = """(function (img) {
+  const root = img.closest('.swiftnb-chat');
+  if (!root || root.dataset.swiftnbWired) return;
+  root.dataset.swiftnbWired = '1';
+  const wire = (tries) => {
+    const ta = root.querySelector('textarea'), view = root.querySelector('.swiftnb-chat-view');
+    const send = Array.from(root.querySelectorAll('button')).find(b => b.textContent.trim() === 'Send');
+    if (!ta || !view || !send) { if (tries < 200) setTimeout(() => wire(tries + 1), 50); return; }
+    ta.addEventListener('keydown', e => {
+      if (e.key !== 'Enter' || e.isComposing) return;
+      e.stopPropagation();   // not the notebook's Enter or Shift+Enter (run the cell)
+      if (e.shiftKey) return;   // a new line
+      e.preventDefault();
+      if (!send.disabled) send.click();
+    });
+    let follow = true;
+    view.style.overflowAnchor = 'none';   // the browser's anchoring would move a following pane off the newest text
+    view.addEventListener('scroll', () => { follow = view.scrollHeight - view.scrollTop - view.clientHeight < 24; });
+    const down = () => { if (follow) view.scrollTop = view.scrollHeight; };
+    new MutationObserver(down).observe(view, {childList: true, subtree: true, characterData: true});
+    // the text wrapped anew (a narrower window)
+    new ResizeObserver(down).observe(view.querySelector('.widget-html-content') || view);
+    down();
+  };
+  wire(0);
+})(this)"""
+
 # %% ../../nbs/45_chat.ipynb #e2677a28
 @patch
 def _widgets(self:Chat, system, max_new_tokens, temperature, top_p):
     "The window's widgets: conversation, status, text box, buttons, uploads and settings, wired to the calls."
     import ipywidgets as W
-    self.text = W.Textarea(placeholder='Message (then Send)', layout=W.Layout(width='100%'))
+    # the window's width, within it (width='100%' sticks out by its margins)
+    self.text = W.Textarea(placeholder='Message (Enter sends, Shift+Enter: new line)',
+                           layout=W.Layout(width='auto', align_self='stretch'))
     self.send_btn = W.Button(description='Send', button_style='primary')
     self.clear_btn, self.regen_btn = W.Button(description='Clear'), W.Button(description='Regenerate')
     self.stop_btn = W.Button(description='Stop', icon='stop', disabled=True,
                              tooltip='End the answer being generated')
     self.image_up = W.FileUpload(accept='image/*', multiple=True, description='Image')
     self.audio_up = W.FileUpload(accept='audio/*', multiple=True, description='Audio')
-    self.system = W.Text(system, description='System')
-    self.max_new_tokens = W.BoundedIntText(max_new_tokens, min=1, max=32768, description='Max new')
-    self.temperature = W.FloatSlider(temperature, min=0., max=2., step=0.05, description='Temperature')
-    self.top_p = W.FloatSlider(top_p, min=0.05, max=1., step=0.05, description='top_p')
-    self.view, self.status = W.HTML(), W.HTML()
+    whole = dict(style={'description_width': 'initial'})   # labels not cut ('Temperat…')
+    self.system = W.Text(system, description='System', **whole)
+    self.max_new_tokens = W.BoundedIntText(max_new_tokens, min=1, max=32768, description='Max new tokens', **whole)
+    self.temperature = W.FloatSlider(temperature, min=0., max=2., step=0.05, description='Temperature', **whole)
+    self.top_p = W.FloatSlider(top_p, min=0.05, max=1., step=0.05, description='top_p', **whole)
+    self.view, self.status = W.HTML(layout=W.Layout(max_height='420px', overflow='auto')), W.HTML()
+    self.view.add_class('swiftnb-chat-view')
     self.send_btn.on_click(lambda _: self.send())
     self.stop_btn.on_click(lambda _: self.stop())
     self.clear_btn.on_click(lambda _: self.clear())
     self.regen_btn.on_click(lambda _: self.regenerate())
     self.image_up.observe(lambda c: self._on_upload(c, 'images'), 'value')
     self.audio_up.observe(lambda c: self._on_upload(c, 'audios'), 'value')
-    buttons = W.HBox([self.send_btn, self.stop_btn, self.regen_btn, self.clear_btn, self.image_up, self.audio_up])
+    buttons = W.HBox([self.send_btn, self.stop_btn, self.regen_btn, self.clear_btn, self.image_up, self.audio_up],
+                     layout=W.Layout(flex_flow='row wrap'))
+    for b in buttons.children: b.layout.width = 'auto'   # names not cut ('Regener…'): a narrow window wraps the row
     settings = W.VBox([self.system, self.max_new_tokens, self.temperature, self.top_p])
+    keys = W.HTML(f'<img src="data:," alt="" style="display:none" onerror="{html.escape(_CHAT_JS)}">',
+                  layout=W.Layout(height='0px', margin='0px', overflow='hidden'))
     self.widget = W.VBox([self.view, self.status, self.text, buttons,
-                          W.Accordion([settings], titles=('Settings',))])
+                          W.Accordion([settings], titles=('Settings',)), keys])
+    self.widget.add_class('swiftnb-chat')
 
 # %% ../../nbs/45_chat.ipynb #7693154a
 @patch

@@ -356,6 +356,16 @@ def no_printer(trainer):
     from transformers.trainer_callback import PrinterCallback
     trainer.remove_callback(PrinterCallback)
 
+# %% ../../nbs/25_trainer.ipynb #6bd988dd
+def checkpointing_kw(on:bool,   # recompute activations in the backward pass
+                    ) -> dict:
+    "`TrainingArguments` keywords turning activation checkpointing on or off (non-reentrant), in this version's names."
+    from dataclasses import fields
+    from transformers import TrainingArguments
+    new = 'activation_checkpointing' in {f.name for f in fields(TrainingArguments)}
+    name = 'activation_checkpointing' if new else 'gradient_checkpointing'
+    return {name: on, f'{name}_kwargs': {'use_reentrant': False}}
+
 # %% ../../nbs/25_trainer.ipynb #bffb9f13
 def training_kwargs(args:SFTArgs,   # the run's settings, filled by the plan
                     out,            # the run's folder
@@ -375,8 +385,7 @@ def training_kwargs(args:SFTArgs,   # the run's settings, filled by the plan
         fp16=not on_cpu and args.dtype == 'float16', logging_steps=args.logging_steps, logging_first_step=True,
         save_steps=args.save_steps, save_total_limit=args.save_total_limit, report_to=report_to(args),
         eval_strategy='steps' if eval_ds is not None else 'no', eval_steps=args.eval_steps or args.save_steps,
-        gradient_checkpointing=bool(args.gradient_checkpointing),
-                gradient_checkpointing_kwargs={'use_reentrant': False},
+        **checkpointing_kw(bool(args.gradient_checkpointing)),
         dataloader_num_workers=args.dataloader_num_workers, use_cpu=on_cpu, disable_tqdm=dash is not None)
 
 # %% ../../nbs/25_trainer.ipynb #57e6d098

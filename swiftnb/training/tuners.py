@@ -7,6 +7,7 @@ Docs: https://swiftnb.github.io/swiftnb/tuners.html.md"""
 # %% ../../nbs/21_tuners.ipynb #34448d06
 from __future__ import annotations
 from ..core import SwiftnbError
+from ..core.errors import quiet_libraries
 from .args import SFTArgs
 
 # %% auto #0
@@ -43,6 +44,7 @@ def trainable_summary(model,   # a model (peft's or not)
                 parts=sorted({_part(n.replace('base_model.model.', '')) for n in tr}))
 
 # %% ../../nbs/21_tuners.ipynb #840418ec
+@quiet_libraries()   # peft's calls of deprecated transformers names and its bitsandbytes import stay quiet
 def apply_tuner(model,        # a loaded model
                 args:SFTArgs, # the run's settings: tuner, LoRA's rank, alpha and dropout, targets, what stays frozen
                ):             # a peft model, or `model` itself for full fine-tuning

@@ -5,7 +5,12 @@ Starts JupyterLab on a free localhost port with token auth, opens a temporary co
 in the page what a user would see: no cell errors, no "Error displaying widget", and each widget alive — the model
 picker redraws its estimate when the model changes, the data preview pages to the next row (and shows images), the
 training dashboards reach 100% with a drawn curve, and the chat answers a typed message, streaming its text; Stop ends a
-long answer, and the kernel is idle while the answer streams in (the chat generates in a background thread).
+long answer, and the kernel is idle while the answer streams in (the chat generates in a background thread). Enter sends
+and Shift+Enter starts a new line; a long answer scrolls in the chat's own pane, following the newest text, with the text
+box still in view. What the tutorial's calls write to stderr is counted, with a budget of none (the kernel runs with
+Python's default warning filters, as a user's does), and so are the libraries' progress bars beside the dashboards. At
+1024 and 1440 px wide the outputs fit their cells, the picker's Hub toggle is one row, and the chat's labels are whole
+(screenshots chat-1024.png, chat-1440.png ...).
 
     python -m pytest tests/e2e -v        # from the repo root; screenshots go to tests/e2e/artifacts/
 
@@ -75,8 +80,9 @@ def _start_lab(root:Path):
     (settings/'@jupyterlab'/'apputils-extension').mkdir(parents=True)
     (settings/'@jupyterlab'/'apputils-extension'/'notification.jupyterlab-settings').write_text(
         json.dumps({'fetchNews': 'false', 'checkForUpdates': False}))
-    env = {**os.environ, 'JUPYTER_RUNTIME_DIR': str(root/'runtime'), 'JUPYTER_CONFIG_DIR': str(root/'config'),
-           'PYTHONWARNINGS': 'ignore'}
+    # Python's default warning filters, as in a user's kernel: the stderr budget counts what a user would see
+    env = {k: v for k, v in os.environ.items() if k != 'PYTHONWARNINGS'}
+    env.update(JUPYTER_RUNTIME_DIR=str(root/'runtime'), JUPYTER_CONFIG_DIR=str(root/'config'))
     env.setdefault('OMP_NUM_THREADS', '1')   # tiny models gain nothing from threads; on a shared 2-core runner, threads oversubscribe
     cmd = [sys.executable, '-m', 'jupyterlab', '--no-browser', '--allow-root', '--ip=127.0.0.1', f'--port={port}',
            f'--IdentityProvider.token={token}', f'--ServerApp.root_dir={root/"nb"}', f'--LabApp.user_settings_dir={settings}',
@@ -251,6 +257,32 @@ def test_all_cells_ran_without_errors(lab):
     lab.shot('notebook-after-run-all')
 
 
+def _stderr_outputs(lab) -> list:
+    "The stderr outputs on the page: (the first source line of their cell, their text)."
+    return lab.page.evaluate("""() => Array.from(document.querySelectorAll(
+            '.jp-RenderedText[data-mime-type="application/vnd.jupyter.stderr"]'))
+        .map(e => [(e.closest('.jp-CodeCell')?.querySelector('.jp-InputArea-editor')?.innerText || '?').split('\\n')[0],
+                   e.innerText.slice(0, 1000)])""")
+
+
+def _library_bars(lab) -> list:
+    "The progress bars on the page that are not a dashboard's (tqdm's, drawn as widgets): their text."
+    return lab.page.evaluate("""() => Array.from(document.querySelectorAll('.jp-OutputArea-output .widget-hprogress'))
+        .filter(b => !Array.from(b.closest('.widget-vbox')?.querySelectorAll('button') || [])
+                          .some(x => x.innerText.trim() === 'Stop'))
+        .map(b => (b.closest('.widget-hbox') || b.parentElement).innerText.trim().slice(0, 200))""")
+
+
+def test_tutorial_writes_nothing_to_stderr(lab):
+    """Budget: no stderr output and no library progress bar in tutorial 1. swiftnb's own output is the dashboard; what it
+    calls stays quiet unless something is wrong for this run (the kernel shows warnings as a user's does)."""
+    with _on_failure(lab.page, 'noise'):
+        err = _stderr_outputs(lab)
+        assert not err, f"{len(err)} stderr outputs (budget 0):\n" + '\n---\n'.join(f"[{c}]\n{t}" for c, t in err)
+        bars = _library_bars(lab)
+        assert not bars, f"{len(bars)} progress bars beside the dashboards (budget 0): {bars}"
+
+
 def test_model_picker_redraws_the_estimate(lab):
     page, marker = lab.page, 'picker = ModelPicker('
     with _on_failure(page, 'model-picker'):
@@ -280,12 +312,12 @@ def _page_preview(lab, marker, first, second, name):
     out = lab.outputs(marker)
     html = out.locator('.widget-html').last
     readout = out.locator('.widget-readout').first
-    assert readout.inner_text().strip() == '0'
+    assert readout.inner_text().strip() == '1', 'the slider counts rows from 1, as their source lines do'
     assert first in _text(html), _text(html)
     lab.shot(f'{name}-row0', marker)
     out.locator('button', has_text='▶').first.click()
     page.wait_for_function("([e, t]) => e.innerText.includes(t)", arg=[html.element_handle(), second], timeout=WAIT)
-    assert readout.inner_text().strip() == '1'
+    assert readout.inner_text().strip() == '2'
     lab.shot(f'{name}-row1', marker)
     return out
 
@@ -341,6 +373,31 @@ def test_chat_answers_a_typed_message(lab):
         lab.shot('chat', out)
 
 
+def test_chat_enter_sends_and_shift_enter_starts_a_line(lab):
+    "In the chat's text box Enter sends the message; Shift+Enter starts a new line and neither sends nor runs the cell."
+    page, marker = lab.page, 'chat = Chat('
+    with _on_failure(page, 'chat-enter'):
+        out = _panel(lab, marker, 'Send')
+        view, box = out.locator('.widget-html').first, out.locator('textarea').first
+        users, prompts = _text(view).count('user:'), lab.prompts()
+        box.fill('')
+        box.press_sequentially('First line')
+        box.press('Shift+Enter')
+        box.press_sequentially('second line')
+        assert box.input_value() == 'First line\nsecond line', repr(box.input_value())
+        time.sleep(1)
+        assert _text(view).count('user:') == users, 'Shift+Enter sent the message'
+        assert lab.prompts() == prompts and lab.kernel_status() == 'idle', 'Shift+Enter ran the cell'
+        box.fill('What is the capital of Italy?')
+        box.press('Enter')
+        page.wait_for_function("([e, n]) => (e.innerText.match(/user:/g) || []).length > n",
+                               arg=[view.element_handle(), users], timeout=WAIT)
+        _wait_answered(lab, out)
+        assert 'What is the capital of Italy?' in _text(view) and box.input_value() == '', 'Enter sent it and cleared the box'
+        assert lab.prompts() == prompts, 'Enter in the chat ran the cell'
+        lab.shot('chat-enter', out)
+
+
 def test_side_by_side_chat_streams(lab):
     "Every message goes to both models; the answers arrive piece by piece (the view is redrawn as text streams in)."
     page, marker = lab.page, 'side = Chat('
@@ -388,3 +445,84 @@ def test_chat_stop_ends_a_long_answer_with_the_kernel_free(lab):
         assert text.count('[stopped]') > before, f"no stopped answer in {text!r}"
         assert text.count('Tell me a long story.') == 2, 'the message went to both panes'
         lab.shot('chat-stopped', out)
+
+
+def _pane(view) -> dict:
+    return view.evaluate("e => ({height: e.scrollHeight, shown: e.clientHeight, top: e.scrollTop})")
+
+
+def test_chat_long_answer_scrolls_with_the_text_box_in_view(lab):
+    """A long answer scrolls in the chat's own pane, which follows the newest text as it streams in; the window keeps its
+    size, so the text box stays in view."""
+    page, marker = lab.page, 'side = Chat('
+    with _on_failure(page, 'chat-long'):
+        out = _panel(lab, marker, 'Send')
+        view, box = out.locator('.widget-html').first, out.locator('textarea').first
+        stop = out.locator('button', has_text='Stop').first
+        if not out.locator('.widget-inline-hbox', has_text='Max new').first.is_visible():
+            out.get_by_text('Settings', exact=True).first.click()
+        max_new = out.locator('.widget-inline-hbox', has_text='Max new').locator('input').first
+        max_new.fill('600')   # the untrained base model runs on to max_new_tokens: a long answer
+        max_new.press('Enter')
+        box.fill('Tell me a long story.')
+        box.press('Enter')
+        page.wait_for_function("s => !s.disabled", arg=stop.element_handle(), timeout=WAIT)
+        samples, end = [], time.time() + 120
+        while stop.is_enabled() and time.time() < end:
+            samples.append(_pane(view))
+            time.sleep(0.25)
+        _wait_answered(lab, out, 120_000)
+        time.sleep(0.5)
+        p = _pane(view)
+        assert p['height'] > p['shown'] + 200, f"the answer does not overflow the pane: {p}"
+        assert p['shown'] <= 430, f"the pane grew to {p['shown']} px"
+        assert p['height'] - p['top'] - p['shown'] < 30, f"the pane is not at the newest text: {p}"
+        lagging = [s for s in samples if s['height'] > s['shown'] and s['height'] - s['top'] - s['shown'] > 60]
+        assert len(lagging) <= 1, f"the pane did not follow the streaming text: {lagging}"
+        view.scroll_into_view_if_needed()
+        gap = page.evaluate("([v, t]) => t.getBoundingClientRect().bottom - v.getBoundingClientRect().top",
+                            [view.element_handle(), box.element_handle()])
+        assert gap < 600, f"the text box is {gap:.0f} px below the top of the conversation"
+        lab.shot('chat-long-answer', out)
+
+
+def _first_lines(lab, sel:str, js:str) -> list:
+    "For each element matching `sel` for which `js` (e => value) is truthy: (its cell's first source line, the value)."
+    return lab.page.evaluate(f"""() => Array.from(document.querySelectorAll({json.dumps(sel)}))
+        .map(e => [(e.closest('.jp-CodeCell')?.querySelector('.jp-InputArea-editor')?.innerText || '?').split('\\n')[0],
+                   ({js})(e)]).filter(x => x[1])""")
+
+
+def test_layout_at_1024_and_1440(lab):
+    """At 1024 and 1440 px wide: no output wider than its cell, the picker's Hub toggle on one row, the chat's labels
+    whole. Screenshots of the chat, the picker and the DPO run at both widths."""
+    page = lab.page
+    chat = _panel(lab, 'side = Chat(', 'Send')
+    if not chat.locator('.widget-inline-hbox', has_text='Max new').first.is_visible():
+        chat.get_by_text('Settings', exact=True).first.click()
+    try:
+        for width in (1024, 1440):
+            with _on_failure(page, f'layout-{width}'):
+                page.set_viewport_size({'width': width, 'height': 1000})
+                time.sleep(1.5)   # JupyterLab lays the panels out again
+                # an output wider than its area, or a widget in it reaching past the area's right edge
+                wide = _first_lines(lab, '.jp-OutputArea-output', '''e => { const r = e.getBoundingClientRect().right;
+                    return Math.round(Math.max(e.scrollWidth - e.clientWidth, ...Array.from(e.querySelectorAll(
+                        '.jupyter-widgets')).map(w => w.getBoundingClientRect().right - r), 0)); }''')
+                wide = [w for w in wide if w[1] > 1]
+                assert not wide, f"{width} px: outputs wider than their cell (cell, px over): {wide}"
+                tops = lab.outputs('picker = ModelPicker(').locator('.widget-toggle-buttons button').evaluate_all(
+                    "bs => bs.map(b => Math.round(b.getBoundingClientRect().top))")
+                assert len(tops) == 2 and len(set(tops)) == 1, f"{width} px: the Hub toggle's buttons at heights {tops}"
+                cut = chat.locator('.widget-label, button').evaluate_all(
+                    "ls => ls.filter(l => l.offsetParent && l.scrollWidth > l.clientWidth + 1).map(l => l.innerText)")
+                assert not cut, f"{width} px: chat labels or buttons cut: {cut}"
+                p = _pane(chat.locator('.widget-html').first)
+                assert p['height'] - p['top'] - p['shown'] < 30, f"{width} px: the chat's pane left the newest text: {p}"
+                hub = lab.outputs('picker = ModelPicker(').locator('.widget-toggle-buttons').first
+                label, first = hub.locator('.widget-label').first, hub.locator('button').first
+                assert abs(label.bounding_box()['y'] - first.bounding_box()['y']) < 12, f"{width} px: 'Hub' is not beside its buttons"
+                lab.shot(f'chat-{width}', chat)
+                lab.shot(f'picker-{width}', 'picker = ModelPicker(')
+                lab.shot(f'dpo-{width}', 'aligned = dpo(')
+    finally: page.set_viewport_size({'width': 1500, 'height': 1100})
