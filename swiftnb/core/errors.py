@@ -65,8 +65,11 @@ from types import SimpleNamespace
 # trl call on the model, not the user
 QUIET_WARNINGS = (r'`(is_gradient_checkpointing|gradient_checkpointing_enable|gradient_checkpointing_disable)` is '
                   r'deprecated',)
-# logger -> the records dropped within swiftnb's calls (a regex of their message)
-QUIET_LOGS = {'bitsandbytes.backends.cpu.ops': r'Failed to load CPU gemm_4bit_forward'}
+# logger -> the records dropped within swiftnb's calls (a regex of their message). bitsandbytes' message comes from
+# peft importing it on any LoRA run; the Trainer's (transformers 5.17-5.2x) says it set the model's BOS to the
+# tokenizer's none (Qwen's tokenizers have no BOS token): only that exact case, PAD and EOS changes still show
+QUIET_LOGS = {'bitsandbytes.backends.cpu.ops': r'Failed to load CPU gemm_4bit_forward',
+              'transformers.trainer_utils': r"Updated tokens: \{'bos_token_id': None\}\.$"}
 
 # %% ../../nbs/00_errors.ipynb #f24fa201
 class DropRecords(logging.Filter):

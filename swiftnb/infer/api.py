@@ -16,7 +16,7 @@ from .hf import TransformersEngine
 from .vllm import VllmEngine
 
 # %% auto #0
-__all__ = ['Infer', 'generation', 'infer_cmd']
+__all__ = ['Infer', 'infer_cmd']
 
 # %% ../../nbs/44_api.ipynb #1e200846
 class Infer:
