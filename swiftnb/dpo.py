@@ -201,6 +201,10 @@ def _rm_model(src, args):
     m = AutoModelForSequenceClassification.from_pretrained(src, num_labels=1, dtype=getattr(torch, args.dtype))
     m.config.pad_token_id = getattr(proc, 'tokenizer', proc).pad_token_id
     if args.tuner == 'full': return m, proc
+    if args.tuner not in ('lora', 'qlora', 'dora', 'rslora', 'lora+'):
+        raise SwiftnbError(f"A reward model trains LoRA adapters beside its new score head, or the whole model "
+                           f"(tuner='full'); tuner={args.tuner!r} trains with sft and the other methods. Use "
+                           "tuner='lora'.")
     # sft.apply_tuner makes CAUSAL_LM adapters; a reward model needs SEQ_CLS, which also trains the new `score` head
     from peft import LoraConfig, get_peft_model
     t = args.target_modules
@@ -347,6 +351,11 @@ def start(self:_Align, model, args):
         raise SwiftnbError(f"{self.adapter} is a {self.sft_man['args'].get('tuner')} adapter: "
                            "it keeps training as one; "
                            f"tuner={args.tuner!r} does not apply.")
+    tuner = args.tuner or (self.sft_man['args'].get('tuner') if self.adapter is not None else None)
+    if tuner == 'adalora' and self.name in ('dpo', 'kto', 'grpo'):
+        raise SwiftnbError(f"{self.name} keeps a frozen copy of the adapter as its reference (trl adds it beside the "
+                           "trained one), and peft's AdaLoRA allows one adapter only: use another tuner here (lora, "
+                           "loha, ...), or a method without a reference (orpo, cpo, simpo).")
     return args
 
 # %% ../nbs/31_dpo.ipynb #6c99794e
@@ -434,6 +443,29 @@ def _trainer_kw(self:_Align, args, train_ds) -> dict:
         kw.update(use_vllm=True, vllm_mode='colocate')   # generation through vLLM where installed on a GPU
     return kw
 
+# %% ../nbs/31_dpo.ipynb #3f2bd797
+def copy_ref(model):   # a peft model with trl's 'ref' adapter beside 'default'
+    "Copy every weight of the 'default' adapter into 'ref', those named `...default` too (trl copies `.default.`)."
+    import torch
+    ps = dict(model.named_parameters())
+    with torch.no_grad():
+        for n, p in ps.items():
+            if n.endswith('.default') and (r := n[:-len('default')] + 'ref') in ps: ps[r].copy_(p)
+
+# %% ../nbs/31_dpo.ipynb #854b4286
+@contextlib.contextmanager
+def ref_copied(model):   # the policy: a peft model, or not
+    "While trl builds its trainer: the 'ref' adapter it adds gets every weight of 'default' at once (`copy_ref`)."
+    add, peft = getattr(model, 'add_adapter', None), hasattr(model, 'peft_config')
+    def add_then_copy(name, *a, **kw):
+        out = add(name, *a, **kw)
+        if name == 'ref': copy_ref(model)
+        return out
+    if peft: model.add_adapter = add_then_copy
+    try: yield
+    finally:
+        if peft: del model.add_adapter
+
 # %% ../nbs/31_dpo.ipynb #b1b3b5aa
 @patch
 def trainer(self:_Align, model, processor, args, train_ds, eval_ds, callbacks, dash):
@@ -450,7 +482,7 @@ def trainer(self:_Align, model, processor, args, train_ds, eval_ds, callbacks, d
         t = self.teacher
         kw['teacher_model'] = load_model(t, dtype=args.dtype)[0] if isinstance(t, (str, Path)) else t
     use_vllm = method == 'grpo' and bool(getattr(cfg, 'use_vllm', False))
-    with _vllm_reloadable(use_vllm): trainer = self.tr_cls(**kw)   # vLLM starts here
+    with _vllm_reloadable(use_vllm), ref_copied(model): trainer = self.tr_cls(**kw)   # vLLM starts here
     trainer.prompt_nll = args.orpo_prompt_loss
     # the reference: none for the reference-free methods; the SFT model, or the base model with reference='base'
     self.reference = (None if method in ('orpo', 'cpo', 'simpo', 'rm', 'gkd') else

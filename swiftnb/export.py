@@ -83,17 +83,32 @@ def _default_dir(src, suffix) -> Path:
     p = Path(src)
     return p/suffix if (p/'final').is_dir() else p.with_name(f'{p.name}-{suffix}')
 
+# %% ../nbs/50_export.ipynb #4a76feac
+def check_mergeable(pm,   # a peft model with the adapter loaded
+                    d,    # the adapter's folder (named in the refusal)
+                   ):
+    "Refuse an adapter peft cannot merge into its base (an `ExportError` naming the tuner and what to do instead)."
+    if callable(getattr(pm.base_model, 'merge_and_unload', None)): return
+    kind = pm.peft_config[pm.active_adapter].peft_type
+    kind = getattr(kind, 'value', kind)   # peft's enum, e.g. PROMPT_TUNING
+    raise ExportError(f"peft cannot merge the {kind} adapter in {d} into its base model: it adds to the model's input "
+                      "instead of changing weights. Use it unmerged (Infer.from_pretrained, swiftnb infer/serve "
+                      "--adapters), or train a tuner peft merges (lora, adalora, ia3, loha, lokr, oft, boft, vera, "
+                      "ln_tuning).")
+
 # %% ../nbs/50_export.ipynb #eeaef761
 def _apply_adapters(model, ads:list, base_name):
     "`model` with each adapter folder of `ads` merged into it."
     from peft import PeftModel
     for d in ads:
-        try: model = PeftModel.from_pretrained(model, str(d)).merge_and_unload()
+        try: pm = PeftModel.from_pretrained(model, str(d))
         except pickle.UnpicklingError as e: raise ExportError(PICKLE_MSG.format(path=d)) from e
         except RuntimeError as e:
             if 'size mismatch' not in str(e): raise
             raise ExportError(f"The adapter in {d} does not fit {base_name} (its weights have other shapes: it was "
                               f"trained on another model). Pass the base it was trained on.\n{str(e)[:300]}") from None
+        check_mergeable(pm, d)
+        model = pm.merge_and_unload()
     return model
 
 # %% ../nbs/50_export.ipynb #9cc97088

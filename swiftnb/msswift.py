@@ -41,7 +41,8 @@ ALIASES = {
     'use_flash_attn': (None, TRAIN, 'true: --attn_impl flash_attention_2 (needs flash-attn and CUDA); '
                        'false: --attn_impl sdpa'),
     'attn_impl': ('attn_impl', TRAIN, 'flash_attn -> flash_attention_2; sdpa, eager, flex_attention as they are'),
-    'train_type': ('tuner', TRAIN, 'lora, full, qlora, dora, rslora, lora+'),
+    'train_type': ('tuner', TRAIN, 'lora, full, qlora, dora, rslora, lora+, adalora, ia3, loha, lokr, oft, boft, '
+                   'vera, ln_tuning'),
     'tuner_type': ('tuner', TRAIN, 'as --train_type'),
     'sft_type': ('tuner', TRAIN, 'as --train_type'),
     'torch_dtype': ('dtype', f'{TRAIN} {EXPORT}', 'bfloat16, float16, float32 (auto: the plan\'s)'),
@@ -123,7 +124,8 @@ def check_flash(flag:str): # the flag that asked for flash attention, as the mes
 
 # %% ../nbs/89_msswift.ipynb #21fd8bc7
 _TUNERS = {'lora': 'lora', 'full': 'full', 'qlora': 'qlora', 'dora': 'dora', 'rslora': 'rslora', 'lora+': 'lora+',
-           'loraplus': 'lora+'}
+           'loraplus': 'lora+',
+           **{t: t for t in ('adalora', 'ia3', 'loha', 'lokr', 'oft', 'boft', 'vera', 'ln_tuning')}}
 _BACKENDS = {'pt': 'transformers', 'transformers': 'transformers', 'vllm': 'vllm'}
 _MODEL_KEYS = ('model', 'model_id_or_path', 'model_path', 'sft_model_path')
 _NATIVE = {('val_dataset', c) for c in TRAIN.split()}   # swiftnb's own flags that share an alias's name

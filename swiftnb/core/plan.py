@@ -16,7 +16,8 @@ from .registry import Shape, ModelSpec, find_model
 from .hub import check_model_dir
 
 # %% auto #0
-__all__ = ['HEADROOM', 'model_shape', 'MemoryEstimate', 'estimate_memory', 'calibration_table', 'Plan', 'recommend']
+__all__ = ['HEADROOM', 'model_shape', 'MemoryEstimate', 'tuner_params', 'estimate_memory', 'calibration_table', 'Plan',
+           'recommend']
 
 # %% ../../nbs/05_plan.ipynb #d080e66e
 def _encoder_params(cfg:dict) -> float:
@@ -101,11 +102,52 @@ class MemoryEstimate:
     __repr__ = __str__
 
 # %% ../../nbs/05_plan.ipynb #8c1745a7
-TUNERS = ('full', 'lora', 'qlora', 'dora', 'rslora', 'lora+')   # the tuners swiftnb trains with
+TUNERS = ('full', 'lora', 'qlora', 'dora', 'rslora', 'lora+',   # the tuners swiftnb trains with
+          'adalora', 'ia3', 'loha', 'lokr', 'oft', 'boft', 'vera', 'ln_tuning')
+
+# %% ../../nbs/05_plan.ipynb #99db4dd5
+def _lokr(i, o, r) -> int:
+    "LoKr on one linear layer: w1 whole, w2 whole or of rank `r`, from peft's own factorization of the sizes."
+    from peft.tuners.lokr.layer import factorization
+    (i1, i2), (o1, o2) = factorization(i), factorization(o)
+    return o1*i1 + (o2*i2 if r >= max(o2, i2)/2 else r*(o2 + i2))
+
+# %% ../../nbs/05_plan.ipynb #732b489a
+def _per_linear(tuner, i, o, ff, k) -> int:
+    "Trainable parameters `tuner` adds to a linear layer of `i` inputs, `o` outputs (`ff`: the MLP's down projection)."
+    if tuner == 'adalora': return k['adalora_init_r']*(i + o + 1)
+    if tuner == 'ia3': return i if ff else o
+    if tuner == 'loha': return 2*k['rank']*(i + o)
+    if tuner == 'lokr': return _lokr(i, o, k['rank'])
+    if tuner == 'oft': return (i//k['oft_block_size'])*k['oft_block_size']*(k['oft_block_size'] - 1)//2
+    if tuner == 'boft':
+        bs = k['boft_block_size'] or i//k['boft_block_num']
+        return k['boft_n_butterfly_factor']*i*bs + o
+    if tuner == 'vera': return k['vera_rank'] + o
+    return k['rank']*(i + o) + (o if tuner == 'dora' else 0)
+
+# %% ../../nbs/05_plan.ipynb #4cabc294
+def tuner_params(shape:Shape,                  # the model's dimensions (`model_shape`)
+                 tuner:str='lora',             # one of `TUNERS`
+                 rank:int=8,                   # LoRA's rank (LoHa's and LoKr's too)
+                 adalora_init_r:int=12,        # AdaLoRA's starting rank
+                 oft_block_size:int=32,        # OFT's block size
+                 boft_block_size:int=4,        # BOFT's block size (0: from boft_block_num)
+                 boft_block_num:int=0,         # BOFT's blocks per layer
+                 boft_n_butterfly_factor:int=1, # BOFT's butterfly factors
+                 vera_rank:int=256,            # VeRA's rank
+                ) -> int:
+    "Trainable parameters of `tuner` on every linear layer of the language model (LN-tuning: on its norms)."
+    if tuner not in TUNERS: raise ValueError(f"tuner must be one of {TUNERS}, not {tuner!r}")
+    s, k = shape, locals()
+    if tuner == 'full': return int(s.params)
+    if tuner == 'ln_tuning': return (2*s.layers + 1)*s.hidden
+    lin = s.linears()
+    return s.layers*sum(_per_linear(tuner, a, b, j == len(lin) - 1, k) for j, (a, b) in enumerate(lin))
 
 # %% ../../nbs/05_plan.ipynb #966e1277
 def estimate_memory(model,                              # registry name, directory, config, `Shape` or loaded model
-                    tuner:str='lora',                   # one of 'full', 'lora', 'qlora', 'dora', 'rslora', 'lora+'
+                    tuner:str='lora',                   # one of `TUNERS`: full, the LoRA family, peft's others
                     dtype:str='bfloat16',               # compute/storage dtype of the model
                     quant_bits:int|None=None,           # 4 or 8 to load the base quantized (qlora implies 4)
                     max_length:int=2048,                # tokens per sequence
@@ -126,7 +168,9 @@ def estimate_memory(model,                              # registry name, directo
     qb = {None: b, 4: 0.5*1.07, 8: 1.03}[quant_bits]   # 4-bit NF4: absmax scales (double-quantized) add ~7%
     weights = s.linear_params*qb + (s.embed_params + s.encoder_params)*b
     lora = tuner != 'full'
-    n_train = s.lora_params(lora_rank) if lora else s.params
+    n_train = tuner_params(s, tuner, lora_rank) if lora else s.params
+    # BOFT keeps a float32 permutation the size of each adapted layer's input squared
+    if tuner == 'boft': weights += s.layers*sum(a*a for a, _ in s.linears())*4
     # LoRA: fp32 param+grad+2 moments; full: grad+2 moments in dtype
     trainable = n_train*16 if lora else s.params*b*3
     if shards > 1:   # FSDP keeps 1/shards of each, and gathers one decoder layer (plus the next, prefetched) in full
@@ -268,7 +312,9 @@ def _reason(s:Shape, dev:DeviceInfo, t, est, tried, budget, fused, dtype, max_le
     else:
         by_fusing = fused and estimate_memory(s, t, dtype, None,
                                               max_length, bs, gc, False, lora_rank).total > budget
-        why.append(f"LoRA (rank {lora_rank}, all linear layers) on a {dtype} base fits"
+        lora = t in ('lora', 'dora', 'rslora', 'lora+')
+        what = f"LoRA (rank {lora_rank}, all linear layers)" if lora else f"{t} adapters"
+        why.append(f"{what} on a {dtype} base fits"
                    f"{' thanks to the fused loss' if by_fusing else ''}, so nothing is quantized.")
     why.append(f"Batch {bs} of {max_length} tokens " + ("fits without gradient checkpointing, which would make "
                                                         "steps ~35% slower."

@@ -38,6 +38,8 @@ def _vllm_sampling(gen:dict, stop_ids:list) -> dict:
 def _adapter_problems(d:Path) -> list:
     "What vLLM cannot do with the adapter in `d`."
     c, why = json.loads((d/'adapter_config.json').read_text()), []
+    if c.get('peft_type', 'LORA') != 'LORA':
+        why.append(f"its tuner is {c['peft_type']} (vLLM serves LoRA adapters only)")
     if c.get('use_dora'): why.append('it is a DoRA adapter (vLLM has no DoRA)')
     if c.get('modules_to_save'):
         why.append(f"it also saves whole modules ({', '.join(c['modules_to_save'])}), which vLLM does not load")

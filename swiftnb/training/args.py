@@ -17,11 +17,35 @@ from ..data.encoding import TRUNCATIONS
 from ..data.collate import ATTN_IMPLS
 
 # %% auto #0
-__all__ = ['SFTArgs', 'SFTResult']
+__all__ = ['TunerArgs', 'SFTArgs', 'SFTResult']
+
+# %% ../../nbs/20_args.ipynb #cf4ca96b
+@dataclass(kw_only=True)
+class TunerArgs:
+    """The knobs of peft's tuners beyond LoRA's, with ms-swift's names (`SFTArgs` has them all; LoHa and LoKr take
+    lora_rank and lora_alpha)."""
+    adalora_target_r:int=8                   # adalora: the average rank the budget ends at
+    adalora_init_r:int=12                    # adalora: every layer's rank at the start
+    adalora_tinit:int=0                      # adalora: steps before ranks are cut
+    adalora_tfinal:int=0                     # adalora: last steps, with the ranks fixed
+    adalora_deltaT:int=1                     # adalora: steps between two allocations of the budget
+    adalora_orth_reg_weight:float=0.5        # adalora: weight of the orthogonality penalty added to the loss
+    # ia3: the layers scaled at their input: names, or one comma-separated string (None: the MLPs' down
+    # projections)
+    ia3_feedforward_modules:str|list|None=None # ia3: the feed-forward layers
+    oft_block_size:int=32                    # oft: size of each orthogonal block (divides the layers' input size)
+    boft_block_size:int=4                    # boft: size of each butterfly block (0: from boft_block_num)
+    boft_block_num:int=0                     # boft: blocks per layer (0: from boft_block_size)
+    boft_n_butterfly_factor:int=1            # boft: butterfly factors
+    boft_dropout:float=0.                    # boft: dropout of whole blocks
+    vera_rank:int=256                        # vera: rank of the shared random projections
+    vera_projection_prng_key:int=0           # vera: seed of the shared projections
+    vera_dropout:float=0.                    # vera: dropout on the adapters' input
+    vera_d_initial:float=0.1                 # vera: start value of its scaling vector d
 
 # %% ../../nbs/20_args.ipynb #ba66f8dd
 @dataclass
-class SFTArgs:
+class SFTArgs(TunerArgs):
     "Settings of a supervised fine-tuning run; `None`/'auto' come from the plan for this device."
     output_dir:str='output'                  # where checkpoints, the final adapter/model and the manifest go
     num_train_epochs:float=1.                # passes over the data (ignored when max_steps > 0)
@@ -34,8 +58,10 @@ class SFTArgs:
     weight_decay:float=0.1                   # AdamW's weight decay
     max_grad_norm:float=1.                   # gradients clipped to this norm
     seed:int=42                              # seeds the adapters' start and the data order
-    tuner:str|None=None                      # lora, qlora, dora, rslora, lora+, full (plan: lora or qlora)
-    lora_rank:int=8                          # the adapters' rank
+    # lora, qlora, dora, rslora, lora+, full; adalora, ia3, loha, lokr, oft, boft, vera, ln_tuning (plan: lora
+    # or qlora); their knobs are `TunerArgs`'
+    tuner:str|None=None                      # what trains
+    lora_rank:int=8                          # the adapters' rank (LoHa's and LoKr's too)
     lora_alpha:int=32                        # the adapters' scale is lora_alpha/lora_rank
     lora_dropout:float=0.05                  # dropout on the adapters' input
     target_modules:str|list='all-linear'     # 'all-linear': every linear layer of the language model
@@ -69,6 +95,23 @@ class SFTArgs:
             raise ValueError(f"tuner must be one of {TUNERS}, not {self.tuner!r}")
         if self.truncation not in TRUNCATIONS:
             raise ValueError(f"truncation must be right, drop or error, not {self.truncation!r}")
+        check_tuner_knobs(self)
+
+# %% ../../nbs/20_args.ipynb #f4a03fab
+def check_tuner_knobs(a:SFTArgs):   # the settings
+    "Refuse tuner settings peft or the run cannot honour, naming the knobs."
+    if a.tuner == 'boft' and (a.boft_block_size == 0) == (a.boft_block_num == 0):
+        raise ValueError(f"boft takes one of boft_block_size ({a.boft_block_size}) and boft_block_num "
+                         f"({a.boft_block_num}): set the other to 0.")
+    if a.tuner != 'adalora': return
+    if a.adalora_target_r > a.adalora_init_r:
+        raise ValueError(f"adalora_target_r ({a.adalora_target_r}) is above adalora_init_r ({a.adalora_init_r}): "
+                         "AdaLoRA cuts ranks from init_r down to target_r.")
+    if 0 < a.max_steps <= a.adalora_tinit + a.adalora_tfinal:
+        raise ValueError(f"adalora_tinit ({a.adalora_tinit}) + adalora_tfinal ({a.adalora_tfinal}) leave no steps of "
+                         f"max_steps={a.max_steps} to allocate ranks in: lower them or raise max_steps.")
+    if a.fsdp: raise ValueError("tuner='adalora' reallocates ranks from whole gradients, which FSDP shards; use "
+                                "fsdp=False (data parallel) or another tuner.")
 
 # %% ../../nbs/20_args.ipynb #b04944b4
 # the settings with a fixed set of values, as the command line's parser checks them

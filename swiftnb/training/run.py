@@ -18,9 +18,9 @@ from .dashboard import DashboardCallback
 from .checkpoints import resume_point
 from .checkpoints import MarkComplete, atomic_dir, full_disk_named, dist_info
 from .trainer import library_versions, data_fingerprint, template_hash, run_of, no_printer, oom_message
+from .trainer import tuner_callbacks
 from .launch import launch_workers, agreed_device
 from ..core.devices import GiB
-
 
 # %% auto #0
 __all__ = ['Method', 'train_run']
@@ -302,7 +302,7 @@ def train_run(m:Method,                   # the method: SFT's, or an alignment m
     if dash is None and args.dashboard is not False: dash = m.dashboard(args)
     if m.rank: dash = None   # under torchrun rank 0 alone shows progress
     run, guard = m.run_id(train_ds, args), _Guard()
-    cbs = [MarkComplete(run), guard] + list(callbacks or [])
+    cbs = [MarkComplete(run), guard] + tuner_callbacks(model) + list(callbacks or [])   # AdaLoRA's budget
     cbs += [dash] if dash and dash not in (callbacks or []) else []
     trainer = m.trainer(model, processor, args, train_ds, eval_ds, cbs, dash)
     if dash is not None: no_printer(trainer)

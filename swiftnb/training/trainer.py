@@ -14,7 +14,7 @@ from ..core.errors import has_module
 from .args import SFTArgs
 
 # %% auto #0
-__all__ = ['token_balanced_sampler', 'flex_note', 'report_to', 'training_kwargs', 'one_gpu']
+__all__ = ['token_balanced_sampler', 'flex_note', 'report_to', 'training_kwargs', 'one_gpu', 'AdaLoraStep', 'tuner_callbacks']
 
 # %% ../../nbs/25_trainer.ipynb #bf3b9a23
 def _count_tokens(self, inputs):
@@ -434,3 +434,34 @@ def run_of(base, train_ds, args) -> dict:
     under FSDP)."""
     return dict(base_model=str(base), data=data_fingerprint(train_ds), tuner=args.tuner,
                 **({'fsdp': True} if args.fsdp else {}))
+
+# %% ../../nbs/25_trainer.ipynb #b82022f7
+from ..core import SwiftnbError
+from .dashboard import DashboardCallback
+
+class AdaLoraStep(DashboardCallback):
+    "AdaLoRA's rank budget: the run's length as training starts, `update_and_allocate` after each optimizer step."
+    def __init__(self, model): self.model = model   # the peft model
+    def on_train_begin(self,
+                       args,      # transformers' TrainingArguments
+                       state,     # the Trainer's state (its max_steps)
+                       control,   # the Trainer's control
+                       **kw):
+        cfg = self.model.peft_config[self.model.active_adapter]
+        if cfg.tinit >= state.max_steps - cfg.tfinal:
+            raise SwiftnbError(f"adalora_tinit ({cfg.tinit}) + adalora_tfinal ({cfg.tfinal}) leave none of the run's "
+                               f"{state.max_steps} steps to allocate ranks in: lower them, or train longer.")
+        cfg.total_step = state.max_steps
+    def on_optimizer_step(self,
+                          args,      # transformers' TrainingArguments
+                          state,     # the Trainer's state (its global_step)
+                          control,   # the Trainer's control
+                          **kw):
+        self.model.base_model.update_and_allocate(state.global_step)
+
+# %% ../../nbs/25_trainer.ipynb #14b0f95f
+def tuner_callbacks(model, # the tuned model
+                   ) -> list:
+    "The callbacks training `model` needs for its tuner (AdaLoRA's `AdaLoraStep`)."
+    cfg = (getattr(model, 'peft_config', None) or {}).get(getattr(model, 'active_adapter', None))
+    return [AdaLoraStep(model)] if getattr(cfg, 'peft_type', None) == 'ADALORA' else []

@@ -11,7 +11,7 @@ from ..core.errors import quiet_libraries
 from .args import SFTArgs
 
 # %% auto #0
-__all__ = ['linear_names', 'trainable_summary', 'apply_tuner']
+__all__ = ['linear_names', 'norm_names', 'trainable_summary', 'ia3_feedforward', 'peft_config', 'apply_tuner']
 
 # %% ../../nbs/21_tuners.ipynb #da0cfa18
 _ENCODERS = ('visual', 'vision_tower', 'vision_model', 'audio_tower', 'audio_encoder', 'image_encoder')
@@ -34,6 +34,15 @@ def linear_names(model,          # a loaded model
     return [n for n, m in model.named_modules()
             if (isinstance(m, nn.Linear) or type(m).__name__ in ('Linear4bit', 'Linear8bitLt')) and _part(n) in parts]
 
+# %% ../../nbs/21_tuners.ipynb #ca0f6dd7
+def norm_names(model,          # a loaded model
+               parts=('lm',),  # parts of it: 'lm', 'encoder', 'aligner'
+              ) -> list:       # the normalization layers' module names
+    "Names of the normalization layers (LayerNorm, RMSNorm and kin, with a weight) of `model` in the given parts."
+    import torch
+    return [n for n, m in model.named_modules() if 'norm' in type(m).__name__.lower()
+            and isinstance(getattr(m, 'weight', None), torch.nn.Parameter) and _part(n) in parts]
+
 # %% ../../nbs/21_tuners.ipynb #dbf82d80
 def trainable_summary(model,   # a model (peft's or not)
                      ) -> dict:
@@ -43,12 +52,78 @@ def trainable_summary(model,   # a model (peft's or not)
     return dict(trainable=sum(tr.values()), total=tot, share=sum(tr.values())/max(tot, 1),
                 parts=sorted({_part(n.replace('base_model.model.', '')) for n in tr}))
 
+# %% ../../nbs/21_tuners.ipynb #f8b82d0b
+_LORA_FAMILY = ('lora', 'qlora', 'dora', 'rslora', 'lora+')
+# peft's config class of each other tuner
+_CONFIGS = dict(adalora='AdaLoraConfig', ia3='IA3Config', loha='LoHaConfig', lokr='LoKrConfig', oft='OFTConfig',
+                boft='BOFTConfig', vera='VeraConfig', ln_tuning='LNTuningConfig')
+
+# %% ../../nbs/21_tuners.ipynb #948b9d05
+def _knobs(tuner:str, a:SFTArgs) -> dict:
+    "peft's settings for `tuner` from the run's (the layers aside)."
+    if tuner in _LORA_FAMILY: return dict(r=a.lora_rank, lora_alpha=a.lora_alpha, lora_dropout=a.lora_dropout,
+                                          use_dora=tuner == 'dora', use_rslora=tuner == 'rslora')
+    if tuner == 'adalora':   # peft wants the run's length now; a run sized by epochs sets it as it starts (AdaLoraStep)
+        steps = a.max_steps if a.max_steps > 0 else a.adalora_tinit + a.adalora_tfinal + 1
+        return dict(lora_alpha=a.lora_alpha, lora_dropout=a.lora_dropout, total_step=steps,
+                    **{k: getattr(a, f'adalora_{k}') for k in ('target_r', 'init_r', 'tinit', 'tfinal', 'deltaT',
+                                                               'orth_reg_weight')})
+    if tuner in ('loha', 'lokr'): return dict(r=a.lora_rank, alpha=a.lora_alpha)
+    if tuner == 'oft': return dict(r=0, oft_block_size=a.oft_block_size)
+    if tuner == 'boft':
+        names = [f'boft_{k}' for k in ('block_size', 'block_num', 'n_butterfly_factor', 'dropout')]
+        return {k: getattr(a, k) for k in names}
+    if tuner == 'vera': return dict(r=a.vera_rank, projection_prng_key=a.vera_projection_prng_key,
+                                    vera_dropout=a.vera_dropout, d_initial=a.vera_d_initial)
+    return {}
+
+# %% ../../nbs/21_tuners.ipynb #781e1b83
+_FF = ('down_proj', 'fc2', 'w2', 'dense_4h_to_h', 'mlp.c_proj', 'fc_out')   # MLP output layers peft knows
+
+def ia3_feedforward(model,           # the loaded model
+                    args:SFTArgs,    # the run's settings (ia3_feedforward_modules)
+                    targets,         # the adapted layers: names, or peft's pattern
+                   ) -> list:        # the feed-forward layers among `targets`
+    "IA3's feed-forward layers: `ia3_feedforward_modules`, or the MLPs' down projections, among the adapted layers."
+    from peft.utils import TRANSFORMERS_MODELS_TO_IA3_FEEDFORWARD_MODULES_MAPPING as known
+    want = args.ia3_feedforward_modules
+    if isinstance(want, str): want = [w.strip() for w in want.split(',') if w.strip()]
+    want = want or known.get(model.config.model_type, _FF)
+    if isinstance(targets, str): return list(want)
+    ff = [t for t in targets if any(t == w or t.endswith('.' + w) for w in want)]
+    if args.ia3_feedforward_modules and not ff:
+        raise SwiftnbError(f"ia3_feedforward_modules={args.ia3_feedforward_modules!r} names none of the adapted layers "
+                           f"(target_modules: {targets[:3]} ...); name some of them, e.g. 'down_proj'.")
+    return ff
+
+# %% ../../nbs/21_tuners.ipynb #59401ace
+def _targets(model, args:SFTArgs, tuner:str):
+    "`target_modules`, or for 'all-linear' the linear layers (LN-tuning: the norms) of the parts that train."
+    if args.target_modules != 'all-linear': return args.target_modules
+    parts = ('lm',) if args.freeze_vision else ('lm', 'encoder')
+    return norm_names(model, parts) if tuner == 'ln_tuning' else linear_names(model, parts)
+
+# %% ../../nbs/21_tuners.ipynb #e73f1a40
+def peft_config(model,          # the loaded model
+                args:SFTArgs,   # the run's settings
+                targets,        # the adapted layers (`target_modules` resolved)
+               ):               # a peft config
+    "peft's config of `args.tuner` for `model`: the tuner's settings, its layers, the aligner trained in full if asked."
+    import peft
+    tuner = args.tuner or 'lora'
+    aligner = [n for n, _ in model.named_modules() if n.split('.')[-1] in _ALIGNERS]
+    kw = dict(target_modules=targets, task_type='CAUSAL_LM', **_knobs(tuner, args),
+              modules_to_save=None if args.freeze_aligner or not aligner else aligner)
+    if tuner == 'ia3': kw['feedforward_modules'] = ia3_feedforward(model, args, targets)
+    return getattr(peft, 'LoraConfig' if tuner in _LORA_FAMILY else _CONFIGS[tuner])(**kw)
+
 # %% ../../nbs/21_tuners.ipynb #840418ec
 @quiet_libraries()   # peft's calls of deprecated transformers names and its bitsandbytes import stay quiet
 def apply_tuner(model,        # a loaded model
-                args:SFTArgs, # the run's settings: tuner, LoRA's rank, alpha and dropout, targets, what stays frozen
+                args:SFTArgs, # the run's settings: tuner and its knobs, targets, what stays frozen
                ):             # a peft model, or `model` itself for full fine-tuning
     "Make `model` trainable as `args.tuner` says: a peft model for adapters, or the model itself for full fine-tuning."
+    import warnings
     tuner = args.tuner or 'lora'
     if tuner == 'full':
         for n, p in model.named_parameters():
@@ -56,18 +131,15 @@ def apply_tuner(model,        # a loaded model
             frozen = (part == 'encoder' and args.freeze_vision) or (part == 'aligner' and args.freeze_aligner)
             p.requires_grad_(not frozen)
         return model
-    from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
+    from peft import get_peft_model, prepare_model_for_kbit_training
     if tuner == 'qlora' or getattr(model, 'is_loaded_in_4bit', False) or getattr(model, 'is_loaded_in_8bit', False):
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=bool(args.gradient_checkpointing))
-    if args.target_modules == 'all-linear':
-        targets = linear_names(model, ('lm',) if args.freeze_vision else ('lm', 'encoder'))
-    else: targets = args.target_modules
-    aligner = [n for n, _ in model.named_modules() if n.split('.')[-1] in _ALIGNERS]
-    cfg = LoraConfig(r=args.lora_rank, lora_alpha=args.lora_alpha, lora_dropout=args.lora_dropout,
-                     target_modules=targets, use_dora=tuner == 'dora', use_rslora=tuner == 'rslora',
-                     task_type='CAUSAL_LM',
-                     modules_to_save=None if args.freeze_aligner or not aligner else aligner)
+    targets = _targets(model, args, tuner)
     if not targets:
-        raise SwiftnbError(f"No linear layers matched target_modules={args.target_modules!r}; pass module names "
-                           f"such as {linear_names(model)[:3]} or 'all-linear'.")
-    return get_peft_model(model, cfg)
+        names = norm_names(model) if tuner == 'ln_tuning' else linear_names(model)
+        raise SwiftnbError(f"No {'normalization' if tuner == 'ln_tuning' else 'linear'} layers matched "
+                           f"target_modules={args.target_modules!r}; pass module names such as {names[:3]} or "
+                           "'all-linear'.")
+    with warnings.catch_warnings():   # LN-tuning copies any layer; peft warns of each kind it has no class for
+        warnings.filterwarnings('ignore', message='Unsupported layer type')
+        return get_peft_model(model, peft_config(model, args, targets))
