@@ -14,7 +14,7 @@ from .devices import DeviceInfo, device_info
 from .devices import resolve_dtype
 from .hub import get_model_dir
 from .plan import Plan
-from .plan import pick_attn_impl, shape_from_config, native_arch
+from .plan import pick_attn_impl, model_shape, native_arch
 from .registry import find_model
 from .tiny import vl_processor_cls
 from .varlen import varlen_problem, register_varlen
@@ -157,7 +157,7 @@ def load_model(model,                        # registry name, hub id or director
             or pick_attn_impl(device_info() if dev == 'cuda' else DeviceInfo('cpu', [])))
     if attn == 'varlen':
         cd = config.to_dict()
-        if (why := varlen_problem(shape_from_config(cd).hd, dtype, cd)):
+        if (why := varlen_problem(model_shape(path).hd, dtype, cd)):   # GPT-2's config spells it n_embd
             raise DeviceError(f"attn_impl='varlen': {why}. Use attn_impl='sdpa', or 'flex_attention' for packed rows "
                               "on a GPU.")
         register_varlen()

@@ -32,13 +32,20 @@ def _encoder_params(cfg:dict) -> float:
         return a.get('encoder_layers', 0)*(4*d*d + 2*d*a.get('encoder_ffn_dim', 4*d))
     return 0.
 
+# %% ../../nbs/05_plan.ipynb #256f2dc8
+# other architectures' names for the dimensions (GPT-2's, OPT's, GPT-J's ...), read where the usual ones are missing
+_SPELLINGS = (('hidden_size', 'n_embd'), ('hidden_size', 'd_model'), ('num_hidden_layers', 'n_layer'),
+              ('num_hidden_layers', 'num_layers'), ('num_attention_heads', 'n_head'), ('intermediate_size', 'n_inner'),
+              ('intermediate_size', 'ffn_dim'))
+
 # %% ../../nbs/05_plan.ipynb #ec188efb
 def shape_from_config(cfg:dict) -> Shape:
     t = cfg.get('text_config') or cfg.get('llm_config') or {}
     t = {**cfg, **t} if t else cfg
+    t = {**{k: t[a] for k, a in _SPELLINGS if t.get(a) is not None}, **t}
     try:
         h, heads = t['hidden_size'], t['num_attention_heads']
-        inter = t.get('intermediate_size') or t.get('ffn_hidden_size')
+        inter = t.get('intermediate_size') or t.get('ffn_hidden_size') or 4*h   # GPT-2's n_inner None: 4 x hidden
         if t.get('num_experts') or t.get('n_routed_experts'):   # MoE: weights of every expert, compute of a few
             n = t.get('num_experts') or t.get('n_routed_experts')
             inter = (t.get('moe_intermediate_size') or inter) * n

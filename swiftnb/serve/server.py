@@ -14,6 +14,7 @@ from pathlib import Path
 from fastcore.basics import patch
 from ..core import SwiftnbError, need
 from ..core.errors import has_module
+from ..training.args import coerce
 from .requests import Limits
 from .app import build_app
 
@@ -255,6 +256,8 @@ def _serve_parser():
     p = argparse.ArgumentParser(prog='swiftnb serve', description='An OpenAI-compatible server (flags take _ or -).')
     p.add_argument('--model', required=True, help='model folder (a merged export), sft output folder or registry name')
     p.add_argument('--adapters', nargs='*', default=None, help='adapter folders served by name beside the base model')
+    p.add_argument('--trust_remote_code', '--trust-remote-code', dest='trust_remote_code', type=coerce, default=False,
+                   choices=[True, False], help='true: run code shipped with the model; only one you trust')
     p.add_argument('--backend', default='auto', choices=['auto', 'transformers', 'vllm'])
     p.add_argument('--host', default='127.0.0.1')
     p.add_argument('--port', type=int, default=8000)
@@ -278,6 +281,7 @@ def serve_cmd(argv:list):   # the command's arguments (after `swiftnb serve`)
               "sees it (ps); set the SWIFTNB_API_KEY environment variable instead.", file=sys.stderr, flush=True)
     else: a.api_key = os.environ.get('SWIFTNB_API_KEY') or None
     kw = {'max_model_len': a.max_model_len} if a.max_model_len and a.backend == 'vllm' else {}
+    if a.trust_remote_code: kw['trust_remote_code'] = True   # to Infer.from_pretrained, or vLLM's --trust-remote-code
     lim = Limits(allow_urls=False) if a.no_url_media else None
     s = serve(a.model, a.backend, a.port, a.host, a.adapters, a.api_key, a.model_name, limits=lim, python=a.python,
               **kw)
