@@ -12,6 +12,7 @@ from fastcore.basics import patch
 from pathlib import Path
 from .core import SwiftnbError, recommend, load_model, get_model_dir, device_info, modality_of, make_tiny
 from .core.errors import has_module
+from .core.loading import check_remote_code
 from .sft import (Method, train_run, SFTArgs, fuse_lora, training_kwargs, one_gpu, SFTResult, Dashboard,
                          apply_tuner, linear_names, last_checkpoint)
 from .training.trainer import fill_from_plan, data_fingerprint, checkpointing_kw
@@ -197,8 +198,9 @@ def _rm_model(src, args):
     import torch
     from transformers import AutoModelForSequenceClassification
     from swiftnb.core import load_processor
-    proc = load_processor(src)
-    m = AutoModelForSequenceClassification.from_pretrained(src, num_labels=1, dtype=getattr(torch, args.dtype))
+    proc = load_processor(src, trust_remote_code=args.trust_remote_code)
+    m = AutoModelForSequenceClassification.from_pretrained(src, num_labels=1, dtype=getattr(torch, args.dtype),
+                                                           trust_remote_code=args.trust_remote_code)
     m.config.pad_token_id = getattr(proc, 'tokenizer', proc).pad_token_id
     if args.tuner == 'full': return m, proc
     if args.tuner not in ('lora', 'qlora', 'dora', 'rslora', 'lora+'):
@@ -344,6 +346,7 @@ def refuse(self:_Align, args, callbacks):
 def start(self:_Align, model, args):
     base, self.adapter, self.sft_man = sft_start(model)
     self.model0 = base
+    if isinstance(base, (str, Path)): check_remote_code(base, args.trust_remote_code)   # an SFT output's base too
     self.base, self.src = (str(get_model_dir(base)),)*2 if isinstance(base, (str, Path)) else (base, None)
     if self.src is None: self.base = getattr(base.config, '_name_or_path', '')
     if self.adapter is not None and args.tuner not in (None, 'lora', 'dora', 'rslora', 'lora+',
@@ -403,7 +406,8 @@ def tune(self:_Align, model, args):
         fused = args.fused_lora and args.tuner in ('lora', 'rslora', 'lora+') and fuse_lora(model)
         args = replace(args, fused_lora=bool(fused))
     if args.tuner == 'full' and self.name in ('dpo', 'kto') and self.src:   # a full fine-tune: its own frozen reference
-        self.ref = load_model(self.src, dtype=args.dtype, attn_impl=args.attn_impl)[0]
+        self.ref = load_model(self.src, dtype=args.dtype, attn_impl=args.attn_impl,
+                              trust_remote_code=args.trust_remote_code)[0]
     return model, args
 
 # %% ../nbs/31_dpo.ipynb #2b2d78ef
@@ -480,7 +484,8 @@ def trainer(self:_Align, model, processor, args, train_ds, eval_ds, callbacks, d
     if method == 'grpo': kw['reward_funcs'] = self.reward_funcs
     if method == 'gkd':
         t = self.teacher
-        kw['teacher_model'] = load_model(t, dtype=args.dtype)[0] if isinstance(t, (str, Path)) else t
+        kw['teacher_model'] = (load_model(t, dtype=args.dtype, trust_remote_code=args.trust_remote_code)[0]
+                               if isinstance(t, (str, Path)) else t)
     use_vllm = method == 'grpo' and bool(getattr(cfg, 'use_vllm', False))
     with _vllm_reloadable(use_vllm), ref_copied(model): trainer = self.tr_cls(**kw)   # vLLM starts here
     trainer.prompt_nll = args.orpo_prompt_loss

@@ -12,7 +12,7 @@ from pathlib import Path
 from fastcore.basics import patch
 from .core import SwiftnbError, DeviceError, load_model, load_processor, modality_of, get_model_dir, need
 from .core.errors import has_module, quiet_libraries
-from .core.loading import PICKLE_MSG
+from .core.loading import PICKLE_MSG, check_remote_code
 from .infer import InferError, Infer, encode_prompt
 from .infer.base import resolve_model, read_manifest, as_request
 from .infer.hf import stop_token_ids
@@ -121,6 +121,7 @@ def merge(src,                         # an sft/dpo output folder, or an adapter
           prompts:list|None=None,      # prompts for verify (requests: strings, message lists, rows)
           dataset=None,                # held-out rows for verify's perplexity
           overwrite:bool=False,        # replace a save_dir that is not a swiftnb export
+          trust_remote_code:bool=False, # run code shipped with the base model (only one you trust)
          ) -> ExportResult:
     "Merge the adapter(s) of `src` into a 16-bit copy of their base model and save it, ready for transformers and vLLM."
     from transformers import AutoConfig
@@ -133,12 +134,14 @@ def merge(src,                         # an sft/dpo output folder, or an adapter
     save_dir = Path(save_dir) if save_dir else _default_dir(src, 'merged')
     # src/merged is the default home of a merge
     _safe_target(save_dir, overwrite, src if save_dir != Path(src)/'merged' else None)
-    cfg = AutoConfig.from_pretrained(get_model_dir(base_name))
+    check_remote_code(base_name, trust_remote_code)   # before any download
+    cfg = AutoConfig.from_pretrained(get_model_dir(base_name), trust_remote_code=trust_remote_code)
     own = getattr(cfg, 'dtype', None) or getattr(cfg, 'torch_dtype', None) or 'bfloat16'
     dtype = dtype or str(own).replace('torch.', '')
     t0 = time.time()
-    model, proc = load_model(base_name, dtype=dtype, quant_bits=None)   # 16/32-bit, even for a QLoRA adapter
-    if proc_dir is not None: proc = load_processor(proc_dir, modality_of(model.config))
+    # 16/32-bit, even for a QLoRA adapter
+    model, proc = load_model(base_name, dtype=dtype, quant_bits=None, trust_remote_code=trust_remote_code)
+    if proc_dir is not None: proc = load_processor(proc_dir, modality_of(model.config), trust_remote_code)
     model = _apply_adapters(model, ads, base_name)
     manifest = dict(export='merged', created=time.strftime('%Y-%m-%dT%H:%M:%S%z'), base_model=str(base_name),
                     adapters=[str(d) for d in ads], dtype=dtype, modality=modality_of(model.config),
@@ -148,7 +151,8 @@ def merge(src,                         # an sft/dpo output folder, or an adapter
     del model
     _free_memory()
     if verify:
-        res.report = globals()['verify'](src if base is None else (base, [src]), out, prompts=prompts, dataset=dataset)
+        res.report = globals()['verify'](src if base is None else (base, [src]), out, prompts=prompts, dataset=dataset,
+                                         trust_remote_code=trust_remote_code)
     return res
 
 # %% ../nbs/50_export.ipynb #659124d3
@@ -282,8 +286,8 @@ def _eos(model) -> set:
     return set(e if isinstance(e, (list, tuple)) else [] if e is None else [e])
 
 # %% ../nbs/50_export.ipynb #58e5b8e3
-def _engine(x, dtype=None):
-    kw = {'dtype': dtype} if dtype else {}
+def _engine(x, dtype=None, trust_remote_code=False):
+    kw = dict(trust_remote_code=trust_remote_code, **({'dtype': dtype} if dtype else {}))
     if isinstance(x, tuple): return Infer.from_pretrained(x[0], adapters=x[1], **kw)
     return x if hasattr(x, 'model') and hasattr(x, 'processor') else Infer.from_pretrained(x, **kw)
 
@@ -322,6 +326,7 @@ def verify(reference,  # the model exported from: an sft output/adapter folder, 
            max_new_tokens:int=32,        # the longest answer generated per prompt
            logit_tol:float|None='auto',  # 'auto': by the export's dtype for merges; None: don't compare (quantized)
            max_ppl_increase:float=0.25,  # allowed relative perplexity rise
+           trust_remote_code:bool=False, # run code shipped with the models (only ones you trust)
           ) -> VerifyReport:
     "Compare `exported` with `reference`: logits, greedy outputs, stopping at end of turn, chat template, perplexity."
     # both models in the export's saved dtype (a GPU would otherwise load the reference in bf16, a fp32 export in fp32)
@@ -329,7 +334,7 @@ def verify(reference,  # the model exported from: an sft output/adapter folder, 
     if isinstance(exported, (str, Path)) and (Path(exported)/'config.json').exists():
         c = json.loads((Path(exported)/'config.json').read_text())
         dt = c.get('dtype') or c.get('torch_dtype')
-    ref, exp = _engine(reference, dtype=dt), _engine(exported, dtype=dt)
+    ref, exp = _engine(reference, dt, trust_remote_code), _engine(exported, dt, trust_remote_code)
     rows = list(dataset) if dataset is not None and not isinstance(dataset, list) else dataset
     reqs = [as_request(p) for p in (prompts or ([dict(r) for r in rows[:8]] if rows else _DEFAULT_PROMPTS))]
     res, scale = [], 0.
@@ -611,6 +616,8 @@ def _export_parser():
     p.add_argument('--model', default=None,
                    help='base model (default: the one the adapter names); with no --adapters: the model to quantize')
     p.add_argument('--merge_lora', type=truth, default=True, metavar='BOOL', help='merge the adapter (default: true)')
+    p.add_argument('--trust_remote_code', type=truth, nargs='?', const=True, default=False, metavar='BOOL',
+                   help='true: run code shipped with the base model; only one you trust')
     p.add_argument('--quant_method', default=None, choices=list(_QUANT), help='quantize the export this way')
     p.add_argument('--quant_bits', type=int, default=None, metavar='INT', help='default: 8 for fp8, else 4')
     p.add_argument('--dataset', nargs='*', default=None,
@@ -641,7 +648,7 @@ def export_cmd(argv:list):   # the arguments after `swiftnb export`
     if a.adapters:
         if len(a.adapters) > 1: p.error('one --adapters folder at a time')
         r = merge(a.adapters[0], save_dir=None if a.quant_method else a.output_dir, base=a.model, dtype=a.dtype,
-                  verify=a.verify, dataset=rows)
+                  verify=a.verify, dataset=rows, trust_remote_code=a.trust_remote_code)
         res.append(r)
         src = r.path
     if a.quant_method:

@@ -26,7 +26,8 @@ ALL = ' '.join((TRAIN, INFER, EVAL, EXPORT, SERVE, PREP, WEBUI))
 # ms-swift flag: (swiftnb flag, the commands that take it, what it does in swiftnb); flag None: handled by a rule below
 ALIASES = {
     'model_type': (None, ALL, 'a registry name (ms-swift spellings too: qwen2_5-7b-instruct); with --model_path it '
-                   'only has to name a known model, the weights come from the path'),
+                   'only has to name a known model, the weights come from the path; one that ships its own code '
+                   '(qwen_vl_chat) also needs --trust_remote_code true'),
     'model_id_or_path': ('model', ALL, 'registry name, hub id or folder'),
     'model_path': ('model', ALL, 'export: an sft/dpo output folder goes to --adapters'),
     'ckpt_dir': ('adapters', ' '.join((INFER, EVAL, EXPORT, SERVE)), 'sft/dpo output folder'),

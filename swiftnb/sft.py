@@ -101,7 +101,7 @@ def load(self:SFTMethod,
     if self.src is not None:
         load_dtype = 'float32' if args.tuner == 'full' and args.dtype == 'float16' else args.dtype
         model, processor = load_model(self.src, dtype=load_dtype, quant_bits=4 if args.tuner == 'qlora' else None,
-                                      attn_impl=args.attn_impl)
+                                      attn_impl=args.attn_impl, trust_remote_code=args.trust_remote_code)
     elif processor is None: raise SwiftnbError("A loaded model needs its processor: sft(model, data, "
                                                "processor=tokenizer_or_processor).")
     # a loaded model keeps the attention it was loaded with

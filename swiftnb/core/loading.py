@@ -14,12 +14,13 @@ from .devices import DeviceInfo, device_info
 from .devices import resolve_dtype
 from .hub import get_model_dir
 from .plan import Plan
-from .plan import pick_attn_impl, shape_from_config
+from .plan import pick_attn_impl, model_shape, native_arch
+from .registry import find_model
 from .tiny import vl_processor_cls
 from .varlen import varlen_problem, register_varlen
 
 # %% auto #0
-__all__ = ['modality_of', 'load_processor', 'load_model']
+__all__ = ['modality_of', 'load_processor', 'check_remote_code', 'load_model']
 
 # %% ../../nbs/07_loading.ipynb #37176e84
 def modality_of(config, # a model config: a `PretrainedConfig` or its dict
@@ -31,10 +32,14 @@ def modality_of(config, # a model config: a `PretrainedConfig` or its dict
     return 'text'
 
 # %% ../../nbs/07_loading.ipynb #e5214606
-def auto_class(modality):
+def auto_class(modality, config=None):   # config: a model's own code may name only AutoModelForCausalLM
     import transformers as tf
-    return {'text': tf.AutoModelForCausalLM, 'vision': tf.AutoModelForImageTextToText,
-            'audio': tf.AutoModelForMultimodalLM}[modality]
+    cls = {'text': tf.AutoModelForCausalLM, 'vision': tf.AutoModelForImageTextToText,
+           'audio': tf.AutoModelForMultimodalLM}[modality]
+    own = getattr(config, 'auto_map', None) or {}
+    if cls.__name__ not in own and 'AutoModelForCausalLM' in own and not native_arch(config.to_dict()):
+        return tf.AutoModelForCausalLM
+    return cls
 
 # %% ../../nbs/07_loading.ipynb #adf20806
 def _video_cfg(path:Path, pc:dict) -> bool:
@@ -87,6 +92,28 @@ PICKLE_MSG = ("{path} holds pickled weights (.bin/.pt) that carry code, not only
                "refuses this one: loading it could run that code. Use a copy of the model in safetensors; convert this "
                "file yourself only if you trust where it came from.")
 
+# %% ../../nbs/07_loading.ipynb #d09969e7
+def check_remote_code(model,                        # registry name, hub id or model folder
+                      trust_remote_code:bool=False, # run code shipped with the model (only for models you trust)
+                     ):
+    "Refuse a model that ships its own code (its registry entry or config.json says so) unless `trust_remote_code`."
+    if trust_remote_code: return
+    p = Path(str(model)).expanduser()
+    if (p/'config.json').is_file():
+        cfg = json.loads((p/'config.json').read_text())
+        if not cfg.get('auto_map') or native_arch(cfg): return
+        own = sorted({c for v in cfg['auto_map'].values() for c in ([v] if isinstance(v, str) else v) if c})
+        what = f"{p} ships its own code: its config.json's auto_map names {', '.join(own)}, in files beside the weights"
+    else:
+        try: spec = None if p.exists() else find_model(str(model))
+        except UnknownModel: return   # `get_model_dir` says what is wrong with the name
+        if spec is None or not spec.trust_remote_code: return
+        what = (f"{spec.name} ({spec.ms_id or spec.hf_id}) ships its own code: {spec.arch} is not in transformers, it "
+                "comes from the model's hub repository")
+    raise UnknownModel(f"{what}. Loading it would run that code with your permissions, so swiftnb refuses it unless "
+                       "you trust its source: pass trust_remote_code=True (command line: --trust_remote_code true). A "
+                       "version of the model native to transformers (often a '-hf' id) needs neither.")
+
 # %% ../../nbs/07_loading.ipynb #6b5f5241
 @quiet_libraries()   # no bars of transformers' while loading, no notices about the libraries' own calls
 def load_model(model,                        # registry name, hub id or directory
@@ -102,14 +129,16 @@ def load_model(model,                        # registry name, hub id or director
     "Load `model` and its tokenizer or processor, ready to train or chat: `(model, processor)`."
     import torch
     from transformers import AutoConfig
+    check_remote_code(model, trust_remote_code)
     path = get_model_dir(model, hub=hub)
+    check_remote_code(path, trust_remote_code)   # a hub id outside the registry: its config.json says
     try: config = AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code)
     except ValueError as e:
         if 'trust_remote_code' not in str(e): raise
         raise UnknownModel(f"{path} needs code shipped with the model (its config names classes transformers does not "
-                           "have). Pass trust_remote_code=True to run that code, only if you trust its source: it runs "
-                           "with your permissions. A version of the model native to transformers (often a '-hf' id) "
-                           "avoids this.") from None
+                           "have). Pass trust_remote_code=True (command line: --trust_remote_code true) to run that "
+                           "code, only if you trust its source: it runs with your permissions. A version of the model "
+                           "native to transformers (often a '-hf' id) avoids this.") from None
     modality = modality_of(config)
     dev = 'cuda' if torch.cuda.is_available() else 'cpu'
     dtype = dtype or (plan.dtype if plan else None) or ('float32' if dev == 'cpu' else
@@ -129,14 +158,14 @@ def load_model(model,                        # registry name, hub id or director
             or pick_attn_impl(device_info() if dev == 'cuda' else DeviceInfo('cpu', [])))
     if attn == 'varlen':
         cd = config.to_dict()
-        if (why := varlen_problem(shape_from_config(cd).hd, dtype, cd)):
+        if (why := varlen_problem(model_shape(path).hd, dtype, cd)):   # GPT-2's config spells it n_embd
             raise DeviceError(f"attn_impl='varlen': {why}. Use attn_impl='sdpa', or 'flex_attention' for packed rows "
                               "on a GPU.")
         register_varlen()
     if device_map is None and dev == 'cuda':   # this process's GPU: under torchrun each rank loads onto its own
         device_map = {'': int(os.environ.get('LOCAL_RANK', torch.cuda.current_device()))}
-    try: model = auto_class(modality).from_pretrained(path, dtype=resolve_dtype(dtype), attn_implementation=attn,
-                                                       device_map=device_map, trust_remote_code=trust_remote_code,
-                                                       **kwargs)
+    try: model = auto_class(modality, config).from_pretrained(path, dtype=resolve_dtype(dtype),
+                                                               attn_implementation=attn, device_map=device_map,
+                                                               trust_remote_code=trust_remote_code, **kwargs)
     except pickle.UnpicklingError as e: raise UnknownModel(PICKLE_MSG.format(path=path)) from e
     return model, load_processor(path, modality, trust_remote_code)

@@ -6,13 +6,13 @@ Docs: https://swiftnb.github.io/swiftnb/plan.html.md"""
 
 # %% ../../nbs/05_plan.ipynb #1ff39849
 from __future__ import annotations
-import json, math, warnings
-from dataclasses import dataclass, field, asdict
+import json, math, re, warnings
+from dataclasses import dataclass, field, asdict, replace
 from pathlib import Path
 from .errors import UnknownModel, PlanError, DeviceError
 from .errors import has_module
 from .devices import GiB, DeviceInfo, device_info
-from .registry import Shape, ModelSpec, find_model
+from .registry import MODELS, Shape, ModelSpec, find_model
 from .hub import check_model_dir
 
 # %% auto #0
@@ -33,13 +33,20 @@ def _encoder_params(cfg:dict) -> float:
         return a.get('encoder_layers', 0)*(4*d*d + 2*d*a.get('encoder_ffn_dim', 4*d))
     return 0.
 
+# %% ../../nbs/05_plan.ipynb #256f2dc8
+# other architectures' names for the dimensions (GPT-2's, OPT's, GPT-J's ...), read where the usual ones are missing
+_SPELLINGS = (('hidden_size', 'n_embd'), ('hidden_size', 'd_model'), ('num_hidden_layers', 'n_layer'),
+              ('num_hidden_layers', 'num_layers'), ('num_attention_heads', 'n_head'), ('intermediate_size', 'n_inner'),
+              ('intermediate_size', 'ffn_dim'))
+
 # %% ../../nbs/05_plan.ipynb #ec188efb
 def shape_from_config(cfg:dict) -> Shape:
     t = cfg.get('text_config') or cfg.get('llm_config') or {}
     t = {**cfg, **t} if t else cfg
+    t = {**{k: t[a] for k, a in _SPELLINGS if t.get(a) is not None}, **t}
     try:
         h, heads = t['hidden_size'], t['num_attention_heads']
-        inter = t.get('intermediate_size') or t.get('ffn_hidden_size')
+        inter = t.get('intermediate_size') or t.get('ffn_hidden_size') or 4*h   # GPT-2's n_inner None: 4 x hidden
         if t.get('num_experts') or t.get('n_routed_experts'):   # MoE: weights of every expert, compute of a few
             n = t.get('num_experts') or t.get('n_routed_experts')
             inter = (t.get('moe_intermediate_size') or inter) * n
@@ -54,6 +61,58 @@ def shape_from_config(cfg:dict) -> Shape:
                            "or a config with hidden_size, num_hidden_layers, intermediate_size, num_attention_heads "
                            "and vocab_size.") from None
 
+# %% ../../nbs/05_plan.ipynb #33e7cddb
+def registered_arch(cfg:dict) -> bool:
+    "Does `cfg` name an architecture of the registry's, whose dimensions `shape_from_config` reads exactly?"
+    archs = {m.arch for m in MODELS.values()}
+    return any(a in archs for a in cfg.get('architectures') or [])
+
+# %% ../../nbs/05_plan.ipynb #05734423
+def native_arch(cfg:dict) -> bool:
+    "Does transformers have `cfg`'s architecture itself (nothing in the model's folder to run)?"
+    from transformers import CONFIG_MAPPING
+    return cfg.get('model_type') in CONFIG_MAPPING
+
+# %% ../../nbs/05_plan.ipynb #9cc1c95b
+# where a vision-language or audio model keeps its encoder and projector
+_ENCODER = re.compile(r'(^|\.)(visual|vision_\w+|audio_\w+|multi_modal_projector)(\.|$)')
+
+# %% ../../nbs/05_plan.ipynb #3eb4846f
+def _meta_model(conf):
+    "The model of config `conf` on the meta device, through the first Auto class that builds it."
+    import torch, transformers as tf
+    for auto in (tf.AutoModelForCausalLM, tf.AutoModelForImageTextToText, tf.AutoModelForMultimodalLM):
+        if type(conf) not in auto._model_mapping: continue
+        with torch.device('meta'): return auto.from_config(conf)
+    raise UnknownModel(f"No Auto class of transformers builds a {type(conf).__name__} with a language model head.")
+
+# %% ../../nbs/05_plan.ipynb #59d0c2b0
+def _layer_linears(model, layers:int) -> tuple|None:
+    "(in, out) of each linear layer (GPT-2's `Conv1D` too) in the first of the language model's `layers` layers."
+    import torch.nn as nn
+    stacks = [m for n, m in model.named_modules()
+              if isinstance(m, nn.ModuleList) and len(m) == layers and not _ENCODER.search(n)]
+    if not stacks: return None
+    return tuple((m.in_features, m.out_features) if isinstance(m, nn.Linear) else tuple(m.weight.shape)
+                 for m in stacks[0][0].modules() if isinstance(m, nn.Linear) or type(m).__name__ == 'Conv1D')
+
+# %% ../../nbs/05_plan.ipynb #4c611c05
+def counted_shape(path, # a model folder whose architecture transformers has
+                 ) -> Shape:
+    "The `Shape` of the model in `path`, its parameters counted on the meta device."
+    from transformers import AutoConfig
+    conf = AutoConfig.from_pretrained(path)
+    model, t = _meta_model(conf), conf.get_text_config()
+    named = dict(model.named_parameters())   # a tied weight once
+    inp, out = model.get_input_embeddings(), model.get_output_embeddings()
+    h, heads = t.hidden_size, t.num_attention_heads
+    inter = next((v for k in ('intermediate_size', 'ffn_dim', 'n_inner') if (v := getattr(t, k, None))), 4*h)
+    s = Shape(h, t.num_hidden_layers, inter, heads, getattr(t, 'num_key_value_heads', None) or heads, t.vocab_size,
+              out is None or out.weight is inp.weight, getattr(t, 'head_dim', None),
+              sum(p.numel() for n, p in named.items() if _ENCODER.search(n)),
+              _layer_linears(model, t.num_hidden_layers))
+    return replace(s, other_params=sum(p.numel() for p in named.values()) - s.params)
+
 # %% ../../nbs/05_plan.ipynb #8a5006c1
 def model_shape(model, # registry name, `ModelSpec`, `Shape`, directory, config (object or dict) or loaded model
                ) -> Shape:
@@ -66,7 +125,11 @@ def model_shape(model, # registry name, `ModelSpec`, `Shape`, directory, config 
     # a loaded model
     if hasattr(model, 'config') and hasattr(model, 'parameters'): return shape_from_config(model.config.to_dict())
     p = Path(str(model)).expanduser()
-    if p.is_dir(): return shape_from_config(json.loads(check_model_dir(p).joinpath('config.json').read_text()))
+    if p.is_dir():
+        cfg = json.loads(check_model_dir(p).joinpath('config.json').read_text())
+        if registered_arch(cfg) or not native_arch(cfg): return shape_from_config(cfg)
+        try: return counted_shape(p)
+        except (UnknownModel, AttributeError): return shape_from_config(cfg)   # a config the Auto classes can't build
     spec = find_model(str(model))
     if spec is None: raise UnknownModel(f"{model!r} is not in the registry and not downloaded, so its size is unknown. "
                                         "Download it first (get_model_dir) and pass the directory, or pass its config.")
@@ -166,7 +229,7 @@ def estimate_memory(model,                              # registry name, directo
     if tuner == 'full' and quant_bits: raise PlanError("Full fine-tuning cannot train quantized weights; use "
                                                        "tuner='qlora' or quant_bits=None.")
     qb = {None: b, 4: 0.5*1.07, 8: 1.03}[quant_bits]   # 4-bit NF4: absmax scales (double-quantized) add ~7%
-    weights = s.linear_params*qb + (s.embed_params + s.encoder_params)*b
+    weights = s.linear_params*qb + (s.embed_params + s.encoder_params + s.other_params)*b
     lora = tuner != 'full'
     n_train = tuner_params(s, tuner, lora_rank) if lora else s.params
     # BOFT keeps a float32 permutation the size of each adapted layer's input squared
@@ -251,6 +314,37 @@ def _model_name(model):
     if isinstance(model, (str, Path)): return str(model)
     cfg = getattr(model, 'config', model)
     return getattr(cfg, 'name_or_path', None) or getattr(cfg, 'model_type', None) or type(model).__name__
+
+# %% ../../nbs/05_plan.ipynb #5c49ed30
+def _count(n): return f"{n/1e9:.2f}B" if n >= 1e9 else f"{n/1e6:.2f}M"
+
+# %% ../../nbs/05_plan.ipynb #53d184d7
+def config_note(model,   # what the plan was asked for
+                s:Shape, # its shape
+               ) -> str|None:
+    "What a plan read from an unregistered model's config.json (None for a registered model or another input)."
+    p = Path(str(model)).expanduser() if isinstance(model, (str, Path)) else None
+    if p is None or not (p/'config.json').is_file(): return None
+    cfg = json.loads((p/'config.json').read_text())
+    if registered_arch(cfg): return None
+    t = {**cfg, **(cfg.get('text_config') or {})}
+    dtype = t.get('dtype') or t.get('torch_dtype') or 'a dtype it does not state'
+    arch = ', '.join(cfg.get('architectures') or []) or f"model_type {cfg.get('model_type')}"
+    how = ('counted' if native_arch(cfg) else "read from the config's fields: the model ships its own code, which "
+           "planning does not run")
+    enc = ('a vision' if cfg.get('vision_config') or cfg.get('visual') else 'an audio')
+    parts = f"{enc} encoder of {_count(s.encoder_params)} parameters" if s.encoder_params else 'text only'
+    return (f"{model} ({arch}) is not in swiftnb's registry; planned from its config.json: {_count(s.params)} "
+            f"parameters ({how}), {s.layers} layers, hidden size {s.hidden}, {s.heads} attention heads ({s.kv_heads} "
+            f"key/value), vocabulary {s.vocab}, weights in {dtype}, {parts}.")
+
+# %% ../../nbs/05_plan.ipynb #8a6cf037
+def _noted(plan:Plan, note:str|None) -> Plan:
+    "`plan` with `note` (what an unregistered model's config said) first among its warnings, and warned."
+    if note:
+        plan.warnings.insert(0, note)
+        warnings.warn(note, stacklevel=3)
+    return plan
 
 # %% ../../nbs/05_plan.ipynb #307bf326
 def _cpu_plan(s:Shape, name:str, dev:DeviceInfo, tuner, max_length, lora_rank) -> Plan:
@@ -342,8 +436,9 @@ def recommend(model,                          # registry name, directory, config
     "The fastest training configuration for `model` that fits `device`, with the reason."
     dev = device or device_info()
     s, name = model_shape(model), _model_name(model)
+    note = config_note(model, s)
     if tuner is not None and tuner not in TUNERS: raise ValueError(f"tuner must be one of {TUNERS}, not {tuner!r}")
-    if not dev.is_gpu: return _cpu_plan(s, name, dev, tuner, max_length, lora_rank)
+    if not dev.is_gpu: return _noted(_cpu_plan(s, name, dev, tuner, max_length, lora_rank), note)
     warns = []
     dtype = 'bfloat16' if dev.bf16 else 'float16'
     fused = (dev.kind == 'cuda' and has_module('liger_kernel')) if fused_loss is None else fused_loss
@@ -364,9 +459,10 @@ def recommend(model,                          # registry name, directory, config
                 tried.append((t, gc, est))
                 continue
             accum = max(1, math.ceil(target_batch/(bs*dev.count)))
-            return Plan(name, t, dtype, 4 if t == 'qlora' else None, bs, accum, gc, pick_attn_impl(dev), max_length,
+            return _noted(Plan(name, t, dtype, 4 if t == 'qlora' else None, bs, accum, gc, pick_attn_impl(dev),
+                               max_length,
                         fused,
                         lora_rank, str(dev), est,
                         _reason(s, dev, t, est, tried, budget, fused, dtype, max_length,
-                                bs, gc, accum, lora_rank, shards), warns)
+                                bs, gc, accum, lora_rank, shards), warns), note)
     raise _no_fit(s, name, dev, cands, tried, budget, fused, dtype, max_length, lora_rank, shards)

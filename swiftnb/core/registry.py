@@ -6,7 +6,7 @@ Docs: https://swiftnb.github.io/swiftnb/registry.html.md"""
 
 # %% ../../nbs/02_registry.ipynb #bad640fb
 from __future__ import annotations
-import difflib
+import difflib, re
 from dataclasses import dataclass, replace
 from .errors import UnknownModel
 
@@ -26,10 +26,13 @@ class Shape:
     tied:bool=False             # input and output embeddings shared
     head_dim:int|None=None      # default hidden // heads
     encoder_params:float=0.     # parameters of a vision or audio encoder, outside the language model
+    layer_linears:tuple|None=None # (in, out) of one decoder layer's linears, counted (default: Llama's seven)
+    other_params:float=0.       # counted parameters outside those (norms, biases, learned positions)
     @property
     def hd(self): return self.head_dim or self.hidden // self.heads
     def linears(self):
-        "(in, out) of each linear layer in one decoder layer: q, k, v, o, gate, up, down."
+        "(in, out) of each linear layer in one decoder layer: q, k, v, o, gate, up, down (or those counted)."
+        if self.layer_linears is not None: return list(self.layer_linears)
         h, i, q, kv = self.hidden, self.intermediate, self.heads*self.hd, self.kv_heads*self.hd
         return [(h, q), (h, kv), (h, kv), (q, h), (h, i), (h, i), (i, h)]
     @property
@@ -38,8 +41,8 @@ class Shape:
     def embed_params(self): return self.vocab * self.hidden * (1 if self.tied else 2)
     @property
     def params(self):
-        "Total parameters (norms and biases are under 0.1% and left out)."
-        return self.linear_params + self.embed_params + self.encoder_params
+        "Total parameters (norms and biases are under 0.1% and left out of registered shapes)."
+        return self.linear_params + self.embed_params + self.encoder_params + self.other_params
     def lora_params(self, r:int=8): # LoRA rank
         return self.layers * sum(r*(a+b) for a, b in self.linears())
 
@@ -145,12 +148,20 @@ register_model('internlm2_5-7b-chat', 'InternLM', '7B', 'text', 'InternLM2ForCau
                Shape(4096, 32, 14336, 32, 8, 92544),
                'Shanghai_AI_Laboratory/internlm2_5-7b-chat', 'internlm/internlm2_5-7b-chat', trust_remote_code=True)
 
+# %% ../../nbs/02_registry.ipynb #8a44fa2d
+register_model('Qwen-VL-Chat', 'Qwen-VL', '9.6B', 'vision', 'QWenLMHeadModel',
+               Shape(4096, 32, 11008, 32, 32, 151936, encoder_params=1.94e9),
+               'qwen/Qwen-VL-Chat', 'Qwen/Qwen-VL-Chat', trust_remote_code=True)
+
 # %% ../../nbs/02_registry.ipynb #1027c4d1
 # The embedded defaults: built on the spot by `make_tiny`, never downloaded
 for _k in ('text', 'vision', 'audio'):
     register_model(f'tiny-{_k}', 'tiny', _k, _k,
                    {'text': 'Qwen2ForCausalLM', 'vision': 'Qwen2VLForConditionalGeneration',
                     'audio': 'Qwen2AudioForConditionalGeneration'}[_k], Shape(64, 2, 128, 4, 2, 2048, True))
+
+# %% ../../nbs/02_registry.ipynb #a87c3e43
+def _spelling(name): return re.sub(r'[^a-z0-9]', '', name.lower())
 
 # %% ../../nbs/02_registry.ipynb #9c6316b9
 def find_model(name:str, # a registry name or hub id, any case
@@ -161,6 +172,8 @@ def find_model(name:str, # a registry name or hub id, any case
     for m in MODELS.values():
         if low in (m.name.lower(), (m.ms_id or '').lower(), (m.hf_id or '').lower()): return m
     if '/' in name: return None
+    spelt = {_spelling(m.name): m for m in MODELS.values()}   # ms-swift's spellings: qwen_vl_chat, qwen2_5-7b-instruct
+    if _spelling(name) in spelt: return spelt[_spelling(name)]
     close = difflib.get_close_matches(low, [m.name.lower() for m in MODELS.values()], n=3, cutoff=0.5)
     names = {m.name.lower(): m.name for m in MODELS.values()}
     hint = f" Did you mean {', '.join(repr(names[c]) for c in close)}?" if close else ''

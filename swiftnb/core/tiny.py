@@ -13,7 +13,7 @@ from .devices import resolve_dtype
 from .registry import find_model
 
 # %% auto #0
-__all__ = ['make_tiny', 'make_random']
+__all__ = ['make_tiny', 'make_random', 'make_gpt2', 'make_remote_code']
 
 # %% ../../nbs/03_tiny.ipynb #71545a13
 _VERSION = "v2"  # bump whenever anything below changes what gets built (invalidates caches)
@@ -424,4 +424,46 @@ def make_random(name:str,                  # a registered text model, e.g. 'Qwen
         del model
         gc.collect()
         if torch.cuda.is_available(): torch.cuda.empty_cache()
+    return path
+
+# %% ../../nbs/03_tiny.ipynb #3b61e80b
+def make_gpt2(path,       # the folder to write
+              seed:int=0, # the seed of the random weights
+             ) -> Path:
+    "A tiny random GPT-2 (an architecture outside the registry) with the tiny tokenizer, saved in `path`."
+    import torch, transformers as tf
+    tok = _train_tokenizer()
+    tok.chat_template = _TEXT_TEMPLATE
+    eot, im_end = _ids(tok, "<|endoftext|>", "<|im_end|>")
+    cfg = tf.GPT2Config(vocab_size=len(tok), n_embd=64, n_layer=2, n_head=4, n_positions=1024, bos_token_id=eot,
+                        eos_token_id=im_end, pad_token_id=eot, initializer_range=_TEXT_DIMS["initializer_range"])
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = tf.GPT2LMHeadModel(cfg).eval()
+    model.generation_config = tf.GenerationConfig(bos_token_id=eot, eos_token_id=[im_end, eot], pad_token_id=eot)
+    model.save_pretrained(path)
+    tok.save_pretrained(path)
+    return Path(path)
+
+# %% ../../nbs/03_tiny.ipynb #f502d14a
+_RC_FILES = {'configuration_tinyrc.py': "from transformers import Qwen2Config\n\nclass TinyRCConfig(Qwen2Config):\n"
+                                        "    model_type = 'tinyrc'\n",
+             'modeling_tinyrc.py': "from transformers import Qwen2ForCausalLM\nfrom .configuration_tinyrc import "
+                                   "TinyRCConfig\n\nclass TinyRCForCausalLM(Qwen2ForCausalLM):\n"
+                                   "    config_class = TinyRCConfig\n"}
+
+# %% ../../nbs/03_tiny.ipynb #52356d19
+def make_remote_code(path,       # the folder to write
+                     seed:int=0, # the seed of the random weights
+                    ) -> Path:
+    "The tiny text model as one that ships its own code (an `auto_map` in config.json), saved in `path`."
+    path = Path(path)
+    shutil.copytree(make_tiny("text", seed=seed), path, dirs_exist_ok=True)
+    (path/_MARKER).unlink()   # not a tiny model any more
+    for name, code in _RC_FILES.items(): (path/name).write_text(code)
+    cfg = json.loads((path/"config.json").read_text())
+    cfg.update(model_type="tinyrc", architectures=["TinyRCForCausalLM"],
+               auto_map={"AutoConfig": "configuration_tinyrc.TinyRCConfig",
+                         "AutoModelForCausalLM": "modeling_tinyrc.TinyRCForCausalLM"})
+    (path/"config.json").write_text(json.dumps(cfg, indent=2))
     return path

@@ -19,6 +19,9 @@ def _varlen_kernel():
     except ImportError: return None
     return varlen_attn
 
+# %% ../../nbs/06_varlen.ipynb #0debbefd
+_DROPOUT = ('attention_dropout', 'attn_pdrop', 'attention_probs_dropout_prob')   # config names of attention dropout
+
 # %% ../../nbs/06_varlen.ipynb #148b2758
 def varlen_problem(head_dim:int|None=None, # the model's attention head dim
                    dtype=None,              # the model's dtype (torch's or its name)
@@ -39,6 +42,10 @@ def varlen_problem(head_dim:int|None=None, # the model's attention head dim
         if c.get('attn_logit_softcapping'):
             return f"{c.get('model_type')} soft-caps its attention scores, which varlen attention does not"
         if c.get('model_type') == 'gpt_oss': return "gpt_oss has attention sinks, which varlen attention does not run"
+        # GPT-2's attn_pdrop, BERT's attention_probs_dropout_prob; Qwen's and Llama's attention_dropout is 0
+        if (drop := next((c[k] for k in _DROPOUT if c.get(k)), 0)):
+            return (f"{c.get('model_type')} drops attention weights out in training ({drop}), which varlen attention "
+                    "does not")
     if not torch.cuda.is_available(): return "varlen attention runs on CUDA GPUs only"
     if torch.cuda.get_device_capability() < (8, 0):
         return "varlen attention (FlashAttention) needs a GPU of compute capability 8.0 or later"

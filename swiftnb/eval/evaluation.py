@@ -198,11 +198,11 @@ def _with_ppl(engines, metrics:list, default:bool) -> list:
     return [m for m in metrics if m != 'perplexity']
 
 # %% ../../nbs/63_evaluation.ipynb #96cd64a9
-def _engine(model, adapters=None) -> Engine:
-    if adapters is None: return as_engine(model)
+def _engine(model, adapters=None, trust_remote_code=False) -> Engine:
+    if adapters is None and (not trust_remote_code or isinstance(model, Engine)): return as_engine(model)
     if isinstance(model, Engine):
         raise EvalError("adapters= goes with a model name or folder, not with a loaded engine.")
-    return Infer.from_pretrained(model, adapters=adapters)
+    return Infer.from_pretrained(model, adapters=adapters, trust_remote_code=trust_remote_code)
 
 # %% ../../nbs/63_evaluation.ipynb #9a611da7
 def evaluate(model,               # an `Engine`, or what `Infer.from_pretrained` takes (name, folder, sft/dpo output)
@@ -217,6 +217,7 @@ def evaluate(model,               # an `Engine`, or what `Infer.from_pretrained`
              api_url:str|None=None,   # evalscope: an OpenAI-compatible chat completions URL serving the model
              work_dir:str='eval_output',  # evalscope: where its reports go
              dataset_args:dict|None=None, # evalscope: each benchmark's settings, e.g. {'gsm8k': {'local_path': '...'}}
+             trust_remote_code:bool=False, # native: run code shipped with the model (only one you trust)
              **gen) -> EvalResult:      # generation settings: max_new_tokens, temperature, top_p ...
     "Generate answers to `dataset`'s rows and score them against the references: per-row results and aggregate scores."
     if backend == 'evalscope':
@@ -228,7 +229,7 @@ def evaluate(model,               # an `Engine`, or what `Infer.from_pretrained`
                         "with datasets=[...].")
     default, metrics = metrics is METRICS, check_metrics(metrics)
     rows = _load_rows(dataset)
-    refs, eng = _references(rows), _engine(model, adapters)
+    refs, eng = _references(rows), _engine(model, adapters, trust_remote_code)
     return _evaluate(eng, rows, refs, _with_ppl([eng], metrics, default), batch_size, name, _dataset_name(dataset), gen)
 
 # %% ../../nbs/63_evaluation.ipynb #5bf26d18
@@ -270,11 +271,13 @@ def compare(models,               # {name: engine or model/output folder}, or a 
 
 # %% ../../nbs/63_evaluation.ipynb #71b74ad8
 def _eval_parser():
-    from swiftnb.flags import Parser, add_flags
+    from swiftnb.flags import Parser, add_flags, truth
     p = Parser('swiftnb eval', 'Score a model on a dataset (exact match, VQA accuracy, BLEU, chrF, CIDEr, ROUGE-L, '
                'perplexity), or run public benchmarks with EvalScope, as `swift eval` does.')
     p.add_argument('--model', required=True, help='registry name, hub id, model folder, or an sft/dpo output folder')
     p.add_argument('--adapters', nargs='*', default=None, help='adapter folders (sft output folders or their final/)')
+    p.add_argument('--trust_remote_code', type=truth, nargs='?', const=True, default=False, metavar='BOOL',
+                   help='true: run code shipped with the model; only one you trust')
     p.add_argument('--dataset', nargs='+', default=None,
                    help='data files, folders or registry names whose rows end with the reference answer')
     p.add_argument('--metrics', nargs='+', default=None, help=f"any of {', '.join(METRICS)} (default: all)")
@@ -319,7 +322,7 @@ def eval_cmd(argv:list, # the command line's arguments after `swiftnb eval`
                      api_url=a.api_url, work_dir=a.work_dir, dataset_args=dargs, **gen)
     else:
         r = evaluate(a.model, a.dataset if len(a.dataset) > 1 else a.dataset[0], metrics=a.metrics or METRICS,
-                     adapters=a.adapters, batch_size=a.batch_size, **gen)
+                     adapters=a.adapters, batch_size=a.batch_size, trust_remote_code=a.trust_remote_code, **gen)
     print(r.text(rows=0))
     if a.output: print(f"{len(r.rows)} results -> {r.save(a.output)}")
     return r

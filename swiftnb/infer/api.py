@@ -27,14 +27,16 @@ class Infer:
                         adapters=None,           # adapter folder(s) (sft output folders or their final/)
                         backend:str='transformers', # 'transformers' or 'vllm'
                         fast:bool|None=None,     # transformers: `StaticDecoder` (None: on a GPU, for text models)
+                        trust_remote_code:bool=False, # run code shipped with the model (only one you trust)
                         **kwargs) -> Engine:     # passed to `load_model` (dtype, device_map ...) or to vLLM
         "An engine for `model` with `adapters` loaded unmerged."
-        if backend == 'vllm': return VllmEngine(model, adapters, **kwargs)
+        if backend == 'vllm':
+            return VllmEngine(model, adapters, **kwargs, **(dict(trust_remote_code=True) if trust_remote_code else {}))
         if backend != 'transformers': raise InferError(f"backend must be 'transformers' or 'vllm', not {backend!r}.")
         base, ads, proc_dir = resolve_model(model, adapters)
-        m, proc = load_model(base, **kwargs)
+        m, proc = load_model(base, trust_remote_code=trust_remote_code, **kwargs)
         if proc_dir is not None:
-            try: proc = load_processor(proc_dir, modality_of(m.config))
+            try: proc = load_processor(proc_dir, modality_of(m.config), trust_remote_code)
             except Exception as e: warnings.warn(f"Using the base model's processor: the one in {proc_dir} did not "
                                                  f"load ({e}).")
         if ads:
@@ -64,10 +66,12 @@ def generation(max_new_tokens:int|None=None,       # the longest answer, in toke
 
 # %% ../../nbs/44_api.ipynb #7c61cd3c
 def _infer_parser():
-    from swiftnb.flags import Parser, add_flags
+    from swiftnb.flags import Parser, add_flags, truth
     p = Parser('swiftnb infer', 'Generate answers, as `swift infer` does; results as JSONL.')
     p.add_argument('--model', required=True, help='registry name, hub id, model folder, or an sft output folder')
     p.add_argument('--adapters', nargs='*', default=None, help='adapter folders (sft output folders or their final/)')
+    p.add_argument('--trust_remote_code', type=truth, nargs='?', const=True, default=False, metavar='BOOL',
+                   help='true: run code shipped with the model (an auto_map in its config.json); only one you trust')
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument('--dataset', nargs='+', help='data files, folders or registry names (path#N: N rows)')
     src.add_argument('--prompt', nargs='+', help='prompts (one request each)')
@@ -107,6 +111,7 @@ def infer_cmd(argv:list,   # the command's arguments (after `swiftnb infer`)
         from swiftnb.data import load_dataset
         rows = [dict(r) for s in a.dataset for r in load_dataset(s)]
     eng = Infer.from_pretrained(a.model, adapters=a.adapters, backend=a.backend,
+                                trust_remote_code=a.trust_remote_code,
                                 **(dict(tensor_parallel_size=a.tensor_parallel_size) if a.backend == 'vllm' else {}))
     replies = eng.infer([as_request(r) for r in rows], system=a.system, batch_size=a.batch_size, **gen)
     out = Path(a.output)

@@ -255,6 +255,8 @@ def _serve_parser():
     p = Parser('swiftnb serve', 'An OpenAI-compatible server.')
     p.add_argument('--model', required=True, help='model folder (a merged export), sft output folder or registry name')
     p.add_argument('--adapters', nargs='*', default=None, help='adapter folders served by name beside the base model')
+    p.add_argument('--trust_remote_code', type=truth, nargs='?', const=True, default=False, metavar='BOOL',
+                   help='true: run code shipped with the model; only one you trust')
     p.add_argument('--backend', default='auto', choices=['auto', 'transformers', 'vllm'],
                    help="'transformers' (embedded), 'vllm', or 'auto' (vLLM where installed + GPU)")
     p.add_argument('--host', default='127.0.0.1', help="'0.0.0.0' to accept other machines (then set an API key)")
@@ -280,6 +282,7 @@ def serve_cmd(argv:list):   # the command's arguments (after `swiftnb serve`)
               "sees it (ps); set the SWIFTNB_API_KEY environment variable instead.", file=sys.stderr, flush=True)
     else: a.api_key = os.environ.get('SWIFTNB_API_KEY') or None
     kw = {'max_model_len': a.max_model_len} if a.max_model_len and a.backend == 'vllm' else {}
+    if a.trust_remote_code: kw['trust_remote_code'] = True   # to Infer.from_pretrained, or vLLM's --trust-remote-code
     lim = Limits(allow_urls=False) if a.no_url_media else None
     s = serve(a.model, a.backend, a.port, a.host, a.adapters, a.api_key, a.model_name, limits=lim, python=a.python,
               **kw)

@@ -78,6 +78,7 @@ class SFTArgs(TunerArgs):
     use_liger:bool|str='auto'                # Liger fused kernels where installed on CUDA
     fused_lora:bool|str='auto'               # LoRA layers as one autograd function each (fuse_lora; 'auto': on)
     dtype:str|None=None                      # bfloat16, float16, float32 (plan)
+    trust_remote_code:bool=False             # run code shipped with the model (an auto_map): only one you trust
     logging_steps:int=5                      # steps between logs
     save_steps:int=500                       # steps between checkpoints
     save_total_limit:int|None=2              # checkpoints kept (older ones are rotated away)

@@ -11,6 +11,7 @@ from fastcore.basics import patch
 from dataclasses import asdict, replace
 from pathlib import Path
 from ..core import SwiftnbError, PlanError, DeviceError, load_model, get_model_dir, device_info, modality_of
+from ..core import check_remote_code
 from .args import SFTArgs, SFTResult
 from .tuners import apply_tuner, trainable_summary
 from .dashboard import Dashboard
@@ -85,7 +86,7 @@ def load(self:Method,
     "`(model, processor, args)`: the model loaded as the plan says (a loaded model as it is)."
     if self.src is not None:
         return (*load_model(self.src, dtype=args.dtype, quant_bits=4 if args.tuner == 'qlora' else None,
-                            attn_impl=args.attn_impl), args)
+                            attn_impl=args.attn_impl, trust_remote_code=args.trust_remote_code), args)
     if processor is None: raise SwiftnbError(f"A loaded model needs its processor: {self.name}(model, data, "
                                              "processor=tokenizer_or_processor).")
     return model, processor, args
@@ -282,6 +283,7 @@ def train_run(m:Method,                   # the method: SFT's, or an alignment m
     from transformers import set_seed
     from transformers.trainer_utils import TrainOutput
     m.refuse(args, callbacks)
+    if isinstance(model, (str, Path)): check_remote_code(model, args.trust_remote_code)   # before any download
     if (n := args.nproc_per_node or int(os.environ.get('NPROC_PER_NODE', 1))) > 1 and dist_info()[1] == 1:
         return m.launch(model, dataset, replace(args, nproc_per_node=n), eval_dataset, callbacks)
     m.rank, m.world = dist_info()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os, sys, json, math, hashlib, platform, warnings, functools, contextlib
 from dataclasses import replace
 from pathlib import Path
-from ..core import estimate_memory, model_shape, varlen_problem
+from ..core import estimate_memory, model_shape, varlen_problem, find_model, UnknownModel
 from ..core.errors import has_module
 from .args import SFTArgs
 
@@ -242,6 +242,19 @@ def _config_dict(model) -> dict|None:
     p = Path(str(model))/'config.json'
     return json.loads(p.read_text()) if p.exists() else None
 
+# %% ../../nbs/25_trainer.ipynb #241f56e7
+def _takes_attn(model, impl:str) -> bool:
+    "Does `model`'s class (a loaded model, a folder's or a registry name's architecture) run attention `impl`?"
+    import transformers
+    if hasattr(model, 'config'): cls = type(model)
+    else:
+        cfg = _config_dict(model)
+        try: arch = (cfg.get('architectures') or [None])[0] if cfg else getattr(find_model(str(model)), 'arch', None)
+        except UnknownModel: arch = None
+        cls = getattr(transformers, arch, None) if arch else None
+    return bool(getattr(cls, '_supports_flex_attn' if impl == 'flex_attention' else '_supports_attention_backend',
+                        False))
+
 # %% ../../nbs/25_trainer.ipynb #8967fc32
 def fill_from_plan(args:SFTArgs, plan, budget_gib:float|None=None, model=None, packing:bool=False, cuda:bool=False,
                     shards:int=1) -> SFTArgs:
@@ -285,8 +298,9 @@ def fill_from_plan(args:SFTArgs, plan, budget_gib:float|None=None, model=None, p
             hd = model_shape(model).hd
             # fp16 full: fp32 weights
             loads = 'float32' if kw['tuner'] == 'full' and kw['dtype'] == 'float16' else kw['dtype']
-            if varlen_problem(hd, loads, _config_dict(model)) is None: kw['attn_impl'] = 'varlen'
-            elif hd >= 64: kw['attn_impl'] = 'flex_attention'
+            if varlen_problem(hd, loads, _config_dict(model)) is None and _takes_attn(model, 'varlen'):
+                kw['attn_impl'] = 'varlen'
+            elif hd >= 64 and _takes_attn(model, 'flex_attention'): kw['attn_impl'] = 'flex_attention'
     if args.use_liger == 'auto': kw['use_liger'] = plan.fused_loss
     if args.learning_rate is None: kw['learning_rate'] = 1e-5 if kw['tuner'] == 'full' else 1e-4
     return replace(args, **kw)

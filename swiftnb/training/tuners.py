@@ -31,8 +31,10 @@ def linear_names(model,          # a loaded model
                 ) -> list:       # the linear layers' module names
     "Names of the linear layers of `model` in the given parts ('lm', 'encoder', 'aligner')."
     import torch.nn as nn
+    # GPT-2's and its kin's linear layers are transformers' `Conv1D` (the weight transposed), which peft adapts too
     return [n for n, m in model.named_modules()
-            if (isinstance(m, nn.Linear) or type(m).__name__ in ('Linear4bit', 'Linear8bitLt')) and _part(n) in parts]
+            if (isinstance(m, nn.Linear) or type(m).__name__ in ('Linear4bit', 'Linear8bitLt', 'Conv1D'))
+            and _part(n) in parts]
 
 # %% ../../nbs/21_tuners.ipynb #ca0f6dd7
 def norm_names(model,          # a loaded model
