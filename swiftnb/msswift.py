@@ -215,7 +215,10 @@ def set_gpus(gpus:str): # ms-swift's --gpus: 0, or 0,1
     "CUDA_VISIBLE_DEVICES=gpus, as ms-swift's --gpus; an error where this process already started CUDA on others."
     torch = sys.modules.get('torch')
     now = os.environ.get('CUDA_VISIBLE_DEVICES')
-    if torch is not None and torch.cuda.is_initialized() and now != gpus:
+    started = torch is not None and torch.cuda.is_initialized()
+    # CUDA started with every GPU visible: the same set when --gpus names all of them (0 on a one-GPU machine)
+    same = now == gpus or (now is None and started and gpus == ','.join(map(str, range(torch.cuda.device_count()))))
+    if started and not same:
         raise FlagError(f"--gpus {gpus}: CUDA already started in this process (CUDA_VISIBLE_DEVICES={now}); set "
                         f"CUDA_VISIBLE_DEVICES={gpus} before starting it")
     os.environ['CUDA_VISIBLE_DEVICES'] = gpus
