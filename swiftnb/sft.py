@@ -11,14 +11,15 @@ from dataclasses import replace
 from pathlib import Path
 from fastcore.basics import patch
 from .core import SwiftnbError, PlanError, logit_tol, recommend, load_model, modality_of
-from .training.args import SFTArgs, SFTResult
+from .training.args import SFTArgs, SFTResult, TunerArgs
 from .training.tuners import linear_names, apply_tuner, trainable_summary
+from .training.tuners import peft_config, ia3_feedforward, norm_names
 from .training.fused import fuse_lora
 from .training.dashboard import Dashboard
 from .training.checkpoints import last_checkpoint, resume_point
 from .training.trainer import token_balanced_sampler, flex_note, report_to, training_kwargs, one_gpu
 from .training.trainer import trainer_class, apply_liger, library_versions, fill_from_plan
-from .training.trainer import checkpointing_kw
+from .training.trainer import checkpointing_kw, AdaLoraStep, tuner_callbacks
 from .core.errors import quiet_libraries
 from .training.launch import saved_tensors
 from .training.run import Method, train_run
@@ -28,12 +29,14 @@ from .core.plan import HEADROOM
 # %% auto #0
 __all__ = ['SFTMethod', 'sft', 'SFTArgs', 'linear_names', 'apply_tuner', 'trainable_summary', 'fuse_lora', 'Dashboard',
            'last_checkpoint', 'resume_point', 'SFTResult', 'token_balanced_sampler', 'flex_note', 'report_to',
-           'training_kwargs', 'one_gpu', 'Method', 'train_run']
+           'training_kwargs', 'one_gpu', 'Method', 'train_run', 'TunerArgs', 'peft_config', 'ia3_feedforward',
+           'norm_names', 'AdaLoraStep', 'tuner_callbacks']
 
 # %% ../nbs/28_sft.ipynb #313ee5c7
 _all_ = ['SFTArgs', 'linear_names', 'apply_tuner', 'trainable_summary', 'fuse_lora', 'Dashboard', 'last_checkpoint',
          'resume_point', 'SFTResult', 'token_balanced_sampler', 'flex_note', 'report_to', 'training_kwargs', 'one_gpu',
-         'Method', 'train_run']
+         'Method', 'train_run', 'TunerArgs', 'peft_config', 'ia3_feedforward', 'norm_names', 'AdaLoraStep',
+         'tuner_callbacks']
 
 # %% ../nbs/28_sft.ipynb #fda832a9
 class SFTMethod(Method):
