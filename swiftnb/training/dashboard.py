@@ -211,7 +211,8 @@ def _line(self:Dashboard, state):
     for r in self.history: h.update(r)   # the latest value of each metric (eval and train logs alternate)
     el = h['time']
     eta = el/max(state.global_step - self._step0, 1)*(state.max_steps - state.global_step)   # steps of this session
-    parts = [f"step {state.global_step}/{state.max_steps}", f"{_fmt_time(el)}<{_fmt_time(eta)}"]
+    clock = f"{_fmt_time(el)}, stopped" if self.stopped else f"{_fmt_time(el)}<{_fmt_time(eta)}"   # no ETA once over
+    parts = [f"step {state.global_step}/{state.max_steps}", clock]
     for k, f in (('loss', '.4f'), ('eval_loss', '.4f'), ('learning_rate', '.2e'), ('grad_norm', '.3f'),
                  ('tokens_per_s', '.0f'), ('peak_gib', '.2f')):
         name = k.replace('learning_rate', 'lr').replace('tokens_per_s', 'tok/s').replace('peak_gib', 'peak GiB')
