@@ -14,12 +14,11 @@ Needs Debian's `chromium` (apt-get install -y chromium), `pip install playwright
 (`pip install "swiftnb[webui]"`); skips with the reason when one is missing. Environment: SWIFTNB_CHROMIUM (browser path),
 SWIFTNB_E2E_ARTIFACTS (screenshot folder).
 """
-import contextlib, os, re, shutil, signal, socket, subprocess, sys, tempfile, time, urllib.error, urllib.request
+import contextlib, os, re, shutil, subprocess, sys, tempfile, time, urllib.error, urllib.request
 from pathlib import Path
 import pytest
+from test_jupyterlab import ROOT, CHROMIUM, _free_port, _stop, _text   # the JupyterLab test's browser and process helpers
 
-ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = os.environ.get('SWIFTNB_CHROMIUM') or shutil.which('chromium') or '/usr/bin/chromium'
 ARTIFACTS = Path(os.environ.get('SWIFTNB_E2E_ARTIFACTS') or ROOT/'tests'/'e2e'/'artifacts')/'webui'
 WAIT = 120_000   # ms: the longest a single page wait may take (a kernel's start and imports on a busy 2-core machine)
 # `swiftnb` as installed, or the same entry point from this checkout
@@ -35,11 +34,6 @@ def _requirements():
     for mod in ('voila', 'ipywidgets', 'ipykernel'):
         try: __import__(mod)
         except ImportError: pytest.skip(f"{mod} is not installed in this environment (pip install \"swiftnb[webui]\")")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
 
 
 def _env(root:Path, **kw) -> dict:
@@ -65,16 +59,6 @@ def _start(root:Path, *args, env=None):
     return proc, f'http://127.0.0.1:{port}', log
 
 
-def _stop(proc):
-    "End Voilà and its kernels (its own process group), politely first."
-    if proc.poll() is not None: return
-    with contextlib.suppress(ProcessLookupError): os.killpg(proc.pid, signal.SIGTERM)
-    try: proc.wait(15)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError): os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(10)
-
-
 def _shot(page, name:str, el=None):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with contextlib.suppress(Exception):
@@ -89,7 +73,6 @@ def _on_failure(page, name:str):
         _shot(page, f'FAILED-{name}'); raise
 
 
-def _text(loc) -> str: return loc.evaluate("e => e.innerText")
 
 
 @pytest.fixture(scope='module')
