@@ -43,8 +43,11 @@ def plan(model:str,              # registry name, hub id or local directory
          gpus:int=1,             # with --gpu-gib: how many such GPUs
          json_out:bool=False):   # print the plan as JSON
     "Recommend how to train MODEL on this machine (or on --gpu-gib)."
+    import warnings
     dev = fake_device(gpu_gib, count=gpus) if gpu_gib else None
-    p = recommend(model, dev, max_length, tuner)
+    with warnings.catch_warnings():   # an unregistered model's note: the printed plan lists it, once
+        warnings.filterwarnings('ignore', message=".* is not in swiftnb's registry; planned from its config")
+        p = recommend(model, dev, max_length, tuner)
     print(json.dumps(p.to_dict(), indent=1, default=str) if json_out else p)
 
 # %% ../nbs/90_cli.ipynb #a18054f9
