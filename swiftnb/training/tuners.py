@@ -144,4 +144,8 @@ def apply_tuner(model,        # a loaded model
                            "'all-linear'.")
     with warnings.catch_warnings():   # LN-tuning copies any layer; peft warns of each kind it has no class for
         warnings.filterwarnings('ignore', message='Unsupported layer type')
-        return get_peft_model(model, peft_config(model, args, targets))
+        model = get_peft_model(model, peft_config(model, args, targets))
+    if tuner == 'adalora':   # on a 16-bit model peft 0.21 leaves AdaLoRA's rank counter `ranknum` (a divisor of the
+        for n, p in model.named_parameters():   # update) trainable, so AdamW would move it (fp32 models: frozen)
+            if '.ranknum.' in n: p.requires_grad_(False)
+    return model
