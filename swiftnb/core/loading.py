@@ -164,8 +164,8 @@ def load_model(model,                        # registry name, hub id or director
         register_varlen()
     if device_map is None and dev == 'cuda':   # this process's GPU: under torchrun each rank loads onto its own
         device_map = {'': int(os.environ.get('LOCAL_RANK', torch.cuda.current_device()))}
-    # transformers 5.25+ swaps layers for hub kernels by default where the `kernels` package is installed: code fetched at
-    # load time (offline, the load fails) and not checked against swiftnb's own paths. A user can still pass True.
+    # transformers 5.25+ swaps layers for hub kernels by default where the `kernels` package is installed: code
+    # fetched at load time (offline, the load fails), not checked against swiftnb's own paths. Users can pass True.
     kwargs.setdefault('use_kernels', False)
     try: model = auto_class(modality, config).from_pretrained(path, dtype=resolve_dtype(dtype),
                                                                attn_implementation=attn, device_map=device_map,
