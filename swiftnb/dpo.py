@@ -200,7 +200,7 @@ def _rm_model(src, args):
     from swiftnb.core import load_processor
     proc = load_processor(src, trust_remote_code=args.trust_remote_code)
     m = AutoModelForSequenceClassification.from_pretrained(src, num_labels=1, dtype=getattr(torch, args.dtype),
-                                                           trust_remote_code=args.trust_remote_code)
+                                                           trust_remote_code=args.trust_remote_code, use_kernels=False)
     m.config.pad_token_id = getattr(proc, 'tokenizer', proc).pad_token_id
     if args.tuner == 'full': return m, proc
     if args.tuner not in ('lora', 'qlora', 'dora', 'rslora', 'lora+'):

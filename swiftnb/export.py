@@ -473,7 +473,7 @@ from llmcompressor import oneshot
 from llmcompressor.modifiers.quantization import GPTQModifier
 a = json.load(open(sys.argv[1]))
 tok = AutoTokenizer.from_pretrained(a['model'])
-model = AutoModelForCausalLM.from_pretrained(a['model'], dtype='auto')
+model = AutoModelForCausalLM.from_pretrained(a['model'], dtype='auto', use_kernels=False)
 ds = Dataset.from_dict({'text': a['texts']}).map(
     lambda r: tok(r['text'], truncation=True, max_length=a['max_length'], add_special_tokens=False),
     remove_columns=['text'])
@@ -566,7 +566,7 @@ def _quantize_bnb(src:Path, save_dir:Path, bits:int, proc, manifest:dict) -> Pat
                            bnb_4bit_compute_dtype=dt, bnb_4bit_use_double_quant=True)
     from transformers import AutoConfig
     model = auto_class(modality_of(AutoConfig.from_pretrained(src))).from_pretrained(
-        src, quantization_config=q, dtype=dt, device_map={'': 0} if cuda else 'cpu')
+        src, quantization_config=q, dtype=dt, device_map={'': 0} if cuda else 'cpu', use_kernels=False)
     out = _save(model, proc, save_dir, manifest)
     del model
     return out
