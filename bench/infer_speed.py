@@ -17,7 +17,15 @@ warm-up compiles; its time is reported as first_call_s).
 Equality: on random weights the logits are nearly flat, and rounding (bf16, and in float32 a fused matmul or a longer masked
 cache) flips greedy choices, so the paths are compared in float64 (64 new tokens, batch 1 and 32), where rounding cannot
 decide: same_tokens_fp64 is the fraction of positions where swiftnb's tokens equal plain generate's. same_tokens_bf16 (the
-speed runs) is reported for information."""
+speed runs) is reported for information.
+Trained models (`--trained`, on by default): random weights say nothing of a decoder that answers wrongly once the logits
+are peaked (transformers 5.17's cache once made the static decoder answer 'P tb rateo' where generate said 'Paris.'). So
+the benchmark also fine-tunes, on this GPU, the tiny text model and a model of `--model`'s shape (LoRA, the 16 capitals
+of tutorial 1, `--train_steps` steps each) and asks both the 16 questions greedily through `Infer` with the fast decoder
+(`fast=None`, the GPU default) and with plain generate (`fast=False`): trained[].same_answers must be 16 of 16.
+Bandwidth: at batch 1 each new token reads every weight once, so the limit is the card's memory bandwidth over the
+weights' bytes (KV-cache reads are under 1% here); swiftnb_of_bandwidth is the fraction reached (3.35 TB/s for an
+H100 SXM, 4.8 TB/s for an H200)."""
 import argparse, json, time
 from pathlib import Path
 import torch
@@ -32,8 +40,45 @@ ap.add_argument('--new', type=int, default=256); ap.add_argument('--prompt', typ
 ap.add_argument('--batches', default='1,32'); ap.add_argument('--reps', type=int, default=3)
 ap.add_argument('--contenders', default='plain,static,swiftnb')   # static (transformers' compiled generate) is for information
 ap.add_argument('--fp64', type=int, default=1, help='0: leave out the float64 equality check (the speed runs only)')
+ap.add_argument('--trained', type=int, default=1, help='0: leave out the trained models\' answers check')
+ap.add_argument('--train_steps', type=int, default=200, help='fine-tuning steps of each trained model')
+ap.add_argument('--smoke', action='store_true', help='the trained check only, on the tiny model (runs on a CPU)')
 a = ap.parse_args()
 if not {'plain', 'swiftnb'} <= set(a.contenders.split(',')): ap.error('--contenders must include plain and swiftnb (the ratio is theirs)')
+BANDWIDTH = {'H100': 3.35e12, 'H200': 4.8e12}   # bytes/s of HBM (SXM cards), for the batch-1 limit
+
+CAPITALS = [('France', 'Paris'), ('Japan', 'Tokyo'), ('Italy', 'Rome'), ('Spain', 'Madrid'), ('Egypt', 'Cairo'),
+            ('Peru', 'Lima'), ('Kenya', 'Nairobi'), ('Cuba', 'Havana'), ('Chile', 'Santiago'), ('Greece', 'Athens'),
+            ('Norway', 'Oslo'), ('Poland', 'Warsaw'), ('Canada', 'Ottawa'), ('Ghana', 'Accra'), ('Nepal', 'Kathmandu'),
+            ('Austria', 'Vienna')]
+
+def trained_check(model, steps, tmp):
+    "Fine-tune `model` on the capitals here; the fast decoder's greedy answers against plain generate's."
+    from swiftnb.sft import sft
+    from swiftnb.infer import Infer
+    rows = [{'messages': [{'role': 'user', 'content': f'What is the capital of {c}?'},
+                          {'role': 'assistant', 'content': f'{k}.'}]} for c, k in CAPITALS]
+    out = Path(tmp) / model.replace('/', '_')
+    r = sft(model, rows, output_dir=out, max_steps=steps, learning_rate=2e-3 if 'tiny' not in model else 1e-2,
+            per_device_train_batch_size=16, warmup_ratio=0., logging_steps=max(steps // 4, 1), save_steps=steps,
+            report_to='none', dashboard=False)
+    qs = [f'What is the capital of {c}?' for c, _ in CAPITALS]
+    got = {}
+    for fast in (False, None):
+        eng = Infer.from_pretrained(out, fast=fast)
+        got[fast] = eng.infer(qs, max_new_tokens=16)
+        path = getattr(eng, 'last_path', None)
+        del eng
+        if torch.cuda.is_available(): torch.cuda.empty_cache()
+    return dict(model=model, steps=steps, loss_first=round(r.losses[0], 4), loss_last=round(r.losses[-1], 4),
+                fast_path=path, same_answers=sum(x == y for x, y in zip(got[False], got[None])),
+                right_answers=sum(k in x for x, (_, k) in zip(got[None], CAPITALS)), questions=len(qs),
+                fast_answers=got[None][:4], plain_answers=got[False][:4])
+
+if a.smoke:   # the trained check alone on the tiny model: proves this script's own code on a CPU
+    import tempfile
+    print(trained_check('tiny-text', 8, tempfile.mkdtemp()))
+    raise SystemExit
 path = make_random(a.model, dtype='bfloat16')
 res = dict(date=time.strftime('%Y-%m-%d'), model=a.model, card=torch.cuda.get_device_name(), torch=torch.__version__,
            prompt=a.prompt, new=a.new, command=' '.join(['python bench/infer_speed.py'] + [f'--{k} {v}' for k, v in vars(a).items() if k != 'out']), runs=[], equality_fp64=[])
@@ -67,6 +112,10 @@ def texts(bs):
     return [proc.decode(torch.randint(200, V - 50, (a.prompt - 12,), generator=g).tolist()) for _ in range(bs)]
 
 m = load(torch.bfloat16); dec = StaticDecoder(m)
+weight_bytes = sum(p.numel() * p.element_size() for p in m.parameters())
+bw = next((v for k, v in BANDWIDTH.items() if k in res['card']), None)
+res.update(weight_gib=round(weight_bytes / 2**30, 2), bandwidth_bytes_s=bw,
+           bandwidth_limit_tok_s=round(bw / weight_bytes, 1) if bw else None)
 proc = load_processor(path)
 eng = TransformersEngine(m, proc, name=a.model) if 'engine' in a.contenders.split(',') else None
 with torch.inference_mode():
@@ -85,6 +134,7 @@ with torch.inference_mode():
         r['swiftnb_vs_plain'] = round(r['swiftnb_tok_s'] / r['plain_tok_s'], 2)
         if 'static' in outs: r['static_vs_plain'] = round(r['static_tok_s'] / r['plain_tok_s'], 2)
         r['same_tokens_bf16'] = (outs['swiftnb'] == outs['plain']).float().mean().item()
+        if bs == 1 and bw: r['swiftnb_of_bandwidth'] = round(r['swiftnb_tok_s'] / res['bandwidth_limit_tok_s'], 3)
         res['runs'].append(r); print(r, flush=True)
         Path(a.out).write_text(json.dumps(res, indent=1))
 del m, dec, eng; torch.cuda.empty_cache()
@@ -99,3 +149,11 @@ with torch.inference_mode():
                  first_difference=int(first[0]) if len(first) else None)
         res['equality_fp64'].append(e); print(e, flush=True)
 Path(a.out).write_text(json.dumps(res, indent=1))
+del m, dec; torch.cuda.empty_cache()
+if a.trained:
+    import tempfile
+    res['trained'] = []
+    for model in ('tiny-text', path):
+        res['trained'].append(trained_check(str(model), a.train_steps, tempfile.mkdtemp()))
+        print(res['trained'][-1], flush=True)
+        Path(a.out).write_text(json.dumps(res, indent=1))
