@@ -19,10 +19,15 @@ from .vllm import VllmEngine
 __all__ = ['Infer', 'infer_cmd']
 
 # %% ../../nbs/44_api.ipynb #70f9819e
-def reft_folder(model):   # what `Infer.from_pretrained` was given
-    "The folder of ReFT interventions `model` names (a run's output folder or its final/), or None."
+def reft_folder(model,          # what `Infer.from_pretrained` was given
+                adapters=None,  # and its adapters
+               ) -> tuple:      # (the folder of ReFT interventions or None, the adapters left)
+    "The ReFT folder `model` names (an output folder or its final/), or the one adapter given (ms-swift's --ckpt_dir)."
     from swiftnb.training.reft import reft_dir
-    return reft_dir(model)
+    if (d := reft_dir(model)) is not None: return d, adapters
+    ads = [adapters] if isinstance(adapters, (str, Path)) else list(adapters or [])
+    d = reft_dir(ads[0]) if len(ads) == 1 else None
+    return (d, None) if d is not None else (None, adapters)
 
 # %% ../../nbs/44_api.ipynb #64acd5d5
 def reft_engine(d:Path,                      # the folder holding reft_config.json and reft.safetensors
@@ -56,7 +61,8 @@ class Infer:
                         trust_remote_code:bool=False, # run code shipped with the model (only one you trust)
                         **kwargs) -> Engine:     # passed to `load_model` (dtype, device_map ...) or to vLLM
         "An engine for `model` with `adapters` loaded unmerged."
-        if (rd := reft_folder(model)) is not None:   # ReFT's interventions on their base model
+        rd, adapters = reft_folder(model, adapters)
+        if rd is not None:   # ReFT's interventions on their base model
             return reft_engine(rd, adapters, backend, fast, trust_remote_code, **kwargs)
         if backend == 'vllm':
             return VllmEngine(model, adapters, **kwargs, **(dict(trust_remote_code=True) if trust_remote_code else {}))
