@@ -242,9 +242,10 @@ def estimate_memory(model,                              # registry name, directo
     n_train = tuner_params(s, tuner, lora_rank) if lora else s.params
     # BOFT keeps a float32 permutation the size of each adapted layer's input squared
     if tuner == 'boft': weights += s.layers*sum(a*a for a, _ in s.linears())*4
-    if tuner == 'llamapro': weights += n_train*b   # the new blocks are weights of the model too
-    # LoRA: fp32 param+grad+2 moments; full: grad+2 moments in dtype
-    trainable = n_train*16 if lora else s.params*b*3
+    # LoRA: fp32 param+grad+2 moments; full: grad+2 moments in dtype; LLaMA-Pro: its new blocks (the default 4) as
+    # full's, and their weights and activations beside the old blocks'
+    trainable = n_train*16 if lora and tuner != 'llamapro' else (s.params if not lora else n_train)*b*3
+    if tuner == 'llamapro': weights, s = weights + n_train*b, replace(s, layers=s.layers + 4)
     if shards > 1:   # FSDP keeps 1/shards of each, and gathers one decoder layer (plus the next, prefetched) in full
         weights, trainable = weights/shards + 2*weights/max(s.layers, 1), trainable/shards
     tokens = batch_size*max_length
