@@ -163,7 +163,7 @@ def _sft_parser():
     p.add_argument('--val_dataset', nargs='*', action='extend', default=None, help='evaluation data')
     p.add_argument('--split_dataset_ratio', type=float, default=0., metavar='FLOAT',
                    help='share of --dataset held out for evaluation (ms-swift\'s; 0: none)')
-    return add_flags(p, SFTArgs, choices=CHOICES, many=('target_modules',), given_only=True)
+    return add_flags(p, SFTArgs, choices=CHOICES, many=('target_modules', 'reft_layers'), given_only=True)
 
 # %% ../nbs/90_cli.ipynb #1f223725
 def split_off(train,       # the training data: a source (path, registry name) or a datasets.Dataset

@@ -111,6 +111,21 @@ def _apply_adapters(model, ads:list, base_name):
         model = pm.merge_and_unload()
     return model
 
+# %% ../nbs/50_export.ipynb #4051dcf1
+def check_foldable(src):   # the folder given to `merge`
+    "Refuse a run `merge` has nothing to fold for: ReFT's interventions, LLaMA-Pro's whole model (an `ExportError`)."
+    from swiftnb.training.reft import reft_dir
+    if (d := reft_dir(src)) is not None:
+        raise ExportError(f"{d} holds ReFT interventions, which edit hidden states as the model runs: they cannot be "
+                          f"merged into its weights. Use the folder as it is (Infer.from_pretrained({str(src)!r}), "
+                          f"swiftnb infer --model {src}), or train a tuner that merges (lora, ...).")
+    p = Path(src)
+    if (read_manifest(p/'final') or read_manifest(p)).get('args', {}).get('tuner') == 'llamapro':
+        raise ExportError(f"{src} is a LLaMA-Pro run: its final/ is already a whole model (the new blocks in its "
+                          "weights, its config.json counting them), so there is nothing to merge. Load it as it is "
+                          f"(Infer.from_pretrained, or transformers' from_pretrained on {p/'final'}), or quantize() "
+                          "it.")
+
 # %% ../nbs/50_export.ipynb #9cc97088
 @quiet_libraries()   # merge's report is the output: no bars of transformers' loading and writing
 def merge(src,                         # an sft/dpo output folder, or an adapter folder
@@ -127,6 +142,7 @@ def merge(src,                         # an sft/dpo output folder, or an adapter
     from transformers import AutoConfig
     if not Path(src).exists():
         raise ExportError(f"{src} does not exist; pass the output_dir of sft()/dpo() or an adapter folder.")
+    check_foldable(src)
     try: base_name, ads, proc_dir = resolve_model(base, [src]) if base is not None else resolve_model(src)
     except InferError as e: raise ExportError(str(e)) from None
     if not ads: raise ExportError(f"{src} holds no adapter (adapter_config.json): a full fine-tune is already a model "

@@ -43,7 +43,7 @@ ALIASES = {
                        'false: --attn_impl sdpa'),
     'attn_impl': ('attn_impl', TRAIN, 'flash_attn -> flash_attention_2; sdpa, eager, flex_attention as they are'),
     'train_type': ('tuner', TRAIN, 'lora, full, qlora, dora, rslora, lora+, adalora, ia3, loha, lokr, oft, boft, '
-                   'vera, ln_tuning'),
+                   'vera, ln_tuning, llamapro, reft'),
     'tuner_type': ('tuner', TRAIN, 'as --train_type'),
     'sft_type': ('tuner', TRAIN, 'as --train_type'),
     'torch_dtype': ('dtype', f'{TRAIN} {EXPORT}', 'bfloat16, float16, float32 (auto: the plan\'s)'),
@@ -66,6 +66,9 @@ REFUSED = {
                  'gradients and optimizer state (ZeRO-3\'s job) with --fsdp true',
     'freeze_llm': 'swiftnb trains the language model\'s adapters (or all of it with --tuner full); '
                   'it cannot freeze the language model',
+    'reft_args': 'swiftnb\'s ReFT takes --reft_layers, --reft_rank and --reft_intervention_type; pyreft\'s other '
+                 'keywords (dropout, activation) have no place in its interventions: drop the flag',
+    'reft_layer_key': 'swiftnb finds the decoder layers itself (the model\'s get_decoder().layers): drop the flag',
 }
 
 # %% ../nbs/89_msswift.ipynb #w3bu1ms1
@@ -126,7 +129,7 @@ def check_flash(flag:str): # the flag that asked for flash attention, as the mes
 # %% ../nbs/89_msswift.ipynb #21fd8bc7
 _TUNERS = {'lora': 'lora', 'full': 'full', 'qlora': 'qlora', 'dora': 'dora', 'rslora': 'rslora', 'lora+': 'lora+',
            'loraplus': 'lora+',
-           **{t: t for t in ('adalora', 'ia3', 'loha', 'lokr', 'oft', 'boft', 'vera', 'ln_tuning')}}
+           **{t: t for t in ('adalora', 'ia3', 'loha', 'lokr', 'oft', 'boft', 'vera', 'ln_tuning', 'llamapro', 'reft')}}
 _BACKENDS = {'pt': 'transformers', 'transformers': 'transformers', 'vllm': 'vllm'}
 _MODEL_KEYS = ('model', 'model_id_or_path', 'model_path', 'sft_model_path')
 _NATIVE = {('val_dataset', c) for c in TRAIN.split()}   # swiftnb's own flags that share an alias's name

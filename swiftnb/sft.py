@@ -102,7 +102,7 @@ def load(self:SFTMethod,
     import torch
     # fp16 full fine-tuning keeps fp32 master weights (fp16 autocast); the gradient scaler refuses fp16 weights
     if self.src is not None:
-        load_dtype = 'float32' if args.tuner == 'full' and args.dtype == 'float16' else args.dtype
+        load_dtype = 'float32' if args.tuner in ('full', 'llamapro') and args.dtype == 'float16' else args.dtype
         model, processor = load_model(self.src, dtype=load_dtype, quant_bits=4 if args.tuner == 'qlora' else None,
                                       attn_impl=args.attn_impl, trust_remote_code=args.trust_remote_code)
     elif processor is None: raise SwiftnbError("A loaded model needs its processor: sft(model, data, "

@@ -166,7 +166,7 @@ class MemoryEstimate:
 
 # %% ../../nbs/05_plan.ipynb #8c1745a7
 TUNERS = ('full', 'lora', 'qlora', 'dora', 'rslora', 'lora+',   # the tuners swiftnb trains with
-          'adalora', 'ia3', 'loha', 'lokr', 'oft', 'boft', 'vera', 'ln_tuning')
+          'adalora', 'ia3', 'loha', 'lokr', 'oft', 'boft', 'vera', 'ln_tuning', 'llamapro', 'reft')
 
 # %% ../../nbs/05_plan.ipynb #99db4dd5
 def _lokr(i, o, r) -> int:
@@ -199,12 +199,20 @@ def tuner_params(shape:Shape,                  # the model's dimensions (`model_
                  boft_block_num:int=0,         # BOFT's blocks per layer
                  boft_n_butterfly_factor:int=1, # BOFT's butterfly factors
                  vera_rank:int=256,            # VeRA's rank
+                 llamapro_num_new_blocks:int=4, # LLaMA-Pro's new decoder blocks
+                 block_params:int|None=None,   # LLaMA-Pro: one decoder block's parameters, counted (None: its linear
+                                               # layers' and two norms')
+                 reft_rank:int=4,              # ReFT's rank
+                 reft_layers:int|None=None,    # ReFT: how many layers are intervened on (None: all)
                 ) -> int:
     "Trainable parameters of `tuner` on every linear layer of the language model (LN-tuning: on its norms)."
     if tuner not in TUNERS: raise ValueError(f"tuner must be one of {TUNERS}, not {tuner!r}")
     s, k = shape, locals()
     if tuner == 'full': return int(s.params)
     if tuner == 'ln_tuning': return (2*s.layers + 1)*s.hidden
+    if tuner == 'llamapro':
+        return llamapro_num_new_blocks*(block_params or sum(a*b for a, b in s.linears()) + 2*s.hidden)
+    if tuner == 'reft': return (s.layers if reft_layers is None else reft_layers)*(2*s.hidden*reft_rank + reft_rank)
     lin = s.linears()
     return s.layers*sum(_per_linear(tuner, a, b, j == len(lin) - 1, k) for j, (a, b) in enumerate(lin))
 
@@ -234,8 +242,10 @@ def estimate_memory(model,                              # registry name, directo
     n_train = tuner_params(s, tuner, lora_rank) if lora else s.params
     # BOFT keeps a float32 permutation the size of each adapted layer's input squared
     if tuner == 'boft': weights += s.layers*sum(a*a for a, _ in s.linears())*4
-    # LoRA: fp32 param+grad+2 moments; full: grad+2 moments in dtype
-    trainable = n_train*16 if lora else s.params*b*3
+    # LoRA: fp32 param+grad+2 moments; full: grad+2 moments in dtype; LLaMA-Pro: its new blocks (the default 4) as
+    # full's, and their weights and activations beside the old blocks'
+    trainable = n_train*16 if lora and tuner != 'llamapro' else (s.params if not lora else n_train)*b*3
+    if tuner == 'llamapro': weights, s = weights + n_train*b, replace(s, layers=s.layers + 4)
     if shards > 1:   # FSDP keeps 1/shards of each, and gathers one decoder layer (plus the next, prefetched) in full
         weights, trainable = weights/shards + 2*weights/max(s.layers, 1), trainable/shards
     tokens = batch_size*max_length

@@ -18,6 +18,37 @@ from .vllm import VllmEngine
 # %% auto #0
 __all__ = ['Infer', 'infer_cmd']
 
+# %% ../../nbs/44_api.ipynb #70f9819e
+def reft_folder(model,          # what `Infer.from_pretrained` was given
+                adapters=None,  # and its adapters
+               ) -> tuple:      # (the folder of ReFT interventions or None, the adapters left)
+    "The ReFT folder `model` names (an output folder or its final/), or the one adapter given (ms-swift's --ckpt_dir)."
+    from swiftnb.training.reft import reft_dir
+    if (d := reft_dir(model)) is not None: return d, adapters
+    ads = [adapters] if isinstance(adapters, (str, Path)) else list(adapters or [])
+    d = reft_dir(ads[0]) if len(ads) == 1 else None
+    return (d, None) if d is not None else (None, adapters)
+
+# %% ../../nbs/44_api.ipynb #64acd5d5
+def reft_engine(d:Path,                      # the folder holding reft_config.json and reft.safetensors
+                adapters=None,               # must be None: ReFT runs alone
+                backend:str='transformers',  # must be 'transformers'
+                fast:bool|None=None,         # `StaticDecoder` (None: on a GPU, for text models)
+                trust_remote_code:bool=False, # run code shipped with the base model
+                **kwargs) -> Engine:         # passed to `load_model`
+    "A transformers engine for the base model of the ReFT interventions in `d`, with them applied."
+    from swiftnb.infer.base import read_manifest
+    from swiftnb.training.reft import load_reft, REFT_CONFIG
+    if backend != 'transformers' or adapters:
+        raise InferError(f"{d} holds ReFT interventions, which run through transformers alone (hooks on the decoder "
+                         "layers): use backend='transformers' (swiftnb infer --backend transformers) and no further "
+                         "adapters.")
+    base = read_manifest(d).get('base_model') or json.loads((d/REFT_CONFIG).read_text())['base_model_name_or_path']
+    m, proc = load_model(base, trust_remote_code=trust_remote_code, **kwargs)
+    try: proc = load_processor(d, modality_of(m.config), trust_remote_code)
+    except Exception as e: warnings.warn(f"Using the base model's processor: the one in {d} did not load ({e}).")
+    return TransformersEngine(load_reft(m, d), proc, name=str(d), fast=fast)
+
 # %% ../../nbs/44_api.ipynb #1e200846
 class Infer:
     "Engines by backend: `Infer.from_pretrained(model_or_output_dir, adapters=None, backend='transformers')`."
@@ -30,6 +61,9 @@ class Infer:
                         trust_remote_code:bool=False, # run code shipped with the model (only one you trust)
                         **kwargs) -> Engine:     # passed to `load_model` (dtype, device_map ...) or to vLLM
         "An engine for `model` with `adapters` loaded unmerged."
+        rd, adapters = reft_folder(model, adapters)
+        if rd is not None:   # ReFT's interventions on their base model
+            return reft_engine(rd, adapters, backend, fast, trust_remote_code, **kwargs)
         if backend == 'vllm':
             return VllmEngine(model, adapters, **kwargs, **(dict(trust_remote_code=True) if trust_remote_code else {}))
         if backend != 'transformers': raise InferError(f"backend must be 'transformers' or 'vllm', not {backend!r}.")

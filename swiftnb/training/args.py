@@ -22,8 +22,8 @@ __all__ = ['TunerArgs', 'SFTArgs', 'SFTResult']
 # %% ../../nbs/20_args.ipynb #cf4ca96b
 @dataclass(kw_only=True)
 class TunerArgs:
-    """The knobs of peft's tuners beyond LoRA's, with ms-swift's names (`SFTArgs` has them all; LoHa and LoKr take
-    lora_rank and lora_alpha)."""
+    """The knobs of the tuners beyond LoRA's (peft's, LLaMA-Pro's, ReFT's), with ms-swift's names (`SFTArgs` has them
+    all; LoHa and LoKr take lora_rank and lora_alpha)."""
     adalora_target_r:int=8                   # adalora: the average rank the budget ends at
     adalora_init_r:int=12                    # adalora: every layer's rank at the start
     adalora_tinit:int=0                      # adalora: steps before ranks are cut
@@ -42,6 +42,12 @@ class TunerArgs:
     vera_projection_prng_key:int=0           # vera: seed of the shared projections
     vera_dropout:float=0.                    # vera: dropout on the adapters' input
     vera_d_initial:float=0.1                 # vera: start value of its scaling vector d
+    llamapro_num_new_blocks:int=4            # llamapro: new decoder blocks, spread evenly among the model's
+    llamapro_num_groups:int|None=None        # llamapro: places the new blocks go, in groups (None: one block each)
+    # reft: layer indices, or one comma-separated string (None: every decoder layer, as ms-swift)
+    reft_layers:str|list|None=None           # reft: the decoder layers whose outputs are intervened on
+    reft_rank:int=4                          # reft: rank of each intervention
+    reft_intervention_type:str='LoreftIntervention' # reft: LoreftIntervention (R orthonormal) or NoreftIntervention
 
 # %% ../../nbs/20_args.ipynb #ba66f8dd
 @dataclass
@@ -58,8 +64,8 @@ class SFTArgs(TunerArgs):
     weight_decay:float=0.1                   # AdamW's weight decay
     max_grad_norm:float=1.                   # gradients clipped to this norm
     seed:int=42                              # seeds the adapters' start and the data order
-    # lora, qlora, dora, rslora, lora+, full; adalora, ia3, loha, lokr, oft, boft, vera, ln_tuning (plan: lora
-    # or qlora); their knobs are `TunerArgs`'
+    # lora, qlora, dora, rslora, lora+, full; adalora, ia3, loha, lokr, oft, boft, vera, ln_tuning; llamapro, reft
+    # (plan: lora or qlora); their knobs are `TunerArgs`'
     tuner:str|None=None                      # what trains
     lora_rank:int=8                          # the adapters' rank (LoHa's and LoKr's too)
     lora_alpha:int=32                        # the adapters' scale is lora_alpha/lora_rank
@@ -98,9 +104,33 @@ class SFTArgs(TunerArgs):
             raise ValueError(f"truncation must be right, drop or error, not {self.truncation!r}")
         check_tuner_knobs(self)
 
+# %% ../../nbs/20_args.ipynb #f454d38c
+REFT_TYPES = ('LoreftIntervention', 'NoreftIntervention')   # ms-swift's names of the interventions swiftnb has
+
+def check_block_knobs(a:SFTArgs):   # the settings (`reft_layers` made a list of ints in place)
+    "Refuse LLaMA-Pro's and ReFT's settings the run cannot honour, naming the knobs."
+    if a.tuner == 'llamapro' and (a.llamapro_num_new_blocks < 1 or (a.llamapro_num_groups or 1) < 1
+                                  or a.llamapro_num_new_blocks % (a.llamapro_num_groups or 1)):
+        raise ValueError(f"llamapro_num_new_blocks ({a.llamapro_num_new_blocks}) must be 1 or more, in "
+                         f"llamapro_num_groups ({a.llamapro_num_groups}) groups of equal size.")
+    if isinstance(a.reft_layers, (str, int)): a.reft_layers = str(a.reft_layers).replace(',', ' ').split()
+    try: a.reft_layers = None if a.reft_layers is None else [int(i) for i in a.reft_layers]
+    except ValueError: raise ValueError(f"reft_layers takes layer indices, e.g. [0, 1] (--reft_layers 0 1), not "
+                                        f"{a.reft_layers!r}.") from None
+    if a.tuner != 'reft': return
+    if a.reft_intervention_type not in REFT_TYPES:
+        raise ValueError(f"reft_intervention_type must be one of {REFT_TYPES}, not {a.reft_intervention_type!r}.")
+    if a.reft_rank < 1: raise ValueError(f"reft_rank must be 1 or more, not {a.reft_rank}.")
+    if a.resume_from_checkpoint: raise ValueError("tuner='reft' does not resume from a checkpoint yet (its checkpoints "
+                                                  "hold the interventions only): run again without "
+                                                  "resume_from_checkpoint.")
+    if a.fsdp: raise ValueError("tuner='reft' hooks the decoder layers, which FSDP wraps; use fsdp=False (data "
+                                "parallel: nproc_per_node) or another tuner.")
+
 # %% ../../nbs/20_args.ipynb #f4a03fab
 def check_tuner_knobs(a:SFTArgs):   # the settings
     "Refuse tuner settings peft or the run cannot honour, naming the knobs."
+    check_block_knobs(a)
     if a.tuner == 'boft' and (a.boft_block_size == 0) == (a.boft_block_num == 0):
         raise ValueError(f"boft takes one of boft_block_size ({a.boft_block_size}) and boft_block_num "
                          f"({a.boft_block_num}): set the other to 0.")
@@ -116,7 +146,8 @@ def check_tuner_knobs(a:SFTArgs):   # the settings
 
 # %% ../../nbs/20_args.ipynb #b04944b4
 # the settings with a fixed set of values, as the command line's parser checks them
-CHOICES = dict(tuner=TUNERS, attn_impl=('auto', *ATTN_IMPLS), truncation=TRUNCATIONS, dtype=tuple(DTYPES))
+CHOICES = dict(tuner=TUNERS, attn_impl=('auto', *ATTN_IMPLS), truncation=TRUNCATIONS, dtype=tuple(DTYPES),
+               reft_intervention_type=REFT_TYPES)
 
 # %% ../../nbs/20_args.ipynb #26dca2a4
 @patch

@@ -110,6 +110,9 @@ def tune(self:Method,
          args,    # the run's settings
         ) -> tuple:
     "`(model, args)`: the tuner applied (seeded by the run)."
+    if args.tuner in ('llamapro', 'reft') and self.name != 'sft':   # trl's reference copies know neither
+        raise SwiftnbError(f"tuner={args.tuner!r} trains with sft only so far; {self.name} trains lora, full or peft's "
+                           "tuners (a llamapro run's final/ is a whole model: align it with tuner='lora' or 'full').")
     if args.gradient_checkpointing and args.tuner != 'full': model.enable_input_require_grads()
     return apply_tuner(model, args), args
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 from ..core import SwiftnbError
 from ..core.errors import quiet_libraries
 from .args import SFTArgs
+from .llamapro import apply_llamapro
+from .reft import apply_reft
 
 # %% auto #0
 __all__ = ['linear_names', 'norm_names', 'trainable_summary', 'ia3_feedforward', 'peft_config', 'apply_tuner']
@@ -59,6 +61,8 @@ _LORA_FAMILY = ('lora', 'qlora', 'dora', 'rslora', 'lora+')
 # peft's config class of each other tuner
 _CONFIGS = dict(adalora='AdaLoraConfig', ia3='IA3Config', loha='LoHaConfig', lokr='LoKrConfig', oft='OFTConfig',
                 boft='BOFTConfig', vera='VeraConfig', ln_tuning='LNTuningConfig')
+# the tuners peft does not have (`training.llamapro`, `training.reft`)
+_BLOCKS = dict(llamapro=apply_llamapro, reft=apply_reft)
 
 # %% ../../nbs/21_tuners.ipynb #948b9d05
 def _knobs(tuner:str, a:SFTArgs) -> dict:
@@ -133,6 +137,7 @@ def apply_tuner(model,        # a loaded model
             frozen = (part == 'encoder' and args.freeze_vision) or (part == 'aligner' and args.freeze_aligner)
             p.requires_grad_(not frozen)
         return model
+    if tuner in _BLOCKS: return _BLOCKS[tuner](model, args)   # swiftnb's own: LLaMA-Pro's blocks, ReFT's interventions
     from peft import get_peft_model, prepare_model_for_kbit_training
     if tuner == 'qlora' or getattr(model, 'is_loaded_in_4bit', False) or getattr(model, 'is_loaded_in_8bit', False):
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=bool(args.gradient_checkpointing))
