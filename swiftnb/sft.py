@@ -13,6 +13,9 @@ from fastcore.basics import patch
 from .core import SwiftnbError, PlanError, logit_tol, recommend, load_model, modality_of
 from .training.args import SFTArgs, SFTResult, TunerArgs
 from .training.tuners import linear_names, apply_tuner, trainable_summary
+from .training.llamapro import decoder_layers, block_places, zeroed_copy, expand_blocks, apply_llamapro
+from .training.reft import REFT_CONFIG, REFT_WEIGHTS, intervention, add_reft, save_reft, load_reft, reft_dir
+from .training.reft import apply_reft
 from .training.tuners import peft_config, ia3_feedforward, norm_names
 from .training.fused import fuse_lora
 from .training.dashboard import Dashboard
@@ -30,13 +33,16 @@ from .core.plan import HEADROOM
 __all__ = ['SFTMethod', 'sft', 'SFTArgs', 'linear_names', 'apply_tuner', 'trainable_summary', 'fuse_lora', 'Dashboard',
            'last_checkpoint', 'resume_point', 'SFTResult', 'token_balanced_sampler', 'flex_note', 'report_to',
            'training_kwargs', 'one_gpu', 'Method', 'train_run', 'TunerArgs', 'peft_config', 'ia3_feedforward',
-           'norm_names', 'AdaLoraStep', 'tuner_callbacks']
+           'norm_names', 'AdaLoraStep', 'tuner_callbacks', 'decoder_layers', 'block_places', 'zeroed_copy',
+           'expand_blocks', 'apply_llamapro', 'REFT_CONFIG', 'REFT_WEIGHTS', 'intervention', 'add_reft', 'save_reft',
+           'load_reft', 'reft_dir', 'apply_reft']
 
 # %% ../nbs/28_sft.ipynb #313ee5c7
 _all_ = ['SFTArgs', 'linear_names', 'apply_tuner', 'trainable_summary', 'fuse_lora', 'Dashboard', 'last_checkpoint',
          'resume_point', 'SFTResult', 'token_balanced_sampler', 'flex_note', 'report_to', 'training_kwargs', 'one_gpu',
          'Method', 'train_run', 'TunerArgs', 'peft_config', 'ia3_feedforward', 'norm_names', 'AdaLoraStep',
-         'tuner_callbacks']
+         'tuner_callbacks', 'decoder_layers', 'block_places', 'zeroed_copy', 'expand_blocks', 'apply_llamapro',
+         'REFT_CONFIG', 'REFT_WEIGHTS', 'intervention', 'add_reft', 'save_reft', 'load_reft', 'reft_dir', 'apply_reft']
 
 # %% ../nbs/28_sft.ipynb #fda832a9
 class SFTMethod(Method):

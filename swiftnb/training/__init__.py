@@ -8,8 +8,10 @@ Docs: https://swiftnb.github.io/swiftnb/training.html.md"""
 __all__ = []
 
 # %% ../../nbs/29_training.ipynb #48b7e8e4
-from . import args, tuners, fused, dashboard, checkpoints, trainer, launch, run
+from . import args, llamapro, reft, tuners, fused, dashboard, checkpoints, trainer, launch, run
 from .args import *
+from .llamapro import *
+from .reft import *
 from .tuners import *
 from .fused import *
 from .dashboard import *
@@ -17,5 +19,5 @@ from .checkpoints import *
 from .trainer import *
 from .launch import *
 from .run import *
-__all__ = [*args.__all__, *tuners.__all__, *fused.__all__, *dashboard.__all__, *checkpoints.__all__, *trainer.__all__,
-           *launch.__all__, *run.__all__]
+__all__ = [*args.__all__, *llamapro.__all__, *reft.__all__, *tuners.__all__, *fused.__all__, *dashboard.__all__,
+           *checkpoints.__all__, *trainer.__all__, *launch.__all__, *run.__all__]
