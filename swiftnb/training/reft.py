@@ -78,7 +78,7 @@ def save_reft(model,   # a model `add_reft` changed
     d.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().contiguous().cpu() for k, v in model.swiftnb_reft.state_dict().items()}
     save_file(state, str(d/REFT_WEIGHTS))
-    base = getattr(model.config, '_name_or_path', None)
+    base = getattr(model.config, 'name_or_path', None)
     (d/REFT_CONFIG).write_text(json.dumps({**model.swiftnb_reft_config, 'base_model_name_or_path': base}, indent=1))
 
 # %% ../../nbs/20b_reft.ipynb #b3c7db30
