@@ -29,7 +29,7 @@ def _frame(rows:list, cols:list, dtype=None):
     import pandas as pd
     return pd.DataFrame({c: pd.Series([r.get(c) for r in rows], dtype=dtype) for c in cols}, columns=cols)
 
-# %% ../../nbs/61_results.ipynb #a9dc78ed
+# %% ../../nbs/61_results.ipynb #c8477381
 def _shown(rows:list, cols:list, width:int|None=None):
     "The DataFrame of `rows` as display strings: every cell through `_fmt`."
     return _frame(rows, cols, object).map(lambda v: _fmt(v, width))

@@ -192,7 +192,7 @@ def _check_json(body, max_depth:int=_MAX_DEPTH):
                 todo.append((v, w, d + 1))
         elif isinstance(x, list): todo += [(v, f"{where}[{i}]", d + 1) for i, v in enumerate(x)]
 
-# %% ../../nbs/55_serve_requests.ipynb #efee12cb
+# %% ../../nbs/55_serve_requests.ipynb #890fd82a
 @functools.cache
 def request_models():
     "The pydantic models of an OpenAI chat-completions request: `ChatRequest` and its parts, by name."
@@ -244,7 +244,7 @@ def request_models():
     return SimpleNamespace(**{c.__name__: c for c in (ChatRequest, Message, ToolCall, FunctionCall, TextPart,
                                                       ImagePart, InputAudioPart, AudioURLPart, URL, InputAudio)})
 
-# %% ../../nbs/55_serve_requests.ipynb #0cb79cda
+# %% ../../nbs/55_serve_requests.ipynb #9e31fc2a
 _TOP = {'messages': "'messages' must be a non-empty list.", 'max_tokens': 'max_tokens must be a positive integer.',
         'max_completion_tokens': 'max_tokens must be a positive integer.',
         'temperature': 'temperature must be a number in [0.0, 2.0].', 'top_p': 'top_p must be a number in [0.0, 1.0].',
@@ -261,7 +261,7 @@ def _refusal(e, body:dict) -> RequestError:
     k = min((l[0] for l in errs), key=lambda k: list(_TOP).index(k) if k in _TOP else len(_TOP))
     return RequestError(_TOP.get(k, f"{k} is not valid."), param='max_tokens' if k == 'max_completion_tokens' else k)
 
-# %% ../../nbs/55_serve_requests.ipynb #fc506553
+# %% ../../nbs/55_serve_requests.ipynb #0b41d0a5
 def _message_refusal(i:int, locs:list, body:dict) -> RequestError:
     "The refusal of message `i`, whose mistakes are at `locs` (inside it): role, then content, then tool calls."
     where, m = f"messages[{i}]", body['messages'][i]
@@ -281,7 +281,7 @@ def _message_refusal(i:int, locs:list, body:dict) -> RequestError:
         return RequestError(f"{where}: only assistant messages carry tool_calls.", param=f"{where}.tool_calls")
     return _call_refusal(where, at('tool_calls'), m['tool_calls'])
 
-# %% ../../nbs/55_serve_requests.ipynb #56bb601e
+# %% ../../nbs/55_serve_requests.ipynb #013147a3
 def _call_refusal(where:str, locs:list, calls) -> RequestError:
     "The refusal of message `where`'s `tool_calls`, whose mistakes are at `locs`."
     j = next((l[1] for l in locs if len(l) > 1 and isinstance(l[1], int)), None)
