@@ -241,15 +241,16 @@ def _drop_added_eos(trainer, feature, row) -> dict:
 @functools.cache
 def _trainer(method):
     "trl's trainer for `method`, counting the tokens it trains on; ORPO/CPO/SimPO train each answer's end of turn once."
+    from swiftnb.core.compat import trainer_hooks, orpo_nll_at
     _, base = _trainer_cls(method)
+    def count_tokens(self, inputs):
+        "Count the non-padding tokens of the batch (transformers looks only at `input_ids`)."
+        import torch
+        if self.args.include_num_input_tokens_seen == 'no' or (n := _real_tokens(inputs)) is None: return
+        n = self.accelerator.gather(torch.as_tensor(n, device=self.args.device)).sum().item()
+        self.state.num_input_tokens_seen += n
     class Trainer(base):
         prompt_nll = False   # ORPO: the SFT term on prompt + answer, as trl (set from AlignArgs.orpo_prompt_loss)
-        def _track_num_input_tokens(self, inputs):
-            "Count the non-padding tokens of the batch (transformers looks only at `input_ids`)."
-            import torch
-            if self.args.include_num_input_tokens_seen == 'no' or (n := _real_tokens(inputs)) is None: return
-            n = self.accelerator.gather(torch.as_tensor(n, device=self.args.device)).sum().item()
-            self.state.num_input_tokens_seen += n
         if method in ('orpo', 'cpo', 'simpo'):
             def tokenize_row(self, feature, model=None):
                 return _drop_added_eos(self, feature, super().tokenize_row(feature, model))
@@ -257,10 +258,13 @@ def _trainer(method):
             def concatenated_forward(self, model, batch):
                 "trl's forward, with the SFT term on the chosen answers' tokens only (trl: prompt and answer)."
                 out = super().concatenated_forward(model, batch)
-                if self.prompt_nll or self.is_encoder_decoder: return out
+                # i: where trl returns the chosen rows' NLL (swiftnb.core.compat; None: trl's own term)
+                if self.prompt_nll or self.is_encoder_decoder or (i := orpo_nll_at()) is None: return out
                 n = (batch['chosen_labels'][:, 1:] != -100).sum(-1).to(out[0].device)   # answer tokens per chosen row
                 # out[0]: their mean log-probs
-                return (*out[:4], -(out[0].float()*n).sum()/n.sum().clamp(min=1), *out[5:])
+                return (*out[:i], -(out[0].float()*n).sum()/n.sum().clamp(min=1), *out[i + 1:])
+    # the Trainer's token count has no public hook (swiftnb.core.compat)
+    for k, f in trainer_hooks(count_tokens=count_tokens).items(): setattr(Trainer, k, f)
     Trainer.__name__ = Trainer.__qualname__ = base.__name__
     return Trainer
 
@@ -272,18 +276,19 @@ def _vllm_reloadable(on:bool):
     Parameter, so trl's weight sync after the first step failed ("'Parameter' object has no attribute
     'weight_loader'"). The CPU build's own per-layer opt-out, `_cpu_skip_gemm_dispatch` (F.linear on the layer's
     weight), is set for every layer of the engine made here. On a GPU nothing changes."""
+    from swiftnb.core.compat import vllm_cpu_keep_weights, vllm_cpu_patch_ok
     L = None
     if on and has_module('vllm'):
         from vllm.platforms import current_platform
         from vllm.model_executor.layers import linear as L
         reloads = hasattr(getattr(L, 'UnquantizedLinearMethod', None), 'process_weights_after_loading')
-        if not (current_platform.is_cpu() and reloads): L = None
+        if not (current_platform.is_cpu() and reloads and vllm_cpu_patch_ok()): L = None
     if L is None:
         yield
         return
     old = L.UnquantizedLinearMethod.process_weights_after_loading
     def after(self, layer):
-        layer._cpu_skip_gemm_dispatch = True
+        vllm_cpu_keep_weights(layer)
         return old(self, layer)
     L.UnquantizedLinearMethod.process_weights_after_loading = after
     try: yield
@@ -348,7 +353,7 @@ def start(self:_Align, model, args):
     self.model0 = base
     if isinstance(base, (str, Path)): check_remote_code(base, args.trust_remote_code)   # an SFT output's base too
     self.base, self.src = (str(get_model_dir(base)),)*2 if isinstance(base, (str, Path)) else (base, None)
-    if self.src is None: self.base = getattr(base.config, '_name_or_path', '')
+    if self.src is None: self.base = getattr(base.config, 'name_or_path', '')
     if self.adapter is not None and args.tuner not in (None, 'lora', 'dora', 'rslora', 'lora+',
                                                       self.sft_man['args'].get('tuner')):
         raise SwiftnbError(f"{self.adapter} is a {self.sft_man['args'].get('tuner')} adapter: "

@@ -106,6 +106,7 @@ def load(self:SFTMethod,
          args,        # the run's settings, filled from the plan
         ):
     import torch
+    from swiftnb.core.compat import attn_impl
     # fp16 full fine-tuning keeps fp32 master weights (fp16 autocast); the gradient scaler refuses fp16 weights
     if self.src is not None:
         load_dtype = 'float32' if args.tuner in ('full', 'llamapro') and args.dtype == 'float16' else args.dtype
@@ -114,7 +115,7 @@ def load(self:SFTMethod,
     elif processor is None: raise SwiftnbError("A loaded model needs its processor: sft(model, data, "
                                                "processor=tokenizer_or_processor).")
     # a loaded model keeps the attention it was loaded with
-    else: args = replace(args, attn_impl=model.config._attn_implementation)
+    else: args = replace(args, attn_impl=attn_impl(model))
     if args.attn_impl == 'flex_attention' and torch.cuda.is_available():
         note = flex_note()                  # sets where compiled kernels are kept, in every process
         if self.rank == 0: print(note, flush=True)

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """The structure's numbers (CONTRIBUTING.md's style, measured): code cells per notebook and their lines (median, max,
 how many over 60), long lines, semicolon chains, private names imported across modules, import cycles, and public
-functions whose parameters lack docments.
+functions whose parameters lack docments, and private names of other libraries used outside `swiftnb.core.compat`.
 
     python tools/structure.py            # the table and the totals
     python tools/structure.py --check    # exit 1 when a limit is broken (and say where)
@@ -12,6 +12,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 LIMITS = dict(median=8, cell=60, line=120)
 INTERNAL = '_internal'   # the one module other modules may take private names from
+COMPAT = 'swiftnb.core.compat'   # the one module that may touch other libraries' private names (nbs/00a_compat)
+# private names of other libraries accepted outside COMPAT, and why
+ALLOW = {'_option_string_actions': "Python's own argparse (the standard library, not a dependency that upgrades on its "
+                                   "own schedule): the parser's flags, to name an unknown one before any other error",
+         '_chunks_to': "swiftnb's own method on its Trainer subclass (transformers' Trainer has none of that name)"}
 
 def code_cells(nb: Path):
     "The source of each code cell of notebook `nb`."
@@ -76,6 +81,62 @@ def cycles(mods):
         if not state.get(m): visit(m, [m])
     return found
 
+def _private(name) -> bool: return name.startswith('_') and not name.startswith('__')
+
+def _foreign_classes(mod:str, tree) -> list:
+    """The classes of module `mod` that derive from another library's class: a base that is neither a module-level
+    class of the module nor a name imported from swiftnb."""
+    own = {n.name for n in tree.body if isinstance(n, ast.ClassDef)} | {'object'}
+    own |= {a.asname or a.name for _, _, n in _imports(tree, mod) for a in getattr(n, 'names', [])}
+    return [c for c in ast.walk(tree) if isinstance(c, ast.ClassDef)
+            and any(not (isinstance(b, ast.Name) and b.id in own) for b in c.bases)]
+
+def _own_names(mods) -> set:
+    """Names swiftnb defines: functions, classes, variables, attributes it sets on self/cls, and `_swiftnb*` marks it
+    sets on other objects; not what the body of a subclass of another library's class defines (its overrides)."""
+    own, skip = set(), set()
+    for mod, tree in mods.items():
+        for c in _foreign_classes(mod, tree):
+            skip |= {id(b) for b in c.body} | {id(t) for b in c.body if isinstance(b, ast.Assign)
+                                                 for x in b.targets for t in ast.walk(x)}
+        for n in ast.walk(tree):
+            if id(n) in skip: continue
+            if isinstance(n, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)): own.add(n.name)
+            elif isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store): own.add(n.id)
+            elif isinstance(n, ast.Attribute) and isinstance(n.ctx, ast.Store) and (
+                    n.attr.startswith('_swiftnb') or isinstance(n.value, ast.Name) and n.value.id in ('self', 'cls')):
+                own.add(n.attr)
+    return own
+
+def foreign_private(mods) -> list:
+    """['module:line name'] for each private name of another library used outside COMPAT: an attribute (`x._y`), a
+    getattr/hasattr/setattr of one, an import of one (or from a private module), and a private method defined in a
+    subclass of another library's class (an override of its internals)."""
+    own, out = _own_names(mods), []
+    for mod, tree in mods.items():
+        if mod == COMPAT: continue
+        foreign = [id(c) for c in _foreign_classes(mod, tree)]
+        for n in ast.walk(tree):
+            hits = []
+            if isinstance(n, ast.Attribute) and _private(n.attr) and n.attr not in own: hits = [n.attr]
+            elif (isinstance(n, ast.Call) and isinstance(n.func, ast.Name)
+                  and n.func.id in ('getattr', 'hasattr', 'setattr', 'delattr') and len(n.args) > 1
+                  and isinstance(n.args[1], ast.Constant) and isinstance(n.args[1].value, str)
+                  and _private(n.args[1].value) and n.args[1].value not in own): hits = [repr(n.args[1].value)]
+            elif isinstance(n, ast.ImportFrom) and not n.level and n.module and n.module.split('.')[0] not in (
+                    'swiftnb', '__future__'):
+                hits = [f'{n.module}.{a.name}' for a in n.names if _private(a.name)]
+                hits += [n.module] if any(_private(p) for p in n.module.split('.')) else []
+            elif isinstance(n, ast.Import):
+                hits = [a.name for a in n.names if any(_private(p) for p in a.name.split('.'))]
+            elif isinstance(n, ast.ClassDef) and id(n) in foreign:
+                hits = [f'{n.name}.{b.name}' for b in n.body if isinstance(b, (ast.FunctionDef, ast.AsyncFunctionDef))
+                        and _private(b.name)]
+                hits += [f'{n.name}.{t.id}' for b in n.body if isinstance(b, ast.Assign) for x in b.targets
+                         for t in ast.walk(x) if isinstance(t, ast.Name) and _private(t.id)]
+            out += [f'{mod}:{n.lineno} {h}' for h in hits if h.strip("'").rsplit('.', 1)[-1] not in ALLOW]
+    return out
+
 def undocumented(mods):
     "['module.function(param, ...)'] for public functions and methods (in __all__) with parameters lacking docments."
     from fastcore.docments import docments
@@ -121,14 +182,17 @@ def main():
     for r in rows: print(f'{r[0]:<24}{r[1]:>6}{r[2]:>8}{r[3]:>6}{r[4]:>5}{r[5]:>8}{r[6]:>5}')
     mods = modules()
     priv, cyc, undoc = private_imports(mods), cycles(mods), undocumented(mods)
+    foreign = foreign_private(mods)
     med = statistics.median(all_lines)
     print(f"\nall: {len(all_lines)} code cells, median {med} lines, max {max(all_lines)}, "
           f"{sum(r[4] for r in rows)} over {LIMITS['cell']}; {sum(r[5] for r in rows)} lines over {LIMITS['line']} "
           f"characters; {sum(r[6] for r in rows)} semicolon lines; {len(priv)} private imports across modules; "
-          f"{len(cyc)} import cycles; {len(undoc)} public functions with undocumented parameters")
+          f"{len(cyc)} import cycles; {len(undoc)} public functions with undocumented parameters; {len(foreign)} private "
+          f"names of other libraries outside {COMPAT}")
     if med > LIMITS['median']: problems.append(f'median cell {med} lines > {LIMITS["median"]}')
     problems += [f'private import {p}' for p in priv] + [f'cycle {" -> ".join(c)}' for c in cyc]
     problems += [f'no docments: {u}' for u in undoc]
+    problems += [f'private name of another library outside {COMPAT} (move it there, nbs/00a_compat): {f}' for f in foreign]
     if a.where:
         for p in problems: print(' ', p)
     if a.check and problems:

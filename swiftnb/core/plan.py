@@ -81,8 +81,11 @@ _ENCODER = re.compile(r'(^|\.)(visual|vision_\w+|audio_\w+|multi_modal_projector
 def _meta_model(conf):
     "The model of config `conf` on the meta device, through the first Auto class that builds it."
     import torch, transformers as tf
-    for auto in (tf.AutoModelForCausalLM, tf.AutoModelForImageTextToText, tf.AutoModelForMultimodalLM):
-        if type(conf) not in auto._model_mapping: continue
+    # each Auto class with its public mapping (the config classes it builds)
+    for auto, mapping in ((tf.AutoModelForCausalLM, tf.MODEL_FOR_CAUSAL_LM_MAPPING),
+                          (tf.AutoModelForImageTextToText, tf.MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING),
+                          (tf.AutoModelForMultimodalLM, tf.MODEL_FOR_MULTIMODAL_LM_MAPPING)):
+        if type(conf) not in mapping: continue
         with torch.device('meta'): return auto.from_config(conf)
     raise UnknownModel(f"No Auto class of transformers builds a {type(conf).__name__} with a language model head.")
 

@@ -207,7 +207,7 @@ def _train_tokenizer(vocab_size=2048):
     from transformers import Qwen2Tokenizer
     # Qwen2Tokenizer rebuilds its pipeline (NFC + Qwen split regex + ByteLevel) on every load and
     # ignores the one stored in tokenizer.json, so we must train with exactly that pipeline.
-    qwen = Qwen2Tokenizer()._tokenizer
+    qwen = Qwen2Tokenizer().backend_tokenizer
     bpe = Tokenizer(models.BPE())  # fresh model: no stale <|endoftext|> id 0 colliding with byte ids
     bpe.normalizer, bpe.pre_tokenizer, bpe.decoder = qwen.normalizer, qwen.pre_tokenizer, qwen.decoder
     trainer = trainers.BpeTrainer(vocab_size=vocab_size, show_progress=False, special_tokens=[],

@@ -68,7 +68,8 @@ class PackingCollator:
         if any(hasattr(model.config, k) for k in ('vision_config', 'audio_config')):
             raise EncodeError(f"PackingCollator packs for text models; {type(model).__name__} computes its own "
                               "positions per sequence (Qwen2-VL's 3D M-RoPE). Use pad_collate.")
-        return cls(model.config._attn_implementation, model.dtype, max_tokens, mask_on_device)
+        from swiftnb.core.compat import attn_impl
+        return cls(attn_impl(model), model.dtype, max_tokens, mask_on_device)
 
 # %% ../../nbs/14_collate.ipynb #47d91abf
 @patch

@@ -14,13 +14,6 @@ from .metrics import EvalError
 # %% auto #0
 __all__ = ['EvalResult', 'Comparison']
 
-# %% ../../nbs/61_results.ipynb #75db45db
-def _pandas():
-    try:
-        import pandas
-        return pandas
-    except ImportError: return None
-
 # %% ../../nbs/61_results.ipynb #d017187b
 def _fmt(v, width:int|None=None) -> str:
     "A cell for display: numbers to 4 significant digits, lists as JSON, long text cut to `width`."
@@ -30,29 +23,34 @@ def _fmt(v, width:int|None=None) -> str:
     s = s.replace('\n', ' ')
     return s if not width or len(s) <= width else s[:width-1] + '…'
 
+# %% ../../nbs/61_results.ipynb #c3c7e9c6
+def _frame(rows:list, cols:list, dtype=None):
+    "A pandas DataFrame of `rows` (dicts) with columns `cols`; `dtype=object` keeps every value as it is."
+    import pandas as pd
+    return pd.DataFrame({c: pd.Series([r.get(c) for r in rows], dtype=dtype) for c in cols}, columns=cols)
+
+# %% ../../nbs/61_results.ipynb #c8477381
+def _shown(rows:list, cols:list, width:int|None=None):
+    "The DataFrame of `rows` as display strings: every cell through `_fmt`."
+    return _frame(rows, cols, object).map(lambda v: _fmt(v, width))
+
 # %% ../../nbs/61_results.ipynb #1ea7c076
 def _text_table(rows:list, cols:list, width:int=40) -> str:
-    "Rows of dicts as an aligned plain-text table."
-    cells = [[_fmt(r.get(c), width) for c in cols] for r in rows]
-    w = [max([len(c)] + [len(x[i]) for x in cells]) for i, c in enumerate(cols)]
-    line = lambda xs: '  '.join(x.ljust(n) for x, n in zip(xs, w)).rstrip()
-    return '\n'.join([line(cols), line(['-' * n for n in w])] + [line(x) for x in cells])
+    "Rows of dicts as an aligned plain-text table: the header, a rule, a line a row."
+    import pandas as pd
+    t = _shown(rows, cols, width)
+    w = {c: max([len(c), *t[c].str.len()]) for c in cols}
+    t = pd.concat([pd.DataFrame([cols, ['-' * w[c] for c in cols]], columns=cols), t])
+    return '\n'.join('  '.join(v.ljust(w[c]) for c, v in r.items()).rstrip() for _, r in t.iterrows())
 
 # %% ../../nbs/61_results.ipynb #cc815600
 def _html_table(rows:list, cols:list, width:int=80) -> str:
-    "Rows of dicts as an HTML table."
-    th = ''.join(f'<th>{html.escape(c)}</th>' for c in cols)
+    "Rows of dicts as an HTML table; numbers right-aligned."
+    t, num = _shown(rows, cols, width), _frame(rows, cols, object).map(lambda v: isinstance(v, (int, float)))
     right = " style='text-align:right'"
-    tds = lambda r: ''.join(f"<td{right if isinstance(r.get(c), (int, float)) else ''}>"
-                            f"{html.escape(_fmt(r.get(c), width))}</td>" for c in cols)
-    return f"<table><thead><tr>{th}</tr></thead><tbody>{''.join(f'<tr>{tds(r)}</tr>' for r in rows)}</tbody></table>"
-
-# %% ../../nbs/61_results.ipynb #c3c7e9c6
-def _frame(rows:list, cols:list):
-    "A pandas DataFrame of `rows` (a list of dicts without pandas)."
-    pd = _pandas()
-    if pd: return pd.DataFrame([{c: r.get(c) for c in cols} for r in rows], columns=cols)
-    return [{c: r.get(c) for c in cols} for r in rows]
+    th = ''.join(f'<th>{html.escape(c)}</th>' for c in cols)
+    tds = lambda i: ''.join(f"<td{right if num.at[i, c] else ''}>{html.escape(t.at[i, c])}</td>" for c in cols)
+    return f"<table><thead><tr>{th}</tr></thead><tbody>{''.join(f'<tr>{tds(i)}</tr>' for i in t.index)}</tbody></table>"
 
 # %% ../../nbs/61_results.ipynb #25c34443
 def _write(path, text:str) -> Path:
@@ -66,14 +64,10 @@ def _write(path, text:str) -> Path:
 
 # %% ../../nbs/61_results.ipynb #bd719b60
 def _csv(rows:list, cols:list) -> str:
-    f = io.StringIO()
-    w = csv.writer(f)
-    w.writerow(cols)
-    for r in rows:
-        w.writerow(['' if r.get(c) is None
-                    else json.dumps(r[c], ensure_ascii=False) if isinstance(r.get(c), (list, dict))
-                    else r[c] for c in cols])
-    return f.getvalue()
+    "Rows of dicts as CSV: lists and dicts as JSON, None as an empty cell."
+    cell = lambda v: '' if v is None else json.dumps(v, ensure_ascii=False) if isinstance(v, (list, dict)) else str(v)
+    t = _frame(rows, cols, object).map(cell)   # as text: a column with a gap keeps its integers
+    return t.to_csv(index=False, lineterminator='\r\n')
 
 # %% ../../nbs/61_results.ipynb #6e9c0793
 class EvalResult:
@@ -100,7 +94,7 @@ class EvalResult:
 # %% ../../nbs/61_results.ipynb #feefafda
 @patch(as_prop=True)
 def table(self:EvalResult):
-    "Per-row results: a pandas DataFrame (a list of dicts without pandas)."
+    "Per-row results: a pandas DataFrame."
     return _frame(self.rows, self.columns)
 
 # %% ../../nbs/61_results.ipynb #320eea45
@@ -199,9 +193,9 @@ class Comparison:
     def rows(self) -> list: return [{**r.summary_row, 'model': n} for n, r in self.results.items()]
     @property
     def table(self):
-        "One row per model: rows scored and each aggregate score (a DataFrame indexed by model, or a list of dicts)."
+        "One row per model: rows scored and each aggregate score (a DataFrame indexed by model)."
         t = _frame(self.rows, ['model', 'rows'] + self.metrics)
-        return t.set_index('model') if _pandas() else t
+        return t.set_index('model')
 
 # %% ../../nbs/61_results.ipynb #0bce21ba
 @patch

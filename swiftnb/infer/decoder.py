@@ -51,9 +51,10 @@ def fast_settings(model,      # the model whose generation config is under `gen`
     cfg = copy.deepcopy(getattr(model, 'generation_config', None) or GenerationConfig())
     unused = cfg.update(**gen)
     odd = sorted(set(cfg.to_diff_dict()) - _FAST_KEYS | set(unused))
-    # generate's own fallbacks for what is unset (top_k=50 when sampling)
-    if hasattr(cfg, '_get_default_generation_params'):
-        cfg.update(**{k: v for k, v in cfg._get_default_generation_params().items() if getattr(cfg, k, None) is None})
+    # generate's own fallbacks for what is unset (top_k=50 when sampling); without them, generate answers
+    from swiftnb.core.compat import generation_defaults
+    if (defaults := generation_defaults()) is None: odd.append('generate\'s defaults (an untested transformers)')
+    else: cfg.update(**{k: v for k, v in defaults.items() if getattr(cfg, k, None) is None})
     return dict(do_sample=bool(cfg.do_sample), temperature=cfg.temperature or 1.0,
                 top_p=1.0 if cfg.top_p is None else cfg.top_p,
                 top_k=cfg.top_k or 0, repetition_penalty=cfg.repetition_penalty or 1.0), odd
@@ -65,8 +66,9 @@ def fast_model_problems(model) -> list:
     from transformers import StaticCache
     from transformers.cache_utils import StaticLayer
     out, cfg = [], getattr(model, 'config', None)
-    if getattr(cfg, '_attn_implementation', 'sdpa') not in ('sdpa', 'eager'):
-        out.append(f"attn_implementation={cfg._attn_implementation!r} (its masks sync with the host, which a CUDA "
+    from swiftnb.core.compat import attn_impl
+    if (impl := attn_impl(cfg, 'sdpa')) not in ('sdpa', 'eager'):
+        out.append(f"attn_implementation={impl!r} (its masks sync with the host, which a CUDA "
                    "graph cannot hold)")
     try: layers = StaticCache(config=cfg, max_cache_len=8).layers   # lazy: allocates nothing
     except Exception as e: layers, _ = [], out.append(f"a cache it cannot build ({type(e).__name__})")
@@ -280,17 +282,14 @@ def _in_step(self:StaticDecoder):
     """How the model runs inside the step: fused projections, and sdpa reading shared k/v heads (`_sdpa_gqa`) on
     this model alone."""
     cfg, base = self.model.config, getattr(self.model, 'get_base_model', lambda: self.model)()
-    old = cfg._attn_implementation
+    from contextlib import nullcontext
+    from swiftnb.core.compat import attn_impl, attn_impl_as
     # only where attention goes through transformers' AttentionInterface: a model that tests the name itself
     # (Falcon: `== 'sdpa'`) would take another branch under another name
-    swap = self.gqa and old == 'sdpa' and getattr(base, '_supports_attention_backend', False)
-    if swap:
-        _register_gqa()
-        cfg._attn_implementation_internal = _GQA   # the engine's lock keeps other calls of this model out
-    try:
-        with self._fusing(): yield
-    finally:
-        if swap: cfg._attn_implementation_internal = old
+    swap = self.gqa and attn_impl(cfg) == 'sdpa' and getattr(base, 'is_backend_compatible', lambda: False)()
+    if swap: _register_gqa()
+    # the engine's lock keeps other calls of this model out
+    with (attn_impl_as(cfg, _GQA) if swap else nullcontext()), self._fusing(): yield
 
 # %% ../../nbs/41_decoder.ipynb #1358c607
 @patch

@@ -45,7 +45,7 @@ class TransformersEngine(Engine):
         self._decoder, self.fast_failed = None, None
         self.tok = getattr(processor, 'tokenizer', processor)
         self.modality = modality_of(model.config)
-        self.name = name or getattr(model.config, '_name_or_path', type(model).__name__)
+        self.name = name or getattr(model.config, 'name_or_path', type(model).__name__)
         self.stop_ids = stop_token_ids(self.tok, model)
         cfg = getattr(model.config, 'get_text_config', lambda: model.config)()
         self.max_length = getattr(cfg, 'max_position_embeddings', None)

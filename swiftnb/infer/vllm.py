@@ -234,12 +234,13 @@ def finish_reason(self:_VllmStream) -> str:
 # %% ../../nbs/43_vllm.ipynb #e7194385
 @patch
 def _run(self:_VllmStream, prompt, sp):
+    from swiftnb.core.compat import vllm_preprocess
     llm, tk = self.eng.llm, {'add_special_tokens': False}
     core = llm.llm_engine
     try:
         with self.eng._lock:
             rid = str(next(llm.request_counter))   # LLM.generate numbers its requests from the same counter
-            pre = getattr(llm, '_preprocess_cmpl_one', None)   # LLM.generate's own preprocessing (vLLM 0.32)
+            pre = vllm_preprocess(llm)   # LLM.generate's own preprocessing (vLLM 0.32; swiftnb.core.compat)
             iid = core.add_request(rid, pre(prompt, tk) if pre else prompt, sp, lora_request=self.eng.lora,
                                    tokenization_kwargs=tk)
             try:

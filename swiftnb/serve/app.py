@@ -16,46 +16,23 @@ from fastcore.basics import patch
 from ..core import SwiftnbError, need
 from .requests import Limits, RequestError, parse_chat
 
-# %% ../../nbs/56_app.ipynb #ea53f9ed
-def _message_schema() -> dict:
-    "A chat message, as OpenAPI 3: its role, content (a string or text/image/audio parts) and tool calls."
-    part = {'oneOf': [
-        {'type': 'object', 'required': ['type', 'text'],
-         'properties': {'type': {'enum': ['text']}, 'text': {'type': 'string'}}},
-        {'type': 'object', 'required': ['type', 'image_url'], 'properties': {
-            'type': {'enum': ['image_url']}, 'image_url': {
-                'type': 'object', 'required': ['url'], 'properties': {'url': {'type': 'string'}}}}},
-        {'type': 'object', 'required': ['type', 'input_audio'], 'properties': {
-            'type': {'enum': ['input_audio']}, 'input_audio': {
-                'type': 'object', 'properties': {'data': {'type': 'string'}, 'format': {'type': 'string'}}}}}]}
-    call = {'type': 'object', 'properties': {'id': {'type': 'string'}, 'type': {'enum': ['function']}, 'function': {
-        'type': 'object', 'properties': {'name': {'type': 'string'}, 'arguments': {'type': 'string'}}}}}
-    return {'type': 'object', 'required': ['role'], 'properties': {
-        'role': {'enum': ['system', 'user', 'assistant', 'tool']},
-        'content': {'oneOf': [{'type': 'string'}, {'type': 'array', 'items': part}], 'nullable': True},
-        'tool_calls': {'type': 'array', 'items': call}, 'tool_call_id': {'type': 'string'}}}
-
 # %% ../../nbs/56_app.ipynb #6bc5dae5
 def openapi_schema(names:list, # the model names the server serves (the only `model` values it takes)
-                  ) -> dict:    # the OpenAPI 3 description (requests only)
-    """The part of OpenAI's API this server implements, as an OpenAPI 3 description (requests only), served at
-    `/openapi.json`. Why by hand: requests are read by `parse_chat`'s own checks (size caps first), not by FastAPI's
-    models."""
-    chat = {'type': 'object', 'required': ['model', 'messages'], 'properties': {
-        'model': {'type': 'string', 'enum': list(names)},
-        'messages': {'type': 'array', 'minItems': 1, 'items': _message_schema()},
-        'max_tokens': {'type': 'integer', 'minimum': 1}, 'temperature': {'type': 'number', 'minimum': 0, 'maximum': 2},
-        'top_p': {'type': 'number', 'minimum': 0, 'maximum': 1}, 'seed': {'type': 'integer'},
-        'n': {'type': 'integer', 'minimum': 1, 'maximum': 1}, 'stream': {'type': 'boolean'},
-        'stop': {'oneOf': [{'type': 'string'}, {'type': 'array', 'items': {'type': 'string'}, 'maxItems': 4}]},
-        'tools': {'type': 'array', 'items': {'type': 'object'}}}}
+                  ) -> dict:    # the OpenAPI 3.1 description (requests only)
+    """The part of OpenAI's API this server implements, as an OpenAPI 3.1 description (requests only), served at
+    `/openapi.json`: the chat request is `ChatRequest`'s schema, the model `parse_chat` reads requests with."""
+    from swiftnb.serve.requests import request_models
+    chat = request_models().ChatRequest.model_json_schema(ref_template='#/components/schemas/{model}')
+    defs = chat.pop('$defs', {})
+    chat['properties']['model'] = {'type': 'string', 'enum': list(names)}
+    chat['required'] = ['model', *chat.get('required', [])]
     ok = {'200': {'description': 'ok'}, '400': {'description': 'bad request'}, '404': {'description': 'not found'}}
     mid = [{'name': 'model_id', 'in': 'path', 'required': True, 'schema': {'type': 'string'}}]
-    return {'openapi': '3.0.3', 'info': {'title': 'swiftnb', 'version': '1'}, 'paths': {
+    return {'openapi': '3.1.0', 'info': {'title': 'swiftnb', 'version': '1'}, 'paths': {
         '/health': {'get': {'responses': ok}}, '/v1/models': {'get': {'responses': ok}},
         '/v1/models/{model_id}': {'get': {'parameters': mid, 'responses': ok}},
         '/v1/chat/completions': {'post': {'requestBody': {'required': True, 'content': {
-            'application/json': {'schema': chat}}}, 'responses': ok}}}}
+            'application/json': {'schema': chat}}}, 'responses': ok}}}, 'components': {'schemas': defs}}
 
 # %% ../../nbs/56_app.ipynb #d9c6601b
 def _err(e:RequestError):

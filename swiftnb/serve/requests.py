@@ -8,7 +8,7 @@ Docs: https://swiftnb.github.io/swiftnb/serve_requests.html.md"""
 __all__ = ['Limits', 'RequestError', 'parse_chat']
 
 # %% ../../nbs/55_serve_requests.ipynb #df1295ce
-import io, re, json, time, base64, socket, warnings, threading, ipaddress, urllib.request
+import io, re, json, time, base64, socket, warnings, functools, threading, ipaddress, urllib.request
 from dataclasses import dataclass
 
 # %% ../../nbs/55_serve_requests.ipynb #4aff00a5
@@ -192,10 +192,114 @@ def _check_json(body, max_depth:int=_MAX_DEPTH):
                 todo.append((v, w, d + 1))
         elif isinstance(x, list): todo += [(v, f"{where}[{i}]", d + 1) for i, v in enumerate(x)]
 
+# %% ../../nbs/55_serve_requests.ipynb #890fd82a
+@functools.cache
+def request_models():
+    "The pydantic models of an OpenAI chat-completions request: `ChatRequest` and its parts, by name."
+    from types import SimpleNamespace
+    from typing import Annotated, Any, Literal, Union
+    from pydantic import BaseModel, ConfigDict, Field
+    class Strict(BaseModel): model_config = ConfigDict(strict=True, extra='allow')
+    class URL(Strict): url: str
+    class InputAudio(Strict):
+        data: str = Field(description='base64 audio')
+        format: str|None = None
+    class TextPart(Strict):
+        type: Literal['text']
+        text: str
+    class ImagePart(Strict):
+        type: Literal['image_url']
+        image_url: URL|str = Field(description='a base64 data: URI or an http(s) URL')
+    class InputAudioPart(Strict):
+        type: Literal['input_audio']
+        input_audio: InputAudio
+    class AudioURLPart(Strict):
+        type: Literal['audio_url']
+        audio_url: URL|str
+    Part = Annotated[Union[TextPart, ImagePart, InputAudioPart, AudioURLPart], Field(discriminator='type')]
+    class FunctionCall(Strict):
+        name: str = Field(pattern=r'\S', description="the tool's name")
+        arguments: str|dict[str, Any]|None = Field(None, description='a JSON object, as a string')
+    class ToolCall(Strict):
+        type: Literal['function'] = 'function'
+        function: FunctionCall
+    class Message(Strict):
+        role: Literal['system', 'user', 'assistant', 'tool']
+        content: str|list[Part]|None = None
+        tool_calls: list[ToolCall]|None = Field(None, description='assistant messages only')
+    NonEmpty = Annotated[str, Field(min_length=1)]
+    class ChatRequest(Strict):
+        "An OpenAI chat-completions request, as swiftnb's server takes it."
+        model: str|None = None
+        messages: list[Message] = Field(min_length=1)
+        max_tokens: int|None = Field(None, ge=1)
+        max_completion_tokens: int|None = Field(None, ge=1)
+        temperature: float|None = Field(None, ge=0, le=2)
+        top_p: float|None = Field(None, ge=0, le=1)
+        seed: int|None = Field(None, ge=-2**63, lt=2**64, description="torch's seed range")
+        stop: NonEmpty|Annotated[list[NonEmpty], Field(min_length=1, max_length=4)]|None = None
+        n: int = Field(1, ge=1, le=1)
+        stream: bool = False
+        tools: list[dict[str, Any]]|None = None
+    return SimpleNamespace(**{c.__name__: c for c in (ChatRequest, Message, ToolCall, FunctionCall, TextPart,
+                                                      ImagePart, InputAudioPart, AudioURLPart, URL, InputAudio)})
+
+# %% ../../nbs/55_serve_requests.ipynb #9e31fc2a
+_TOP = {'messages': "'messages' must be a non-empty list.", 'max_tokens': 'max_tokens must be a positive integer.',
+        'max_completion_tokens': 'max_tokens must be a positive integer.',
+        'temperature': 'temperature must be a number in [0.0, 2.0].', 'top_p': 'top_p must be a number in [0.0, 1.0].',
+        'seed': 'seed must be an integer in [-2**63, 2**64).',
+        'stop': 'stop must be a non-empty string or a list of 1 to 4 non-empty strings.',
+        'n': 'Only n=1 is supported.', 'stream': 'stream must be true or false.',
+        'tools': 'tools must be a list of tool objects.', 'model': 'model must be a string.'}
+
+def _refusal(e, body:dict) -> RequestError:
+    "The `RequestError` for pydantic's `ValidationError` `e` on request `body`: its first mistake, named."
+    errs = [x['loc'] for x in e.errors()]
+    msgs = sorted({l[1] for l in errs if len(l) > 1 and l[0] == 'messages' and isinstance(l[1], int)})
+    if msgs: return _message_refusal(msgs[0], [l[2:] for l in errs if l[:2] == ('messages', msgs[0])], body)
+    k = min((l[0] for l in errs), key=lambda k: list(_TOP).index(k) if k in _TOP else len(_TOP))
+    return RequestError(_TOP.get(k, f"{k} is not valid."), param='max_tokens' if k == 'max_completion_tokens' else k)
+
+# %% ../../nbs/55_serve_requests.ipynb #0b41d0a5
+def _message_refusal(i:int, locs:list, body:dict) -> RequestError:
+    "The refusal of message `i`, whose mistakes are at `locs` (inside it): role, then content, then tool calls."
+    where, m = f"messages[{i}]", body['messages'][i]
+    if not isinstance(m, dict) or any(l[:1] in ((), ('role',)) for l in locs):
+        return RequestError(f"{where} must be an object with a role in {', '.join(_ROLES)}.", param=where)
+    at = lambda f: [l for l in locs if l[:1] == (f,)]
+    if c := at('content'):
+        j = next((x for l in c for x in l[1:] if isinstance(x, int)), None)
+        if j is None or not isinstance(m['content'], list):
+            return RequestError(f"{where}.content must be a string or a list of parts.", param=where)
+        w, p = f"{where}.content[{j}]", m['content'][j]
+        t = p.get('type') if isinstance(p, dict) else None
+        say = {'image_url': '.image_url.url must be a string.', 'input_audio': '.input_audio.data must be base64.',
+               'audio_url': '.audio_url.url must be a string.'}
+        return RequestError(w + say.get(t, ': a content part is text, image_url, input_audio or audio_url.'), param=w)
+    if m.get('role') != 'assistant':
+        return RequestError(f"{where}: only assistant messages carry tool_calls.", param=f"{where}.tool_calls")
+    return _call_refusal(where, at('tool_calls'), m['tool_calls'])
+
+# %% ../../nbs/55_serve_requests.ipynb #013147a3
+def _call_refusal(where:str, locs:list, calls) -> RequestError:
+    "The refusal of message `where`'s `tool_calls`, whose mistakes are at `locs`."
+    j = next((l[1] for l in locs if len(l) > 1 and isinstance(l[1], int)), None)
+    if j is None or not isinstance(calls, list):
+        return RequestError(f"{where}.tool_calls must be a list.", param=f"{where}.tool_calls")
+    w = f"{where}.tool_calls[{j}]"
+    f = calls[j].get('function') if isinstance(calls[j], dict) else None
+    if any(l[2:4] == ('function', 'name') for l in locs if l[1] == j):
+        return RequestError(f"{w}.function.name must be the tool's name.", param=f"{w}.function.name")
+    if any(l[2:4] == ('function', 'arguments') for l in locs if l[1] == j) and isinstance(f, dict):
+        return RequestError(f"{w}.function.arguments must be a JSON object (as a string), not "
+                            f"{type(f['arguments']).__name__}.", param=f"{w}.function.arguments")
+    return RequestError(f"{w} must be {{'type': 'function', 'function': {{'name': ..., 'arguments': ...}}}}.", param=w)
+
 # %% ../../nbs/55_serve_requests.ipynb #bcbd524d
-def _call_args(f:dict, w:str) -> dict:
+def _call_args(f, w:str) -> dict:   # f: a `FunctionCall`
     "A tool call's `arguments` as a dict: a JSON object in a string, or nothing."
-    a = f.get('arguments')
+    a = f.arguments
     if isinstance(a, str) and a.strip():
         try: a = json.loads(a)
         except ValueError:
@@ -208,59 +312,34 @@ def _call_args(f:dict, w:str) -> dict:
     return a
 
 # %% ../../nbs/55_serve_requests.ipynb #baa7ef7b
-def _tool_calls(calls, where:str) -> list:
-    """Canonical `tool_call` turns for an assistant message's OpenAI `tool_calls`: {'name', 'arguments'} as JSON,
-    as `load_dataset` writes them."""
-    if not isinstance(calls, list):
-        raise RequestError(f"{where}.tool_calls must be a list.", param=f"{where}.tool_calls")
+def _tool_calls(calls:list, where:str) -> list:
+    """Canonical `tool_call` turns for an assistant message's OpenAI `tool_calls` (`ToolCall`s): {'name', 'arguments'}
+    as JSON, as `load_dataset` writes them."""
     out = []
     for j, c in enumerate(calls):
-        w = f"{where}.tool_calls[{j}]"
-        if (not isinstance(c, dict) or c.get('type', 'function') != 'function'
-            or not isinstance(c.get('function'), dict)):
-            raise RequestError(f"{w} must be {{'type': 'function', 'function': {{'name': ..., 'arguments': ...}}}}.",
-                               param=w)
-        f = c['function']
-        if not isinstance(f.get('name'), str) or not f['name'].strip():
-            raise RequestError(f"{w}.function.name must be the tool's name.", param=f"{w}.function.name")
-        call = json.dumps({'name': f['name'], 'arguments': _call_args(f, w)}, ensure_ascii=False)
-        out.append({'role': 'tool_call', 'content': _text(call)})
+        call = {'name': c.function.name, 'arguments': _call_args(c.function, f"{where}.tool_calls[{j}]")}
+        out.append({'role': 'tool_call', 'content': _text(json.dumps(call, ensure_ascii=False))})
     return out
 
 # %% ../../nbs/55_serve_requests.ipynb #0c85d0ae
 def _part(part, w:str, lim:Limits, deadline:float, images:list, audios:list) -> str:
-    "The text one content part adds to its message: media become tags, decoded into `images`/`audios`."
-    t = part.get('type') if isinstance(part, dict) else None
-    if t == 'text' and isinstance(part.get('text'), str): return _text(part['text'])
-    if t == 'image_url':
-        u = part.get('image_url')
-        u = u.get('url') if isinstance(u, dict) else u
-        if not isinstance(u, str): raise RequestError(f"{w}.image_url.url must be a string.", param=w)
-        images.append(_image(_fetch(u, lim, w, deadline), lim, w))
-        return '<image>'
-    if t == 'input_audio':
-        a = part.get('input_audio') or {}
-        if not isinstance(a, dict) or not isinstance(a.get('data'), str):
-            raise RequestError(f"{w}.input_audio.data must be base64.", param=w)
-        audios.append(_audio(_fetch('data:audio;base64,' + a['data'], lim, w), lim, w))
+    "The text one content part (a model) adds to its message: media become tags, decoded into `images`/`audios`."
+    if part.type == 'text': return _text(part.text)
+    if part.type == 'input_audio':
+        audios.append(_audio(_fetch('data:audio;base64,' + part.input_audio.data, lim, w), lim, w))
         return '<audio>'
-    if t == 'audio_url':
-        u = part.get('audio_url')
-        u = (u or {}).get('url') if isinstance(u, dict) else u
-        if not isinstance(u, str): raise RequestError(f"{w}.audio_url.url must be a string.", param=w)
-        audios.append(_audio(_fetch(u, lim, w, deadline), lim, w))
-        return '<audio>'
-    raise RequestError(f"{w}: a content part is text, image_url, input_audio or audio_url.", param=w)
+    u = part.image_url if part.type == 'image_url' else part.audio_url
+    data = _fetch(u if isinstance(u, str) else u.url, lim, w, deadline)
+    if part.type == 'image_url': images.append(_image(data, lim, w))
+    else: audios.append(_audio(data, lim, w))
+    return '<image>' if part.type == 'image_url' else '<audio>'
 
 # %% ../../nbs/55_serve_requests.ipynb #a346208b
-def _content(m:dict, where:str, lim:Limits, deadline:float, images:list, audios:list) -> str:
-    "A message's content as text with media tags in place; its media decoded into `images`/`audios`."
-    c = m.get('content')
-    if c is None: c = ''
-    if isinstance(c, str): return _text(c)
-    if not isinstance(c, list): raise RequestError(f"{where}.content must be a string or a list of parts.", param=where)
+def _content(m, where:str, lim:Limits, deadline:float, images:list, audios:list) -> str:
+    "A message's (a `Message`'s) content as text with media tags in place; its media decoded into `images`/`audios`."
+    if m.content is None or isinstance(m.content, str): return _text(m.content or '')
     text = ''
-    for j, part in enumerate(c):
+    for j, part in enumerate(m.content):
         w = f"{where}.content[{j}]"
         text += _part(part, w, lim, deadline, images, audios)
         if len(images) + len(audios) > lim.max_images:
@@ -269,19 +348,17 @@ def _content(m:dict, where:str, lim:Limits, deadline:float, images:list, audios:
 
 # %% ../../nbs/55_serve_requests.ipynb #61025f22
 def _turns(msgs:list, lim:Limits) -> tuple:
-    "(canonical turns, images, audios) of a request's messages."
+    "(canonical turns, images, audios) of a request's messages (`Message`s)."
     out, images, audios = [], [], []
     deadline = time.monotonic() + lim.download_timeout   # for all of this request's downloads together
     for i, m in enumerate(msgs):
         where = f"messages[{i}]"
-        if not isinstance(m, dict) or m.get('role') not in _ROLES:
-            raise RequestError(f"{where} must be an object with a role in {', '.join(_ROLES)}.", param=where)
         text = _content(m, where, lim, deadline, images, audios)
-        calls = m.get('tool_calls') or []
-        if calls and m['role'] != 'assistant':
+        calls = m.tool_calls or []
+        if calls and m.role != 'assistant':
             raise RequestError(f"{where}: only assistant messages carry tool_calls.", param=f"{where}.tool_calls")
         if not calls or text:   # (a `tool` message is OpenAI's tool result turn)
-            out.append({'role': 'tool_response' if m['role'] == 'tool' else m['role'], 'content': text})
+            out.append({'role': 'tool_response' if m.role == 'tool' else m.role, 'content': text})
         out += _tool_calls(calls, where)
     return out, images, audios
 
@@ -295,33 +372,18 @@ def _media_parts(body) -> list:
 
 # %% ../../nbs/55_serve_requests.ipynb #e750ac67
 def _stops(v) -> list:
-    "OpenAI's `stop`: a string or a list of up to 4 non-empty strings."
-    if v is None: return []
-    v = [v] if isinstance(v, str) else v
-    if not isinstance(v, list) or not 1 <= len(v) <= 4 or not all(isinstance(s, str) and s for s in v):
-        raise RequestError("stop must be a non-empty string or a list of 1 to 4 non-empty strings.", param='stop')
-    return v
+    "OpenAI's `stop` (a string or a list of up to 4 strings, as `ChatRequest` checked it) as a list."
+    return [] if v is None else [v] if isinstance(v, str) else list(v)
 
 # %% ../../nbs/55_serve_requests.ipynb #943ef3e6
-def _gen(body:dict) -> dict:
-    "The engine's generation settings from a request's `max_tokens`, `temperature`, `top_p`, `seed` and `stop`."
+def _gen(req) -> dict:
+    "The engine's generation settings from a `ChatRequest`'s `max_tokens`, `temperature`, `top_p`, `seed` and `stop`."
     gen = {}
-    mt = body.get('max_completion_tokens', body.get('max_tokens'))
-    if mt is not None:
-        if not isinstance(mt, int) or isinstance(mt, bool) or mt < 1:
-            raise RequestError("max_tokens must be a positive integer.", param='max_tokens')
-        gen['max_new_tokens'] = mt
-    for k, lo, hi in (('temperature', 0., 2.), ('top_p', 0., 1.)):
-        v = body.get(k)
-        if v is None: continue
-        if not isinstance(v, (int, float)) or isinstance(v, bool) or not lo <= v <= hi:
-            raise RequestError(f"{k} must be a number in [{lo}, {hi}].", param=k)
-        gen[k] = float(v)
-    if (sd := body.get('seed')) is not None:   # torch.manual_seed's range; beyond it torch raises
-        if not isinstance(sd, int) or isinstance(sd, bool) or not -2**63 <= sd < 2**64:
-            raise RequestError("seed must be an integer in [-2**63, 2**64).", param='seed')
-        gen['seed'] = sd
-    if stops := _stops(body.get('stop')): gen['stop'] = stops
+    mt = req.max_completion_tokens if req.max_completion_tokens is not None else req.max_tokens
+    if mt is not None: gen['max_new_tokens'] = mt
+    gen.update({k: float(getattr(req, k)) for k in ('temperature', 'top_p') if getattr(req, k) is not None})
+    if req.seed is not None: gen['seed'] = req.seed
+    if stops := _stops(req.stop): gen['stop'] = stops
     return gen
 
 # %% ../../nbs/55_serve_requests.ipynb #38f599fd
@@ -330,6 +392,7 @@ def parse_chat(body:dict,               # an OpenAI chat-completions request bod
                modality:str|None=None,  # the model's modality: 'text' refuses image/audio parts
               ) -> tuple:               # (canonical row, generation settings, stream?)
     "(canonical row, generation settings, stream?) for an OpenAI chat-completions request body."
+    from pydantic import ValidationError
     lim = lim or Limits()
     parts = _media_parts(body)
     if len(parts) > lim.max_images:   # before decoding any
@@ -343,14 +406,9 @@ def parse_chat(body:dict,               # an OpenAI chat-completions request bod
         raise RequestError("'messages' must be a non-empty list.", param='messages')
     if len(msgs) > lim.max_messages:
         raise RequestError(f"{len(msgs)} messages is more than the limit of {lim.max_messages}.", 413, 'messages')
-    out, images, audios = _turns(msgs, lim)
-    gen = _gen(body)
-    if body.get('n', 1) != 1: raise RequestError("Only n=1 is supported.", param='n')
-    stream = body.get('stream', False)
-    if not isinstance(stream, bool): raise RequestError("stream must be true or false.", param='stream')
-    tools = body.get('tools')
-    if tools is not None and (not isinstance(tools, list) or not all(isinstance(t, dict) for t in tools)):
-        raise RequestError("tools must be a list of tool objects.", param='tools')
+    try: req = request_models().ChatRequest.model_validate(body)   # the shape: types and ranges
+    except ValidationError as e: raise _refusal(e, body) from None
+    out, images, audios = _turns(req.messages, lim)
     row = {'messages': out, **({'images': images} if images else {}), **({'audios': audios} if audios else {}),
-           **({'tools': json.dumps(tools, ensure_ascii=False)} if tools else {})}
-    return row, gen, stream
+           **({'tools': json.dumps(req.tools, ensure_ascii=False)} if req.tools else {})}
+    return row, _gen(req), req.stream

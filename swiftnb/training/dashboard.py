@@ -42,7 +42,8 @@ _SUBSHELLS = {}   # id(kernel) -> the subshell the dashboards' clicks go to
 def _click_subshell(kernel, timeout:float=10.) -> str|None:
     "This kernel's subshell for clicks, made once; None where the kernel has no subshells (ipykernel 6)."
     ch = getattr(kernel, 'shell_channel_thread', None)
-    create = getattr(getattr(ch, 'manager', None), '_create_subshell', None)
+    from swiftnb.core.compat import subshell_maker
+    create = subshell_maker(getattr(ch, 'manager', None))
     if create is None: return None
     if (sid := _SUBSHELLS.get(id(kernel))) in ch.manager.list_subshell(): return sid
     done, made = threading.Event(), {}
@@ -61,11 +62,11 @@ def _route_clicks(widget,        # an ipywidget (the Stop button)
     if kernel is None and _in_notebook():
         from IPython import get_ipython
         kernel = get_ipython().kernel
+    from swiftnb.core.compat import routable, route_comm
     comm = getattr(widget, 'comm', None)
-    if kernel is None or not hasattr(comm, '_reply_subshell_for'): return False
+    if kernel is None or not routable(comm): return False
     if (sid := _click_subshell(kernel)) is None: return False
-    comm._reply_subshell_for = lambda data, default: sid   # every message, whatever subshell the page chose
-    return True
+    return route_comm(comm, sid)   # every message, whatever subshell the page chose
 
 # %% ../../nbs/23_dashboard.ipynb #0672a9e9
 def _peak_gib():

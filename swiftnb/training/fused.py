@@ -124,10 +124,10 @@ def _output_unused(self) -> bool:
     which keeps nothing for its backward, and the recompute stops once the layer has kept what its own backward needs
     (torch's early stop). Its base matmul, a third of the MLP's, is skipped there -- only while transformers
     checkpoints that decoder layer alone."""
-    import torch
+    from swiftnb.core.compat import in_backward
     layer = self._swiftnb_layer[0] if hasattr(self, '_swiftnb_layer') else None
     return (layer is not None and layer.training and getattr(layer, 'gradient_checkpointing', False)
-            and torch._C._current_graph_task_id() != -1)
+            and in_backward())
 
 # %% ../../nbs/22_fused.ipynb #6fa3dac5
 def _fused_forward(self, x, *args, **kw):
@@ -151,7 +151,8 @@ def _fused_forward(self, x, *args, **kw):
 def fuse_lora(model,   # a peft model
              ) -> int:   # how many layers were fused
     "Route each plain LoRA linear layer of a peft `model` through `LoraLinearFn`; returns how many layers were fused."
-    import types, torch
+    import torch
+    from swiftnb.core.compat import patch_forward
     from peft.tuners.lora import Linear as LoraLinear
     n = 0
     for layer in model.modules():   # transformers' own decoder layers (a remote-code class of the same name may differ)
@@ -161,6 +162,5 @@ def fuse_lora(model,   # a peft model
         if type(getattr(mlp, 'down_proj', None)) is LoraLinear: mlp.down_proj._swiftnb_layer = (layer,)
     for m in model.modules():
         if type(m) is LoraLinear and type(m.base_layer) is torch.nn.Linear and not m.lora_variant:
-            m.forward = types.MethodType(_fused_forward, m)
-            n += 1
+            n += patch_forward(m, _fused_forward)
     return n

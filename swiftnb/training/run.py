@@ -65,7 +65,7 @@ def start(self:Method,
          ):
     "Where the run starts: sets `base` (its name) and `src` (its folder; None for a loaded model). Returns `args`."
     self.model0 = model   # as given: a name, a folder, or a loaded model
-    self.base = model if isinstance(model, (str, Path)) else getattr(model.config, '_name_or_path',
+    self.base = model if isinstance(model, (str, Path)) else getattr(model.config, 'name_or_path',
                                                                      type(model).__name__)
     self.src = str(get_model_dir(model)) if isinstance(model, (str, Path)) else None
     return args

@@ -89,16 +89,16 @@ def _chunks_to(self, k:int) -> int:
     return int(t)
 
 # %% ../../nbs/25_trainer.ipynb #03923ce8
-def _prepare_inputs(self, inputs):
+def _compute_loss(self, model, inputs, *args, **kw):
     """A pack's documents' ids (`PackingCollator(mask_on_device=True)`) become its block-diagonal mask on the
-    model's device."""
-    inputs = super(trainer_class(), self)._prepare_inputs(inputs)
+    model's device (the Trainer's `compute_loss` gets the batch there)."""
     if (d := inputs.pop('packed_doc_ids', None)) is not None:
         from swiftnb.data import doc_mask
+        from swiftnb.core.compat import attn_impl
         c = self.data_collator
-        inputs['attention_mask'] = doc_mask(d, getattr(c, 'attn_impl', self.model.config._attn_implementation),
+        inputs['attention_mask'] = doc_mask(d, c.attn_impl if hasattr(c, 'attn_impl') else attn_impl(self.model),
                                             getattr(c, 'dtype', self.model.dtype))
-    return inputs
+    return super(trainer_class(), self).compute_loss(model, inputs, *args, **kw)
 
 # %% ../../nbs/25_trainer.ipynb #167fc58a
 def _prediction_step(self, model, inputs, *args, **kw):
@@ -115,7 +115,8 @@ def _train_sampler(self, train_dataset=None):
     from swiftnb.data import PackingCollator
     packed = isinstance(self.data_collator, PackingCollator)
     if self.args.world_size < 2 or not packed or ds is None or not hasattr(ds, 'with_format'):
-        return super(trainer_class(), self)._get_train_sampler(train_dataset)
+        from swiftnb.core.compat import TRAINER_HOOKS   # the Trainer's own (a private method)
+        return getattr(super(trainer_class(), self), TRAINER_HOOKS['train_sampler'])(train_dataset)
     import pyarrow.compute as pc
     self.balanced_ranks = True
     a = self.args
@@ -129,10 +130,14 @@ def trainer_class():
     """transformers' `Trainer`, counting real tokens; made on first use so that importing swiftnb.sft does not load
     transformers."""
     from transformers import Trainer
+    from swiftnb.core.compat import trainer_hooks
     class _Trainer(Trainer):
         balanced_ranks = False
-        _track_num_input_tokens, training_step, _chunks_to = _count_tokens, _training_step, _chunks_to
-        _prepare_inputs, prediction_step, _get_train_sampler = _prepare_inputs, _prediction_step, _train_sampler
+        training_step, _chunks_to, compute_loss, prediction_step = (_training_step, _chunks_to, _compute_loss,
+                                                                    _prediction_step)
+    # the two the Trainer has no public hook for (swiftnb.core.compat)
+    hooks = trainer_hooks(count_tokens=_count_tokens, train_sampler=_train_sampler)
+    for k, f in hooks.items(): setattr(_Trainer, k, f)
     return _Trainer
 
 # %% ../../nbs/25_trainer.ipynb #05a77ce2
@@ -153,18 +158,19 @@ def token_balanced_sampler(lengths:list,          # each row's tokens
     own batches as it does that one's."""
     import math, random
     from transformers.trainer_pt_utils import BatchRebalanceSampler
-    class _TokenBalanced(BatchRebalanceSampler):
-        def _assign(self, indices, lens):
-            K = self.dp_size * self.grad_accum
-            cap, groups, tokens = math.ceil(len(indices) / K), [[] for _ in range(K)], [0] * K
-            for i, n in sorted(zip(indices, lens), key=lambda x: -x[1]):
-                k = min((k for k in range(K) if len(groups[k]) < cap), key=tokens.__getitem__)
-                groups[k].append(i)
-                tokens[k] += n
-            # the first groups get the longest rows when rows are few: deal groups to processes in an order of the
-            # step's own (the same in every process: each holds the same indices)
-            random.Random(sum(indices) * 1000003 + len(indices)).shuffle(groups)
-            return [[groups[s * self.dp_size + r] for s in range(self.grad_accum)] for r in range(self.dp_size)]
+    from swiftnb.core.compat import sampler_hooks
+    def assign(self, indices, lens):   # the sampler's dealing of each step's rows (swiftnb.core.compat)
+        K = self.dp_size * self.grad_accum
+        cap, groups, tokens = math.ceil(len(indices) / K), [[] for _ in range(K)], [0] * K
+        for i, n in sorted(zip(indices, lens), key=lambda x: -x[1]):
+            k = min((k for k in range(K) if len(groups[k]) < cap), key=tokens.__getitem__)
+            groups[k].append(i)
+            tokens[k] += n
+        # the first groups get the longest rows when rows are few: deal groups to processes in an order of the
+        # step's own (the same in every process: each holds the same indices)
+        random.Random(sum(indices) * 1000003 + len(indices)).shuffle(groups)
+        return [[groups[s * self.dp_size + r] for s in range(self.grad_accum)] for r in range(self.dp_size)]
+    _TokenBalanced = type('_TokenBalanced', (BatchRebalanceSampler,), sampler_hooks(assign))
     return _TokenBalanced(lengths, batch_size * grad_accum * world, world, grad_accum, seed=seed, rank=rank,
                           drop_last=drop_last)
 
@@ -174,13 +180,18 @@ def apply_liger(model) -> str|None:
     import torch
     if not torch.cuda.is_available(): return 'Liger kernels run on CUDA GPUs only'
     if not has_module('liger_kernel'): return 'liger-kernel is not installed (pip install "swiftnb[liger]")'
-    from liger_kernel.transformers.monkey_patch import _apply_liger_kernel_to_instance, MODEL_TYPE_TO_APPLY_LIGER_FN
+    from liger_kernel.transformers.monkey_patch import MODEL_TYPE_TO_APPLY_LIGER_FN
+    from swiftnb.core.compat import liger_usable, lib_version
     if model.config.model_type not in MODEL_TYPE_TO_APPLY_LIGER_FN:
         return f"liger-kernel has no kernels for {model.config.model_type}"
+    # the scoping below is written for the tested liger-kernel (swiftnb.core.compat: outside it, a warning)
+    if not liger_usable():
+        return f"liger-kernel {lib_version(('liger-kernel',))[1]} is not one swiftnb was tested with (the warning)"
     # liger-kernel and transformers release on their own schedules; a mismatch shows up here as an ImportError or
     # AttributeError (seen: liger-kernel 0.8.5 with transformers 5.24 on Qwen2-VL). Training goes on without it.
     before = _module_globals()
-    try: _apply_liger_kernel_to_instance(model=model)
+    # liger's public function for the model type, on this model (what transformers' use_liger_kernel=True runs)
+    try: MODEL_TYPE_TO_APPLY_LIGER_FN[model.config.model_type](model=model)
     except (ImportError, AttributeError,
             TypeError) as e: return f"liger-kernel failed on this transformers: {type(e).__name__}: {e}"
     finally: _scope_patches(before)
@@ -252,8 +263,9 @@ def _takes_attn(model, impl:str) -> bool:
         try: arch = (cfg.get('architectures') or [None])[0] if cfg else getattr(find_model(str(model)), 'arch', None)
         except UnknownModel: arch = None
         cls = getattr(transformers, arch, None) if arch else None
-    return bool(getattr(cls, '_supports_flex_attn' if impl == 'flex_attention' else '_supports_attention_backend',
-                        False))
+    from swiftnb.core.compat import supports_flex
+    if impl == 'flex_attention': return supports_flex(cls)
+    return bool(hasattr(cls, 'is_backend_compatible') and cls.is_backend_compatible())   # AttentionInterface
 
 # %% ../../nbs/25_trainer.ipynb #8967fc32
 def fill_from_plan(args:SFTArgs, plan, budget_gib:float|None=None, model=None, packing:bool=False, cuda:bool=False,
@@ -414,7 +426,9 @@ def one_gpu(targs,   # transformers' `TrainingArguments` (changed in place)
     # while the loss is normalised for n replicas: measured on 2 H200s, the first loss came out 24.5 instead of 12.25
     # (and its gradient doubled). Split rows would work, but DataParallel is slower than one process per GPU, which
     # swiftnb launches.
-    n, targs._n_gpu = targs.n_gpu, 1
+    from swiftnb.core.compat import one_gpu_per_process
+    n = targs.n_gpu
+    one_gpu_per_process(targs)
     return f"{n} GPUs are visible and this process trains on cuda:0 alone; " + hint.format(n=n)
 
 # %% ../../nbs/25_trainer.ipynb #382073af
