@@ -237,7 +237,8 @@ def estimate_memory(model,                              # registry name, directo
     if tuner == 'boft': weights += s.layers*sum(a*a for a, _ in s.linears())*4
     # LoRA: fp32 param+grad+2 moments; full: grad+2 moments in dtype
     trainable = n_train*16 if lora else s.params*b*3
-    if shards > 1 and shard_weights:   # FSDP keeps 1/shards of each, and gathers one decoder layer (plus the next, prefetched) in full
+    # FSDP (ZeRO-3) keeps 1/shards of each, and gathers one decoder layer (plus the next, prefetched) in full
+    if shards > 1 and shard_weights:
         weights, trainable = weights/shards + 2*weights/max(s.layers, 1), trainable/shards
     elif shards > 1:   # ZeRO-2: whole weights (LoRA's fp32 ones too), the rest split
         trainable = n_train*(4 + 12/shards) if lora else trainable/shards
