@@ -14,7 +14,7 @@ from .args import SFTArgs, SFTResult
 from .checkpoints import dist_info
 
 # %% auto #0
-__all__ = ['LAUNCHER_ONLY']
+__all__ = []
 
 # %% ../../nbs/26_launch.ipynb #a67b14b7
 def says_result() -> bool:
@@ -39,7 +39,7 @@ def agreed_device(dev):
 
 # %% ../../nbs/26_launch.ipynb #8e3932b7
 # the launching process's settings: the processes it starts are placed already
-LAUNCHER_ONLY = ('nproc_per_node', 'nnodes', 'node_rank', 'master_addr', 'master_port')
+_LAUNCHER_ONLY = ('nproc_per_node', 'nnodes', 'node_rank', 'master_addr', 'master_port')
 
 def _launch_argv(model, dataset, args:SFTArgs, eval_dataset, where:Path, cmd:list=('sft',)) -> list:
     """`swiftnb` arguments (command `cmd`) repeating this call in every process; data held in memory is written to JSONL
@@ -60,7 +60,7 @@ def _launch_argv(model, dataset, args:SFTArgs, eval_dataset, where:Path, cmd:lis
     if eval_dataset is not None: argv += ['--val_dataset', *data(eval_dataset, 'eval')]
     for f in fields(args):
         v = getattr(args, f.name)
-        if f.name in LAUNCHER_ONLY or v is None or (v == f.default and f.name != 'dashboard'): continue
+        if f.name in _LAUNCHER_ONLY or v is None or (v == f.default and f.name != 'dashboard'): continue
         if isinstance(v, dict): v = json.dumps(v)   # alignment's trl_args
         argv += [f'--{f.name}', *([str(x) for x in v] if isinstance(v, (list, tuple)) else [str(v)])]
     return argv
@@ -162,12 +162,11 @@ def launch_workers(model, dataset, args:SFTArgs, eval_dataset=None, callbacks=No
     """Run this `sft` call (or `swiftnb` command `cmd`) in `args.nproc_per_node` processes (torchrun; data parallel),
     with those of the other machines of `node_group(args)`: what rank 0 wrote (None on a machine other than node 0)."""
     if not isinstance(model, (str, Path)):
-        raise SwiftnbError("nproc_per_node>1 starts one process per device, each loading its own copy of the model: "
-                           "pass its "
-                           "registry name or directory, not a loaded model.")
-    if callbacks: raise SwiftnbError("callbacks cannot be handed to other processes: with nproc_per_node>1 rank 0 "
-                                     "prints the "
-                                     "dashboard as text, and the result's history holds every logged value.")
+        raise SwiftnbError("nproc_per_node>1 (as nnodes>1 and deepspeed) starts one process per device, each loading "
+                           "its own copy of the model: pass its registry name or directory, not a loaded model.")
+    if callbacks: raise SwiftnbError("callbacks cannot be handed to other processes: with nproc_per_node>1 (as "
+                                     "nnodes>1 and deepspeed) rank 0 prints the dashboard as text, and the result's "
+                                     "history holds every logged value.")
     import torch
     if os.environ.get('CUDA_VISIBLE_DEVICES') != '' and 0 < (k := torch.cuda.device_count()) < args.nproc_per_node:
         # each process takes a GPU of its own: two on one would fail in NCCL's first collective, after loading the model

@@ -14,8 +14,7 @@ from ..core.errors import has_module, SwiftnbError, DeviceError, MissingExtra
 from .args import SFTArgs
 
 # %% auto #0
-__all__ = ['ZERO_STAGES', 'token_balanced_sampler', 'flex_note', 'report_to', 'training_kwargs', 'one_gpu', 'deepspeed_config',
-           'check_deepspeed', 'AdaLoraStep', 'tuner_callbacks']
+__all__ = ['token_balanced_sampler', 'flex_note', 'report_to', 'training_kwargs', 'one_gpu', 'AdaLoraStep', 'tuner_callbacks']
 
 # %% ../../nbs/25_trainer.ipynb #bf3b9a23
 def _count_tokens(self, inputs):
