@@ -1,7 +1,8 @@
 """LoRA training speed and memory on a GPU: the plain Hugging Face stack against `swiftnb.sft`, lever by lever.
 
     python bench/train_speed.py [--models Qwen2.5-1.5B-Instruct,Qwen2.5-7B-Instruct] [--steps 8] [--configs all]
-                                [--out bench/train_speed.json] [--profile CONFIG [--syncs]]
+                                [--repeat 3] [--out bench/train_speed.json] [--profile CONFIG [--syncs]]
+    python bench/train_speed.py --smoke --configs "swiftnb defaults,baseline,skilled peer"   # CPU dry run, tiny model
 
 Workload (the same for every configuration):
 - a random-weight model of the named shape (`swiftnb.core.make_random`; speed does not depend on the weights), bf16;
@@ -16,7 +17,19 @@ Configurations (each one lever on top of the one before; names are the keys of C
 - baseline: what a transformers/TRL + peft user gets by default: batches of 8 rows padded to the longest (4 accumulation
   steps), gradient checkpointing on, sdpa attention, no fused kernels;
 - then Liger kernels, padding-free packing, no checkpointing, flex attention, larger packed micro-batches, and finally
-  `swiftnb defaults` -- `sft()` with nothing set but the 32 rows per optimizer step: its plan picks the rest.
+  `swiftnb defaults` -- `sft()` with nothing set but the 32 rows per optimizer step: its plan picks the rest;
+- skilled peer: what a skilled transformers + peft user builds without swiftnb's plan: the plain `Trainer`, peft LoRA,
+  rows packed padding-free by transformers' `DataCollatorWithFlattening` (with its flash-attention kwargs: each row's
+  cumulative lengths), an attention that keeps packed rows apart, Liger (`use_liger_kernel=True`) and gradient
+  checkpointing, 32 rows per optimizer step in one pack. The attention: `flash_attention_2` needs flash-attn, which the
+  GPU machine lacks; sdpa, eager and flex_attention let a packed row attend to the rows before it (../shared/TRAPS.md);
+  the `kernels` hub's flash attention needs the network. So the peer uses the one varlen FlashAttention there is
+  offline, torch's, through swiftnb's registered 'varlen' attention (`register_varlen`: a transformers attention function
+  and nothing else of swiftnb's).
+
+`--repeat R` trains 2 + R x (steps - 2) steps per configuration and reports the median tokens/s of R timed windows of
+(steps - 2) steps each (`windows` lists them all). `--smoke` runs the tiny text model on the CPU, for a dry run of the
+script (numbers meaningless; the peer there runs sdpa without Liger, which the CPU lacks).
 
 Useful MFU = (4 x linear params x tokens + 6 x layers x attention width x sum of len^2 / 2 ... see flops()) / time / peak;
 4 x params because LoRA's frozen weights need no weight gradient (forward 2, input gradient 2). Peak is dense bf16:
@@ -28,6 +41,7 @@ from pathlib import Path
 from sft_speed import rows   # the same chat-length rows as the earlier benchmark (log-normal, median ~300)
 
 GLOBAL = 32   # rows per optimizer step
+PEER = 'skilled peer'   # the plain Trainer row (`skilled_peer`), not an sft() configuration
 PLAIN = dict(packing=False, use_liger=False, gradient_checkpointing=True, attn_impl='sdpa', fused_lora=False)
 FAST = dict(packing=True, use_liger=True, attn_impl='flex_attention')
 CONFIGS = {   # name -> sft overrides (per_device_train_batch_size x gradient_accumulation_steps = GLOBAL)
@@ -49,6 +63,7 @@ CONFIGS = {   # name -> sft overrides (per_device_train_batch_size x gradient_ac
     'defaults no checkpointing': dict(per_device_train_batch_size=GLOBAL, gradient_accumulation_steps=1, gradient_checkpointing=False),
     'defaults no checkpointing 4k': dict(per_device_train_batch_size=GLOBAL, gradient_accumulation_steps=1, gradient_checkpointing=False,
                                          max_packed_tokens=4096),
+    PEER: dict(per_device_train_batch_size=GLOBAL, gradient_accumulation_steps=1),   # run by skilled_peer, not sft
 }
 
 # attention first: flash attention's kernels carry cutlass in their names
@@ -79,6 +94,42 @@ def flops(shape, tokens, sum_sq):
     linear = shape.layers*per_layer + shape.vocab*shape.hidden
     return 4*linear*tokens + 6*shape.layers*width*sum_sq
 
+def skilled_peer(model_dir, enc, steps, callbacks, smoke=False, batch=GLOBAL, accum=1):
+    """The skilled peer's run on the encoded rows `enc`: the plain Trainer, peft LoRA (r 8, alpha 32, dropout 0.05, every
+    linear layer), DataCollatorWithFlattening, packed-row attention (torch's varlen FlashAttention, registered as
+    transformers' 'varlen'), Liger and gradient checkpointing. Returns what the table reads of an sft() result."""
+    import torch
+    from types import SimpleNamespace
+    from transformers import AutoModelForCausalLM, Trainer, TrainingArguments, DataCollatorWithFlattening
+    from peft import LoraConfig, get_peft_model
+    attn = 'sdpa' if smoke else 'varlen'   # smoke: the CPU has no varlen kernel (and sdpa does not keep packed rows apart)
+    if attn == 'varlen':
+        from swiftnb.core.varlen import register_varlen, varlen_problem
+        if (why := varlen_problem(dtype='bfloat16')): raise RuntimeError(f'the skilled peer needs varlen attention: {why}')
+        register_varlen()
+    model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=torch.float32 if smoke else torch.bfloat16,
+                                                 attn_implementation=attn)
+    model = get_peft_model(model, LoraConfig(r=8, lora_alpha=32, lora_dropout=0.05, target_modules='all-linear',
+                                             task_type='CAUSAL_LM'))
+    targs = TrainingArguments(tempfile.mkdtemp(), max_steps=steps, per_device_train_batch_size=batch,
+                              gradient_accumulation_steps=accum, learning_rate=1e-4, warmup_steps=0.05, weight_decay=0.1,
+                              bf16=not smoke, use_cpu=smoke, gradient_checkpointing=True,
+                              gradient_checkpointing_kwargs=dict(use_reentrant=False), use_liger_kernel=not smoke,
+                              logging_steps=1, save_strategy='no', report_to='none', include_num_input_tokens_seen=True,
+                              remove_unused_columns=False, seed=42, disable_tqdm=True)
+    tr = Trainer(model=model, args=targs, train_dataset=enc.select_columns(['input_ids', 'labels']),
+                 data_collator=DataCollatorWithFlattening(return_flash_attn_kwargs=True), callbacks=callbacks)
+    tr.train()
+    losses = [h['loss'] for h in tr.state.log_history if 'loss' in h]
+    return SimpleNamespace(losses=losses, manifest=dict(args=dict(
+        packing=True, use_liger=not smoke, gradient_checkpointing=True, attn_impl=attn, per_device_train_batch_size=batch,
+        gradient_accumulation_steps=accum, collator='DataCollatorWithFlattening', trainer='transformers.Trainer')))
+
+def windows(t, steps, repeat):
+    "tokens/s of each of `repeat` timed windows of `steps` - 2 steps, from the (time, tokens seen) at each step's end."
+    w = steps - 2
+    return [(t[1 + (k + 1)*w][1] - t[1 + k*w][1])/(t[1 + (k + 1)*w][0] - t[1 + k*w][0]) for k in range(repeat)]
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--models', default='Qwen2.5-1.5B-Instruct,Qwen2.5-7B-Instruct'); ap.add_argument('--steps', type=int, default=8)
@@ -86,18 +137,28 @@ def main():
     ap.add_argument('--out', default='bench/train_speed.json'); ap.add_argument('--profile', default=None, help='a config to profile (step 4)')
     ap.add_argument('--syncs', action='store_true', help="print where step 4 of the profiled config waits for the GPU (torch's sync debug mode)")
     ap.add_argument('--stacks', type=float, default=0, help='print every thread\'s stack each this many seconds of a config (0: never)')
+    ap.add_argument('--repeat', type=int, default=1, help='timed windows of (steps - 2) steps per configuration; their median is reported')
+    ap.add_argument('--smoke', action='store_true', help='dry run on the CPU with the tiny text model (numbers meaningless)')
     a = ap.parse_args()
-    import faulthandler
+    if a.steps < 3: ap.error('--steps must be 3 or more: the first two are warm-up')
+    if a.smoke and a.models == ap.get_default('models'): a.models = 'tiny-text'
+    total = 2 + a.repeat*(a.steps - 2)   # optimizer steps each configuration trains
+    import faulthandler, statistics
     import torch
     from transformers import TrainerCallback
-    from swiftnb.core import make_random, model_shape, device_info, load_processor
+    from swiftnb.core import make_random, make_tiny, model_shape, device_info, load_processor
     from swiftnb.sft import sft
     from swiftnb.data import prepare, load_dataset
     names = list(CONFIGS) if a.configs == 'all' else a.configs.split(',')
-    data = rows(GLOBAL*a.steps)
-    card = torch.cuda.get_device_name(); peak_flops = 989e12
+    bad = [n for n in names if n not in CONFIGS]
+    if bad: ap.error(f"unknown configs {bad}; known: {', '.join(CONFIGS)}")
+    data = rows(GLOBAL*total)
+    cuda = torch.cuda.is_available() and not a.smoke
+    def sync():
+        if cuda: torch.cuda.synchronize()
+    card = torch.cuda.get_device_name() if cuda else 'cpu (smoke)'; peak_flops = 989e12
     out = dict(date=time.strftime('%Y-%m-%d'), card=card, torch=torch.__version__, command=' '.join(['python'] + sys.argv),
-               global_batch=GLOBAL, steps=a.steps, device=str(device_info()), models={})
+               global_batch=GLOBAL, steps=a.steps, repeat=a.repeat, device=str(device_info()), models={})
     class Clock(TrainerCallback):
         def __init__(self, profile=False): self.t, self.profile, self.prof = [], profile, None
         def on_step_begin(self, args, state, control, **kw):
@@ -109,7 +170,7 @@ def main():
                 self.prof = torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU, torch.profiler.ProfilerActivity.CUDA]); self.prof.__enter__()
         def on_train_begin(self, args, state, control, **kw): self.t0 = time.perf_counter()
         def on_step_end(self, args, state, control, **kw):
-            torch.cuda.synchronize(); self.t.append((time.perf_counter(), state.num_input_tokens_seen))
+            sync(); self.t.append((time.perf_counter(), state.num_input_tokens_seen))
             print(f"  step {state.global_step}: {self.t[-1][0] - self.t0:.1f} s since the trainer started, "
                   f"{state.num_input_tokens_seen:,} tokens", flush=True)   # where a slow first step (compilation) shows
             if getattr(self, 'warned', None) is not None:
@@ -122,7 +183,7 @@ def main():
                 print(self.prof.key_averages().table(sort_by='self_cuda_time_total', row_limit=45, max_name_column_width=70), flush=True)
                 print('GPU time of the profiled step by kind of kernel (ms):', kernel_kinds(self.prof), flush=True); self.prof = None
     for m in a.models.split(','):
-        d = make_random(m, Path(tempfile.mkdtemp())/'m'); shape = model_shape(str(d))
+        d = make_tiny('text') if m == 'tiny-text' else make_random(m, Path(tempfile.mkdtemp())/'m'); shape = model_shape(str(d))
         enc = prepare(load_dataset(data), load_processor(str(d)), 2048)
         lens = sorted(len(x) for x in enc['input_ids'])
         ratio_sq = sum(l*l for l in lens)/sum(lens)          # sum of len^2 per real token, for the attention FLOPs
@@ -130,26 +191,32 @@ def main():
                                                    p99=lens[int(len(lens)*.99)], max=lens[-1]), results={})
         print(m, res['lengths'], flush=True)
         for name in names:
-            kw = dict(CONFIGS[name]); torch.cuda.empty_cache(); torch.cuda.reset_peak_memory_stats()
+            kw = dict(CONFIGS[name])
+            if cuda: torch.cuda.empty_cache(); torch.cuda.reset_peak_memory_stats()
             c = Clock(profile=(name == a.profile)); t_call = time.perf_counter()
             if a.stacks: faulthandler.dump_traceback_later(a.stacks, repeat=True)
             try:
-                r = sft(str(d), data, output_dir=tempfile.mkdtemp(), max_steps=a.steps, learning_rate=1e-4, lora_rank=8, lora_alpha=32,
-                        logging_steps=1, save_steps=10**6, report_to='none', dashboard=False, callbacks=[c], **kw)
+                if name == PEER: r = skilled_peer(d, enc, total, [c], a.smoke)
+                else: r = sft(str(d), data, output_dir=tempfile.mkdtemp(), max_steps=total, learning_rate=1e-4, lora_rank=8, lora_alpha=32,
+                              logging_steps=1, save_steps=10**6, report_to='none', dashboard=False, callbacks=[c],
+                              **(dict(kw, dtype='float32') if a.smoke else kw))
             except Exception as e:
                 res['results'][name] = dict(error=f"{type(e).__name__}: {str(e)[:400]}"); print(name, res['results'][name], flush=True)
                 continue
             finally: faulthandler.cancel_dump_traceback_later()
             (t0, n0), (t1, n1) = c.t[1], c.t[-1]
-            tps, args = (n1 - n0)/(t1 - t0), r.manifest['args']
-            res['results'][name] = dict(tokens_per_s=tps, call_s=time.perf_counter() - t_call, first_step_s=c.t[0][0] - c.t0, step_s=(t1 - t0)/(len(c.t) - 2), peak_gib=torch.cuda.max_memory_allocated()/2**30,
-                reserved_gib=torch.cuda.max_memory_reserved()/2**30, mfu=flops(shape, tps, tps*ratio_sq)/peak_flops,
+            ws, args = windows(c.t, a.steps, a.repeat), r.manifest['args']
+            tps = statistics.median(ws)   # one window without --repeat: the timed steps' tokens/s
+            res['results'][name] = dict(tokens_per_s=tps, windows=ws, call_s=time.perf_counter() - t_call, first_step_s=c.t[0][0] - c.t0,
+                step_s=(t1 - t0)/(len(c.t) - 2), peak_gib=torch.cuda.max_memory_allocated()/2**30 if cuda else 0.,
+                reserved_gib=torch.cuda.max_memory_reserved()/2**30 if cuda else 0., mfu=flops(shape, tps, tps*ratio_sq)/peak_flops,
                 first_loss=r.losses[0], losses=r.losses, packing=args['packing'], use_liger=args['use_liger'],
                 gradient_checkpointing=args['gradient_checkpointing'], attn_impl=args['attn_impl'],
                 batch=args['per_device_train_batch_size'], accum=args['gradient_accumulation_steps'],
                 max_packed_tokens=args.get('max_packed_tokens'))
             base = res['results'].get('baseline', {}).get('tokens_per_s')
-            print(f"{m} | {name} | {tps:,.0f} tok/s" + (f" ({tps/base:.2f}x)" if base else '') +
+            print(f"{m} | {name} | {tps:,.0f} tok/s" + (f" (median of {a.repeat}: {', '.join(f'{w:,.0f}' for w in ws)})" if a.repeat > 1 else '')
+                  + (f" ({tps/base:.2f}x)" if base else '') +
                   f" | {res['results'][name]['peak_gib']:.1f} GiB | MFU {res['results'][name]['mfu']:.1%} | loss {r.losses[0]:.4f}", flush=True)
             del r; import gc; gc.collect()
             Path(a.out).parent.mkdir(parents=True, exist_ok=True); Path(a.out).write_text(json.dumps(out, indent=1))

@@ -195,7 +195,7 @@ def sft_cmd(argv:list):   # the arguments after `swiftnb sft`
     a.pop('split_dataset_ratio', None)
     a.setdefault('dashboard', False)
     r = sft(model, train, eval_dataset=val, **a)
-    if says_result():   # once, under torchrun too
+    if r is not None and says_result():   # once, under torchrun too (None: a node other than node 0)
         print(r)
         print(f"adapter/model, processor and manifest: {r.final_dir}")
     return r

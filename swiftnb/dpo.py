@@ -316,8 +316,8 @@ class _Align(Method):
         self.cmd = ('rlhf', '--method', method, *(['--teacher_model', str(teacher)] if teacher is not None else []))
         self.cfg_cls, self.tr_cls = _trainer_cls(method)[0], _trainer(method)
     def launch(self, model, dataset, args, eval_dataset, callbacks):
-        r = super().launch(model, dataset, args, eval_dataset, callbacks)
-        r.method = self.name
+        r = super().launch(model, dataset, args, eval_dataset, callbacks)   # None on a machine other than node 0
+        if r is not None: r.method = self.name
         return r
     def make_result(self, *a, **kw): return AlignResult(*a, **kw, method=self.name)
 
@@ -604,7 +604,7 @@ def rlhf_cmd(argv:list,           # the command's arguments, as on the command l
     rf = [_import(s) for s in a.pop('reward_funcs', [])] or None
     a.setdefault('dashboard', False)
     r = align(method, model, train, eval_dataset=val, reward_funcs=rf, teacher=a.pop('teacher', None), **a)
-    if says_result():   # once, under torchrun too
+    if r is not None and says_result():   # once, under torchrun too (None: a node other than node 0)
         print(r)
         print(f"adapter/model, processor and manifest: {r.final_dir}")
     return r

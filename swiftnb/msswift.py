@@ -59,11 +59,11 @@ ALIASES = {
     'eval_dataset': ('eval_dataset', EVAL, 'EvalScope benchmarks, e.g. textvqa,coco_caption'),
     'label_smoothing': ('label_smoothing', 'dpo rlhf', 'DPO\'s label smoothing (trl\'s)'),
     'freeze_vit': ('freeze_vision', TRAIN, 'vision/audio encoder frozen'),
+    'deepspeed': ('deepspeed', 'sft', 'zero2, zero3 (default-zero2, default-zero3 alike) or a DeepSpeed json config, '
+                  'through accelerate on CUDA GPUs'),
 }
 # ms-swift flags swiftnb refuses, with what it does instead
 REFUSED = {
-    'deepspeed': 'swiftnb does not run DeepSpeed: it trains data parallel with --nproc_per_node N, and shards weights, '
-                 'gradients and optimizer state (ZeRO-3\'s job) with --fsdp true',
     'freeze_llm': 'swiftnb trains the language model\'s adapters (or all of it with --tuner full); '
                   'it cannot freeze the language model',
     'reft_args': 'swiftnb\'s ReFT takes --reft_layers, --reft_rank and --reft_intervention_type; pyreft\'s other '

@@ -23,6 +23,7 @@ from .training.checkpoints import last_checkpoint, resume_point
 from .training.trainer import token_balanced_sampler, flex_note, report_to, training_kwargs, one_gpu
 from .training.trainer import trainer_class, apply_liger, library_versions, fill_from_plan
 from .training.trainer import checkpointing_kw, AdaLoraStep, tuner_callbacks
+from .training.trainer import deepspeed_config, zero_stage
 from .core.errors import quiet_libraries
 from .training.launch import saved_tensors
 from .training.run import Method, train_run
@@ -56,7 +57,9 @@ class SFTMethod(Method):
             ):
         import torch
         model, args = super().tune(model, args)
-        fusable = args.fused_lora and args.tuner in ('lora', 'rslora', 'lora+') and not args.fsdp
+        # FSDP and ZeRO-3 gather a layer's weights when the layer runs; the fused function reads them without running it
+        fusable = (args.fused_lora and args.tuner in ('lora', 'rslora', 'lora+') and not args.fsdp
+                   and zero_stage(args) != 3)
         fused = fuse_lora(model) if fusable else 0
         self.opt, self.model = (None, None), model
         if args.tuner == 'lora+':
@@ -74,22 +77,23 @@ def plan_run(self:SFTMethod, args):   # the run's settings, `None`/'auto' still 
                                                "process holds everything.")
     pkw = dict(max_length=args.max_length, tuner=args.tuner,
                fused_loss=None if args.use_liger == 'auto' else bool(args.use_liger))
-    shards = world if world > 1 and args.fsdp else 1
+    stage = zero_stage(args)   # DeepSpeed: ZeRO-3 shards as FSDP does, ZeRO-2 gradients and optimizer state only
+    shards = world if world > 1 and (args.fsdp or stage) else 1
     # Liger's fused loss reads lm_head's weight without calling lm_head, so FSDP would not gather it (it warned so on 2
     # H200s)
     def nofuse():
         pkw['fused_loss'] = False
-        if args.use_liger is True: warnings.warn("use_liger is off under FSDP: its fused loss reads the output layer's "
-                                                 "weight "
+        if args.use_liger is True: warnings.warn("use_liger is off under FSDP and ZeRO-3: its fused loss reads the "
+                                                 "output layer's weight "
                                                  "without running the layer, which FSDP needs to gather the weight.")
-    if shards > 1: nofuse()
-    try: self.plan = recommend(self.src or self.model0, self.dev, shards=shards, **pkw)
+    if shards > 1 and stage != 2: nofuse()
+    try: self.plan = recommend(self.src or self.model0, self.dev, shards=shards, shard_weights=stage != 2, **pkw)
     except PlanError:
-        if world == 1 or args.fsdp is not None or not self.dev.is_gpu: raise
+        if world == 1 or args.fsdp is not None or stage or not self.dev.is_gpu: raise
         shards = world   # too big for one GPU: shard it
         nofuse()
         self.plan = recommend(self.src or self.model0, self.dev, shards=shards, **pkw)
-    args = replace(args, fsdp=shards > 1, **(dict(use_liger=False) if shards > 1 else {}))
+    args = replace(args, fsdp=shards > 1 and not stage, **(dict(use_liger=False) if shards > 1 and stage != 2 else {}))
     cfg = json.loads((Path(self.src)/'config.json').read_text()) if self.src is not None else None
     self.modality = modality_of(self.model0.config if cfg is None else cfg)
     self.packing = (self.modality == 'text') if args.packing == 'auto' else bool(args.packing)
@@ -181,6 +185,7 @@ def trainer(self:SFTMethod,
            ):
     from transformers import TrainingArguments
     tkw = training_kwargs(args, self.out, eval_ds, dash, self.dev.kind == 'cpu')
+    if args.deepspeed: tkw['deepspeed'] = deepspeed_config(args.deepspeed)   # ZeRO through accelerate
     if args.fsdp:   # FSDP2 through accelerate
         full = args.tuner == 'full'
         # full fine-tuning checkpoints through FSDP (the Trainer's checkpointing would gather the weights twice);
@@ -223,8 +228,10 @@ def manifest(self:SFTMethod,
              trainer,   # the trainer that trained
              args,      # the run's settings
             ):
-    # FSDP: each process holds a shard, and every one takes part in gathering the full weights that rank 0 writes
-    self.state = trainer.accelerator.get_state_dict(trainer.model) if args.fsdp else None
+    # FSDP, ZeRO-3: each process holds a shard, and every one takes part in gathering the full weights rank 0 writes
+    # DeepSpeed gathers through its engine (the Trainer's `model_wrapped`)
+    self.state = (trainer.accelerator.get_state_dict(trainer.model_wrapped if zero_stage(args) else trainer.model)
+                  if args.fsdp or zero_stage(args) == 3 else None)
     return dict(trainable=trainable_summary(self.model), balanced_ranks=trainer.balanced_ranks,
                 packed_isolation=self.isolation)
 

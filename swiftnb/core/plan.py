@@ -229,7 +229,8 @@ def estimate_memory(model,                              # registry name, directo
                     gradient_checkpointing:bool=False,  # recompute activations in the backward pass
                     fused_loss:bool=False,              # chunked/fused cross-entropy that never holds all logits
                     lora_rank:int=8,                    # LoRA rank (adapters on all linear layers)
-                    shards:int=1                        # FSDP: weights and training state split over this many devices
+                    shards:int=1,                       # FSDP: weights and training state split over this many devices
+                    shard_weights:bool=True,            # False: ZeRO-2, only gradients and optimizer state split
                    ) -> MemoryEstimate:
     "Estimate the peak GPU memory of one training step, by part."
     if tuner not in TUNERS: raise ValueError(f"tuner must be one of {TUNERS}, not {tuner!r}")
@@ -249,8 +250,11 @@ def estimate_memory(model,                              # registry name, directo
     # full's, and their weights and activations beside the old blocks'
     trainable = n_train*16 if lora and tuner != 'llamapro' else (s.params if not lora else n_train)*b*3
     if tuner == 'llamapro': weights, s = weights + n_train*b, replace(s, layers=s.layers + 4)
-    if shards > 1:   # FSDP keeps 1/shards of each, and gathers one decoder layer (plus the next, prefetched) in full
+    # FSDP (ZeRO-3) keeps 1/shards of each, and gathers one decoder layer (plus the next, prefetched) in full
+    if shards > 1 and shard_weights:
         weights, trainable = weights/shards + 2*weights/max(s.layers, 1), trainable/shards
+    elif shards > 1:   # ZeRO-2: whole weights (LoRA's fp32 ones too), the rest split
+        trainable = n_train*(4 + 12/shards) if lora else trainable/shards
     tokens = batch_size*max_length
     per_layer = ((_ACT_H + (_ACT_LORA_H if lora else 0))*s.hidden
                  + (_ACT_I + (_ACT_LORA_I if lora else 0))*s.intermediate)
@@ -260,7 +264,8 @@ def estimate_memory(model,                              # registry name, directo
     parts = [weights, trainable, acts, logits]
     overhead = _OVERHEAD_GIB*GiB + (_OVERHEAD_FRAC + (0 if lora else _OVERHEAD_FULL_FRAC))*sum(parts)
     cfg = dict(tuner=tuner, dtype=dtype, quant_bits=quant_bits, max_length=max_length, batch_size=batch_size,
-               gradient_checkpointing=gradient_checkpointing, fused_loss=fused_loss, lora_rank=lora_rank, shards=shards)
+               gradient_checkpointing=gradient_checkpointing, fused_loss=fused_loss, lora_rank=lora_rank, shards=shards,
+               **({} if shard_weights or shards == 1 else dict(shard_weights=False)))
     return MemoryEstimate(*(x/GiB for x in parts + [overhead]), config=cfg)
 
 # %% ../../nbs/05_plan.ipynb #98a6416d
@@ -404,7 +409,7 @@ def _no_fit(s:Shape, name:str, dev:DeviceInfo, cands, tried, budget, fused, dtyp
 
 # %% ../../nbs/05_plan.ipynb #1a5cd032
 def _reason(s:Shape, dev:DeviceInfo, t, est, tried, budget, fused, dtype, max_length, bs, gc, accum,
-            lora_rank, shards) -> str:
+            lora_rank, shards, shard_weights=True) -> str:
     "Why `recommend` chose this configuration: the paragraph `Plan.reason` holds."
     why = [f"{s.params/1e9:.2f}B parameters, {dev.free_gib:.0f} GiB free on each {dev.name}."]
     if t == 'qlora':
@@ -431,7 +436,8 @@ def _reason(s:Shape, dev:DeviceInfo, t, est, tried, budget, fused, dtype, max_le
     if not fused and dev.kind == 'cuda':
         why.append("Installing liger-kernel (swiftnb[liger]) would fuse the loss and save "
                    f"~{estimate_memory(s, t, dtype, None, max_length, bs, gc).logits:.1f} GiB of logits.")
-    if shards > 1: why.append(f"Weights, gradients and optimizer state are sharded over {shards} GPUs (FSDP): "
+    if shards > 1: why.append(f"{'Weights, gradients' if shard_weights else 'Gradients'} and optimizer state are "
+                              f"sharded over {shards} GPUs ({'FSDP or ZeRO-3' if shard_weights else 'ZeRO-2'}): "
                               f"each holds {est.weights + est.trainable:.1f} GiB of them.")
     elif dev.count > 1: why.append(f"Each of the {dev.count} devices holds a full copy (data parallel).")
     return ' '.join(why)
@@ -444,7 +450,8 @@ def recommend(model,                          # registry name, directory, config
               lora_rank:int=8,                # LoRA rank (adapters on all linear layers)
               target_batch:int=16,            # effective batch (per device x devices x accumulation)
               fused_loss:bool|None=None,      # plan for a fused loss (default: where liger-kernel is installed on CUDA)
-              shards:int=1                    # FSDP over this many GPUs: 1/shards of weights and training state on each
+              shards:int=1,                   # FSDP over this many GPUs: 1/shards of weights and training state on each
+              shard_weights:bool=True,        # False: ZeRO-2, only gradients and optimizer state split over `shards`
              ) -> Plan:
     "The fastest training configuration for `model` that fits `device`, with the reason."
     dev = device or device_info()
@@ -466,7 +473,7 @@ def recommend(model,                          # registry name, directory, config
         for gc in (False, True):
             for bs in (16, 8, 4, 2, 1):
                 est = estimate_memory(s, t, dtype, 4 if t == 'qlora' else None, max_length, bs, gc, fused, lora_rank,
-                                      shards if t != 'qlora' else 1)
+                                      shards if t != 'qlora' else 1, shard_weights)
                 if est.total <= budget: break
             else:
                 tried.append((t, gc, est))
@@ -477,5 +484,5 @@ def recommend(model,                          # registry name, directory, config
                         fused,
                         lora_rank, str(dev), est,
                         _reason(s, dev, t, est, tried, budget, fused, dtype, max_length,
-                                bs, gc, accum, lora_rank, shards), warns), note)
+                                bs, gc, accum, lora_rank, shards, shard_weights), warns), note)
     raise _no_fit(s, name, dev, cands, tried, budget, fused, dtype, max_length, lora_rank, shards)

@@ -96,6 +96,11 @@ class SFTArgs(TunerArgs):
     nproc_per_node:int|None=None             # processes (GPUs) to train on, data parallel through torchrun
     fsdp:bool|None=None                      # shard weights, gradients and optimizer state over the processes (FSDP2);
                                              # None: only when the model does not fit one GPU
+    nnodes:int|None=None                     # machines the run spans (NNODES); >1: torchrun's static rendezvous
+    node_rank:int|None=None                  # this machine's number, 0 to nnodes-1 (NODE_RANK); node 0 writes output
+    master_addr:str|None=None                # node 0's address, reachable from every node (MASTER_ADDR)
+    master_port:int|None=None                # a free port on node 0 for the rendezvous (MASTER_PORT; default 29500)
+    deepspeed:str|None=None                  # zero2, zero3 or a DeepSpeed json config (ms-swift's); CUDA GPUs only
 
     def __post_init__(self):
         if self.tuner is not None and self.tuner not in TUNERS:

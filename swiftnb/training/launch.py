@@ -38,6 +38,9 @@ def agreed_device(dev):
     return type(dev)(dev.kind, [replace(d, free_gib=min(d.free_gib, t.item())) for d in dev.devices])
 
 # %% ../../nbs/26_launch.ipynb #8e3932b7
+# the launching process's settings: the processes it starts are placed already
+_LAUNCHER_ONLY = ('nproc_per_node', 'nnodes', 'node_rank', 'master_addr', 'master_port')
+
 def _launch_argv(model, dataset, args:SFTArgs, eval_dataset, where:Path, cmd:list=('sft',)) -> list:
     """`swiftnb` arguments (command `cmd`) repeating this call in every process; data held in memory is written to JSONL
     files in `where`."""
@@ -57,7 +60,7 @@ def _launch_argv(model, dataset, args:SFTArgs, eval_dataset, where:Path, cmd:lis
     if eval_dataset is not None: argv += ['--val_dataset', *data(eval_dataset, 'eval')]
     for f in fields(args):
         v = getattr(args, f.name)
-        if f.name == 'nproc_per_node' or v is None or (v == f.default and f.name != 'dashboard'): continue
+        if f.name in _LAUNCHER_ONLY or v is None or (v == f.default and f.name != 'dashboard'): continue
         if isinstance(v, dict): v = json.dumps(v)   # alignment's trl_args
         argv += [f'--{f.name}', *([str(x) for x in v] if isinstance(v, (list, tuple)) else [str(v)])]
     return argv
@@ -92,18 +95,78 @@ def _threads(nproc:int) -> int:
             len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else 10**6)
     return max(1, n // nproc)
 
+# %% ../../nbs/26_launch.ipynb #6e2d9149
+NODE_ENV = dict(nnodes='NNODES', node_rank='NODE_RANK', master_addr='MASTER_ADDR', master_port='MASTER_PORT')
+
+def node_setting(args, k:str, kind=int) -> tuple:
+    "(value, how an error names it) of rendezvous setting `k`: the argument, else ms-swift's environment variable."
+    if (v := getattr(args, k, None)) is not None: return v, f'{k}={v} (--{k})'
+    if (e := os.environ.get(NODE_ENV[k], '')) == '': return None, None
+    try: return kind(e), f'{NODE_ENV[k]}={e}'
+    except ValueError: raise SwiftnbError(f"{NODE_ENV[k]}={e!r} is not a number: set it to an integer (or set "
+                                          f"{k} / --{k}).") from None
+
+# %% ../../nbs/26_launch.ipynb #c2ce2ff9
+def node_group(args) -> dict:
+    """torchrun's rendezvous of `args` over several machines: nnodes, node_rank, master_addr, master_port; {} for one
+    machine (torchrun's `--standalone`)."""
+    n, said_n = node_setting(args, 'nnodes')
+    if n is not None and n < 1:
+        raise SwiftnbError(f"{said_n}: a run spans at least one machine; set nnodes to 1 or more.")
+    if (n or 1) == 1:
+        # on one machine torchrun picks its own port; a rendezvous setting given here would do nothing
+        if (k := next((k for k in NODE_ENV if k != 'nnodes' and getattr(args, k, None) not in (None, 0)), None)):
+            raise SwiftnbError(f"{k} is for a run over several machines (nnodes>1); on one machine torchrun finds its "
+                               f"own port: drop --{k}, or set nnodes (--nnodes).")
+        return {}
+    return check_group(n, said_n, args)
+
+# %% ../../nbs/26_launch.ipynb #a87d1f14
+def check_group(n:int, said_n:str, args) -> dict:
+    "The rendezvous of `n` > 1 machines from `args` (and the environment), refused where its settings cannot meet."
+    r, said_r = node_setting(args, 'node_rank')
+    if r is None: raise SwiftnbError(f"{said_n} needs node_rank: this machine's number, 0 (the machine master_addr "
+                                     f"names) to {n - 1} (--node_rank, or NODE_RANK).")
+    if not 0 <= r < n: raise SwiftnbError(f"{said_r} is not one of 0 to {n - 1}: {said_n} numbers its machines 0 to "
+                                          f"{n - 1}.")
+    addr, _ = node_setting(args, 'master_addr', str)
+    if not addr: raise SwiftnbError(f"{said_n} needs master_addr: the address of node 0 (node_rank 0) that every "
+                                    "machine reaches (--master_addr, or MASTER_ADDR).")
+    port, said_p = node_setting(args, 'master_port')
+    if port is not None and not 0 < port < 65536:
+        raise SwiftnbError(f"{said_p} is not a port: give one of 1 to 65535 that is free on node 0.")
+    return dict(nnodes=n, node_rank=r, master_addr=addr, master_port=port or 29500)
+
+# %% ../../nbs/26_launch.ipynb #2d1cad49
+def torchrun_cmd(args, script, argv:list) -> list:
+    """torchrun's command line running `script` with `argv` in `args.nproc_per_node` processes of this machine: alone
+    (`--standalone`), or with the other machines of `node_group(args)`."""
+    group = node_group(args)
+    meet = [f'--{k}={v}' for k, v in group.items()] if group else ['--standalone']
+    return [sys.executable, '-m', 'torch.distributed.run', *meet, f'--nproc_per_node={args.nproc_per_node}',
+            str(script), *argv]
+
+# %% ../../nbs/26_launch.ipynb #015735af
+def launch_count(args) -> int:
+    """How many processes this call starts on this machine (0: it trains in this process): `nproc_per_node` (or
+    `NPROC_PER_NODE`) when more than one, when the run spans several machines or trains through DeepSpeed; none from a
+    launched process."""
+    if dist_info()[1] > 1: return 0
+    n = args.nproc_per_node or int(os.environ.get('NPROC_PER_NODE', 1))
+    # DeepSpeed: through torchrun even in one process, which sets the environment it starts from
+    return n if n > 1 or node_group(args) or getattr(args, 'deepspeed', None) else 0
+
 # %% ../../nbs/26_launch.ipynb #9d4547fa
 def launch_workers(model, dataset, args:SFTArgs, eval_dataset=None, callbacks=None, cmd:list=('sft',),
-            result=None) -> SFTResult:
-    """Run this `sft` call (or `swiftnb` command `cmd`) in `args.nproc_per_node` processes (torchrun; data parallel);
-    what rank 0 wrote."""
+            result=None) -> SFTResult|None:
+    """Run this `sft` call (or `swiftnb` command `cmd`) in `args.nproc_per_node` processes (torchrun; data parallel),
+    with those of the other machines of `node_group(args)`: what rank 0 wrote (None on a machine other than node 0)."""
     if not isinstance(model, (str, Path)):
-        raise SwiftnbError("nproc_per_node>1 starts one process per device, each loading its own copy of the model: "
-                           "pass its "
-                           "registry name or directory, not a loaded model.")
-    if callbacks: raise SwiftnbError("callbacks cannot be handed to other processes: with nproc_per_node>1 rank 0 "
-                                     "prints the "
-                                     "dashboard as text, and the result's history holds every logged value.")
+        raise SwiftnbError("nproc_per_node>1 (as nnodes>1 and deepspeed) starts one process per device, each loading "
+                           "its own copy of the model: pass its registry name or directory, not a loaded model.")
+    if callbacks: raise SwiftnbError("callbacks cannot be handed to other processes: with nproc_per_node>1 (as "
+                                     "nnodes>1 and deepspeed) rank 0 prints the dashboard as text, and the result's "
+                                     "history holds every logged value.")
     import torch
     if os.environ.get('CUDA_VISIBLE_DEVICES') != '' and 0 < (k := torch.cuda.device_count()) < args.nproc_per_node:
         # each process takes a GPU of its own: two on one would fail in NCCL's first collective, after loading the model
@@ -111,17 +174,20 @@ def launch_workers(model, dataset, args:SFTArgs, eval_dataset=None, callbacks=No
                            f"{k} GPU"
                            f"{'s' if k > 1 else ''}: use nproc_per_node={k}, or CUDA_VISIBLE_DEVICES='' to train the "
                            "processes on CPUs.")
+    group = node_group(args)   # refused before anything is written
+    node = group.get('node_rank', 0)
     out = Path(args.output_dir)
-    where = out/'.launch'
-    made = [d for d in (where, out/'.data') if not d.exists()]   # afterwards only what this run made is removed
+    # each machine its own working files (an output_dir shared over the network too); trl's data cache is node 0's
+    where = out/('.launch' if not node else f'.launch-node{node}')
+    made = [d for d in (where, *([out/'.data'] if not node else [])) if not d.exists()]   # only what this run made goes
     where.mkdir(parents=True, exist_ok=True)
     try:
         (where/'run.py').write_text("import sys\nfrom swiftnb.cli import main\nsys.exit(main())\n")
         # decided once: all processes agree
-        if args.fsdp is None and cmd[0] == 'sft': args = replace(args, fsdp=_needs_shards(model, args))
+        if args.fsdp is None and cmd[0] == 'sft':
+            args = replace(args, fsdp=not args.deepspeed and _needs_shards(model, args))
         argv = _launch_argv(model, dataset, args, eval_dataset, where, cmd)
-        run = [sys.executable, '-m', 'torch.distributed.run', '--standalone', f'--nproc_per_node={args.nproc_per_node}',
-               str(where/'run.py'), *argv]
+        run = torchrun_cmd(args, where/'run.py', argv)
         # SWIFTNB_LAUNCHED: the processes' CLI leaves the result line to this process (which prints it, or returns it to
         # a notebook)
         env = {**os.environ, 'OMP_NUM_THREADS': os.environ.get('OMP_NUM_THREADS', str(_threads(args.nproc_per_node))),
@@ -134,11 +200,17 @@ def launch_workers(model, dataset, args:SFTArgs, eval_dataset=None, callbacks=No
             shutil.rmtree(d, ignore_errors=True)
             if d.exists(): warnings.warn(f"{d} could not be removed: it holds this run's working files only, and can "
                                          "be deleted.")
+    procs = (f"run of node {node} of {group['nnodes']} ({args.nproc_per_node} processes)" if group else
+             f"{args.nproc_per_node}-process run")
     if rc:
-        raise SwiftnbError(f"The {args.nproc_per_node}-process run failed (exit code {rc})"
+        raise SwiftnbError(f"The {procs} failed (exit code {rc})"
                            + (f": {' '.join(said)}" if said else '') +
                            f" Complete checkpoints in {out} are kept; resume_from_checkpoint=True continues from the "
                            "last. Its last lines:\n" + ''.join(tail))
+    if node:
+        print(f"node {node} of {group['nnodes']} done: rank 0 of node 0 ({group['master_addr']}) wrote the result in "
+              "its output_dir", flush=True)
+        return None
     return (result or SFTResult).load(out)
 
 # %% ../../nbs/26_launch.ipynb #8242166a

@@ -19,8 +19,8 @@ from .dashboard import DashboardCallback
 from .checkpoints import resume_point
 from .checkpoints import MarkComplete, atomic_dir, full_disk_named, dist_info
 from .trainer import library_versions, data_fingerprint, template_hash, run_of, no_printer, oom_message
-from .trainer import tuner_callbacks
-from .launch import launch_workers, agreed_device
+from .trainer import tuner_callbacks, check_deepspeed
+from .launch import launch_workers, agreed_device, launch_count
 from ..core.devices import GiB
 
 # %% auto #0
@@ -283,11 +283,11 @@ def train_run(m:Method,                   # the method: SFT's, or an alignment m
     """Train `model` on `dataset` with method `m`: plan → load → data → tuner → trainer → dashboard → checkpoints and
     resume → manifest → atomic save."""
     import torch
-    from transformers import set_seed
-    from transformers.trainer_utils import TrainOutput
+    from transformers.trainer_utils import TrainOutput, set_seed
     m.refuse(args, callbacks)
+    check_deepspeed(args, m.name)
     if isinstance(model, (str, Path)): check_remote_code(model, args.trust_remote_code)   # before any download
-    if (n := args.nproc_per_node or int(os.environ.get('NPROC_PER_NODE', 1))) > 1 and dist_info()[1] == 1:
+    if (n := launch_count(args)):   # several processes, or several machines
         return m.launch(model, dataset, replace(args, nproc_per_node=n), eval_dataset, callbacks)
     m.rank, m.world = dist_info()
     out = m.out = Path(args.output_dir)

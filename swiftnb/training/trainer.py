@@ -10,7 +10,7 @@ import os, sys, json, math, hashlib, platform, warnings, functools, contextlib
 from dataclasses import replace
 from pathlib import Path
 from ..core import estimate_memory, model_shape, varlen_problem, find_model, UnknownModel
-from ..core.errors import has_module
+from ..core.errors import has_module, SwiftnbError, DeviceError, MissingExtra
 from .args import SFTArgs
 
 # %% auto #0
@@ -430,6 +430,70 @@ def one_gpu(targs,   # transformers' `TrainingArguments` (changed in place)
     n = targs.n_gpu
     one_gpu_per_process(targs)
     return f"{n} GPUs are visible and this process trains on cuda:0 alone; " + hint.format(n=n)
+
+# %% ../../nbs/25_trainer.ipynb #64939f5d
+ZERO_STAGES = dict(zero2=2, zero3=3)   # swiftnb's DeepSpeed configs by name
+
+def deepspeed_config(spec:str,   # zero2, zero3 (ms-swift's default-zero2/default-zero3 alike) or a json file's path
+                    ) -> dict:
+    """DeepSpeed's config for `spec`: ZeRO stage 2 or 3 without offloading, or the json file's; its "auto" fields the
+    Trainer fills from its own arguments (batch sizes, accumulation, clipping, bf16/fp16)."""
+    name = str(spec).removeprefix('default-')
+    if name not in ZERO_STAGES: return read_deepspeed(spec)
+    zero = dict(stage=ZERO_STAGES[name], overlap_comm=True, contiguous_gradients=True, reduce_bucket_size='auto',
+                offload_optimizer=dict(device='none'))
+    if zero['stage'] == 3: zero.update(offload_param=dict(device='none'), stage3_prefetch_bucket_size='auto',
+                                       stage3_param_persistence_threshold='auto',
+                                       stage3_gather_16bit_weights_on_model_save=True)   # final/ from every shard
+    return dict(bf16=dict(enabled='auto'), fp16=dict(enabled='auto'), zero_optimization=zero, train_batch_size='auto',
+                train_micro_batch_size_per_gpu='auto', gradient_accumulation_steps='auto', gradient_clipping='auto',
+                steps_per_print=10**9, wall_clock_breakdown=False)
+
+# %% ../../nbs/25_trainer.ipynb #e4bce81d
+def read_deepspeed(path) -> dict:
+    "The DeepSpeed config in json file `path`, or an error naming the file and what is wrong."
+    p = Path(path)
+    if p.suffix != '.json' or not p.is_file():
+        raise SwiftnbError(f"deepspeed={str(path)!r} is neither zero2, zero3 nor a DeepSpeed json config file: give "
+                           "one of those (--deepspeed zero2; ms-swift's zero3_offload: a json config whose "
+                           "zero_optimization offloads).")
+    try: cfg = json.loads(p.read_text())
+    except json.JSONDecodeError as e: raise SwiftnbError(f"deepspeed config {p} is not valid json ({e}): fix it, or "
+                                                         "give zero2 or zero3.") from None
+    if not isinstance(cfg, dict): raise SwiftnbError(f"deepspeed config {p} holds a {type(cfg).__name__}, not "
+                                                     "DeepSpeed's object of settings.")
+    return cfg
+
+# %% ../../nbs/25_trainer.ipynb #09ce0aad
+def zero_stage(args) -> int:
+    "The ZeRO stage `args.deepspeed` trains with (0: no DeepSpeed)."
+    if not getattr(args, 'deepspeed', None): return 0
+    return int(deepspeed_config(args.deepspeed).get('zero_optimization', {}).get('stage', 0))
+
+# %% ../../nbs/25_trainer.ipynb #61a7b7ad
+def check_deepspeed(args,              # the run's settings
+                    method:str='sft',  # the training method: DeepSpeed is wired into sft's trainer
+                   ):
+    "Refuse `args.deepspeed` where DeepSpeed cannot train: one line naming the setting and what to do instead."
+    if not getattr(args, 'deepspeed', None): return
+    stage, say = zero_stage(args), f"deepspeed={args.deepspeed!r}"
+    if method != 'sft': raise SwiftnbError(f"{say}: DeepSpeed is sft's only so far; {method} trains data parallel "
+                                           "(--nproc_per_node N): drop --deepspeed.")
+    if args.fsdp: raise SwiftnbError(f"{say} and fsdp=True both shard the model: give one of --deepspeed and --fsdp.")
+    if args.tuner == 'adalora': raise SwiftnbError(f"{say}: tuner='adalora' reallocates ranks from whole gradients, "
+                                                   "which ZeRO shards: drop --deepspeed, or use another tuner.")
+    if args.tuner == 'lora+': raise SwiftnbError(f"{say}: tuner='lora+' builds its own optimizer, which transformers' "
+                                                 "DeepSpeed integration does not take: use tuner='lora', or drop "
+                                                 "--deepspeed.")
+    if args.tuner == 'qlora' and stage == 3: raise SwiftnbError(f"{say}: ZeRO-3 cannot shard QLoRA's 4-bit weights: "
+                                                                "use --deepspeed zero2, or tuner='lora'.")
+    import torch
+    if not torch.cuda.is_available(): raise DeviceError(f"{say}: DeepSpeed trains on CUDA GPUs and this machine has "
+                                                        "none: drop --deepspeed (--nproc_per_node N trains data "
+                                                        "parallel here).")
+    if not has_module('deepspeed'): raise MissingExtra(f"{say} needs DeepSpeed, which is not installed: pip install "
+                                                       "\"swiftnb[deepspeed]\" (or drop --deepspeed; --fsdp true "
+                                                       "shards without it).")
 
 # %% ../../nbs/25_trainer.ipynb #382073af
 def library_versions():
