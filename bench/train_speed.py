@@ -26,6 +26,9 @@ Configurations (each one lever on top of the one before; names are the keys of C
   the `kernels` hub's flash attention needs the network. So the peer uses the one varlen FlashAttention there is
   offline, torch's, through swiftnb's registered 'varlen' attention (`register_varlen`: a transformers attention function
   and nothing else of swiftnb's).
+- trl SFTTrainer: the same through trl's SFTTrainer, set up as a skilled trl user would (bench/trl_sft.py: padding-free
+  batches of 32 rows, Liger, checkpointing, the answers-only loss, the same 'varlen' attention), for issue 31's question
+  whether swiftnb's SFT should run on the field's trainer.
 
 `--repeat R` trains 2 + R x (steps - 2) steps per configuration and reports the median tokens/s of R timed windows of
 (steps - 2) steps each (`windows` lists them all). `--smoke` runs the tiny text model on the CPU, for a dry run of the
@@ -42,6 +45,7 @@ from sft_speed import rows   # the same chat-length rows as the earlier benchmar
 
 GLOBAL = 32   # rows per optimizer step
 PEER = 'skilled peer'   # the plain Trainer row (`skilled_peer`), not an sft() configuration
+TRL = 'trl SFTTrainer'  # trl's SFTTrainer row (bench/trl_sft.py), not an sft() configuration
 PLAIN = dict(packing=False, use_liger=False, gradient_checkpointing=True, attn_impl='sdpa', fused_lora=False)
 FAST = dict(packing=True, use_liger=True, attn_impl='flex_attention')
 CONFIGS = {   # name -> sft overrides (per_device_train_batch_size x gradient_accumulation_steps = GLOBAL)
@@ -64,6 +68,7 @@ CONFIGS = {   # name -> sft overrides (per_device_train_batch_size x gradient_ac
     'defaults no checkpointing 4k': dict(per_device_train_batch_size=GLOBAL, gradient_accumulation_steps=1, gradient_checkpointing=False,
                                          max_packed_tokens=4096),
     PEER: dict(per_device_train_batch_size=GLOBAL, gradient_accumulation_steps=1),   # run by skilled_peer, not sft
+    TRL: dict(per_device_train_batch_size=GLOBAL, gradient_accumulation_steps=1),    # run by trl_sft.trl_sft_run
 }
 
 # attention first: flash attention's kernels carry cutlass in their names
@@ -124,6 +129,15 @@ def skilled_peer(model_dir, enc, steps, callbacks, smoke=False, batch=GLOBAL, ac
     return SimpleNamespace(losses=losses, manifest=dict(args=dict(
         packing=True, use_liger=not smoke, gradient_checkpointing=True, attn_impl=attn, per_device_train_batch_size=batch,
         gradient_accumulation_steps=accum, collator='DataCollatorWithFlattening', trainer='transformers.Trainer')))
+
+def trl_row(model_dir, data, steps, callbacks):
+    "The same run through trl's SFTTrainer (bench/trl_sft.py), as the table reads an sft() result."
+    from types import SimpleNamespace
+    from trl_sft import trl_sft_run
+    r = trl_sft_run(str(model_dir), data, steps, callbacks, rows_per_step=GLOBAL)
+    return SimpleNamespace(losses=r['losses'], manifest=dict(args=dict(
+        packing=True, use_liger=r['use_liger'], gradient_checkpointing=True, attn_impl=r['attn_impl'],
+        per_device_train_batch_size=GLOBAL, gradient_accumulation_steps=1, trainer=r['trainer'])))
 
 def windows(t, steps, repeat):
     "tokens/s of each of `repeat` timed windows of `steps` - 2 steps, from the (time, tokens seen) at each step's end."
@@ -197,6 +211,7 @@ def main():
             if a.stacks: faulthandler.dump_traceback_later(a.stacks, repeat=True)
             try:
                 if name == PEER: r = skilled_peer(d, enc, total, [c], a.smoke)
+                elif name == TRL: r = trl_row(d, data, total, [c])
                 else: r = sft(str(d), data, output_dir=tempfile.mkdtemp(), max_steps=total, learning_rate=1e-4, lora_rank=8, lora_alpha=32,
                               logging_steps=1, save_steps=10**6, report_to='none', dashboard=False, callbacks=[c],
                               **(dict(kw, dtype='float32') if a.smoke else kw))
