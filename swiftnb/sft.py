@@ -258,4 +258,8 @@ def sft(model,                       # registry name, hub id, directory, or a lo
     args = (args or SFTArgs()).update(**overrides)
     # the libraries' bars and notices off: the dashboard shows the run (no dashboard: their bars stay)
     with quiet_libraries(bars=args.dashboard is False):
-        return train_run(SFTMethod(), model, dataset, args, processor, eval_dataset, callbacks)
+        if args.task == 'causal_lm': m = SFTMethod()
+        else:   # classification, embedding, reranking: swiftnb.tasks (imported only when asked for)
+            from swiftnb.tasks import task_method
+            m = task_method(args, dataset)
+        return train_run(m, model, dataset, args, processor, eval_dataset, callbacks)

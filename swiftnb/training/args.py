@@ -88,6 +88,9 @@ class SFTArgs(TunerArgs):
     dashboard:bool|str='auto'                # live panel ('auto': widgets in a notebook, text elsewhere)
     dataloader_num_workers:int=0             # processes loading batches (0: the training process)
     nproc_per_node:int|None=None             # processes (GPUs) to train on, data parallel through torchrun
+    # causal_lm (chat SFT), seq_cls (classifier head), embedding (sentence embeddings), reranker (cross-encoder)
+    task:str='causal_lm'                     # what the model learns (ms-swift's task_type)
+    num_labels:int|None=None                 # seq_cls: classes (None: from the rows' labels)
     fsdp:bool|None=None                      # shard weights, gradients and optimizer state over the processes (FSDP2);
                                              # None: only when the model does not fit one GPU
 
@@ -96,6 +99,8 @@ class SFTArgs(TunerArgs):
             raise ValueError(f"tuner must be one of {TUNERS}, not {self.tuner!r}")
         if self.truncation not in TRUNCATIONS:
             raise ValueError(f"truncation must be right, drop or error, not {self.truncation!r}")
+        if self.task not in TASKS:
+            raise ValueError(f"task must be one of {TASKS}, not {self.task!r}")
         check_tuner_knobs(self)
 
 # %% ../../nbs/20_args.ipynb #f4a03fab
@@ -115,8 +120,11 @@ def check_tuner_knobs(a:SFTArgs):   # the settings
                                 "fsdp=False (data parallel) or another tuner.")
 
 # %% ../../nbs/20_args.ipynb #b04944b4
+# the training tasks (`SFTArgs.task`): causal LM is SFT's; the others are swiftnb.tasks'
+TASKS = ('causal_lm', 'seq_cls', 'embedding', 'reranker')
 # the settings with a fixed set of values, as the command line's parser checks them
-CHOICES = dict(tuner=TUNERS, attn_impl=('auto', *ATTN_IMPLS), truncation=TRUNCATIONS, dtype=tuple(DTYPES))
+CHOICES = dict(tuner=TUNERS, attn_impl=('auto', *ATTN_IMPLS), truncation=TRUNCATIONS, dtype=tuple(DTYPES),
+               task=TASKS)
 
 # %% ../../nbs/20_args.ipynb #26dca2a4
 @patch
