@@ -20,7 +20,7 @@ from .results import EvalResult, Comparison
 from .evalscope import run_evalscope
 
 # %% auto #0
-__all__ = ['cls_eval', 'embedding_eval', 'reranker_eval', 'evaluate_task', 'evaluate', 'compare', 'eval_cmd']
+__all__ = ['evaluate_task', 'evaluate', 'compare', 'eval_cmd']
 
 # %% ../../nbs/63_evaluation.ipynb #5f4354d7
 _EXTRA = ('answers', 'references')
@@ -207,7 +207,7 @@ def _engine(model, adapters=None, trust_remote_code=False) -> Engine:
     return Infer.from_pretrained(model, adapters=adapters, trust_remote_code=trust_remote_code)
 
 # %% ../../nbs/63_evaluation.ipynb #67038044
-def cls_eval(model, rows:list) -> tuple:   # a trained classifier; [(where, row)]
+def _cls_eval(model, rows:list) -> tuple:   # a trained classifier; [(where, row)]
     "Per-row results and scores (accuracy, macro_f1) of a classifier on labelled rows."
     from swiftnb.tasks.seq_cls import classify, cls_rows, task_dir
     cfg = json.loads((task_dir(model)/'config.json').read_text())
@@ -220,7 +220,7 @@ def cls_eval(model, rows:list) -> tuple:   # a trained classifier; [(where, row)
     return out, classification_scores(preds, refs)
 
 # %% ../../nbs/63_evaluation.ipynb #dff91529
-def embedding_eval(model, rows:list, ks=(1, 5)) -> tuple:   # a trained embedding model; [(where, row)]; cut-offs
+def _embedding_eval(model, rows:list, ks=(1, 5)) -> tuple:   # an embedding model; [(where, row)]; cut-offs
     "Per-row results and retrieval scores of an embedding model: each anchor against every row's documents."
     from swiftnb.tasks.embedding import embed, embedding_rows
     good = embedding_rows(rows)
@@ -233,7 +233,7 @@ def embedding_eval(model, rows:list, ks=(1, 5)) -> tuple:   # a trained embeddin
     return out, ranking_scores(ranks, ks)
 
 # %% ../../nbs/63_evaluation.ipynb #a7d5602e
-def reranker_eval(model, rows:list, ks=(1, 5)) -> tuple:   # a trained reranker; [(where, row)]; cut-offs
+def _reranker_eval(model, rows:list, ks=(1, 5)) -> tuple:   # a trained reranker; [(where, row)]; cut-offs
     "Per-query results and ranking scores of a reranker: each query's best positive among its candidates."
     from sentence_transformers import CrossEncoder
     from swiftnb.tasks.embedding import reranker_rows
@@ -256,7 +256,7 @@ def evaluate_task(model,               # a classifier, embedding model or rerank
     "Score a task model (`sft(..., task=...)`) on held-out rows, without generating."
     from swiftnb.tasks.seq_cls import task_of, task_rows
     task = task_of(model)
-    run = dict(seq_cls=cls_eval, embedding=embedding_eval, reranker=reranker_eval).get(task)
+    run = dict(seq_cls=_cls_eval, embedding=_embedding_eval, reranker=_reranker_eval).get(task)
     if run is None: raise EvalError(f"{model} is not a task model swiftnb trained (its task: {task}); "
                                     "evaluate(model, dataset) scores a chat model's answers.")
     out, scores = run(model, task_rows(dataset))
@@ -285,7 +285,8 @@ def evaluate(model,               # an `Engine`, or what `Infer.from_pretrained`
     if dataset is None:
         raise EvalError("Pass the dataset to score on (rows ending with the reference answer), or backend='evalscope' "
                         "with datasets=[...].")
-    if task_of(model) not in (None, 'causal_lm'): return evaluate_task(model, dataset, name)   # swiftnb.tasks' models
+    # swiftnb.tasks' models
+    if task_of(model) not in (None, 'causal_lm'): return evaluate_task(model, dataset, name)
     default, metrics = metrics is METRICS, check_metrics(metrics)
     rows = _load_rows(dataset)
     refs, eng = _references(rows), _engine(model, adapters, trust_remote_code)
