@@ -227,6 +227,25 @@ serve_cmd = _delegate('serve', 'serve_cmd', "Serve a model with an OpenAI-compat
 doctor_cmd = _delegate('doctor', 'doctor_cmd', "Check this environment (versions, GPU, widgets) against known-good and "
                        "known-bad combinations: swiftnb doctor")
 
+# %% ../nbs/90_cli.ipynb #20a21793
+def _flag(argv:list, name:str):
+    "The value of flag `name` in `argv` (`--name V` or `--name=V`), or None."
+    for i, a in enumerate(argv):
+        if a == name and i + 1 < len(argv): return argv[i+1]
+        if a.startswith(name + '='): return a.split('=', 1)[1]
+
+def _task_aware(cmd):
+    "`cmd`, except that a task model's output (`--model OUT`, its manifest's task) goes to `swiftnb.tasks`' infer."
+    def run(argv:list):   # the arguments after `swiftnb infer`
+        from swiftnb.tasks.seq_cls import task_of
+        if task_of(_flag(argv, '--model') or '') in (None, 'causal_lm'): return cmd(argv)
+        from swiftnb.tasks import task_infer_cmd
+        return task_infer_cmd(argv)
+    run.__name__, run.__qualname__, run.__doc__ = cmd.__name__, cmd.__qualname__, cmd.__doc__
+    return run
+
+infer_cmd = _task_aware(infer_cmd)
+
 # %% ../nbs/90_cli.ipynb #cd6f2a15
 deploy_cmd = _delegate('serve', 'serve_cmd', "Serve a model with an OpenAI-compatible API (swift deploy's name for "
                        "serve): swiftnb deploy --model DIR [--port 8000]")
