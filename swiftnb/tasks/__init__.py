@@ -7,26 +7,33 @@ Docs: https://swiftnb.github.io/swiftnb/tasks.html.md"""
 # %% auto #0
 __all__ = ['task_method', 'task_answers', 'task_infer', 'task_infer_cmd']
 
-# %% ../../nbs/39_tasks.ipynb #5240429c
+# %% ../../nbs/39_tasks.ipynb #f12dfd30
 import json
 from pathlib import Path
 from ..core import SwiftnbError
-from ..data.forms import Problem, DataError
+from ..data.forms import Problem, DataError, TASK_FORMS, task_form
 from . import seq_cls, embedding
 from .seq_cls import *
 from .embedding import *
 
-# %% ../../nbs/39_tasks.ipynb #e7fd133b
+# %% ../../nbs/39_tasks.ipynb #2d29a6ed
 def task_method(args,      # the run's settings (`SFTArgs`): task, num_labels
                 dataset,   # the training rows, as given to `sft`
                ):          # a `Method` for the run
-    "The method that trains `args.task` (not causal_lm, which is `SFTMethod`'s)."
+    "The method that trains `args.task` (not causal_lm, which is `SFTMethod`'s); rows of another task's form refused."
+    if isinstance(dataset, (str, Path, list)) or hasattr(dataset, 'column_names'):
+        rows = seq_cls.task_rows(dataset)
+        form = task_form(rows[0][1]) if rows else None
+        if form not in (None, args.task) and (args.task, form) != ('reranker', 'embedding'):
+            raise SwiftnbError(f"task={args.task!r}, but the rows are {form} rows ({TASK_FORMS[form]}): pass "
+                               f"task={form!r} (--task {form}), or rows of {args.task}'s form "
+                               f"({TASK_FORMS.get(args.task)}).")
     if args.task == 'seq_cls': return seq_cls.SeqClsMethod(dataset, args.num_labels)
     if args.task == 'embedding': return embedding.EmbeddingMethod()
     if args.task == 'reranker': return embedding.RerankerMethod()
     raise ValueError(f"task {args.task!r} has no method in swiftnb.tasks")
 
-# %% ../../nbs/39_tasks.ipynb #9deac6bc
+# %% ../../nbs/39_tasks.ipynb #5d3ba408
 def _texts_of(rows:list) -> list:
     "Each row's text: a classifier's or an embedding model's input."
     out = []
@@ -37,7 +44,7 @@ def _texts_of(rows:list) -> list:
         out.append(t)
     return out
 
-# %% ../../nbs/39_tasks.ipynb #5f7e6775
+# %% ../../nbs/39_tasks.ipynb #dacaaff4
 def task_answers(model,               # a task model's output folder (or its final/)
                  texts:list,          # the texts (documents, for a reranker)
                  query:str|None=None, # reranker: the query the documents are scored against
@@ -52,7 +59,7 @@ def task_answers(model,               # a task model's output folder (or its fin
         return [dict(query=query, document=t, score=s) for t, s in zip(texts, embedding.rerank(model, query, texts))]
     raise SwiftnbError(f"{model} is not a task model (its task: {task}).")
 
-# %% ../../nbs/39_tasks.ipynb #5366ae63
+# %% ../../nbs/39_tasks.ipynb #c589a5a7
 def task_infer(model:str,               # a task model's output folder (classifier, embedding model, reranker)
                prompt:list|None=None,   # texts to answer (a reranker's documents)
                dataset:list|None=None,  # files of rows to answer (instead of --prompt)
@@ -72,7 +79,7 @@ def task_infer(model:str,               # a task model's output folder (classifi
     print(f"{len(res)} results -> {out}")
     return out
 
-# %% ../../nbs/39_tasks.ipynb #51389b67
+# %% ../../nbs/39_tasks.ipynb #fb49cf6c
 def task_infer_cmd(argv:list,   # the arguments after `swiftnb infer`, --model a task model's output
                   ) -> Path:
     "`swiftnb infer` for a task model: labels, embeddings or scores as JSONL."
