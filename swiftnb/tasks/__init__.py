@@ -7,7 +7,7 @@ Docs: https://swiftnb.github.io/swiftnb/tasks.html.md"""
 # %% auto #0
 __all__ = ['task_method', 'task_answers', 'task_infer', 'task_infer_cmd']
 
-# %% ../../nbs/39_tasks.ipynb #f12dfd30
+# %% ../../nbs/39_tasks.ipynb #7825b28a
 import json
 from pathlib import Path
 from ..core import SwiftnbError
@@ -16,7 +16,7 @@ from . import seq_cls, embedding
 from .seq_cls import *
 from .embedding import *
 
-# %% ../../nbs/39_tasks.ipynb #2d29a6ed
+# %% ../../nbs/39_tasks.ipynb #0f10636d
 def task_method(args,      # the run's settings (`SFTArgs`): task, num_labels
                 dataset,   # the training rows, as given to `sft`
                ):          # a `Method` for the run
@@ -33,7 +33,7 @@ def task_method(args,      # the run's settings (`SFTArgs`): task, num_labels
     if args.task == 'reranker': return embedding.RerankerMethod()
     raise ValueError(f"task {args.task!r} has no method in swiftnb.tasks")
 
-# %% ../../nbs/39_tasks.ipynb #5d3ba408
+# %% ../../nbs/39_tasks.ipynb #9df90bad
 def _texts_of(rows:list) -> list:
     "Each row's text: a classifier's or an embedding model's input."
     out = []
@@ -44,7 +44,7 @@ def _texts_of(rows:list) -> list:
         out.append(t)
     return out
 
-# %% ../../nbs/39_tasks.ipynb #dacaaff4
+# %% ../../nbs/39_tasks.ipynb #05adfbc6
 def task_answers(model,               # a task model's output folder (or its final/)
                  texts:list,          # the texts (documents, for a reranker)
                  query:str|None=None, # reranker: the query the documents are scored against
@@ -59,7 +59,7 @@ def task_answers(model,               # a task model's output folder (or its fin
         return [dict(query=query, document=t, score=s) for t, s in zip(texts, embedding.rerank(model, query, texts))]
     raise SwiftnbError(f"{model} is not a task model (its task: {task}).")
 
-# %% ../../nbs/39_tasks.ipynb #c589a5a7
+# %% ../../nbs/39_tasks.ipynb #6305947a
 def task_infer(model:str,               # a task model's output folder (classifier, embedding model, reranker)
                prompt:list|None=None,   # texts to answer (a reranker's documents)
                dataset:list|None=None,  # files of rows to answer (instead of --prompt)
@@ -79,7 +79,7 @@ def task_infer(model:str,               # a task model's output folder (classifi
     print(f"{len(res)} results -> {out}")
     return out
 
-# %% ../../nbs/39_tasks.ipynb #fb49cf6c
+# %% ../../nbs/39_tasks.ipynb #259b9d51
 def task_infer_cmd(argv:list,   # the arguments after `swiftnb infer`, --model a task model's output
                   ) -> Path:
     "`swiftnb infer` for a task model: labels, embeddings or scores as JSONL."
