@@ -170,12 +170,18 @@ def split_off(train,       # the training data: a source (path, registry name) o
               val,         # --val_dataset (must be None)
               ratio:float, # share of train held out, 0 < ratio < 1
               seed:int=42, # shuffles the rows before the split
+              task:str='causal_lm', # the run's task: another task's rows are read as they are (not as chats)
              ):
     "ms-swift's --split_dataset_ratio: (train, held-out rows) from `train`."
     if val is not None: raise FlagError("--split_dataset_ratio and --val_dataset both give evaluation rows: give one")
     if not 0 < ratio < 1: raise FlagError(f"--split_dataset_ratio must be between 0 and 1, not {ratio}")
     from swiftnb.data import load_dataset
-    ds = train if hasattr(train, 'train_test_split') else load_dataset(train)
+    if hasattr(train, 'train_test_split'): ds = train
+    elif task == 'causal_lm': ds = load_dataset(train)
+    else:
+        import datasets
+        from swiftnb.tasks.seq_cls import task_rows
+        ds = datasets.Dataset.from_list([r for _, r in task_rows(train)])
     s = ds.train_test_split(test_size=ratio, seed=seed)
     return s['train'], s['test']
 
@@ -191,7 +197,8 @@ def sft_cmd(argv:list):   # the arguments after `swiftnb sft`
         if not srcs: return None
         return srcs[0] if len(srcs) == 1 else load_dataset(srcs)   # load_dataset merges sources into one schema
     model, train, val = a.pop('model'), _data(a.pop('dataset')), _data(a.pop('val_dataset', None))
-    if a.get('split_dataset_ratio'): train, val = split_off(train, val, a.pop('split_dataset_ratio'), a.get('seed', 42))
+    if a.get('split_dataset_ratio'): train, val = split_off(train, val, a.pop('split_dataset_ratio'), a.get('seed', 42),
+                                                            a.get('task', 'causal_lm'))
     a.pop('split_dataset_ratio', None)
     a.setdefault('dashboard', False)
     r = sft(model, train, eval_dataset=val, **a)
@@ -226,6 +233,25 @@ serve_cmd = _delegate('serve', 'serve_cmd', "Serve a model with an OpenAI-compat
                       "swiftnb serve --model DIR [--port 8000 --api_key KEY]")
 doctor_cmd = _delegate('doctor', 'doctor_cmd', "Check this environment (versions, GPU, widgets) against known-good and "
                        "known-bad combinations: swiftnb doctor")
+
+# %% ../nbs/90_cli.ipynb #20a21793
+def _flag(argv:list, name:str):
+    "The value of flag `name` in `argv` (`--name V` or `--name=V`), or None."
+    for i, a in enumerate(argv):
+        if a == name and i + 1 < len(argv): return argv[i+1]
+        if a.startswith(name + '='): return a.split('=', 1)[1]
+
+def _task_aware(cmd):
+    "`cmd`, except that a task model's output (`--model OUT`, its manifest's task) goes to `swiftnb.tasks`' infer."
+    def run(argv:list):   # the arguments after `swiftnb infer`
+        from swiftnb.tasks.seq_cls import task_of
+        if task_of(_flag(argv, '--model') or '') in (None, 'causal_lm'): return cmd(argv)
+        from swiftnb.tasks import task_infer_cmd
+        return task_infer_cmd(argv)
+    run.__name__, run.__qualname__, run.__doc__ = cmd.__name__, cmd.__qualname__, cmd.__doc__
+    return run
+
+infer_cmd = _task_aware(infer_cmd)
 
 # %% ../nbs/90_cli.ipynb #cd6f2a15
 deploy_cmd = _delegate('serve', 'serve_cmd', "Serve a model with an OpenAI-compatible API (swift deploy's name for "

@@ -76,6 +76,10 @@ ALIASES.update(server_name=('host', WEBUI, "the address the app binds (swiftnb's
                                           "token)"),
                server_port=('port', WEBUI, "the app's port (7860)"))
 
+# %% ../nbs/89_msswift.ipynb #5e9a633d
+ALIASES.update(task_type=('task', 'sft', "causal_lm, seq_cls (with --num_labels), embedding, reranker (a "
+                                        "cross-encoder; generative_reranker is not swiftnb's)"))
+
 # %% ../nbs/89_msswift.ipynb #5368ea26
 def _norm(s): return re.sub(r'[^a-z0-9]', '', s.lower())
 

@@ -11,7 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 from fastcore.basics import patch
 from .core import SwiftnbError, PlanError, logit_tol, recommend, load_model, modality_of
-from .training.args import SFTArgs, SFTResult, TunerArgs
+from .training.args import SFTArgs, SFTResult, TunerArgs, LaunchArgs
 from .training.tuners import linear_names, apply_tuner, trainable_summary
 from .training.llamapro import decoder_layers, block_places, zeroed_copy, expand_blocks, apply_llamapro
 from .training.reft import REFT_CONFIG, REFT_WEIGHTS, intervention, add_reft, save_reft, load_reft, reft_dir
@@ -31,15 +31,16 @@ from .core.plan import HEADROOM
 
 
 # %% auto #0
-__all__ = ['SFTMethod', 'sft', 'SFTArgs', 'linear_names', 'apply_tuner', 'trainable_summary', 'fuse_lora', 'Dashboard',
-           'last_checkpoint', 'resume_point', 'SFTResult', 'token_balanced_sampler', 'flex_note', 'report_to',
-           'training_kwargs', 'one_gpu', 'Method', 'train_run', 'TunerArgs', 'peft_config', 'ia3_feedforward',
-           'norm_names', 'AdaLoraStep', 'tuner_callbacks', 'decoder_layers', 'block_places', 'zeroed_copy',
-           'expand_blocks', 'apply_llamapro', 'REFT_CONFIG', 'REFT_WEIGHTS', 'intervention', 'add_reft', 'save_reft',
-           'load_reft', 'reft_dir', 'apply_reft']
+__all__ = ['SFTMethod', 'sft', 'SFTArgs', 'LaunchArgs', 'linear_names', 'apply_tuner', 'trainable_summary', 'fuse_lora',
+           'Dashboard', 'last_checkpoint', 'resume_point', 'SFTResult', 'token_balanced_sampler', 'flex_note',
+           'report_to', 'training_kwargs', 'one_gpu', 'Method', 'train_run', 'TunerArgs', 'peft_config',
+           'ia3_feedforward', 'norm_names', 'AdaLoraStep', 'tuner_callbacks', 'decoder_layers', 'block_places',
+           'zeroed_copy', 'expand_blocks', 'apply_llamapro', 'REFT_CONFIG', 'REFT_WEIGHTS', 'intervention', 'add_reft',
+           'save_reft', 'load_reft', 'reft_dir', 'apply_reft']
 
 # %% ../nbs/28_sft.ipynb #313ee5c7
-_all_ = ['SFTArgs', 'linear_names', 'apply_tuner', 'trainable_summary', 'fuse_lora', 'Dashboard', 'last_checkpoint',
+_all_ = ['SFTArgs', 'LaunchArgs',
+         'linear_names', 'apply_tuner', 'trainable_summary', 'fuse_lora', 'Dashboard', 'last_checkpoint',
          'resume_point', 'SFTResult', 'token_balanced_sampler', 'flex_note', 'report_to', 'training_kwargs', 'one_gpu',
          'Method', 'train_run', 'TunerArgs', 'peft_config', 'ia3_feedforward', 'norm_names', 'AdaLoraStep',
          'tuner_callbacks', 'decoder_layers', 'block_places', 'zeroed_copy', 'expand_blocks', 'apply_llamapro',
@@ -272,4 +273,8 @@ def sft(model,                       # registry name, hub id, directory, or a lo
     args = (args or SFTArgs()).update(**overrides)
     # the libraries' bars and notices off: the dashboard shows the run (no dashboard: their bars stay)
     with quiet_libraries(bars=args.dashboard is False):
-        return train_run(SFTMethod(), model, dataset, args, processor, eval_dataset, callbacks)
+        if args.task == 'causal_lm': m = SFTMethod()
+        else:   # classification, embedding, reranking: swiftnb.tasks (imported only when asked for)
+            from swiftnb.tasks import task_method
+            m = task_method(args, dataset)
+        return train_run(m, model, dataset, args, processor, eval_dataset, callbacks)

@@ -13,8 +13,9 @@ from .errors import SwiftnbError
 # %% auto #0
 __all__ = ['TOUCH', 'TRAINER_HOOKS', 'LORA_ATTRS', 'ORPO_NLL_AT', 'CompatError', 'CompatWarning', 'lib_version', 'usable',
            'broken', 'attn_impl', 'attn_impl_as', 'supports_flex', 'generation_defaults', 'one_gpu_per_process',
-           'trainer_hooks', 'sampler_hooks', 'in_backward', 'patch_forward', 'liger_usable', 'subshell_maker',
-           'routable', 'route_comm', 'vllm_preprocess', 'vllm_cpu_keep_weights', 'vllm_cpu_patch_ok', 'orpo_nll_at']
+           'trainer_hooks', 'sampler_hooks', 'checkpoint_loader', 'in_backward', 'patch_forward', 'liger_usable',
+           'subshell_maker', 'routable', 'route_comm', 'vllm_preprocess', 'vllm_cpu_keep_weights', 'vllm_cpu_patch_ok',
+           'orpo_nll_at']
 
 # %% ../../nbs/00a_compat.ipynb #0637b2c3
 _TF, _TORCH = ('5.17', '5.25'), ('2.11', '2.13')   # transformers, torch: the GPU image's and the CPU tests' newest
@@ -184,6 +185,19 @@ def sampler_hooks(assign,   # (self, indices, lengths) -> [rank][micro-batch] li
     usable('sampler-assign')
     if not callable(getattr(BatchRebalanceSampler, '_assign', None)): raise broken('sampler-assign', 'has no _assign')
     return {'_assign': assign}
+
+# %% ../../nbs/00a_compat.ipynb #c0a7c002
+TOUCH['resume-load'] = dict(lib=('transformers',), tested=_TF, name='Trainer._load_from_checkpoint (one trainer)',
+                            instead=None)
+
+def checkpoint_loader(trainer,   # a transformers (or sentence-transformers) Trainer, changed in place
+                      load,      # load(checkpoint_path): put that checkpoint's weights into the trainer's model
+                     ):
+    "Make `trainer` resume its model's weights through `load` (adapters where it expects a whole model)."
+    usable('resume-load')
+    if not callable(getattr(trainer, '_load_from_checkpoint', None)):
+        raise broken('resume-load', 'has no Trainer._load_from_checkpoint')
+    trainer._load_from_checkpoint = load
 
 # %% ../../nbs/00a_compat.ipynb #c549a3f0
 def in_backward() -> bool:

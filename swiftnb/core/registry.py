@@ -153,6 +153,10 @@ register_model('Qwen-VL-Chat', 'Qwen-VL', '9.6B', 'vision', 'QWenLMHeadModel',
                Shape(4096, 32, 11008, 32, 32, 151936, encoder_params=1.94e9),
                'qwen/Qwen-VL-Chat', 'Qwen/Qwen-VL-Chat', trust_remote_code=True)
 
+# %% ../../nbs/02_registry.ipynb #d3dd5bfa
+register_model('Qwen3-Embedding-0.6B', 'Qwen3-Embedding', '0.6B', 'text', 'Qwen3ForCausalLM', _q3['0.6B'],
+               'Qwen/Qwen3-Embedding-0.6B', 'Qwen/Qwen3-Embedding-0.6B')
+
 # %% ../../nbs/02_registry.ipynb #1027c4d1
 # The embedded defaults: built on the spot by `make_tiny`, never downloaded
 for _k in ('text', 'vision', 'audio'):

@@ -84,6 +84,21 @@ def row_form(row:dict, kind:str|None=None) -> str|None:
     if kind is None and have & {'chosen', 'rejected'}: return 'preference'   # half a pair: say which half is missing
     return detect_format(have, kind) or detect_format(row, kind)
 
+# %% ../../nbs/10_forms.ipynb #1ab9800e
+TASK_FORMS = {'seq_cls': 'text | messages + label (an int, or a string: the label list is the strings found)',
+              'embedding': 'messages + positive_messages (+ negative_messages), anchor + positive (+ negative), or '
+                           'query + response + rejected_response (ms-swift\'s older spelling)',
+              'reranker': 'query + document + label (1/0), or an embedding row (positives relevant, negatives not)'}
+
+def task_form(columns,   # column names of a table (or the keys of one row)
+             ) -> str|None:   # a key of `TASK_FORMS`, or None
+    "The task (a key of `TASK_FORMS`) a table with these columns trains; None for the chat forms and the unknown."
+    c = set(columns)
+    if {'query', 'document', 'label'} <= c: return 'reranker'
+    if c & {'positive_messages', 'positive'} or {'query', 'response', 'rejected_response'} <= c: return 'embedding'
+    if 'label' in c and c & {'text', 'messages'} and 'completion' not in c: return 'seq_cls'
+
+
 # %% ../../nbs/10_forms.ipynb #766d494a
 ROLES = ('system', 'user', 'assistant', 'tool_call', 'tool_response')
 _ROLE = {**{r: r for r in ROLES}, 'human': 'user', 'gpt': 'assistant', 'bot': 'assistant', 'model': 'assistant',

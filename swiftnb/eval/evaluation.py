@@ -14,11 +14,13 @@ from ..infer.api import reference_of, generation
 from ..infer.chat import as_engine
 from .metrics import EvalError, METRICS, exact_match, vqa_accuracy, rouge_l, corpus_scores
 from .metrics import check_metrics, load_sacrebleu, cider_scores
+from .metrics import classification_scores, ranking_scores
+from ..tasks.seq_cls import task_of
 from .results import EvalResult, Comparison
 from .evalscope import run_evalscope
 
 # %% auto #0
-__all__ = ['evaluate', 'compare', 'eval_cmd']
+__all__ = ['evaluate_task', 'evaluate', 'compare', 'eval_cmd']
 
 # %% ../../nbs/63_evaluation.ipynb #5f4354d7
 _EXTRA = ('answers', 'references')
@@ -204,6 +206,62 @@ def _engine(model, adapters=None, trust_remote_code=False) -> Engine:
         raise EvalError("adapters= goes with a model name or folder, not with a loaded engine.")
     return Infer.from_pretrained(model, adapters=adapters, trust_remote_code=trust_remote_code)
 
+# %% ../../nbs/63_evaluation.ipynb #67038044
+def _cls_eval(model, rows:list) -> tuple:   # a trained classifier; [(where, row)]
+    "Per-row results and scores (accuracy, macro_f1) of a classifier on labelled rows."
+    from swiftnb.tasks.seq_cls import classify, cls_rows, task_dir
+    cfg = json.loads((task_dir(model)/'config.json').read_text())
+    names = [cfg['id2label'][str(i)] for i in range(len(cfg['id2label']))]
+    labels = None if names == [str(i) for i in range(len(names))] else names
+    good = cls_rows(rows, labels, len(names))   # every bad row named, as in training
+    refs, preds = [names[r['label']] for r in good], classify(model, [r['text'] for r in good])
+    out = [dict(row=i, prompt=r['text'], reference=y, prediction=p, accuracy=float(p == y))
+           for i, (r, y, p) in enumerate(zip(good, refs, preds))]
+    return out, classification_scores(preds, refs)
+
+# %% ../../nbs/63_evaluation.ipynb #dff91529
+def _embedding_eval(model, rows:list, ks=(1, 5)) -> tuple:   # an embedding model; [(where, row)]; cut-offs
+    "Per-row results and retrieval scores of an embedding model: each anchor against every row's documents."
+    from swiftnb.tasks.embedding import embed, embedding_rows
+    good = embedding_rows(rows)
+    docs = [r['positive'] for r in good] + [r['negative'] for r in good if 'negative' in r]
+    q, d = embed(model, [r['anchor'] for r in good]), embed(model, docs)
+    sims = q @ d.T
+    ranks = [int((sims[i] > sims[i, i]).sum()) + 1 for i in range(len(good))]
+    out = [dict(row=i, prompt=r['anchor'], reference=r['positive'], prediction=docs[int(sims[i].argmax())], rank=k)
+           for i, (r, k) in enumerate(zip(good, ranks))]
+    return out, ranking_scores(ranks, ks)
+
+# %% ../../nbs/63_evaluation.ipynb #a7d5602e
+def _reranker_eval(model, rows:list, ks=(1, 5)) -> tuple:   # a trained reranker; [(where, row)]; cut-offs
+    "Per-query results and ranking scores of a reranker: each query's best positive among its candidates."
+    from sentence_transformers import CrossEncoder
+    from swiftnb.tasks.embedding import reranker_rows
+    from swiftnb.tasks.seq_cls import task_dir
+    pairs, groups = reranker_rows(rows), collections.defaultdict(list)
+    scores = CrossEncoder(str(task_dir(model)), device='cpu').predict([(p['query'], p['document']) for p in pairs])
+    for p, s in zip(pairs, scores): groups[p['query']].append((float(s), p['label'] >= 0.5, p['document']))
+    out, ranks = [], []
+    for i, (q, c) in enumerate((q, c) for q, c in groups.items() if any(pos for _, pos, _ in c)):
+        best = max(s for s, pos, _ in c if pos)
+        ranks.append(1 + sum(s > best for s, pos, _ in c if not pos))
+        out.append(dict(row=i, prompt=q, prediction=max(c)[2], rank=ranks[-1]))
+    return out, ranking_scores(ranks, ks)
+
+# %% ../../nbs/63_evaluation.ipynb #797032b5
+def evaluate_task(model,               # a classifier, embedding model or reranker swiftnb trained (output folder)
+                  dataset,             # held-out rows in the task's training form (list, Dataset or file)
+                  name:str|None=None,  # the model's name in tables
+                 ) -> EvalResult:
+    "Score a task model (`sft(..., task=...)`) on held-out rows, without generating."
+    from swiftnb.tasks.seq_cls import task_of, task_rows
+    task = task_of(model)
+    run = dict(seq_cls=_cls_eval, embedding=_embedding_eval, reranker=_reranker_eval).get(task)
+    if run is None: raise EvalError(f"{model} is not a task model swiftnb trained (its task: {task}); "
+                                    "evaluate(model, dataset) scores a chat model's answers.")
+    out, scores = run(model, task_rows(dataset))
+    return EvalResult(out, scores, name or str(model), _dataset_name(dataset), dict(task=task))
+
 # %% ../../nbs/63_evaluation.ipynb #9a611da7
 def evaluate(model,               # an `Engine`, or what `Infer.from_pretrained` takes (name, folder, sft/dpo output)
              dataset=None,        # rows ending with the reference answer, a datasets.Dataset, or a file/folder/name
@@ -227,6 +285,8 @@ def evaluate(model,               # an `Engine`, or what `Infer.from_pretrained`
     if dataset is None:
         raise EvalError("Pass the dataset to score on (rows ending with the reference answer), or backend='evalscope' "
                         "with datasets=[...].")
+    # swiftnb.tasks' models
+    if task_of(model) not in (None, 'causal_lm'): return evaluate_task(model, dataset, name)
     default, metrics = metrics is METRICS, check_metrics(metrics)
     rows = _load_rows(dataset)
     refs, eng = _references(rows), _engine(model, adapters, trust_remote_code)

@@ -11,7 +11,7 @@ from ..core import SwiftnbError, need
 
 # %% auto #0
 __all__ = ['METRICS', 'EvalError', 'normalize_answer', 'exact_match', 'vqa_normalize', 'vqa_accuracy', 'rouge_l', 'corpus_scores',
-           'cider_scores', 'cider']
+           'cider_scores', 'cider', 'classification_scores', 'ranking_scores']
 
 # %% ../../nbs/60_metrics.ipynb #b6750a51
 class EvalError(SwiftnbError, ValueError): "A dataset, metric or setting that evaluation cannot use."
@@ -168,6 +168,31 @@ def cider(preds:list,   # the model's captions
     "Corpus CIDEr-D (COCO's `CIDEr`): the mean of `cider_scores`; nan for no rows."
     s = cider_scores(preds, refs)
     return sum(s) / len(s) if s else float('nan')
+
+# %% ../../nbs/60_metrics.ipynb #70d6065f
+def classification_scores(preds:list,   # the predicted labels
+                          refs:list,    # the true labels
+                         ) -> dict:     # accuracy and macro_f1
+    "Accuracy and macro-F1 of predicted labels against the true ones."
+    if len(preds) != len(refs) or not refs: raise EvalError(f"{len(preds)} predictions for {len(refs)} labels")
+    f1s = []
+    for c in sorted(set(refs) | set(preds), key=str):
+        tp = sum(p == c == r for p, r in zip(preds, refs))
+        fp, fn = sum(p == c != r for p, r in zip(preds, refs)), sum(r == c != p for p, r in zip(preds, refs))
+        f1s.append(2*tp / (2*tp + fp + fn) if tp else 0.)
+    return dict(accuracy=sum(p == r for p, r in zip(preds, refs)) / len(refs), macro_f1=sum(f1s) / len(f1s))
+
+# %% ../../nbs/60_metrics.ipynb #e0f43882
+def ranking_scores(ranks:list,      # per query, the rank (1: first) of its relevant item among the candidates
+                   ks=(1, 5),       # the cut-offs of recall@k and ndcg@k
+                  ) -> dict:        # recall@k for each k, mrr, ndcg@k for the largest k
+    "Recall@k, MRR and NDCG@k of the ranks each query's relevant item got."
+    if not ranks: raise EvalError("no ranks to score")
+    n, k = len(ranks), max(ks)
+    out = {f'recall@{c}': sum(r <= c for r in ranks) / n for c in ks}
+    out['mrr'] = sum(1/r for r in ranks) / n
+    out[f'ndcg@{k}'] = sum(1/math.log2(r + 1) for r in ranks if r <= k) / n
+    return out
 
 # %% ../../nbs/60_metrics.ipynb #bf8b9ba1
 METRICS = ('exact_match', 'vqa_accuracy', 'bleu', 'chrf', 'cider', 'rouge_l', 'perplexity')

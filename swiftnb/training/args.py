@@ -17,7 +17,7 @@ from ..data.encoding import TRUNCATIONS
 from ..data.collate import ATTN_IMPLS
 
 # %% auto #0
-__all__ = ['TunerArgs', 'SFTArgs', 'SFTResult']
+__all__ = ['TunerArgs', 'LaunchArgs', 'SFTArgs', 'SFTResult']
 
 # %% ../../nbs/20_args.ipynb #cf4ca96b
 @dataclass(kw_only=True)
@@ -49,9 +49,22 @@ class TunerArgs:
     reft_rank:int=4                          # reft: rank of each intervention
     reft_intervention_type:str='LoreftIntervention' # reft: LoreftIntervention (R orthonormal) or NoreftIntervention
 
+# %% ../../nbs/20_args.ipynb #1a0c4a01
+@dataclass(kw_only=True)
+class LaunchArgs:
+    "Where a run's processes go: this machine's GPUs, several machines, sharded by FSDP or DeepSpeed."
+    nproc_per_node:int|None=None             # processes (GPUs) to train on, data parallel through torchrun
+    fsdp:bool|None=None                      # shard weights, gradients and optimizer state over the processes (FSDP2);
+                                             # None: only when the model does not fit one GPU
+    nnodes:int|None=None                     # machines the run spans (NNODES); >1: torchrun's static rendezvous
+    node_rank:int|None=None                  # this machine's number, 0 to nnodes-1 (NODE_RANK); node 0 writes output
+    master_addr:str|None=None                # node 0's address, reachable from every node (MASTER_ADDR)
+    master_port:int|None=None                # a free port on node 0 for the rendezvous (MASTER_PORT; default 29500)
+    deepspeed:str|None=None                  # zero2, zero3 or a DeepSpeed json config (ms-swift's); CUDA GPUs only
+
 # %% ../../nbs/20_args.ipynb #ba66f8dd
 @dataclass
-class SFTArgs(TunerArgs):
+class SFTArgs(TunerArgs, LaunchArgs):
     "Settings of a supervised fine-tuning run; `None`/'auto' come from the plan for this device."
     output_dir:str='output'                  # where checkpoints, the final adapter/model and the manifest go
     num_train_epochs:float=1.                # passes over the data (ignored when max_steps > 0)
@@ -93,20 +106,17 @@ class SFTArgs(TunerArgs):
     report_to:str|list='tensorboard'         # as ms-swift; 'none' to turn off
     dashboard:bool|str='auto'                # live panel ('auto': widgets in a notebook, text elsewhere)
     dataloader_num_workers:int=0             # processes loading batches (0: the training process)
-    nproc_per_node:int|None=None             # processes (GPUs) to train on, data parallel through torchrun
-    fsdp:bool|None=None                      # shard weights, gradients and optimizer state over the processes (FSDP2);
-                                             # None: only when the model does not fit one GPU
-    nnodes:int|None=None                     # machines the run spans (NNODES); >1: torchrun's static rendezvous
-    node_rank:int|None=None                  # this machine's number, 0 to nnodes-1 (NODE_RANK); node 0 writes output
-    master_addr:str|None=None                # node 0's address, reachable from every node (MASTER_ADDR)
-    master_port:int|None=None                # a free port on node 0 for the rendezvous (MASTER_PORT; default 29500)
-    deepspeed:str|None=None                  # zero2, zero3 or a DeepSpeed json config (ms-swift's); CUDA GPUs only
+    # causal_lm (chat SFT), seq_cls (classifier head), embedding (sentence embeddings), reranker (cross-encoder)
+    task:str='causal_lm'                     # what the model learns (ms-swift's task_type)
+    num_labels:int|None=None                 # seq_cls: classes (None: from the rows' labels)
 
     def __post_init__(self):
         if self.tuner is not None and self.tuner not in TUNERS:
             raise ValueError(f"tuner must be one of {TUNERS}, not {self.tuner!r}")
         if self.truncation not in TRUNCATIONS:
             raise ValueError(f"truncation must be right, drop or error, not {self.truncation!r}")
+        if self.task not in TASKS:
+            raise ValueError(f"task must be one of {TASKS}, not {self.task!r}")
         check_tuner_knobs(self)
 
 # %% ../../nbs/20_args.ipynb #f454d38c
@@ -150,9 +160,11 @@ def check_tuner_knobs(a:SFTArgs):   # the settings
                                 "fsdp=False (data parallel) or another tuner.")
 
 # %% ../../nbs/20_args.ipynb #b04944b4
+# the training tasks (`SFTArgs.task`): causal LM is SFT's; the others are swiftnb.tasks'
+TASKS = ('causal_lm', 'seq_cls', 'embedding', 'reranker')
 # the settings with a fixed set of values, as the command line's parser checks them
 CHOICES = dict(tuner=TUNERS, attn_impl=('auto', *ATTN_IMPLS), truncation=TRUNCATIONS, dtype=tuple(DTYPES),
-               reft_intervention_type=REFT_TYPES)
+               reft_intervention_type=REFT_TYPES, task=TASKS)
 
 # %% ../../nbs/20_args.ipynb #26dca2a4
 @patch
