@@ -73,6 +73,9 @@ ALIASES.update(server_name=('host', WEBUI, "the address the app binds (swiftnb's
                                           "token)"),
                server_port=('port', WEBUI, "the app's port (7860)"))
 
+# %% ../nbs/89_msswift.ipynb #a8b8f9dd
+ALIASES.update(response_length=('max_completion_length', 'rlhf', 'PPO: tokens generated per answer'))
+
 # %% ../nbs/89_msswift.ipynb #5368ea26
 def _norm(s): return re.sub(r'[^a-z0-9]', '', s.lower())
 
