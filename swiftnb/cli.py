@@ -14,9 +14,9 @@ from .msswift import translate, FlagError
 from .flags import Parser, add_flags, command_parser
 
 # %% auto #0
-__all__ = ['dpo_cmd', 'rlhf_cmd', 'infer_cmd', 'eval_cmd', 'export_cmd', 'serve_cmd', 'doctor_cmd', 'deploy_cmd', 'web_ui_cmd',
-           'webui_cmd', 'COMMANDS', 'NOT_HERE', 'devices', 'models', 'plan', 'download', 'prepare_data', 'tiny',
-           'quickstart', 'split_off', 'sft_cmd', 'main']
+__all__ = ['dpo_cmd', 'infer_cmd', 'eval_cmd', 'export_cmd', 'serve_cmd', 'doctor_cmd', 'deploy_cmd', 'web_ui_cmd', 'webui_cmd',
+           'COMMANDS', 'NOT_HERE', 'devices', 'models', 'plan', 'download', 'prepare_data', 'tiny', 'quickstart',
+           'split_off', 'sft_cmd', 'rlhf_cmd', 'main']
 
 # %% ../nbs/90_cli.ipynb #7011ab92
 def devices():
@@ -221,8 +221,6 @@ def _delegate(module:str, name:str, doc:str):
 # %% ../nbs/90_cli.ipynb #a26f41be
 dpo_cmd = _delegate('dpo', 'dpo_cmd', "Align with DPO after SFT (swift dpo's flags): "
                     "swiftnb dpo --sft_model_path OUT --dataset D [--beta 0.1 ...]")
-rlhf_cmd = _delegate('dpo', 'rlhf_cmd', "Align with another method: "
-                     "swiftnb rlhf --rlhf_type orpo|kto|cpo|simpo|rm|grpo|gkd --model M --dataset D ...")
 infer_cmd = _delegate('infer', 'infer_cmd', "Generate with a model or adapter, results as JSONL: "
                       "swiftnb infer --model M [--adapters A] --dataset D|--prompt P")
 eval_cmd = _delegate('eval', 'eval_cmd', "Score a model or adapter on a dataset, tables as CSV/JSON: "
@@ -233,6 +231,22 @@ serve_cmd = _delegate('serve', 'serve_cmd', "Serve a model with an OpenAI-compat
                       "swiftnb serve --model DIR [--port 8000 --api_key KEY]")
 doctor_cmd = _delegate('doctor', 'doctor_cmd', "Check this environment (versions, GPU, widgets) against known-good and "
                        "known-bad combinations: swiftnb doctor")
+
+# %% ../nbs/90_cli.ipynb #966702c6
+def _method_of(argv:list) -> str|None:
+    "The value of --method/--rlhf_type in `argv` (None: not given)."
+    for i, a in enumerate(argv):
+        k, eq, v = a.partition('=')
+        if k.replace('-', '_') in ('__method', '__rlhf_type'): return v if eq else (argv[i + 1:i + 2] or [None])[0]
+    return None
+
+# %% ../nbs/90_cli.ipynb #d6a3ae61
+def rlhf_cmd(argv:list): # the arguments after `swiftnb rlhf`
+    ("Align with another method: swiftnb rlhf --rlhf_type orpo|kto|cpo|simpo|rm|grpo|gkd|ppo --model M --dataset D "
+     "[--reward_model RM] ...")
+    import importlib
+    mod, name = ('ppo', 'ppo_cmd') if _method_of(argv) == 'ppo' else ('dpo', 'rlhf_cmd')
+    return getattr(importlib.import_module(f'swiftnb.{mod}'), name)(argv)
 
 # %% ../nbs/90_cli.ipynb #20a21793
 def _flag(argv:list, name:str):

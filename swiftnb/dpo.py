@@ -84,7 +84,8 @@ SIGNATURE = {'dpo': ('rewards/margins', 'rewards/chosen', 'rewards/rejected', 'r
              'cpo': ('rewards/margins', 'rewards/chosen', 'rewards/rejected', 'rewards/accuracies'),
              'simpo': ('rewards/margins', 'rewards/chosen', 'rewards/rejected', 'rewards/accuracies'),
              'kto': ('rewards/chosen', 'rewards/rejected', 'rewards/margins', 'kl'),
-             'rm': ('accuracy', 'margin'), 'grpo': ('reward', 'reward_std'), 'gkd': ()}
+             'rm': ('accuracy', 'margin'), 'grpo': ('reward', 'reward_std'), 'gkd': (),
+             'ppo': ('reward', 'kl')}
 
 # %% ../nbs/31_dpo.ipynb #4c39da99
 class PrefDashboard(Dashboard):
@@ -517,6 +518,10 @@ def save(self:_Align, trainer, d):
     # the policy's adapter, not trl's frozen copy
     if hasattr(m, 'peft_config') and 'ref' in m.peft_config: m.save_pretrained(d, selected_adapters=['default'])
     else: m.save_pretrained(d)
+
+# %% ../nbs/31_dpo.ipynb #6bcc2f39
+# alignment's piece, for PPO's (`swiftnb.ppo`): the same start, plan, tuner, run identity and manifest
+Align = _Align
 
 # %% ../nbs/31_dpo.ipynb #80db8bcc
 def dpo(model,                        # an SFT output (output_dir or final/), a registry name, hub id, folder or model

@@ -76,6 +76,9 @@ ALIASES.update(server_name=('host', WEBUI, "the address the app binds (swiftnb's
                                           "token)"),
                server_port=('port', WEBUI, "the app's port (7860)"))
 
+# %% ../nbs/89_msswift.ipynb #a8b8f9dd
+ALIASES.update(response_length=('max_completion_length', 'rlhf', 'PPO: tokens generated per answer'))
+
 # %% ../nbs/89_msswift.ipynb #5e9a633d
 ALIASES.update(task_type=('task', 'sft', "causal_lm, seq_cls (with --num_labels), embedding, reranker (a "
                                         "cross-encoder; generative_reranker is not swiftnb's)"))

@@ -23,7 +23,7 @@ class DeviceError(SwiftnbError, RuntimeError): "A feature the current device doe
 
 # %% ../../nbs/00_errors.ipynb #82e2e662
 EXTRAS = dict(vllm=('vllm',), quant=('bitsandbytes',), liger=('liger_kernel',), audio=('soundfile',),
-              eval=('sacrebleu',), embedding=('sentence_transformers',),
+              eval=('sacrebleu',), embedding=('sentence_transformers',), video=('av',),
               serve=('fastapi', 'uvicorn'))   # swiftnb's extras (pyproject.toml) and the modules each brings
 _EXTRA_NOTES = dict(vllm=" vLLM pins its own torch and transformers: install it in an environment of its own (`swiftnb "
                          "doctor` there checks the versions).")

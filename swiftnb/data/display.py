@@ -8,7 +8,7 @@ Docs: https://swiftnb.github.io/swiftnb/display.html.md"""
 from __future__ import annotations
 from dataclasses import dataclass
 from .forms import wav_bytes
-from .media import load_image, load_audio
+from .media import load_image, load_audio, load_video
 from .encoding import EncodeError
 from .encoding import encode_row, media_ids
 from .sources import load_dataset
@@ -47,6 +47,23 @@ def audio_html(x, src):
     try: wav = wav_bytes(load_audio(x, src=src), 16000)
     except Exception as e: return f"<span style='color:#c62828'>audio not readable: {html.escape(str(e))}</span>"
     return f"<audio controls src='data:audio/wav;base64,{base64.b64encode(wav).decode()}'></audio>"
+
+# %% ../../nbs/17_display.ipynb #5a8c70a8
+def frames_html(x, src, size:int=80, max_frames:int=8) -> str:   # a video item, the row's `_src`, frame height
+    "A video as a strip of its sampled frames (at most `max_frames`, as `load_video` samples them for training)."
+    import base64, io, html
+    from PIL import Image
+    if isinstance(x, str) and x.startswith(('http://', 'https://')):
+        return f"<a href='{html.escape(x)}'>{html.escape(x)}</a> (not fetched)"
+    try: frames = load_video(x, max_frames=max_frames, src=src)
+    except Exception as e: return f"<span style='color:#c62828'>video not readable: {html.escape(str(e))}</span>"
+    w = [max(1, round(f.width*size/f.height)) for f in frames]
+    strip = Image.new('RGB', (sum(w) + 2*(len(w) - 1), size), 'white')
+    for i, f in enumerate(frames): strip.paste(f.resize((w[i], size)), (sum(w[:i]) + 2*i, 0))
+    buf = io.BytesIO()
+    strip.save(buf, format='PNG')
+    return (f"<img title='video: {len(frames)} frames' src='data:image/png;base64,"
+            f"{base64.b64encode(buf.getvalue()).decode()}' style='margin:2px'/>")
 
 # %% ../../nbs/17_display.ipynb #c30d5d8f
 def _tokens_html(enc, processor) -> str:
@@ -88,6 +105,7 @@ def row_html(row,                # a canonical row
         )
     for x in row.get('images') or []: parts.append(thumb_html(x, src))
     for x in row.get('audios') or []: parts.append(audio_html(x, src))
+    for x in row.get('videos') or []: parts.append(frames_html(x, src))
     if row.get('rejected_response'):
         parts.append(
             "<div style='background:#ffebee;padding:4px 8px'><b>rejected</b>:"

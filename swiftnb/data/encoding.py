@@ -8,7 +8,8 @@ Docs: https://swiftnb.github.io/swiftnb/encoding.html.md"""
 from __future__ import annotations
 import re, json
 from ..core import SwiftnbError
-from .media import load_image, load_audio
+from .media import load_image, load_audio, load_video
+from ..core.errors import has_module
 
 # %% auto #0
 __all__ = ['EncodeError', 'encode']
@@ -220,7 +221,16 @@ def media_ids(processor) -> set:
 def media_loaders(processor) -> dict:
     "Media loaders by kind, at the sampling rate the processor's feature extractor wants."
     sr = getattr(getattr(processor, 'feature_extractor', None), 'sampling_rate', 16000)
-    return {'image': load_image, 'audio': lambda x: load_audio(x, sr), 'video': lambda v: v}
+    return {'image': load_image, 'audio': lambda x: load_audio(x, sr), 'video': load_video}   # frames by PyAV
+
+# %% ../../nbs/13_encoding.ipynb #95587551
+def no_video_processor(src) -> str:   # the row's `_src`
+    "Why a row with videos cannot be encoded by a processor without a video processor, and what to do."
+    why = ("transformers' video processors need torchvision, which does not import here: install the torchvision "
+           "built for this torch (pip install torchvision, the version that matches torch)"
+           if not has_module('torchvision') else
+           "add the model's video_preprocessor_config.json to its folder")
+    return f"{src}: the row has videos, and this processor has no video processor: {why}."
 
 # %% ../../nbs/13_encoding.ipynb #96a1788f
 PER_TOKEN = ('mm_token_type_ids',)   # processor outputs aligned with input_ids (others are per media item)
@@ -247,8 +257,7 @@ def media_segments(processor, full, spans, row, src) -> dict:
             n = seg.count(getattr(processor, attr, None) or '\0')
             if not n: continue
             if kind == 'video' and getattr(processor, 'video_processor', None) is None:
-                raise EncodeError(f"{src}: the row has videos but this processor has no video processor (it needs "
-                                  "torchvision, and a video processor config in the model folder).")
+                raise EncodeError(no_video_processor(src))
             items, todo[kind], kw[args[kind]] = todo[kind][:n], todo[kind][n:], []
             for i, x in items:
                 try: kw[args[kind]].append(loaders[kind](x))

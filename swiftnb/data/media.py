@@ -1,4 +1,4 @@
-"""Loading the media of a row: `load_image`, `load_audio`, and fetching URLs without hanging.
+"""Loading the media of a row: `load_image`, `load_audio`, `load_video` (frames sampled by PyAV), and fetching URLs without hanging.
 
 Docs: https://swiftnb.github.io/swiftnb/media.html.md"""
 
@@ -10,11 +10,12 @@ import io, re, time, base64, socket, struct, threading
 from pathlib import Path
 from urllib.parse import urlparse, unquote_to_bytes
 from ..core.hub import hub_offline
+from ..core.errors import need
 from .forms import Problem, DataError
 from .forms import mime_of, to_mono
 
 # %% auto #0
-__all__ = ['load_image', 'load_audio']
+__all__ = ['VIDEO_FPS', 'VIDEO_MAX_FRAMES', 'load_image', 'load_audio', 'frame_times', 'load_video']
 
 # %% ../../nbs/12_media.ipynb #f38da5c9
 _HOSTS = {}   # (host, port) -> (reachable, when probed)
@@ -160,3 +161,49 @@ def load_audio(x,                     # path, URL, data URI, bytes, numpy array 
             else: a, rate = sf.read(io.BytesIO(b), dtype='float32')
         return _resample(to_mono(a), rate, sr)
     except Exception as e: raise _media_error('audio', x, src, e) from None
+
+# %% ../../nbs/12_media.ipynb #9ecad659
+VIDEO_FPS, VIDEO_MAX_FRAMES = 2.0, 64   # frames sampled per second of a clip, and at most this many (ms-swift: FPS=2)
+
+# %% ../../nbs/12_media.ipynb #f5d4aadd
+def frame_times(duration:float,             # the clip's length in seconds
+                fps:float=VIDEO_FPS,         # frames wanted per second
+                max_frames:int=VIDEO_MAX_FRAMES, # at most this many (then spread evenly over the clip)
+               ) -> list:                    # the moments (seconds) to take a frame at, the middle of each slot
+    "When to sample a clip of `duration` s: `fps` a second, at most `max_frames`, at least one."
+    n = max(1, min(int(duration*fps), max_frames))
+    return [(i + .5)*duration/n for i in range(n)]
+
+# %% ../../nbs/12_media.ipynb #4ac91a5d
+def _pick_frames(frames, times:list) -> list:
+    "From `frames` ((time, frame) in order), the frame on screen at each of `times`."
+    out, prev, j = [], None, 0
+    for t, f in frames:
+        while j < len(times) and t > times[j] + 1e-9:
+            out.append(prev if prev is not None else f)
+            j += 1
+        if j == len(times): break
+        prev = f
+    return out + [prev]*(len(times) - len(out)) if prev is not None else out
+
+# %% ../../nbs/12_media.ipynb #01f77565
+def load_video(x,                            # path, URL, data URI, bytes, {'bytes'|'path'} dict, or a list of frames
+               fps:float=VIDEO_FPS,          # frames sampled per second of the clip
+               max_frames:int=VIDEO_MAX_FRAMES, # at most this many frames
+               timeout:float=10,             # seconds for a URL
+               src:str|None=None             # the row's `_src`, for the error message
+              ) -> list:                     # the sampled frames, PIL RGB images
+    "A video clip as a list of PIL RGB frames, `fps` a second, at most `max_frames` (PyAV decodes it)."
+    if isinstance(x, (list, tuple)): return [load_image(f, timeout, src) for f in x]
+    av = need('av', 'video', 'reading videos')
+    try:
+        with av.open(io.BytesIO(_media_bytes(x, timeout))) as c:
+            s = c.streams.video[0]
+            dur = float(s.duration*s.time_base) if s.duration else (c.duration or 0)/1e6
+            if not dur: dur = max(float(f.time) for f in c.decode(video=0)) + 1/float(s.average_rate or 25)
+            c.seek(0)
+            frames = ((float(f.time), f) for f in c.decode(video=0))
+            out = [f.to_image().convert('RGB') for f in _pick_frames(frames, frame_times(dur, fps, max_frames))]
+        if not out: raise ValueError('no frames')
+        return out
+    except Exception as e: raise _media_error('video', x, src, e) from None

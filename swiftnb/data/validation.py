@@ -12,7 +12,8 @@ from fastcore.basics import patch
 from pathlib import Path
 from .forms import Problem, DataError
 from .forms import with_article
-from .media import load_audio
+from .media import load_audio, load_video
+from ..core.errors import has_module
 from .encoding import EncodeError
 from .encoding import encode_row, template_messages, media_segments, render_chat
 
@@ -152,6 +153,7 @@ def _check_media(row, src, kind, probs):
                 from PIL import Image
                 with Image.open(p) as im: im.verify()
             elif kind == 'audios': load_audio(p, src=src)
+            elif kind == 'videos' and has_module('av'): load_video(p, max_frames=1, src=src)   # PyAV reads it
         except Exception as e:
             probs.append(Problem(src, f'{kind}[{i}]', f"cannot be read: {type(e).__name__}: {e}",
                                  "replace or remove the file"))
