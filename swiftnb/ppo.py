@@ -142,7 +142,7 @@ def load_reward_model(spec,                          # an `align('rm')` output (
     src = str(get_model_dir(base or str(spec)))
     proc = load_processor(src)   # an rm output's final/ holds the same tokenizer, beside no config.json
     m = AutoModelForSequenceClassification.from_pretrained(src, num_labels=1, dtype=getattr(torch, dtype),
-                                                           trust_remote_code=trust_remote_code)
+                                                           trust_remote_code=trust_remote_code, use_kernels=False)
     m.config.pad_token_id = getattr(proc, 'tokenizer', proc).pad_token_id
     if base:
         from peft import PeftModel

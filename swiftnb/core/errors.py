@@ -61,10 +61,10 @@ from contextlib import contextmanager, nullcontext
 from types import SimpleNamespace
 
 # %% ../../nbs/00_errors.ipynb #50e3bbc1
-# FutureWarnings silenced within swiftnb's calls (regexes of their start): transformers' deprecated names that peft and
-# trl call on the model, not the user
+# FutureWarnings silenced within swiftnb's calls (regexes of their start): transformers' deprecated names that peft,
+# trl and Liger (0.8's forward passes `past_key_values` to transformers 5.25's models) call, not the user
 QUIET_WARNINGS = (r'`(is_gradient_checkpointing|gradient_checkpointing_enable|gradient_checkpointing_disable)` is '
-                  r'deprecated',)
+                  r'deprecated', r'`past_key_values` is deprecated')
 # logger -> the records dropped within swiftnb's calls (a regex of their message). bitsandbytes' message comes from
 # peft importing it on any LoRA run; the Trainer's (transformers 5.17-5.2x) says it set the model's BOS to the
 # tokenizer's none (Qwen's tokenizers have no BOS token): only that exact case, PAD and EOS changes still show

@@ -53,6 +53,7 @@ def load_processor(path,                        # the model (or adapter) directo
                    trust_remote_code:bool=False # run code shipped with the model (only for models you trust)
                   ):
     "The tokenizer (text models) or processor (vision/audio models) saved in `path`."
+    import transformers
     from transformers import AutoProcessor, AutoTokenizer, PreTrainedTokenizerBase
     path = Path(path)
     modality = modality or modality_of(json.loads((path/'config.json').read_text()))
@@ -70,7 +71,11 @@ def load_processor(path,                        # the model (or adapter) directo
         tok = vl_processor_cls().from_pretrained(path)
     else:
         if modality == 'vision': vl_processor_cls()    # registers the image-only processor for tiny Qwen2-VL folders
-        try: tok = AutoProcessor.from_pretrained(path, trust_remote_code=trust_remote_code)
+        # a Qwen-VL folder with its video config: the stock processor by name (from 5.2x AutoProcessor gives the
+        # image-only one registered above for the config type, which would drop the video processor)
+        auto = getattr(transformers, 'Qwen2_5_VLProcessor' if cfg.get('model_type') == 'qwen2_5_vl' else
+                       'Qwen2VLProcessor') if qwen_vl else AutoProcessor
+        try: tok = auto.from_pretrained(path, trust_remote_code=trust_remote_code)
         except (OSError, ValueError, ImportError, RuntimeError) as e:
             if not (qwen_vl and 'video' in str(e).lower()): raise
             # e.g. no video config this transformers can use, or a torchvision that fails to import: images need neither

@@ -160,7 +160,7 @@ def load(self:SeqClsMethod,
     m = AutoModelForSequenceClassification.from_pretrained(
         self.src, num_labels=self.n, id2label=dict(enumerate(names)), label2id={l: i for i, l in enumerate(names)},
         dtype='float32' if args.tuner == 'full' and args.dtype == 'float16' else args.dtype,
-        trust_remote_code=args.trust_remote_code)
+        use_kernels=False, trust_remote_code=args.trust_remote_code)
     m.config.pad_token_id = tok.pad_token_id
     return m, tok, args
 
@@ -248,7 +248,8 @@ def classify(model,              # a trained classifier: output folder, its fina
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
     d = task_dir(model)
-    tok, m = AutoTokenizer.from_pretrained(d), AutoModelForSequenceClassification.from_pretrained(d).eval()
+    tok = AutoTokenizer.from_pretrained(d)
+    m = AutoModelForSequenceClassification.from_pretrained(d, use_kernels=False).eval()
     texts = [texts] if isinstance(texts, str) else texts
     rows = [t if isinstance(t, dict) else {'messages': t} if isinstance(t, list) else {'text': t} for t in texts]
     out = []

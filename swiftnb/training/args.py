@@ -49,6 +49,10 @@ class TunerArgs:
     reft_rank:int=4                          # reft: rank of each intervention
     reft_intervention_type:str='LoreftIntervention' # reft: LoreftIntervention (R orthonormal) or NoreftIntervention
 
+# %% ../../nbs/20_args.ipynb #1a0c4a02
+# the training tasks (`SFTArgs.task`): causal LM is SFT's; the others are swiftnb.tasks'
+TASKS = ('causal_lm', 'seq_cls', 'embedding', 'reranker')
+
 # %% ../../nbs/20_args.ipynb #1a0c4a01
 @dataclass(kw_only=True)
 class LaunchArgs:
@@ -160,8 +164,6 @@ def check_tuner_knobs(a:SFTArgs):   # the settings
                                 "fsdp=False (data parallel) or another tuner.")
 
 # %% ../../nbs/20_args.ipynb #b04944b4
-# the training tasks (`SFTArgs.task`): causal LM is SFT's; the others are swiftnb.tasks'
-TASKS = ('causal_lm', 'seq_cls', 'embedding', 'reranker')
 # the settings with a fixed set of values, as the command line's parser checks them
 CHOICES = dict(tuner=TUNERS, attn_impl=('auto', *ATTN_IMPLS), truncation=TRUNCATIONS, dtype=tuple(DTYPES),
                reft_intervention_type=REFT_TYPES, task=TASKS)
