@@ -88,7 +88,7 @@ def embedding_model(src,                # a model folder
                    ):                   # a `SentenceTransformer`
     "A `SentenceTransformer` of `src`: as saved (modules.json), or last-token pooled and normalized."
     st = load_st()
-    mk = dict(dtype=args.dtype or 'float32')
+    mk = dict(dtype=args.dtype or 'float32', use_kernels=False)   # no hub kernels (core.load_model says why)
     if (Path(src)/'modules.json').exists():
         return st.SentenceTransformer(str(src), device='cpu', model_kwargs=mk, trust_remote_code=args.trust_remote_code)
     from sentence_transformers.sentence_transformer.modules import Transformer, Pooling, Normalize
@@ -110,9 +110,10 @@ def reranker_model(src,    # a model folder
     import json
     cfg = json.loads((Path(src)/'config.json').read_text())
     if any(a.endswith('ForSequenceClassification') for a in cfg.get('architectures') or []):
-        return CrossEncoder(str(src), device='cpu', trust_remote_code=args.trust_remote_code)
+        return CrossEncoder(str(src), device='cpu', trust_remote_code=args.trust_remote_code,
+                            model_kwargs=dict(use_kernels=False))
     tr = Transformer(str(src), transformer_task='sequence-classification', config_kwargs=dict(num_labels=1),
-                     model_kwargs=dict(dtype=args.dtype or 'float32'), max_seq_length=args.max_length,
+                     model_kwargs=dict(dtype=args.dtype or 'float32', use_kernels=False), max_seq_length=args.max_length,
                      processor_kwargs=dict(chat_template=PAIR_TEMPLATE))
     if tr.auto_model.config.pad_token_id is None: tr.auto_model.config.pad_token_id = tr.tokenizer.pad_token_id
     return CrossEncoder(modules=[tr], device='cpu')
@@ -247,7 +248,8 @@ def embed(model,            # a trained embedding model: output folder, its fina
           batch_size:int=32,   # texts per forward pass
          ):                 # numpy array, a normalized row per text
     "Embed `texts` with a model `sft(..., task='embedding')` trained."
-    st = load_st().SentenceTransformer(str(task_dir(model)))   # on the GPU where there is one
+    # on the GPU where there is one
+    st = load_st().SentenceTransformer(str(task_dir(model)), model_kwargs=dict(use_kernels=False))
     return st.encode([texts] if isinstance(texts, str) else list(texts), batch_size=batch_size)
 
 # %% ../../nbs/33_embedding.ipynb #fd536635
@@ -258,7 +260,7 @@ def rerank(model,          # a trained reranker: output folder, its final/, or a
     "Score `documents` for `query` with a model `sft(..., task='reranker')` trained."
     load_st()
     from sentence_transformers.cross_encoder.model import CrossEncoder
-    ce = CrossEncoder(str(task_dir(model)))
+    ce = CrossEncoder(str(task_dir(model)), model_kwargs=dict(use_kernels=False))
     return [float(s) for s in ce.predict([(query, d) for d in documents])]
 
 # %% ../../nbs/33_embedding.ipynb #03b31799

@@ -46,7 +46,10 @@ def zeroed_copy(block,   # one decoder block
                ):        # its copy, adding nothing to the residual stream
     "A copy of `block` with its output projections' weights and biases zeroed."
     import torch
-    new = copy.deepcopy(block)
+    from transformers import PretrainedConfig
+    # the copy shares the model's config objects, so a later change of it (the attention after training) reaches it
+    shared = {id(v): v for mod in block.modules() for v in vars(mod).values() if isinstance(v, PretrainedConfig)}
+    new = copy.deepcopy(block, memo=shared)
     hit = {k: [p for n, p in new.named_parameters() if k in n.split('.')] for k in _ZEROED}
     if not all(hit.values()):
         names = sorted({n.rsplit('.', 1)[0] for n, _ in block.named_parameters()})
