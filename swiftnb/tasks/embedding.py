@@ -88,7 +88,7 @@ def embedding_model(src,                # a model folder
                    ):                   # a `SentenceTransformer`
     "A `SentenceTransformer` of `src`: as saved (modules.json), or last-token pooled and normalized."
     st = load_st()
-    mk = dict(dtype=args.dtype or 'float32', use_kernels=False)   # no hub kernels (core.load_model says why)
+    mk = dict(dtype=args.dtype or 'float32', use_kernels=False)   # no hub kernels: see load_model
     if (Path(src)/'modules.json').exists():
         return st.SentenceTransformer(str(src), device='cpu', model_kwargs=mk, trust_remote_code=args.trust_remote_code)
     from sentence_transformers.sentence_transformer.modules import Transformer, Pooling, Normalize
