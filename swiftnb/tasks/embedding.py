@@ -113,7 +113,8 @@ def reranker_model(src,    # a model folder
         return CrossEncoder(str(src), device='cpu', trust_remote_code=args.trust_remote_code,
                             model_kwargs=dict(use_kernels=False))
     tr = Transformer(str(src), transformer_task='sequence-classification', config_kwargs=dict(num_labels=1),
-                     model_kwargs=dict(dtype=args.dtype or 'float32', use_kernels=False), max_seq_length=args.max_length,
+                     model_kwargs=dict(dtype=args.dtype or 'float32', use_kernels=False),
+                     max_seq_length=args.max_length,
                      processor_kwargs=dict(chat_template=PAIR_TEMPLATE))
     if tr.auto_model.config.pad_token_id is None: tr.auto_model.config.pad_token_id = tr.tokenizer.pad_token_id
     return CrossEncoder(modules=[tr], device='cpu')
