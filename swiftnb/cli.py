@@ -11,6 +11,7 @@ from pathlib import Path
 from .core import (device_info, MODELS, find_model, get_model_dir, recommend, fake_device, load_model, make_tiny,
                           SwiftnbError)
 from .msswift import translate, FlagError
+from .core.errors import SettingsError
 from .flags import Parser, add_flags, command_parser
 
 # %% auto #0
@@ -321,7 +322,7 @@ def main(argv:list|None=None):   # the arguments after `swiftnb` (default: the c
         else: f(**vars(command_parser(f, f'swiftnb {cmd}', _choices().get(cmd)).parse_args(rest)))
     except SystemExit as e:   # the parser's --help (0) or usage error (2, said in one line)
         return e.code
-    except FlagError as e:   # a usage error, as argparse's
+    except (FlagError, SettingsError) as e:   # a usage error, as argparse's: a flag, or settings that clash
         print(f"swiftnb {cmd}: {e}", file=sys.stderr)
         return 2
     except SwiftnbError as e:

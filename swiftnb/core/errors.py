@@ -8,8 +8,8 @@ Docs: https://swiftnb.github.io/swiftnb/errors.html.md"""
 from __future__ import annotations
 
 # %% auto #0
-__all__ = ['EXTRAS', 'QUIET_WARNINGS', 'QUIET_LOGS', 'SwiftnbError', 'UnknownModel', 'HubUnreachable', 'PlanError', 'DeviceError',
-           'MissingExtra', 'need', 'quiet_libraries']
+__all__ = ['EXTRAS', 'QUIET_WARNINGS', 'QUIET_LOGS', 'SwiftnbError', 'UnknownModel', 'HubUnreachable', 'PlanError',
+           'SettingsError', 'DeviceError', 'MissingExtra', 'need', 'quiet_libraries']
 
 # %% ../../nbs/00_errors.ipynb #0a5d2f34
 class SwiftnbError(Exception):
@@ -19,6 +19,7 @@ class SwiftnbError(Exception):
 class UnknownModel(SwiftnbError, ValueError): "A model name, id or path that swiftnb cannot resolve."
 class HubUnreachable(SwiftnbError, ConnectionError): "A model hub that cannot be reached (no network, or blocked)."
 class PlanError(SwiftnbError, ValueError): "A training configuration that cannot fit the device."
+class SettingsError(SwiftnbError, ValueError): "A setting out of its range, or settings that do not go together."
 class DeviceError(SwiftnbError, RuntimeError): "A feature the current device does not support."
 
 # %% ../../nbs/00_errors.ipynb #82e2e662

@@ -12,6 +12,7 @@ from pathlib import Path
 from fastcore.basics import patch
 from ..core import load_processor
 from ..core.plan import TUNERS
+from ..core.errors import SettingsError
 from ..core.devices import DTYPES
 from ..data.encoding import TRUNCATIONS
 from ..data.collate import ATTN_IMPLS
@@ -116,11 +117,11 @@ class SFTArgs(TunerArgs, LaunchArgs):
 
     def __post_init__(self):
         if self.tuner is not None and self.tuner not in TUNERS:
-            raise ValueError(f"tuner must be one of {TUNERS}, not {self.tuner!r}")
+            raise SettingsError(f"tuner must be one of {TUNERS}, not {self.tuner!r}")
         if self.truncation not in TRUNCATIONS:
-            raise ValueError(f"truncation must be right, drop or error, not {self.truncation!r}")
+            raise SettingsError(f"truncation must be right, drop or error, not {self.truncation!r}")
         if self.task not in TASKS:
-            raise ValueError(f"task must be one of {TASKS}, not {self.task!r}")
+            raise SettingsError(f"task must be one of {TASKS}, not {self.task!r}")
         check_tuner_knobs(self)
 
 # %% ../../nbs/20_args.ipynb #f454d38c
@@ -130,20 +131,21 @@ def check_block_knobs(a:SFTArgs):   # the settings (`reft_layers` made a list of
     "Refuse LLaMA-Pro's and ReFT's settings the run cannot honour, naming the knobs."
     if a.tuner == 'llamapro' and (a.llamapro_num_new_blocks < 1 or (a.llamapro_num_groups or 1) < 1
                                   or a.llamapro_num_new_blocks % (a.llamapro_num_groups or 1)):
-        raise ValueError(f"llamapro_num_new_blocks ({a.llamapro_num_new_blocks}) must be 1 or more, in "
+        raise SettingsError(f"llamapro_num_new_blocks ({a.llamapro_num_new_blocks}) must be 1 or more, in "
                          f"llamapro_num_groups ({a.llamapro_num_groups}) groups of equal size.")
     if isinstance(a.reft_layers, (str, int)): a.reft_layers = str(a.reft_layers).replace(',', ' ').split()
     try: a.reft_layers = None if a.reft_layers is None else [int(i) for i in a.reft_layers]
-    except ValueError: raise ValueError(f"reft_layers takes layer indices, e.g. [0, 1] (--reft_layers 0 1), not "
+    except ValueError: raise SettingsError(f"reft_layers takes layer indices, e.g. [0, 1] (--reft_layers 0 1), not "
                                         f"{a.reft_layers!r}.") from None
     if a.tuner != 'reft': return
     if a.reft_intervention_type not in REFT_TYPES:
-        raise ValueError(f"reft_intervention_type must be one of {REFT_TYPES}, not {a.reft_intervention_type!r}.")
-    if a.reft_rank < 1: raise ValueError(f"reft_rank must be 1 or more, not {a.reft_rank}.")
-    if a.resume_from_checkpoint: raise ValueError("tuner='reft' does not resume from a checkpoint yet (its checkpoints "
+        raise SettingsError(f"reft_intervention_type must be one of {REFT_TYPES}, not {a.reft_intervention_type!r}.")
+    if a.reft_rank < 1: raise SettingsError(f"reft_rank must be 1 or more, not {a.reft_rank}.")
+    if a.resume_from_checkpoint:
+        raise SettingsError("tuner='reft' does not resume from a checkpoint yet (its checkpoints "
                                                   "hold the interventions only): run again without "
                                                   "resume_from_checkpoint.")
-    if a.fsdp: raise ValueError("tuner='reft' hooks the decoder layers, which FSDP wraps; use fsdp=False (data "
+    if a.fsdp: raise SettingsError("tuner='reft' hooks the decoder layers, which FSDP wraps; use fsdp=False (data "
                                 "parallel: nproc_per_node) or another tuner.")
 
 # %% ../../nbs/20_args.ipynb #f4a03fab
@@ -151,16 +153,17 @@ def check_tuner_knobs(a:SFTArgs):   # the settings
     "Refuse tuner settings peft or the run cannot honour, naming the knobs."
     check_block_knobs(a)
     if a.tuner == 'boft' and (a.boft_block_size == 0) == (a.boft_block_num == 0):
-        raise ValueError(f"boft takes one of boft_block_size ({a.boft_block_size}) and boft_block_num "
+        raise SettingsError(f"boft takes one of boft_block_size ({a.boft_block_size}) and boft_block_num "
                          f"({a.boft_block_num}): set the other to 0.")
     if a.tuner != 'adalora': return
     if a.adalora_target_r > a.adalora_init_r:
-        raise ValueError(f"adalora_target_r ({a.adalora_target_r}) is above adalora_init_r ({a.adalora_init_r}): "
+        raise SettingsError(f"adalora_target_r ({a.adalora_target_r}) is above adalora_init_r ({a.adalora_init_r}): "
                          "AdaLoRA cuts ranks from init_r down to target_r.")
     if 0 < a.max_steps <= a.adalora_tinit + a.adalora_tfinal:
-        raise ValueError(f"adalora_tinit ({a.adalora_tinit}) + adalora_tfinal ({a.adalora_tfinal}) leave no steps of "
+        raise SettingsError(f"adalora_tinit ({a.adalora_tinit}) + adalora_tfinal ({a.adalora_tfinal}) leave no steps "
+                            f"of "
                          f"max_steps={a.max_steps} to allocate ranks in: lower them or raise max_steps.")
-    if a.fsdp: raise ValueError("tuner='adalora' reallocates ranks from whole gradients, which FSDP shards; use "
+    if a.fsdp: raise SettingsError("tuner='adalora' reallocates ranks from whole gradients, which FSDP shards; use "
                                 "fsdp=False (data parallel) or another tuner.")
 
 # %% ../../nbs/20_args.ipynb #b04944b4
