@@ -11,6 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 from fastcore.basics import patch
 from ..core import SwiftnbError
+from ..core.errors import quiet_libraries
 from ..data.forms import Problem, DataError
 from ..training.tuners import apply_tuner, linear_names, peft_config
 from ..core import recommend
@@ -146,6 +147,7 @@ class SeqClsMethod(TaskMethod):
 
 # %% ../../nbs/32_seq_cls.ipynb #78b96cd2
 @patch
+@quiet_libraries()   # transformers' loading bars off, as load_model has them
 def load(self:SeqClsMethod,
          model,       # as given to `sft`
          processor,   # a loaded model's tokenizer (None for a name or folder)
@@ -239,6 +241,7 @@ def task_of(model,   # a model name, folder, output folder or `SFTResult` (anyth
     return json.loads(f.read_text()).get('task', 'causal_lm') if f else None
 
 # %% ../../nbs/32_seq_cls.ipynb #eded1955
+@quiet_libraries()
 def classify(model,              # a trained classifier: output folder, its final/, or an `SFTResult`
              texts:list|str,     # texts (or message lists, or rows with "text"/"messages")
              batch_size:int=16,  # texts per forward pass
