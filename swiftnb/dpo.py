@@ -11,7 +11,7 @@ from dataclasses import dataclass, asdict, fields, replace
 from fastcore.basics import patch
 from pathlib import Path
 from .core import SwiftnbError, recommend, load_model, get_model_dir, device_info, modality_of, make_tiny
-from .core.errors import has_module
+from .core.errors import has_module, SettingsError
 from .core.loading import check_remote_code
 from .sft import (Method, train_run, SFTArgs, fuse_lora, training_kwargs, one_gpu, SFTResult, Dashboard,
                          apply_tuner, linear_names, last_checkpoint)
@@ -553,7 +553,10 @@ def align(method:str,                 # one of METHODS: dpo, orpo, kto, cpo, sim
           **overrides                 # any `AlignArgs` field
          ) -> AlignResult:
     "Align `model` on `dataset` with `method`: trl's trainer; swiftnb's validation, dashboard, checkpoints, manifest."
-    if method not in METHODS: raise ValueError(f"method must be one of {', '.join(METHODS)}, not {method!r}")
+    if method == 'ppo':   # a trainer of swiftnb's own, with a reward model: not one of trl's (34_ppo)
+        raise SettingsError("PPO is swiftnb.ppo.ppo(output_dir, prompts, reward_model) (swiftnb rlhf --rlhf_type ppo "
+                            "--reward_model DIR): it trains against a reward model or function, not on pairs.")
+    if method not in METHODS: raise SettingsError(f"method must be one of {', '.join(METHODS)}, not {method!r}")
     args = (args or (DPOArgs() if method == 'dpo' else AlignArgs())).update(**overrides)
     with quiet_libraries(bars=args.dashboard is False):
         return train_run(_Align(method, reward_funcs, teacher), model, dataset, args, processor, eval_dataset,

@@ -541,6 +541,11 @@ def _check_quantize(src:Path, method:str, bits:int, calibration):
     if bits not in ok_bits:
         raise ExportError(f"{_arg('bits', bits)}: {method} quantizes to {' or '.join(map(str, ok_bits))} bits, "
                           f"not {bits}; pass {_arg('bits', ok_bits[0])}.")
+    from swiftnb.training.reft import reft_dir
+    if (d := reft_dir(src)) is not None:
+        raise ExportError(f"{d} holds ReFT interventions, which run through transformers alone (hooks on the decoder "
+                          "layers): no quantized format carries them. Serve the folder as it is (swiftnb serve --model "
+                          f"{src} --backend transformers), or train a tuner that merges (lora, ...) to quantize.")
     if not (src/'config.json').exists():
         adapter = (src/'adapter_config.json').exists() or (src/'final'/'adapter_config.json').exists()
         hint = " It holds an adapter: merge() it first." if adapter else ''

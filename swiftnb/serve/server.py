@@ -191,6 +191,11 @@ def _vllm(model, adapters, host, port, api_key, model_name, python=None, timeout
                          "and an older transformers) and pass python='that-env/bin/python'; or use "
                          "backend='transformers'.")
     from swiftnb.infer.base import resolve_model
+    from swiftnb.infer.api import reft_folder
+    if (rd := reft_folder(model, adapters)[0]) is not None:
+        raise ServeError(f"{rd} holds ReFT interventions, which run through transformers alone (hooks on the decoder "
+                         "layers); vLLM cannot apply them. Serve it with backend='transformers' (swiftnb serve "
+                         "--backend transformers).")
     base, ads, _ = resolve_model(model, adapters)
     from swiftnb.core import get_model_dir
     _free_gpu()
