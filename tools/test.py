@@ -10,7 +10,7 @@ and a check that `nbdev-export` + `nbdev-clean` leave the tree unchanged. Prints
     python tools/test.py --vllm .venv-compat/vllm   # everything, then a swiftnb export served by real vLLM from that environment
                                                     # (tools/fresh.sh test builds it in the background and passes this)
 """
-import argparse, hashlib, os, subprocess, sys, time
+import argparse, hashlib, json, os, subprocess, sys, time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -86,6 +86,13 @@ def vllm_test(env_dir, wait=1500):
     env = {k: v for k, v in os.environ.items() if k != 'PYTHONDONTWRITEBYTECODE'}   # the server's processes reuse each other's bytecode
     return run_pytest([VLLM_TEST], env={**env, 'SWIFTNB_VLLM_PYTHON': str(env_dir/'bin'/'python')})
 
+TIMES = ROOT/'tests'/'nb_times.json'   # seconds per notebook on 2 cores, from the last `--save-times` run
+
+def longest_first(nbs:list) -> list:
+    "The notebooks, the longest first (by TIMES; new ones count as long): two workers then end together, not one."
+    t = json.loads(TIMES.read_text()) if TIMES.exists() else {}
+    return sorted(nbs, key=lambda p: -t.get(str(p.relative_to(ROOT)), 1e9))
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('paths', nargs='*', help='notebooks to test (default: all, plus pytest and the step check)')
@@ -93,11 +100,12 @@ def main():
     ap.add_argument('--workers', type=int, default=None, help='notebooks run in parallel (default: 2; 1 with --flags gpu)')
     ap.add_argument('--timeout', type=int, default=1200, help='seconds per notebook')
     ap.add_argument('--compat', action='store_true', help="also the pytest tests in tests/compat/ (vLLM's and llm-compressor's environment)")
+    ap.add_argument('--save-times', action='store_true', help=f'write the notebooks\' times to {TIMES.name} (their order next time)')
     ap.add_argument('--vllm', default=None, help="vLLM's environment (a venv folder): after the other pytest tests, serve an export with it")
     a = ap.parse_args()
     flags = a.flags.split()
     workers = a.workers or (1 if 'gpu' in flags else 2)
-    passed, failed, t0 = 0, 0, time.time()
+    passed, failed, t0, times = 0, 0, time.time(), {}
     def report(name, ok, secs, err):
         nonlocal passed, failed
         print(f"{'PASS' if ok else 'FAIL'} {name} ({secs:.0f} s)", flush=True)
@@ -113,6 +121,7 @@ def main():
         report('structure (tools/structure.py --check)', r.returncode == 0, time.time()-t, r.stdout[-4000:] + r.stderr[-2000:])
     nbs = [Path(p).resolve() for p in a.paths] or sorted(p for d in ('nbs', 'tutorials') for p in (ROOT/d).glob('**/*.ipynb')
                                                           if '.ipynb_checkpoints' not in p.parts and not p.name.startswith('_'))
+    nbs = longest_first(nbs)
     tests = (sorted([*(ROOT/'tests').glob('test_*.py'), *(ROOT/'tests'/'e2e').glob('test_*.py')]) if full else []) + \
             (sorted((ROOT/'tests'/'compat').glob('test_*.py')) if a.compat else [])
     def pytests():
@@ -125,6 +134,7 @@ def main():
         with ThreadPoolExecutor(workers) as ex:
             for nb, (ok, secs, err) in zip(nbs, ex.map(lambda nb: test_notebook(nb, flags, a.timeout), nbs)):
                 report(str(nb.relative_to(ROOT)), ok, secs, err)
+                times[str(nb.relative_to(ROOT))] = round(secs)
         r = pt.result()
         r, rv = r if a.vllm else (r, None)
         for name, res in ((' '.join(str(x.relative_to(ROOT)) for x in tests), r), (f"{VLLM_TEST.relative_to(ROOT)} in {a.vllm}", rv)):
@@ -133,6 +143,7 @@ def main():
             print(f"pytest {name}: {p} passed, {f} failed ({secs:.0f} s)", flush=True)
             if f: print(out)
             passed += p; failed += f
+    if a.save_times: TIMES.write_text(json.dumps(dict(sorted(times.items())), indent=0) + '\n')
     print(f"\n{passed} passed, {failed} failed in {time.time()-t0:.0f} s")
     sys.exit(1 if failed else 0)
 
