@@ -83,7 +83,8 @@ def register_model(name,          # what users type, e.g. 'Qwen2.5-7B-Instruct'
                    **kw           # more `ModelSpec` fields, e.g. trust_remote_code
                   ) -> ModelSpec:
     "Add a model to `MODELS` (replacing one of the same name)."
-    if modality not in MODALITIES: raise ValueError(f"modality must be one of {', '.join(MODALITIES)}, not {modality!r}")
+    if modality not in MODALITIES:
+        raise ValueError(f"modality must be one of {', '.join(MODALITIES)}, not {modality!r}")
     spec = ModelSpec(name, family, size, modality, arch, shape, ms_id, hf_id, **kw)
     MODELS[name] = spec
     return spec
