@@ -26,7 +26,7 @@ def devices():
 
 # %% ../nbs/90_cli.ipynb #6239f790
 def models(family:str=None,   # only this family, e.g. Qwen2.5
-           modality:str=None): # only text, vision or audio
+           modality:str=None): # only text, vision, audio or omni
     "List the models in swiftnb's registry with their hub ids."
     rows = [m for m in MODELS.values()
             if (not family or m.family.lower() == family.lower()) and (not modality or m.modality == modality)]

@@ -16,7 +16,7 @@ from .hub import get_model_dir
 from .plan import Plan
 from .plan import pick_attn_impl, model_shape, native_arch
 from .registry import find_model
-from .tiny import vl_processor_cls
+from .tiny import vl_processor_cls, omni_processor_cls
 from .varlen import varlen_problem, register_varlen
 
 # %% auto #0
@@ -25,8 +25,10 @@ __all__ = ['modality_of', 'load_processor', 'check_remote_code', 'load_model']
 # %% ../../nbs/07_loading.ipynb #37176e84
 def modality_of(config, # a model config: a `PretrainedConfig` or its dict
                ) -> str:
-    "'vision', 'audio' or 'text', from a model config (object or dict)."
+    "'omni', 'vision', 'audio' or 'text', from a model config (object or dict)."
     d = config if isinstance(config, dict) else config.to_dict()
+    # Qwen2.5-Omni: a whole model keeps its encoders in `thinker_config`, its thinker alone has both
+    if d.get('thinker_config') or (d.get('vision_config') and d.get('audio_config')): return 'omni'
     if d.get('vision_config') or d.get('visual'): return 'vision'
     if d.get('audio_config'): return 'audio'
     return 'text'
@@ -34,12 +36,20 @@ def modality_of(config, # a model config: a `PretrainedConfig` or its dict
 # %% ../../nbs/07_loading.ipynb #e5214606
 def auto_class(modality, config=None):   # config: a model's own code may name only AutoModelForCausalLM
     import transformers as tf
+    if getattr(config, 'model_type', None) == 'qwen2_5_omni':   # the thinker only (see `thinker_kwargs`)
+        return tf.Qwen2_5OmniThinkerForConditionalGeneration
     cls = {'text': tf.AutoModelForCausalLM, 'vision': tf.AutoModelForImageTextToText,
-           'audio': tf.AutoModelForMultimodalLM}[modality]
+           'audio': tf.AutoModelForMultimodalLM, 'omni': tf.AutoModelForMultimodalLM}[modality]
     own = getattr(config, 'auto_map', None) or {}
     if cls.__name__ not in own and 'AutoModelForCausalLM' in own and not native_arch(config.to_dict()):
         return tf.AutoModelForCausalLM
     return cls
+
+# %% ../../nbs/07_loading.ipynb #7f715ace
+def thinker_kwargs(config) -> dict:   # a model config
+    "`from_pretrained` arguments that load a whole Qwen2.5-Omni folder's thinker only; {} for other models."
+    if getattr(config, 'model_type', None) != 'qwen2_5_omni': return {}
+    return dict(config=config.thinker_config, key_mapping={r'^thinker\.': ''})
 
 # %% ../../nbs/07_loading.ipynb #adf20806
 def _video_cfg(path:Path, pc:dict) -> bool:
@@ -49,7 +59,7 @@ def _video_cfg(path:Path, pc:dict) -> bool:
 
 # %% ../../nbs/07_loading.ipynb #96fd35d0
 def load_processor(path,                        # the model (or adapter) directory
-                   modality:str|None=None,      # 'text', 'vision' or 'audio'; default: from its config.json
+                   modality:str|None=None,      # 'text', 'vision', 'audio' or 'omni'; default: from its config.json
                    trust_remote_code:bool=False # run code shipped with the model (only for models you trust)
                   ):
     "The tokenizer (text models) or processor (vision/audio models) saved in `path`."
@@ -65,8 +75,12 @@ def load_processor(path,                        # the model (or adapter) directo
     # from (tiny folders and the image-only processor's saves have none); AutoProcessor can't place an adapter folder
     # (no config.json).
     image_only = qwen_vl and (not has_module('torchvision') or not cfg or not _video_cfg(path, pc))
+    # Qwen2.5-Omni's processor wants a video processor too: without one, text, images and audio
+    no_video = modality == 'omni' and (not has_module('torchvision') or not cfg or not _video_cfg(path, pc))
     if modality == 'text':
         tok = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
+    elif no_video:
+        tok = omni_processor_cls().from_pretrained(path)
     elif image_only:
         tok = vl_processor_cls().from_pretrained(path)
     else:
@@ -172,6 +186,7 @@ def load_model(model,                        # registry name, hub id or director
     # transformers 5.25+ swaps layers for hub kernels by default where the `kernels` package is installed: code
     # fetched at load time (offline, the load fails), not checked against swiftnb's own paths. Users can pass True.
     kwargs.setdefault('use_kernels', False)
+    kwargs.update(thinker_kwargs(config))
     try: model = auto_class(modality, config).from_pretrained(path, dtype=resolve_dtype(dtype),
                                                                attn_implementation=attn, device_map=device_map,
                                                                trust_remote_code=trust_remote_code, **kwargs)

@@ -21,17 +21,18 @@ __all__ = ['HEADROOM', 'model_shape', 'MemoryEstimate', 'tuner_params', 'estimat
 
 # %% ../../nbs/05_plan.ipynb #d080e66e
 def _encoder_params(cfg:dict) -> float:
-    "Approximate parameters of a vision or audio encoder from its config."
+    "Approximate parameters of a model's vision and audio encoders (both, for Qwen2.5-Omni) from its config."
+    cfg, n = cfg.get('thinker_config') or cfg, 0.   # a whole Qwen2.5-Omni: its thinker holds the encoders
     if (v := cfg.get('vision_config')):
         d, depth = v.get('embed_dim') or v.get('hidden_size', 0), v.get('depth') or v.get('num_hidden_layers', 0)
         mlp = (3*d*v['intermediate_size'] if 'intermediate_size' in v and 'mlp_ratio' not in v
                else 2*d*d*v.get('mlp_ratio', 4))
         m = v.get('spatial_merge_size', 2)**2 * d
-        return depth*(4*d*d + mlp) + m*m + m*(v.get('out_hidden_size') or v.get('hidden_size') or d)
+        n += depth*(4*d*d + mlp) + m*m + m*(v.get('out_hidden_size') or v.get('hidden_size') or d)
     if (a := cfg.get('audio_config')):
         d = a.get('d_model', 0)
-        return a.get('encoder_layers', 0)*(4*d*d + 2*d*a.get('encoder_ffn_dim', 4*d))
-    return 0.
+        n += a.get('encoder_layers', 0)*(4*d*d + 2*d*a.get('encoder_ffn_dim', 4*d))
+    return n
 
 # %% ../../nbs/05_plan.ipynb #256f2dc8
 # other architectures' names for the dimensions (GPT-2's, OPT's, GPT-J's ...), read where the usual ones are missing
@@ -41,6 +42,7 @@ _SPELLINGS = (('hidden_size', 'n_embd'), ('hidden_size', 'd_model'), ('num_hidde
 
 # %% ../../nbs/05_plan.ipynb #ec188efb
 def shape_from_config(cfg:dict) -> Shape:
+    cfg = cfg.get('thinker_config') or cfg   # a whole Qwen2.5-Omni: the thinker is what trains
     t = cfg.get('text_config') or cfg.get('llm_config') or {}
     t = {**cfg, **t} if t else cfg
     t = {**{k: t[a] for k, a in _SPELLINGS if t.get(a) is not None}, **t}
@@ -105,6 +107,7 @@ def counted_shape(path, # a model folder whose architecture transformers has
     "The `Shape` of the model in `path`, its parameters counted on the meta device."
     from transformers import AutoConfig
     conf = AutoConfig.from_pretrained(path)
+    conf = getattr(conf, 'thinker_config', None) or conf   # a whole Qwen2.5-Omni: swiftnb loads its thinker only
     model, t = _meta_model(conf), conf.get_text_config()
     named = dict(model.named_parameters())   # a tied weight once
     inp, out = model.get_input_embeddings(), model.get_output_embeddings()

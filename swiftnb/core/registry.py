@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from .errors import UnknownModel
 
 # %% auto #0
-__all__ = ['MODELS', 'Shape', 'ModelSpec', 'register_model', 'find_model']
+__all__ = ['MODELS', 'MODALITIES', 'Shape', 'ModelSpec', 'register_model', 'find_model']
 
 # %% ../../nbs/02_registry.ipynb #d9b8a714
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ class ModelSpec:
     name:str                    # what users type, e.g. 'Qwen2.5-7B-Instruct'
     family:str                  # e.g. 'Qwen2.5'
     size:str                    # e.g. '7B'
-    modality:str                # 'text', 'vision' or 'audio'
+    modality:str                # 'text', 'vision', 'audio' or 'omni' (text, images and audio in one)
     arch:str                    # transformers class name
     shape:Shape
     ms_id:str|None=None         # ModelScope id
@@ -68,11 +68,14 @@ class ModelSpec:
 # %% ../../nbs/02_registry.ipynb #5487ce1e
 MODELS:dict = {}
 
+# %% ../../nbs/02_registry.ipynb #7ae48342
+MODALITIES = ('text', 'vision', 'audio', 'omni')   # omni: text, images and audio (and video) in one model
+
 # %% ../../nbs/02_registry.ipynb #78de5857
 def register_model(name,          # what users type, e.g. 'Qwen2.5-7B-Instruct'
                    family,        # e.g. 'Qwen2.5'
                    size,          # e.g. '7B'
-                   modality,      # 'text', 'vision' or 'audio'
+                   modality,      # 'text', 'vision', 'audio' or 'omni'
                    arch,          # transformers class name
                    shape,         # the `Shape` that sizes its memory
                    ms_id=None,    # ModelScope id
@@ -80,8 +83,8 @@ def register_model(name,          # what users type, e.g. 'Qwen2.5-7B-Instruct'
                    **kw           # more `ModelSpec` fields, e.g. trust_remote_code
                   ) -> ModelSpec:
     "Add a model to `MODELS` (replacing one of the same name)."
-    if modality not in ('text', 'vision', 'audio'): raise ValueError("modality must be text, vision or audio, not "
-                                                                     f"{modality!r}")
+    if modality not in MODALITIES:
+        raise ValueError(f"modality must be one of {', '.join(MODALITIES)}, not {modality!r}")
     spec = ModelSpec(name, family, size, modality, arch, shape, ms_id, hf_id, **kw)
     MODELS[name] = spec
     return spec
@@ -121,6 +124,12 @@ _qwen('Qwen2.5-VL', 'Qwen2_5_VLForConditionalGeneration', {
     'vision', suffixes=('-Instruct',))
 _qwen('Qwen2-Audio', 'Qwen2AudioForConditionalGeneration',
       {'7B': Shape(4096, 32, 11008, 32, 32, 156032, encoder_params=_WHISPER_QWEN2AUDIO)}, 'audio')
+
+# %% ../../nbs/02_registry.ipynb #a51c96f5
+_OMNI_ENCODERS = _VIT_QWEN25VL + _WHISPER_QWEN2AUDIO   # the thinker's vision and audio encoders
+_qwen('Qwen2.5-Omni', 'Qwen2_5OmniThinkerForConditionalGeneration', {
+    '3B': replace(_q25['3B'], encoder_params=_OMNI_ENCODERS), '7B': replace(_q25['7B'], encoder_params=_OMNI_ENCODERS)},
+    'omni', suffixes=('',))
 
 # %% ../../nbs/02_registry.ipynb #cd613e30
 for _n, _ms, _hf, _s in [
@@ -163,6 +172,10 @@ for _k in ('text', 'vision', 'audio'):
     register_model(f'tiny-{_k}', 'tiny', _k, _k,
                    {'text': 'Qwen2ForCausalLM', 'vision': 'Qwen2VLForConditionalGeneration',
                     'audio': 'Qwen2AudioForConditionalGeneration'}[_k], Shape(64, 2, 128, 4, 2, 2048, True))
+
+# %% ../../nbs/02_registry.ipynb #196be3cf
+register_model('tiny-omni', 'tiny', 'omni', 'omni', 'Qwen2_5OmniThinkerForConditionalGeneration',
+               Shape(64, 2, 128, 4, 2, 2048, True))
 
 # %% ../../nbs/02_registry.ipynb #a87c3e43
 def _spelling(name): return re.sub(r'[^a-z0-9]', '', name.lower())

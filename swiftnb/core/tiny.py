@@ -274,6 +274,7 @@ def vl_processor_cls():
 # %% ../../nbs/03_tiny.ipynb #b5d32b16
 def __getattr__(name):  # lazy module attribute, so transformers is only imported when needed
     if name == "Qwen2VLImageOnlyProcessor": return vl_processor_cls()
+    if name == "Qwen2_5OmniNoVideoProcessor": return omni_processor_cls()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 # %% ../../nbs/03_tiny.ipynb #c8f8e3d0
@@ -315,6 +316,8 @@ def _build(kind, seed):
         fe = tf.WhisperFeatureExtractor(feature_size=128, sampling_rate=16000, hop_length=160, chunk_length=30,
                                         n_fft=400, padding_value=0.0, return_attention_mask=True)
         proc = tf.Qwen2AudioProcessor(feature_extractor=fe, tokenizer=tok, chat_template=_AUDIO_TEMPLATE)
+    elif kind == "omni":
+        cfg, cls, proc = _omni_parts(tok)   # Qwen2.5-Omni's thinker (below)
     else:
         raise ValueError(f"unknown kind {kind!r}")
     with torch.random.fork_rng(devices=[]):  # seed the init without disturbing the caller's RNG
@@ -339,22 +342,23 @@ def _finished(path, kind, seed):
     return True
 
 # %% ../../nbs/03_tiny.ipynb #004ae545
-def make_tiny(kind="text", # 'text', 'vision' or 'audio'
+def make_tiny(kind="text", # 'text', 'vision', 'audio' or 'omni'
               path=None,   # where to build it (default: swiftnb's cache)
               seed=0,      # the seed of the random weights
              ):
-    """Build (or reuse) a tiny random Qwen model of `kind` ('text', 'vision', 'audio'); return its folder.
+    """Build (or reuse) a tiny random Qwen model of `kind` ('text', 'vision', 'audio', 'omni'); return its folder.
 
     The folder loads with the usual classes: AutoModelForCausalLM + AutoTokenizer (text),
     AutoModelForImageTextToText + AutoProcessor (vision: Qwen2VLForConditionalGeneration and
     `Qwen2VLImageOnlyProcessor`, registered by this call), Qwen2AudioForConditionalGeneration +
-    AutoProcessor (audio). Default `path` is `$SWIFTNB_CACHE/tiny/<kind>-v1[-seed<seed>]`
+    AutoProcessor (audio), Qwen2_5OmniThinkerForConditionalGeneration + `load_processor` (omni: text, images and
+    audio in one model). Default `path` is `$SWIFTNB_CACHE/tiny/<kind>-v1[-seed<seed>]`
     (`~/.cache/swiftnb` if unset). A finished folder is returned at once; the build goes to a
     temporary sibling folder that is renamed into place after a marker file is written, so an
     interrupted build never leaves a folder that looks finished. Same `seed` -> same weights.
     """
-    if kind not in ("text", "vision", "audio"):
-        raise ValueError(f"kind must be 'text', 'vision' or 'audio', not {kind!r}")
+    if kind not in ("text", "vision", "audio", "omni"):
+        raise ValueError(f"kind must be 'text', 'vision', 'audio' or 'omni', not {kind!r}")
     if kind == "vision": vl_processor_cls()  # so AutoProcessor can load the folder in this process
     path = Path(path) if path is not None else _cache_dir(kind, seed)
     if _finished(path, kind, seed): return path
@@ -467,3 +471,114 @@ def make_remote_code(path,       # the folder to write
                          "AutoModelForCausalLM": "modeling_tinyrc.TinyRCForCausalLM"})
     (path/"config.json").write_text(json.dumps(cfg, indent=2))
     return path
+
+# %% ../../nbs/03_tiny.ipynb #516a1caa
+from .errors import SwiftnbError
+
+# %% ../../nbs/03_tiny.ipynb #2e7ebb2e
+# Qwen2.5-Omni's named special tokens (the attributes its processor reads from the tokenizer)
+_OMNI_TOKENS = dict(image_token='<|IMAGE|>', audio_token='<|AUDIO|>', video_token='<|VIDEO|>',
+                    vision_bos_token='<|vision_bos|>', vision_eos_token='<|vision_eos|>',
+                    audio_bos_token='<|audio_bos|>', audio_eos_token='<|audio_eos|>')
+
+# %% ../../nbs/03_tiny.ipynb #66e65f54
+# Qwen2.5-Omni's chat template, as the real checkpoints ship it (transformers' own processor test holds the same)
+_OMNI_TEMPLATE = (
+    "{% set audio_count = namespace(value=0) %}{% set image_count = namespace(value=0) %}{% set video_count = "
+    "namespace(value=0) %}{% for message in messages %}{% if loop.first and message['role'] != 'system' %}<|im_start|>"
+    "system\nYou are a helpful assistant.<|im_end|>\n{% endif %}<|im_start|>{{ message['role'] }}\n{% if "
+    "message['content'] is string %}{{ message['content'] }}<|im_end|>\n{% else %}{% for content in message['content']"
+    " %}{% if content['type'] == 'image' or 'image' in content or 'image_url' in content %}{% set image_count.value = "
+    "image_count.value + 1 %}{% if add_vision_id %}Picture {{ image_count.value }}: {% endif %}<|vision_bos|><|IMAGE|>"
+    "<|vision_eos|>{% elif content['type'] == 'audio' or 'audio' in content or 'audio_url' in content %}{% set "
+    "audio_count.value = audio_count.value + 1 %}{% if add_audio_id %}Audio {{ audio_count.value }}: {% endif %}"
+    "<|audio_bos|><|AUDIO|><|audio_eos|>{% elif content['type'] == 'video' or 'video' in content %}{% set "
+    "video_count.value = video_count.value + 1 %}{% if add_vision_id %}Video {{ video_count.value }}: {% endif %}"
+    "<|vision_bos|><|VIDEO|><|vision_eos|>{% elif 'text' in content %}{{ content['text'] }}{% endif %}{% endfor %}"
+    "<|im_end|>\n{% endif %}{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
+
+# %% ../../nbs/03_tiny.ipynb #9062dc55
+def omni_video_free() -> bool:
+    "Does this transformers' Qwen2.5-Omni processor leave its video processor alone when a call has no video?"
+    from transformers import Qwen2_5OmniProcessor, processing_utils
+    # from the multimodal mixin on, each kind is processed only when given; 5.17's __call__ reads the video processor
+    mixin = getattr(processing_utils, 'OmniModalProcessorMixin', None)
+    return mixin is not None and issubclass(Qwen2_5OmniProcessor, mixin)
+
+# %% ../../nbs/03_tiny.ipynb #0e59fcee
+def omni_refusal(what:str, # what cannot be done, e.g. 'make_tiny("omni")'
+                ) -> str:
+    "Why Qwen2.5-Omni's processor cannot run without a video processor on this transformers, and what to do."
+    import transformers
+    return (f"{what}: transformers {transformers.__version__}'s Qwen2.5-Omni processor reads its video processor on "
+            "every call, and video processors need torchvision. Install transformers 5.25 or newer (pip install -U "
+            "'transformers>=5.25'), or, for a real Qwen2.5-Omni folder, a torchvision built for this torch.")
+
+# %% ../../nbs/03_tiny.ipynb #0fd534e5
+@functools.cache
+def omni_processor_cls():
+    "`Qwen2_5OmniProcessor` minus the video processor: text, images and audio (no torchvision needed)."
+    from transformers import Qwen2_5OmniProcessor
+    if not omni_video_free(): raise SwiftnbError(omni_refusal("Qwen2.5-Omni without a video processor"))
+
+    class Qwen2_5OmniNoVideoProcessor(Qwen2_5OmniProcessor):
+        # ProcessorMixin derives its sub-processors from the __init__ signature: image, audio and tokenizer only
+        def __init__(self, image_processor=None, feature_extractor=None, tokenizer=None, chat_template=None, **kw):
+            # Qwen2_5OmniProcessor's own __init__ takes a video processor: skipped, what it sets is set here
+            super(Qwen2_5OmniProcessor, self).__init__(image_processor, feature_extractor, tokenizer,
+                                                       chat_template=chat_template, **kw)
+            for k in _OMNI_TOKENS: setattr(self, k, getattr(tokenizer, k))
+            for k in ('image', 'audio', 'video'): setattr(self, f'{k}_token_id', getattr(tokenizer, f'{k}_token_id'))
+
+        @property
+        def model_input_names(self):
+            names = self.tokenizer.model_input_names + self.image_processor.model_input_names
+            return list(dict.fromkeys(names + self.feature_extractor.model_input_names + ['feature_attention_mask']))
+
+        def save_pretrained(self, save_directory, *args, **kwargs):   # also used by Trainer checkpoints
+            out = super().save_pretrained(save_directory, *args, **kwargs)
+            f = Path(save_directory)/"processor_config.json"   # no `processor_class`, as the image-only one above
+            if f.exists(): f.write_text(json.dumps({k: v for k, v in json.loads(f.read_text()).items()
+                                                    if k != "processor_class"}, indent=2, sort_keys=True) + "\n")
+            return out
+
+    # picklable by reference (datasets.map hashes processors), resolved by the module __getattr__
+    Qwen2_5OmniNoVideoProcessor.__module__ = __name__
+    Qwen2_5OmniNoVideoProcessor.__qualname__ = "Qwen2_5OmniNoVideoProcessor"
+    return Qwen2_5OmniNoVideoProcessor
+
+# %% ../../nbs/03_tiny.ipynb #cec9eed6
+def _omni_tokenizer(tok):
+    "The tiny tokenizer `tok` with Qwen2.5-Omni's added tokens, named as its processor reads them."
+    import tempfile, transformers as tf
+    tok.add_special_tokens({"extra_special_tokens": ["<|IMAGE|>", "<|VIDEO|>", "<|vision_bos|>", "<|vision_eos|>"]},
+                           replace_extra_special_tokens=False)
+    with tempfile.TemporaryDirectory() as d:   # named tokens are a load-time setting (saved in tokenizer_config.json)
+        tok.save_pretrained(d)
+        tok = tf.AutoTokenizer.from_pretrained(d, **_OMNI_TOKENS)
+    tok.chat_template = _OMNI_TEMPLATE
+    return tok
+
+# %% ../../nbs/03_tiny.ipynb #253d28c6
+def _omni_parts(tok):
+    "(config, model class, processor) of a tiny Qwen2.5-Omni thinker on the tiny tokenizer `tok`."
+    import transformers as tf
+    if not omni_video_free(): raise SwiftnbError(omni_refusal('make_tiny("omni")'))
+    tok = _omni_tokenizer(tok)
+    img, aud, vid, vb, ve, ab, ae = _ids(tok, *_OMNI_TOKENS.values())
+    text = _text_cfg(tok)
+    text["rope_parameters"] = dict(text["rope_parameters"], mrope_section=[2, 3, 3])   # as the vision kind
+    vision = dict(depth=1, hidden_size=32, intermediate_size=64, num_heads=2, out_hidden_size=text["hidden_size"],
+                  fullatt_block_indexes=[0], window_size=112)
+    audio = dict(d_model=32, encoder_layers=1, encoder_attention_heads=2, encoder_ffn_dim=64,
+                 output_dim=text["hidden_size"], num_mel_bins=128)
+    cfg = tf.Qwen2_5OmniThinkerConfig(text_config=text, vision_config=vision, audio_config=audio, image_token_index=img,
+                                      audio_token_index=aud, video_token_index=vid, vision_start_token_id=vb,
+                                      vision_end_token_id=ve, audio_start_token_id=ab, audio_end_token_id=ae,
+                                      initializer_range=_TEXT_DIMS["initializer_range"])   # the thinker's init reads it
+    ip = tf.Qwen2VLImageProcessorPil(size={"shortest_edge": 56 * 56, "longest_edge": 112 * 112},
+                                     patch_size=14, merge_size=2, temporal_patch_size=2)
+    fe = tf.WhisperFeatureExtractor(feature_size=128, sampling_rate=16000, hop_length=160, chunk_length=30,
+                                    n_fft=400, padding_value=0.0, return_attention_mask=True)
+    proc = omni_processor_cls()(image_processor=ip, feature_extractor=fe, tokenizer=tok, chat_template=_OMNI_TEMPLATE)
+    return cfg, tf.Qwen2_5OmniThinkerForConditionalGeneration, proc

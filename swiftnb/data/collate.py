@@ -14,6 +14,16 @@ from .encoding import PER_TOKEN
 # %% auto #0
 __all__ = ['pad_collate', 'PackingCollator', 'doc_mask', 'packed_isolation']
 
+# %% ../../nbs/14_collate.ipynb #caa10bd3
+FRAMES = ('input_features', 'feature_attention_mask')   # per-sound inputs whose last axis is frames
+
+def pad_frames(xs:list, # arrays (one or more sounds each) whose last axis, frames, may differ in length
+              ) -> list:
+    "`xs` padded with zeros on the last axis to the longest."
+    import numpy as np
+    n = max(x.shape[-1] for x in xs)
+    return [np.pad(x, [(0, 0)] * (x.ndim - 1) + [(0, n - x.shape[-1])]) for x in xs]
+
 # %% ../../nbs/14_collate.ipynb #b7dc76d6
 _MEDIA = ('pixel_values', 'image_grid_thw', 'pixel_values_videos', 'video_grid_thw', 'input_features',
           'feature_attention_mask')
@@ -37,7 +47,7 @@ def pad_collate(features:list,              # encoded rows (dicts of lists / arr
         if k in features[0]: out[k] = pad([f[k] for f in features], 0)
     for k in _MEDIA:
         xs = [np.asarray(f[k]) for f in features if f.get(k) is not None and len(f[k])]
-        if xs: out[k] = torch.from_numpy(np.concatenate(xs))
+        if xs: out[k] = torch.from_numpy(np.concatenate(pad_frames(xs) if k in FRAMES else xs))
     return out
 
 # %% ../../nbs/14_collate.ipynb #40a86251

@@ -104,7 +104,7 @@ def _check_media(eng, rows):
     if not isinstance(eng, TransformersEngine): return
     for r in rows:
         for col, need in (('images', 'vision'), ('audios', 'audio')):
-            if r.get(col) and eng.modality != need:
+            if r.get(col) and eng.modality not in (need, 'omni'):   # omni: Qwen2.5-Omni takes both
                 raise EvalError(f"{r.get('_src') or 'a row'} has {col} but {eng.name} is a {eng.modality} model that "
                                 f"cannot take them; evaluate a {need} model on these rows, or leave them out.")
 
