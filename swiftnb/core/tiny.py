@@ -441,8 +441,8 @@ def make_tiny_video(path=None,  # where to build it (default: swiftnb's cache, b
         cap = {'cap_pixels_per_frame': True} if hasattr(vp, 'cap_pixels_per_frame') else {}
         vp = vp(**{k: ip[k] for k in keys}, **cap)
     except (ImportError, TypeError) as e:
-        from .errors import SwiftnbError
-        why = str(e).strip().splitlines()[0]
+        from swiftnb.core.errors import SwiftnbError
+        why = str(e).strip().split('. ')[0]   # transformers' first sentence
         raise SwiftnbError(f"make_tiny_video needs transformers' video processor, which needs torchvision: {why}. "
                            "Install the torchvision built for this torch (pip install torchvision).") from None
     tmp = path.parent/f".{path.name}.tmp-{uuid.uuid4().hex[:8]}"
