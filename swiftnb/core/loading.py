@@ -73,8 +73,9 @@ def load_processor(path,                        # the model (or adapter) directo
                or str((pc.get('image_processor') or {}).get('image_processor_type', '')).startswith('Qwen2VL'))
     # The stock Qwen2-VL processor also builds a video processor, which needs torchvision and a config to build it
     # from (tiny folders and the image-only processor's saves have none); AutoProcessor can't place an adapter folder
-    # (no config.json).
-    image_only = qwen_vl and (not has_module('torchvision') or not cfg or not _video_cfg(path, pc))
+    # (no config.json), but the stock class by name can where its saved processor holds a video processor.
+    image_only = qwen_vl and (not has_module('torchvision') or not (cfg or 'video_processor' in pc)
+                              or not _video_cfg(path, pc))
     # Qwen2.5-Omni's processor wants a video processor too: without one, text, images and audio
     no_video = modality == 'omni' and (not has_module('torchvision') or not cfg or not _video_cfg(path, pc))
     if modality == 'text':
@@ -87,7 +88,8 @@ def load_processor(path,                        # the model (or adapter) directo
         if modality == 'vision': vl_processor_cls()    # registers the image-only processor for tiny Qwen2-VL folders
         # a Qwen-VL folder with its video config: the stock processor by name (from 5.2x AutoProcessor gives the
         # image-only one registered above for the config type, which would drop the video processor)
-        auto = getattr(transformers, 'Qwen2_5_VLProcessor' if cfg.get('model_type') == 'qwen2_5_vl' else
+        v25 = cfg.get('model_type') == 'qwen2_5_vl' or pc.get('processor_class') == 'Qwen2_5_VLProcessor'
+        auto = getattr(transformers, 'Qwen2_5_VLProcessor' if v25 else
                        'Qwen2VLProcessor') if qwen_vl else AutoProcessor
         try: tok = auto.from_pretrained(path, trust_remote_code=trust_remote_code)
         except (OSError, ValueError, ImportError, RuntimeError) as e:

@@ -13,7 +13,7 @@ from .devices import resolve_dtype
 from .registry import find_model
 
 # %% auto #0
-__all__ = ['make_tiny', 'make_random', 'make_gpt2', 'make_remote_code']
+__all__ = ['make_tiny', 'make_random', 'make_tiny_video', 'make_gpt2', 'make_remote_code']
 
 # %% ../../nbs/03_tiny.ipynb #71545a13
 _VERSION = "v2"  # bump whenever anything below changes what gets built (invalidates caches)
@@ -428,6 +428,32 @@ def make_random(name:str,                  # a registered text model, e.g. 'Qwen
         del model
         gc.collect()
         if torch.cuda.is_available(): torch.cuda.empty_cache()
+    return path
+
+# %% ../../nbs/03_tiny.ipynb #ae1db1b1
+def make_tiny_video(path=None,  # where to build it (default: swiftnb's cache, beside `make_tiny`'s)
+                    seed:int=0, # the seed of the random weights
+                   ) -> Path:   # the folder
+    "The tiny Qwen2-VL (`make_tiny('vision')`) with a video processor, for rows with `<video>`; needs torchvision."
+    import transformers as tf
+    vp = tf.Qwen2VLVideoProcessor   # a placeholder that raises on use where torchvision does not import
+    path = Path(path) if path is not None else _cache_dir('vision-video', seed)
+    if (path/'video_preprocessor_config.json').exists(): return path
+    ip = json.loads((make_tiny('vision', seed=seed)/'processor_config.json').read_text())['image_processor']
+    keys = ('size', 'patch_size', 'merge_size', 'temporal_patch_size', 'image_mean', 'image_std')
+    try:   # capped pixels a frame, as qwen-vl-utils (and transformers' future default) where this version has it
+        cap = {'cap_pixels_per_frame': True} if hasattr(vp, 'cap_pixels_per_frame') else {}
+        vp = vp(**{k: ip[k] for k in keys}, **cap)
+    except (ImportError, TypeError) as e:
+        from swiftnb.core.errors import SwiftnbError
+        why = str(e).strip().split('. ')[0]   # transformers' first sentence
+        raise SwiftnbError(f"make_tiny_video needs transformers' video processor, which needs torchvision: {why}. "
+                           "Install the torchvision built for this torch (pip install torchvision).") from None
+    tmp = path.parent/f".{path.name}.tmp-{uuid.uuid4().hex[:8]}"
+    shutil.copytree(make_tiny('vision', seed=seed), tmp)
+    vp.save_pretrained(tmp)
+    if path.exists(): shutil.rmtree(path)   # an unfinished folder (no video config)
+    tmp.rename(path)
     return path
 
 # %% ../../nbs/03_tiny.ipynb #3b61e80b

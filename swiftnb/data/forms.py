@@ -13,7 +13,7 @@ from urllib.parse import urlparse
 from ..core import SwiftnbError
 
 # %% auto #0
-__all__ = ['FORMS', 'PROMPT_FORMS', 'ROLES', 'Problem', 'DataError', 'detect_format']
+__all__ = ['FORMS', 'PROMPT_FORMS', 'ROLES', 'Problem', 'DataError', 'detect_format', 'frames_of']
 
 # %% ../../nbs/10_forms.ipynb #9a37c7f4
 @dataclass
@@ -346,6 +346,25 @@ def wav_bytes(a, sr:int) -> bytes:
         + d
     )
 
+# %% ../../nbs/10_forms.ipynb #f03a075d
+def frames_of(x, # a video item: a path, URL ..., a list of frames, or the JSON list a canonical row keeps them as
+             ) -> list|None:
+    "The frames of a video given as its frames (a list, or the JSON list a canonical row keeps), else None."
+    if isinstance(x, (list, tuple)): return list(x)
+    if not (isinstance(x, str) and x.startswith('[')): return None
+    try: v = json.loads(x)
+    except ValueError: return None
+    return v if isinstance(v, list) and all(isinstance(f, str) for f in v) else None
+
+# %% ../../nbs/10_forms.ipynb #09b34fb0
+def _frames(frames, ctx, fld) -> str|None:
+    "A video given as `frames`: the JSON list of its frames, each resolved as an image; None (a problem) if empty."
+    if not frames:
+        ctx.bad(fld, 'a video given as frames has none', 'give at least one frame (an image path), or a video file')
+        return None
+    out = _media(list(frames), 'images', ctx, fld)
+    return json.dumps(out) if len(out) == len(frames) else None
+
 # %% ../../nbs/10_forms.ipynb #5a141ddf
 def _resolve(s, ctx, fld):
     if re.match(r'(https?://|data:)', s, re.I): return s
@@ -360,14 +379,17 @@ def _resolve(s, ctx, fld):
     return str(q)
 
 # %% ../../nbs/10_forms.ipynb #568fa598
-def _media(items, kind, ctx):
-    "A media column as a list of strings (see above)."
+def _media(items, kind, ctx, fld=None):
+    "A media column as a list of strings (see above); `fld` names it in problems (default: `kind`)."
     items = _jsonish(items)
     if items is None or (isinstance(items, str) and not items.strip()): return []
     if not isinstance(items, (list, tuple)): items = [items]   # one item where a list belongs
     out = []
     for i, x in enumerate(items):
-        f = f"{kind}[{i}]"
+        f = f"{fld or kind}[{i}]"
+        if kind == 'videos' and (fr := frames_of(x)) is not None:   # a video given as its frames
+            out += [s] if (s := _frames(fr, ctx, f)) else []
+            continue
         if isinstance(x, dict) and 'array' not in x: x = x.get('bytes') or x.get('path') or x.get('url')
         if isinstance(x, str) and x.strip(): s = _resolve(x.strip(), ctx, f)
         elif isinstance(x, (bytes, bytearray)): s = _data_uri(bytes(x))

@@ -13,6 +13,7 @@ from ..core.hub import hub_offline
 from ..core.errors import need
 from .forms import Problem, DataError
 from .forms import mime_of, to_mono
+from .forms import frames_of
 
 # %% auto #0
 __all__ = ['VIDEO_FPS', 'VIDEO_MAX_FRAMES', 'load_image', 'load_audio', 'frame_times', 'load_video']
@@ -194,7 +195,9 @@ def load_video(x,                            # path, URL, data URI, bytes, {'byt
                src:str|None=None             # the row's `_src`, for the error message
               ) -> list:                     # the sampled frames, PIL RGB images
     "A video clip as a list of PIL RGB frames, `fps` a second, at most `max_frames` (PyAV decodes it)."
-    if isinstance(x, (list, tuple)): return [load_image(f, timeout, src) for f in x]
+    if (fr := frames_of(x)) is not None:   # frames already extracted: spread out only past max_frames
+        fr = fr if len(fr) <= max_frames else [fr[int((i + .5)*len(fr)/max_frames)] for i in range(max_frames)]
+        return [load_image(f, timeout, src) for f in fr]
     av = need('av', 'video', 'reading videos')
     try:
         with av.open(io.BytesIO(_media_bytes(x, timeout))) as c:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from fastcore.basics import patch
 from pathlib import Path
 from .forms import Problem, DataError
-from .forms import with_article
+from .forms import with_article, frames_of
 from .media import load_audio, load_video
 from ..core.errors import has_module
 from .encoding import EncodeError
@@ -140,12 +140,16 @@ def _local_media(x) -> str|None:
     return x[7:] if x.startswith('file://') else x
 
 # %% ../../nbs/16_validation.ipynb #a4b8daba
-def _check_media(row, src, kind, probs):
+def _check_media(row, src, kind, probs, fld=None):
     for i, x in enumerate(row.get(kind) or []):
+        f = f'{fld or kind}[{i}]'
+        if kind == 'videos' and (fr := frames_of(x)) is not None:   # a video given as its frames: each an image
+            _check_media({'images': fr}, src, 'images', probs, f)
+            continue
         p = _local_media(x)
         if p is None: continue
         if not Path(p).is_file():
-            probs.append(Problem(src, f'{kind}[{i}]', f"file not found: {p}",
+            probs.append(Problem(src, f, f"file not found: {p}",
                                  "fix the path (relative paths start at the data file's folder, or root=)"))
             continue
         try:
@@ -155,7 +159,7 @@ def _check_media(row, src, kind, probs):
             elif kind == 'audios': load_audio(p, src=src)
             elif kind == 'videos' and has_module('av'): load_video(p, max_frames=1, src=src)   # PyAV reads it
         except Exception as e:
-            probs.append(Problem(src, f'{kind}[{i}]', f"cannot be read: {type(e).__name__}: {e}",
+            probs.append(Problem(src, f, f"cannot be read: {type(e).__name__}: {e}",
                                  "replace or remove the file"))
 
 # %% ../../nbs/16_validation.ipynb #20aad8ef

@@ -111,6 +111,7 @@ def _infer_parser():
     src.add_argument('--prompt', nargs='+', help='prompts (one request each)')
     p.add_argument('--images', nargs='*', default=None, help='images for a single --prompt')
     p.add_argument('--audios', nargs='*', default=None, help='audios for a single --prompt')
+    p.add_argument('--videos', nargs='*', default=None, help='videos (clip files) for a single --prompt')
     p.add_argument('--system', default=None, help="system prompt (replaces each conversation's)")
     p.add_argument('--output', '--result_path', dest='output', default='infer_result.jsonl',
                    help='the JSONL file written')
@@ -138,9 +139,9 @@ def infer_cmd(argv:list,   # the command's arguments (after `swiftnb infer`)
         raise InferError(f"--tensor_parallel_size {a.tensor_parallel_size} splits the model over GPUs with vLLM: add "
                          "--backend vllm (the transformers backend runs the model on one device).")
     if a.prompt:
-        if (a.images or a.audios) and len(a.prompt) > 1:
-            raise InferError("--images/--audios go with a single --prompt.")
-        rows = [as_request(p, a.images if a.images else None, a.audios if a.audios else None) for p in a.prompt]
+        if (a.images or a.audios or a.videos) and len(a.prompt) > 1:
+            raise InferError("--images/--audios/--videos go with a single --prompt.")
+        rows = [as_request(p, a.images or None, a.audios or None, videos=a.videos or None) for p in a.prompt]
     else:
         from swiftnb.data import load_dataset
         rows = [dict(r) for s in a.dataset for r in load_dataset(s)]
@@ -154,7 +155,7 @@ def infer_cmd(argv:list,   # the command's arguments (after `swiftnb infer`)
     with open(tmp, 'w') as f:
         for r, y in zip(rows, replies):
             rec = {'messages': as_request(r, system=a.system)['messages'], 'response': y, 'labels': reference_of(r)}
-            for k in ('images', 'audios', '_src'):
+            for k in ('images', 'videos', 'audios', '_src'):
                 if r.get(k):
                     rec[k] = [str(x) if isinstance(x, (str, Path)) else '<data>' for x in r[k]] if k != '_src' else r[k]
             f.write(json.dumps(rec, ensure_ascii=False) + '\n')

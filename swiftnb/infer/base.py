@@ -17,8 +17,8 @@ __all__ = ['InferError', 'encode_prompt', 'Engine']
 class InferError(SwiftnbError, ValueError): "A request, adapter or model that cannot be used for generation."
 
 # %% ../../nbs/40_requests.ipynb #c4828ca2
-def as_request(x, images=None, audios=None, system=None) -> dict:
-    "A canonical row (messages, images, audios) for a string, message list or row."
+def as_request(x, images=None, audios=None, system=None, videos=None) -> dict:
+    "A canonical row (messages, images, audios, videos) for a string, message list or row."
     if isinstance(x, str): row = {'messages': [{'role': 'user', 'content': x}]}
     elif isinstance(x, dict) and 'messages' in x: row = dict(x)
     elif isinstance(x, (list, tuple)) and all(isinstance(m, dict) and 'role' in m for m in x):
@@ -35,6 +35,7 @@ def as_request(x, images=None, audios=None, system=None) -> dict:
     row['messages'] = msgs
     if images is not None: row['images'] = list(images)
     if audios is not None: row['audios'] = list(audios)
+    if videos is not None: row['videos'] = list(videos)
     return row
 
 # %% ../../nbs/40_requests.ipynb #6d5ef9d4
@@ -119,17 +120,18 @@ GEN_DEFAULTS = dict(max_new_tokens=512)
 class Engine:
     "A model that answers chat requests; subclasses implement `_generate` and `_stream`."
     modality = 'text'
-    def _rows(self, requests, images, audios, system):
-        return [as_request(r, images, audios, system) for r in requests]
+    def _rows(self, requests, images, audios, system, videos=None):
+        return [as_request(r, images, audios, system, videos) for r in requests]
 
     def chat(self, messages_or_text,          # a string (one user turn), a message list, or a canonical row
              images:list|None=None,           # images for the `<image>` tags (paths, URLs, PIL images ...)
              audios:list|None=None,           # audios for the `<audio>` tags
              system:str|None=None,            # system prompt (replaces the conversation's)
              stream:bool=False,               # True: an iterator of text pieces as they are generated
+             videos:list|None=None,           # videos for the `<video>` tags (clip files, or each a list of frames)
              **gen):                          # generation settings: max_new_tokens, temperature, top_p, ...
         "The model's reply to one conversation (a string, or an iterator of pieces if `stream`)."
-        row = as_request(messages_or_text, images, audios, system)
+        row = as_request(messages_or_text, images, audios, system, videos)
         gen = {**GEN_DEFAULTS, **gen}
         return self._stream(row, gen) if stream else self._generate([row], gen)[0]
 
@@ -138,6 +140,7 @@ class Engine:
               audios:list|None=None,          # for a single request: its audios
               system:str|None=None,           # system prompt (replaces each conversation's)
               batch_size:int=8,               # requests generated together
+              videos:list|None=None,          # for a single request: its videos (clips, or each a list of frames)
               **gen,                          # generation settings, as for `chat`
              ) -> list|str:                   # the reply (a single request) or the replies
         "Replies to a batch of requests (a single request: its reply)."
@@ -145,9 +148,9 @@ class Engine:
             isinstance(requests, (list, tuple)) and requests and isinstance(requests[0], dict)
             and 'role' in requests[0])
         if single: requests = [requests]
-        elif images is not None or audios is not None:
-            raise InferError("images=/audios= go with a single request; in a batch, "
-                             "give each request its own 'images'/'audios'.")
-        rows, gen = self._rows(requests, images, audios, system), {**GEN_DEFAULTS, **gen}
+        elif images is not None or audios is not None or videos is not None:
+            raise InferError("images=/audios=/videos= go with a single request; in a batch, "
+                             "give each request its own 'images'/'audios'/'videos'.")
+        rows, gen = self._rows(requests, images, audios, system, videos), {**GEN_DEFAULTS, **gen}
         out = [r for i in range(0, len(rows), batch_size) for r in self._generate(rows[i:i+batch_size], gen)]
         return out[0] if single else out

@@ -27,14 +27,15 @@ _MEDIA = {}
 
 # %% ../../nbs/45_chat.ipynb #e56bfe2e
 def _media_html(x, kind) -> str:
-    from swiftnb.data.display import thumb_html, audio_html
+    from swiftnb.data.display import thumb_html, audio_html, frames_html
     import hashlib
     # paths and bytes only: another object's id could be reused by a later one, showing the wrong thumbnail
     # a rewritten file is redrawn
     if isinstance(x, (str, Path)): key = (kind, str(x), Path(x).stat().st_mtime_ns if Path(x).is_file() else None)
     else: key = (kind, hashlib.sha1(x).hexdigest()) if isinstance(x, (bytes, bytearray)) else None
     if key in _MEDIA: return _MEDIA[key]
-    try: h = thumb_html(x, 'chat') if kind == 'images' else audio_html(x, 'chat')
+    show = {'images': thumb_html, 'videos': frames_html}.get(kind, audio_html)
+    try: h = show(x, 'chat')
     # not cached: the file may appear later
     except Exception as e: return f"<i>[{kind[:-1]}: {html.escape(str(e))}]</i>"
     if key is not None:
@@ -54,12 +55,12 @@ def _note(msg, color='#555') -> str: return f"<span style='color:{color}'>{html.
 def _conv_html(row, title='', error=None) -> str:
     """A conversation (canonical row) as HTML, media inline where their tags are; a stopped answer marked, an `error`
     after it."""
-    media = {k: iter(row.get(k) or []) for k in ('images', 'audios')}
+    media = {k: iter(row.get(k) or []) for k in ('images', 'videos', 'audios')}
     h = [f"<div style='font-weight:bold'>{html.escape(title)}</div>"] if title else []
     for m in row.get('messages', []):
-        parts = re.split(r'(<image>|<audio>)', m.get('content') or '')
-        kind = lambda p: 'images' if p == '<image>' else 'audios'
-        body = ''.join(_media_html(next(media[kind(p)], ''), kind(p)) if p in ('<image>', '<audio>')
+        parts = re.split(r'(<image>|<video>|<audio>)', m.get('content') or '')
+        kind = lambda p: p[1:-1] + 's'
+        body = ''.join(_media_html(next(media[kind(p)], ''), kind(p)) if p in ('<image>', '<video>', '<audio>')
                        else html.escape(p).replace('\n', '<br>') for p in parts)
         if m.get('stopped'): body += " <i style='color:#888'>[stopped]</i>"
         h.append(f"<div style='background:{_BUBBLE.get(m['role'], '#fff')};margin:4px;padding:6px;border-radius:6px;"
@@ -91,7 +92,7 @@ class Chat:
         import ipywidgets   # before any model loads: without widgets there is no chat
         self.engines = [as_engine(engine)] + ([as_engine(compare)] if compare is not None else [])
         self.convs = [{'messages': []} for _ in self.engines]
-        self.pending = {'images': [], 'audios': []}
+        self.pending = {'images': [], 'videos': [], 'audios': []}
         n = len(self.engines)
         # the last answer: each pane's stream, why it ended ('stop', 'length', 'cancelled', 'error'),
         # the error shown in it
@@ -162,6 +163,7 @@ def _widgets(self:Chat, system, max_new_tokens, temperature, top_p):
                              tooltip='End the answer being generated')
     self.image_up = W.FileUpload(accept='image/*', multiple=True, description='Image')
     self.audio_up = W.FileUpload(accept='audio/*', multiple=True, description='Audio')
+    self.video_up = W.FileUpload(accept='video/*', multiple=True, description='Video')
     whole = dict(style={'description_width': 'initial'})   # labels not cut ('Temperat…')
     self.system = W.Text(system, description='System', **whole)
     self.max_new_tokens = W.BoundedIntText(max_new_tokens, min=1, max=32768, description='Max new tokens', **whole)
@@ -175,7 +177,9 @@ def _widgets(self:Chat, system, max_new_tokens, temperature, top_p):
     self.regen_btn.on_click(lambda _: self.regenerate())
     self.image_up.observe(lambda c: self._on_upload(c, 'images'), 'value')
     self.audio_up.observe(lambda c: self._on_upload(c, 'audios'), 'value')
-    buttons = W.HBox([self.send_btn, self.stop_btn, self.regen_btn, self.clear_btn, self.image_up, self.audio_up],
+    self.video_up.observe(lambda c: self._on_upload(c, 'videos'), 'value')
+    buttons = W.HBox([self.send_btn, self.stop_btn, self.regen_btn, self.clear_btn, self.image_up, self.video_up,
+                      self.audio_up],
                      layout=W.Layout(flex_flow='row wrap'))
     for b in buttons.children: b.layout.width = 'auto'   # names not cut ('Regener…'): a narrow window wraps the row
     settings = W.VBox([self.system, self.max_new_tokens, self.temperature, self.top_p])
@@ -195,10 +199,10 @@ def _on_upload(self:Chat, change, kind):
 
 # %% ../../nbs/45_chat.ipynb #92b4281c
 @patch
-def add_media(self:Chat, x,          # an image or audio: path, URL, bytes ...
-              kind:str='images',  # 'images' or 'audios'
+def add_media(self:Chat, x,          # an image, video or audio: path, URL, bytes ... (a video also as a list of frames)
+              kind:str='images',  # 'images', 'videos' or 'audios'
              ):
-    "Attach an image or audio (path, bytes ...) to the next message."
+    "Attach an image, video or audio (path, bytes ...) to the next message."
     self.pending[kind].append(x)
     self._render()
 
@@ -243,7 +247,7 @@ def _cancel(st):
 @patch
 def _snapshot(self:Chat) -> list:
     return [{**c, 'messages': [dict(m) for m in c['messages']],
-             **{k: list(c[k]) for k in ('images', 'audios') if c.get(k)}} for c in self.convs]
+             **{k: list(c[k]) for k in ('images', 'videos', 'audios') if c.get(k)}} for c in self.convs]
 
 # %% ../../nbs/45_chat.ipynb #a2541e2e
 @patch
@@ -330,12 +334,12 @@ def send(self:Chat, text:str|None=None,   # the message (default: the text box, 
     with self._lock:
         if self.generating: return self._refuse()
         snap = self._snapshot()
-        tags = '<image>' * len(self.pending['images']) + '<audio>' * len(self.pending['audios'])
+        tags = ''.join(f'<{k[:-1]}>' * len(v) for k, v in self.pending.items())   # images, videos, audios
         for conv in self.convs:
             conv['messages'].append({'role': 'user', 'content': tags + text})
             for k, v in self.pending.items():
                 if v: conv[k] = list(conv.get(k) or []) + v
-        self.pending = {'images': [], 'audios': []}
+        self.pending = {k: [] for k in self.pending}
         self.text.value = ''
         self._start(snap, restore=text)
     return self._waited(wait)
@@ -386,6 +390,6 @@ def clear(self:Chat):
     if self.stop(): self._idle.wait()
     n = len(self.engines)
     self.convs, self.errors, self.error = [{'messages': []} for _ in self.engines], [None]*n, None
-    self.pending = {'images': [], 'audios': []}
+    self.pending = {k: [] for k in self.pending}
     self.status.value = ''
     self._render()

@@ -159,6 +159,9 @@ def _prompt(self:VllmEngine, row) -> dict:
     """vLLM's prompt for `row`: the transformers engine's token ids (text), or the rendered prompt and its media
     (vision/audio)."""
     if self.modality == 'text': return {'prompt_token_ids': encode_prompt(row, self.processor)['input_ids']}
+    if row.get('videos'):   # not yet tried against vLLM's video input: refused rather than sent without its frames
+        raise InferError("The vLLM engine does not take videos yet; answer rows with videos with "
+                         "backend='transformers' (Infer.from_pretrained(..., backend='transformers')).")
     from swiftnb.data.encoding import template_messages, render_chat, media_loaders
     msgs, _, tools = template_messages(row, self.processor, row.get('_src') or 'request')
     ld, mm = media_loaders(self.processor), {}

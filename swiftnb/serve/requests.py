@@ -159,6 +159,17 @@ def _audio(b:bytes, lim:Limits, what:str):
     try: return load_audio(b)
     except Exception as e: raise RequestError(f"{what} could not be decoded as audio: {e}") from None
 
+# %% ../../nbs/55_serve_requests.ipynb #ade84c69
+def _video(b:bytes, lim:Limits, what:str) -> list:
+    "A clip's sampled frames (PIL images), as `load_video` samples them for training; refused past the pixel limit."
+    from swiftnb.data import load_video
+    try: frames = load_video(b)
+    except Exception as e: raise RequestError(f"{what} could not be decoded as a video: {e}") from None
+    w, h = frames[0].size
+    if w * h > lim.max_pixels:
+        raise RequestError(f"{what} is {w}x{h} pixels a frame, more than the limit of {lim.max_pixels:,}.", 413)
+    return frames
+
 # %% ../../nbs/55_serve_requests.ipynb #4d97e196
 _ROLES = ('system', 'user', 'assistant', 'tool')
 _MAX_DEPTH = 32                                                   # JSON nesting of a request (tool schemas included)
@@ -216,7 +227,11 @@ def request_models():
     class AudioURLPart(Strict):
         type: Literal['audio_url']
         audio_url: URL|str
-    Part = Annotated[Union[TextPart, ImagePart, InputAudioPart, AudioURLPart], Field(discriminator='type')]
+    class VideoURLPart(Strict):
+        type: Literal['video_url']
+        video_url: URL|str = Field(description='a clip: a base64 data: URI or an http(s) URL')
+    Part = Annotated[Union[TextPart, ImagePart, InputAudioPart, AudioURLPart, VideoURLPart],
+                     Field(discriminator='type')]
     class FunctionCall(Strict):
         name: str = Field(pattern=r'\S', description="the tool's name")
         arguments: str|dict[str, Any]|None = Field(None, description='a JSON object, as a string')
@@ -275,8 +290,9 @@ def _message_refusal(i:int, locs:list, body:dict) -> RequestError:
         w, p = f"{where}.content[{j}]", m['content'][j]
         t = p.get('type') if isinstance(p, dict) else None
         say = {'image_url': '.image_url.url must be a string.', 'input_audio': '.input_audio.data must be base64.',
-               'audio_url': '.audio_url.url must be a string.'}
-        return RequestError(w + say.get(t, ': a content part is text, image_url, input_audio or audio_url.'), param=w)
+               'audio_url': '.audio_url.url must be a string.', 'video_url': '.video_url.url must be a string.'}
+        return RequestError(w + say.get(t, ': a content part is text, image_url, video_url, input_audio or audio_url.'),
+                            param=w)
     if m.get('role') != 'assistant':
         return RequestError(f"{where}: only assistant messages carry tool_calls.", param=f"{where}.tool_calls")
     return _call_refusal(where, at('tool_calls'), m['tool_calls'])
@@ -322,9 +338,13 @@ def _tool_calls(calls:list, where:str) -> list:
     return out
 
 # %% ../../nbs/55_serve_requests.ipynb #0c85d0ae
-def _part(part, w:str, lim:Limits, deadline:float, images:list, audios:list) -> str:
-    "The text one content part (a model) adds to its message: media become tags, decoded into `images`/`audios`."
+def _part(part, w:str, lim:Limits, deadline:float, images:list, audios:list, videos:list) -> str:
+    "The text one content part (a model) adds to its message: media become tags, decoded into `images`/`audios`/..."
     if part.type == 'text': return _text(part.text)
+    if part.type == 'video_url':
+        u = part.video_url
+        videos.append(_video(_fetch(u if isinstance(u, str) else u.url, lim, w, deadline), lim, w))
+        return '<video>'
     if part.type == 'input_audio':
         audios.append(_audio(_fetch('data:audio;base64,' + part.input_audio.data, lim, w), lim, w))
         return '<audio>'
@@ -335,38 +355,38 @@ def _part(part, w:str, lim:Limits, deadline:float, images:list, audios:list) -> 
     return '<image>' if part.type == 'image_url' else '<audio>'
 
 # %% ../../nbs/55_serve_requests.ipynb #a346208b
-def _content(m, where:str, lim:Limits, deadline:float, images:list, audios:list) -> str:
+def _content(m, where:str, lim:Limits, deadline:float, images:list, audios:list, videos:list) -> str:
     "A message's (a `Message`'s) content as text with media tags in place; its media decoded into `images`/`audios`."
     if m.content is None or isinstance(m.content, str): return _text(m.content or '')
     text = ''
     for j, part in enumerate(m.content):
         w = f"{where}.content[{j}]"
-        text += _part(part, w, lim, deadline, images, audios)
-        if len(images) + len(audios) > lim.max_images:
+        text += _part(part, w, lim, deadline, images, audios, videos)
+        if len(images) + len(audios) + len(videos) > lim.max_images:
             raise RequestError(f"More than {lim.max_images} images/audios in one request.", 413, w)
     return text
 
 # %% ../../nbs/55_serve_requests.ipynb #61025f22
 def _turns(msgs:list, lim:Limits) -> tuple:
-    "(canonical turns, images, audios) of a request's messages (`Message`s)."
-    out, images, audios = [], [], []
+    "(canonical turns, images, audios, videos) of a request's messages (`Message`s)."
+    out, images, audios, videos = [], [], [], []
     deadline = time.monotonic() + lim.download_timeout   # for all of this request's downloads together
     for i, m in enumerate(msgs):
         where = f"messages[{i}]"
-        text = _content(m, where, lim, deadline, images, audios)
+        text = _content(m, where, lim, deadline, images, audios, videos)
         calls = m.tool_calls or []
         if calls and m.role != 'assistant':
             raise RequestError(f"{where}: only assistant messages carry tool_calls.", param=f"{where}.tool_calls")
         if not calls or text:   # (a `tool` message is OpenAI's tool result turn)
             out.append({'role': 'tool_response' if m.role == 'tool' else m.role, 'content': text})
         out += _tool_calls(calls, where)
-    return out, images, audios
+    return out, images, audios, videos
 
 # %% ../../nbs/55_serve_requests.ipynb #0f147bd8
 def _media_parts(body) -> list:
     "The media content parts of a request body (counted before any is decoded)."
     if not (isinstance(body, dict) and isinstance(body.get('messages'), list)): return []
-    media = ('image_url', 'input_audio', 'audio_url')
+    media = ('image_url', 'input_audio', 'audio_url', 'video_url')
     return [p for m in body['messages'] if isinstance(m, dict) and isinstance(m.get('content'), list)
             for p in m['content'] if isinstance(p, dict) and p.get('type') in media]
 
@@ -408,7 +428,8 @@ def parse_chat(body:dict,               # an OpenAI chat-completions request bod
         raise RequestError(f"{len(msgs)} messages is more than the limit of {lim.max_messages}.", 413, 'messages')
     try: req = request_models().ChatRequest.model_validate(body)   # the shape: types and ranges
     except ValidationError as e: raise _refusal(e, body) from None
-    out, images, audios = _turns(req.messages, lim)
+    out, images, audios, videos = _turns(req.messages, lim)
     row = {'messages': out, **({'images': images} if images else {}), **({'audios': audios} if audios else {}),
+           **({'videos': videos} if videos else {}),
            **({'tools': json.dumps(req.tools, ensure_ascii=False)} if req.tools else {})}
     return row, _gen(req), req.stream
