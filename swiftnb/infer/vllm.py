@@ -165,6 +165,7 @@ class VllmEngine(Engine):
         self.loras = [LoRARequest(f'adapter{i}' if i else 'default', i+1, str(d)) for i, d in enumerate(self.adapters)]
         self.lora = self.loras[-1] if self.loras else None   # the adapter in use; None: the base model
         self._ids = itertools.count()   # request ids, unique in this engine
+        self._render = threading.Lock()   # one prompt at a time through vLLM's processor (a stream's and a batch's)
 
     def __repr__(self):
         return f"VllmEngine({self.name}, {self.modality}, adapter={self.lora.lora_path if self.lora else None})"
@@ -201,7 +202,8 @@ def _engine_input(self:VllmEngine, prompt:dict):
     `AsyncLLM.generate` asks for), or as it is where vLLM has no renderer (older vLLM takes it so); vLLM's refusals of
     bad media come here, at the call."""
     r = getattr(self.llm, 'renderer', None)
-    return r.render_cmpl([prompt], r.default_cmpl_tok_params.with_kwargs(**_TOK))[0] if r else prompt
+    if r is None: return prompt
+    with self._render: return r.render_cmpl([prompt], r.default_cmpl_tok_params.with_kwargs(**_TOK))[0]
 
 @patch
 def _request(self:VllmEngine, prompt, sp, rid:str|None=None):
