@@ -87,7 +87,7 @@ def _cpu_bound(n:int, on_cpu:bool):
     in use."""
     key = 'VLLM_CPU_OMP_THREADS_BIND'   # the user's own setting wins
     bind = _cpu_bind(n) if on_cpu and n > 1 and not os.environ.get(key) else None
-    # read by the workers LLM starts; set for them only: vLLM wants one core list per worker, and another engine
+    # read by the workers vLLM starts; set for them only: vLLM wants one core list per worker, and another engine
     # here may have another count
     if bind: os.environ[key] = bind
     try: yield bind or os.environ.get(key)
@@ -96,7 +96,7 @@ def _cpu_bound(n:int, on_cpu:bool):
 
 # %% ../../nbs/43_vllm.ipynb #81f6bdf3
 def _lora_kwargs(adapters:list, kwargs:dict) -> dict:
-    "vLLM's `LLM` settings with LoRA on: its max_lora_rank the smallest vLLM takes that holds every adapter's rank."
+    "vLLM's engine arguments with LoRA on: its max_lora_rank the smallest vLLM takes that holds every adapter's rank."
     cs = [json.loads((d/'adapter_config.json').read_text()) for d in adapters]
     r = max(max([c.get('r') or 8, *(c.get('rank_pattern') or {}).values()]) for c in cs)
     return {'enable_lora': True, 'max_lora_rank': next((x for x in _VLLM_RANKS if x >= r), r), **kwargs}
