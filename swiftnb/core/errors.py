@@ -98,9 +98,11 @@ def bars_off():
     from importlib import import_module
     import tqdm.std   # noqa: F401 -- imported before TQDM_DISABLE is set: tqdm reads it when first imported
     from transformers.utils import logging as tf
-    hub, ds = import_module('huggingface_hub.utils.tqdm'), import_module('datasets.utils.tqdm')
+    hub = import_module('huggingface_hub.utils.tqdm')
+    # datasets is optional where only inference runs (vLLM's environment)
+    ds = import_module('datasets.utils.tqdm') if has_module('datasets') else None
     hub_was, tf_on, ds_on, env = dict(hub.progress_bar_states), tf.is_progress_bar_enabled(), \
-        not ds.are_progress_bars_disabled(), os.environ.get('TQDM_DISABLE')
+        ds is not None and not ds.are_progress_bars_disabled(), os.environ.get('TQDM_DISABLE')
     # transformers' switch turns the hub's bars off too: theirs are restored at once
     _switch(tf.disable_progress_bar, ds.disable_progress_bars if ds_on else None, hub, hub_was)
     if env is None: os.environ['TQDM_DISABLE'] = '1'   # trl's reference log-probs bar reads it
