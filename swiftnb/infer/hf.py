@@ -304,7 +304,7 @@ class Batcher:
     "Concurrent requests with the same generation settings and adapter generated together, up to `max_batch` a batch."
     def __init__(self, eng,                # a `TransformersEngine`
                  max_batch:int=16):        # the most requests generated together
-        self.eng, self.max_batch, self.q, self.cv = eng, max_batch, [], threading.Condition()
+        self.eng, self.max_batch, self.q, self.cv, self.closed = eng, max_batch, [], threading.Condition(), False
         self.batches = []   # the size of each batch run (the last 1000)
         threading.Thread(target=self._loop, daemon=True, name='swiftnb-batcher').start()
     @property
@@ -326,6 +326,7 @@ def submit(self:Batcher, b:dict, # the encoded prompt, as `TransformersEngine._b
     alone = seed is not None or set(b) - {'input_ids', 'attention_mask'}
     key = object() if alone else (group, repr(sorted((k, v) for k, v in g.items() if k != 'max_new_tokens')))
     with self.cv:
+        if self.closed: raise InferError("The server is shutting down; retry on another.")
         self.q.append((key, b, g, (setup, seed), st))
         self.cv.notify()
     return st
@@ -344,7 +345,8 @@ def _take(self:Batcher) -> list:
 def _loop(self:Batcher):
     while True:
         with self.cv:
-            while not self.q: self.cv.wait()
+            while not self.q and not self.closed: self.cv.wait()
+            if self.closed: return
             batch = self._take()
         if not batch: continue
         self.batches.append(len(batch))
@@ -355,6 +357,15 @@ def _loop(self:Batcher):
             for s in sts: s.end(e)
         finally:
             for s in sts: s.end()
+
+# %% ../../nbs/42_hf.ipynb #08f73fc1
+@patch
+def close(self:Batcher):
+    "Take no more requests: the queued ones end in an error, a running batch finishes, the batcher's thread ends."
+    with self.cv:
+        self.closed, q, self.q = True, self.q, []
+        self.cv.notify()
+    for r in q: r[4].end(InferError("The server is shutting down; retry on another."))
 
 # %% ../../nbs/42_hf.ipynb #d9ef26c8
 def _pad_left(bs:list, pad:int) -> dict:

@@ -9,7 +9,7 @@ __all__ = ['openapi_schema', 'build_app']
 
 # %% ../../nbs/56_app.ipynb #fde19af9
 # (no `from __future__ import annotations`: FastAPI reads the handlers' annotations, and Request is imported lazily)
-import os, json, time, hmac, asyncio, threading
+import os, json, time, hmac, asyncio, threading, contextlib
 from pathlib import Path
 from concurrent.futures import ThreadPoolExecutor
 from fastcore.basics import patch
@@ -378,7 +378,14 @@ def build_app(engine,                       # a TransformersEngine (or anything 
     from swiftnb.infer import Infer
     eng = engine if hasattr(engine, '_stream') else Infer.from_pretrained(engine)
     s = _Serving(eng, limits or Limits(), model_name, max_batch)
-    app = FastAPI(title='swiftnb', docs_url=None, redoc_url=None, openapi_url=None)
+    @contextlib.asynccontextmanager
+    async def lifespan(app):   # the batcher's thread ends with the server (and a new one starts with a restart)
+        if s.batcher is not None and s.batcher.closed:
+            s.batcher = type(s.batcher)(s.eng, s.batcher.max_batch)
+            s.state['batches'] = s.batcher.batches
+        yield
+        if s.batcher is not None: s.batcher.close()
+    app = FastAPI(title='swiftnb', docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     app.state.swiftnb = s.state
 
     @app.middleware('http')
