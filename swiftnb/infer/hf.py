@@ -295,10 +295,12 @@ def finish_reason(self:BatchedStream) -> str:
     return 'cancelled' if self.cancelled.is_set() else 'length'
 
 # %% ../../nbs/42_hf.ipynb #01a773f6
-# Our own batcher, not transformers' `ContinuousBatchingManager` (`init_continuous_batching`, in 5.17 as in 5.25): the
-# manager takes one generation config for all its requests (not each request's temperature/top_p), switches the shared
-# model to paged attention (the notebook's and the chat's generate use the same weights), has no per-request peft
-# adapter, and bypasses `StaticDecoder` on a GPU. Here requests that arrive while a batch runs wait for the next batch,
+# Our own batcher, not transformers' `ContinuousBatchingManager` (`init_continuous_batching`, the same API in 5.17 and
+# 5.25; its greedy `generate_batch` gave `generate`'s tokens on the tiny model here): the manager takes a request's
+# temperature/top_p/top_k only where its own generation config made that processor (none for a default of 1.0/None),
+# not repetition_penalty nor a seed; it switches the shared model's attention implementation (the notebook's and the
+# chat's generate use the same weights); it has no per-request peft adapter; and it bypasses `StaticDecoder` on a GPU.
+# Here requests that arrive while a batch runs wait for the next batch (static batches: none joins mid-generation),
 # which runs through the engine's own batched path (`generate`, or `StaticDecoder`), left-padded as `infer` batches.
 class Batcher:
     "Concurrent requests with the same generation settings and adapter generated together, up to `max_batch` a batch."
