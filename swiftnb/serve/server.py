@@ -276,7 +276,7 @@ def _serve_parser():
     p.add_argument('--served_model_name', dest='model_name', default=None,
                    help="the name clients use (default: the folder's name)")
     p.add_argument('--vllm_python', dest='python', default=None, help="vLLM environment's interpreter")
-    p.add_argument('--max_batch_size', dest='max_batch', type=int, default=16, metavar='INT',
+    p.add_argument('--max_batch_size', '--batch_size', dest='max_batch', type=int, default=16, metavar='INT',
                    help='embedded server: concurrent requests generated together (1: one at a time)')
     p.add_argument('--max_model_len', type=int, default=None, metavar='INT', help='vllm only')
     p.add_argument('--no_url_media', type=truth, nargs='?', const=True, default=False, metavar='BOOL',
