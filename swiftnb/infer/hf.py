@@ -336,9 +336,15 @@ def submit(self:Batcher, b:dict, # the encoded prompt, as `TransformersEngine._b
 # %% ../../nbs/42_hf.ipynb #6f55d9f5
 @patch
 def _take(self:Batcher) -> list:
-    "The next batch: the oldest request and those after it with its settings (call holding `cv`)."
-    key = self.q[0][0]
-    batch = [r for r in self.q if r[0] is key or r[0] == key][:self.max_batch]
+    "The next batch: the oldest request and those after it with its settings, within the context (call holding `cv`)."
+    key, ctx, batch, L, N = self.q[0][0], self.eng.max_length, [], 0, 0
+    for r in self.q:
+        if len(batch) == self.max_batch: break
+        if not (r[0] is key or r[0] == key): continue
+        l, n = max(L, r[1]['input_ids'].shape[1]), max(N, r[2]['max_new_tokens'])
+        if batch and ctx and l + n > ctx: continue   # padded to the longest prompt, it would not fit the context
+        batch.append(r)
+        L, N = l, n
     self.q = [r for r in self.q if not any(r is x for x in batch)]
     for r in batch: r[4].started = True
     return [r for r in batch if not r[4].ended.is_set()]   # cancelled while queued
