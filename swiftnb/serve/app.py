@@ -1,4 +1,4 @@
-"""The FastAPI app that answers OpenAI's chat-completions API on the transformers engine: requests in (read by `serve.requests`), tokens out, one reply at a time.
+"""The FastAPI app that answers OpenAI's chat-completions API on the transformers engine: requests in (read by `serve.requests`), tokens out, concurrent requests generated in batches.
 
 Docs: https://swiftnb.github.io/swiftnb/app.html.md"""
 
