@@ -50,7 +50,8 @@ ALIASES = {
     'split_dataset_ratio': (None, TRAIN, 'sft: that share of --dataset held out as --val_dataset; 0: none'),
     'infer_backend': ('backend', f'{INFER} {EVAL} {SERVE}', 'pt -> transformers, vllm -> vllm'),
     'stream': (None, f'{INFER} {EVAL} {SERVE}', 'false accepted; deploy streams when a request asks'),
-    'max_batch_size': ('batch_size', f'{INFER} {EVAL}', 'rows generated together'),
+    'max_batch_size': ('batch_size', f'{INFER} {EVAL} {SERVE}', 'rows generated together (serve, deploy: concurrent '
+                       'requests, embedded server)'),
     'gpus': (None, ALL, 'sets CUDA_VISIBLE_DEVICES, e.g. --gpus 0,1'),
     'merge_lora': (None, f'{INFER} {EVAL} {EXPORT} {SERVE}',
                    'export: merges (default true); infer/eval/deploy: accepted, adapters run unmerged (same answers)'),

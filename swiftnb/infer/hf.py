@@ -14,7 +14,7 @@ from .decoder import StaticDecoder, fast_settings
 from .decoder import fast_model_problems
 
 # %% auto #0
-__all__ = ['TransformersEngine']
+__all__ = ['TransformersEngine', 'BatchedStream', 'Batcher']
 
 # %% ../../nbs/42_hf.ipynb #aab6d778
 def stop_token_ids(tok, model) -> list:
@@ -223,3 +223,204 @@ def finish_reason(self:TokenStream) -> str:
     if self.error is not None: return 'error'
     if self.ids is not None and len(self.ids) and int(self.ids[-1]) in self._stop: return 'stop'
     return 'cancelled' if self.cancelled.is_set() else 'length'
+
+# %% ../../nbs/42_hf.ipynb #ee192c77
+class BatchedStream:
+    """One reply generated in a batch beside other requests (`Batcher`): the same interface as `TokenStream` (its
+    pieces, `cancel`, `close`, token counts, `finish_reason`)."""
+    def __init__(self, tok,            # the tokenizer the pieces are decoded with
+                 n_prompt:int,     # the prompt's tokens
+                 max_new:int,      # the row's max_new_tokens
+                 stop):            # the end-of-turn token ids
+        from transformers import TextIteratorStreamer
+        self.n_prompt, self.max_new, self._stop, self.toks, self.error = n_prompt, max_new, set(stop), [], None
+        self.cancelled, self.ended, self._done = threading.Event(), threading.Event(), False
+        self._guard = threading.Lock()
+        self._streamer = TextIteratorStreamer(tok, skip_prompt=False, skip_special_tokens=True)
+
+# %% ../../nbs/42_hf.ipynb #4509a49b
+@patch
+def end(self:BatchedStream, error=None): # the exception the reply ended in (None: ended well)
+    "End the reply (at most once): the last piece comes out, then the iterator stops (raising `error` if given)."
+    with self._guard:
+        if self.ended.is_set(): return
+        self.error = error
+        self.ended.set()
+    self._streamer.end()
+
+@patch
+def add(self:BatchedStream, t:int, # the token id
+       ) -> bool:
+    "Take the row's next token (ignored once the row has ended); whether the row has ended now."
+    import torch
+    if self.ended.is_set(): return True
+    if self.cancelled.is_set():
+        self.end()
+        return True
+    self.toks.append(t)
+    self._streamer.put(torch.tensor([t]))
+    if t in self._stop or len(self.toks) >= self.max_new: self.end()
+    return self.ended.is_set()
+
+# %% ../../nbs/42_hf.ipynb #f2f7127d
+@patch
+def __iter__(self:BatchedStream):
+    try:
+        yield from (s for s in self._streamer if s)
+        self._done = True
+    finally: self.close()
+    if self.error is not None: raise self.error
+
+@patch
+def cancel(self:BatchedStream):
+    "Ask for the stop at the row's next token, without waiting (a no-op once finished); the batch's other rows go on."
+    if not self._done: self.cancelled.set()
+    if not getattr(self, 'started', True): self.end()   # still queued: it never runs
+
+@patch
+def close(self:BatchedStream):
+    "Stop the row (a no-op once finished) and wait until it has ended."
+    self.cancel()
+    self.ended.wait()
+
+@patch(as_prop=True)
+def ids(self:BatchedStream) -> list: return self.toks
+@patch(as_prop=True)
+def n_completion(self:BatchedStream) -> int: return len(self.toks)
+@patch(as_prop=True)
+def finish_reason(self:BatchedStream) -> str:
+    "'stop' (end of turn), 'length' (max_new_tokens), 'cancelled' (closed early) or 'error'."
+    if self.error is not None: return 'error'
+    if self.toks and self.toks[-1] in self._stop: return 'stop'
+    return 'cancelled' if self.cancelled.is_set() else 'length'
+
+# %% ../../nbs/42_hf.ipynb #01a773f6
+# Our own batcher, not transformers' `ContinuousBatchingManager` (`init_continuous_batching`, the same API in 5.17 and
+# 5.25; its greedy `generate_batch` gave `generate`'s tokens on the tiny model here): the manager takes a request's
+# temperature/top_p/top_k only where its own generation config made that processor (none for a default of 1.0/None),
+# not repetition_penalty nor a seed; it switches the shared model's attention implementation (the notebook's and the
+# chat's generate use the same weights); it has no per-request peft adapter; and it bypasses `StaticDecoder` on a GPU.
+# Here requests that arrive while a batch runs wait for the next batch (static batches: none joins mid-generation),
+# which runs through the engine's own batched path (`generate`, or `StaticDecoder`), left-padded as `infer` batches.
+class Batcher:
+    "Concurrent requests with the same generation settings and adapter generated together, up to `max_batch` a batch."
+    def __init__(self, eng,                # a `TransformersEngine`
+                 max_batch:int=16):        # the most requests generated together
+        self.eng, self.max_batch, self.q, self.cv, self.closed = eng, max_batch, [], threading.Condition(), False
+        self.batches = []   # the size of each batch run (the last 1000)
+        threading.Thread(target=self._loop, daemon=True, name='swiftnb-batcher').start()
+    @property
+    def waiting(self) -> int: return len(self.q)
+
+# %% ../../nbs/42_hf.ipynb #41e1298a
+@patch
+def submit(self:Batcher, b:dict, # the encoded prompt, as `TransformersEngine._batch([row])` makes it
+           gen:dict,             # generation settings (max_new_tokens, temperature, seed ...)
+           group=None,           # only requests of the same group share a batch (e.g. the adapter's name)
+           setup=None,           # called before the batch generates, under the model's lock (e.g. set the adapter)
+          ) -> BatchedStream:
+    "Queue one request; its reply streams as its batch generates. A seed or media inputs: the request runs alone."
+    gen = dict(gen)
+    seed, n = gen.pop('seed', None), b['input_ids'].shape[1]
+    g = self.eng._gen_kwargs(gen, n)   # refuses a prompt too long for max_new_tokens at once
+    st = BatchedStream(self.eng.tok, n, g['max_new_tokens'], self.eng.stop_ids)
+    st.started = False
+    alone = seed is not None or set(b) - {'input_ids', 'attention_mask'}
+    key = object() if alone else (group, repr(sorted((k, v) for k, v in g.items() if k != 'max_new_tokens')))
+    with self.cv:
+        if self.closed: raise InferError("The server is shutting down; retry on another.")
+        self.q.append((key, b, g, (setup, seed), st))
+        self.cv.notify()
+    return st
+
+# %% ../../nbs/42_hf.ipynb #6f55d9f5
+@patch
+def _take(self:Batcher) -> list:
+    "The next batch: the oldest request and those after it with its settings, within the context (call holding `cv`)."
+    key, ctx, batch, L, N = self.q[0][0], self.eng.max_length, [], 0, 0
+    for r in self.q:
+        if len(batch) == self.max_batch: break
+        if not (r[0] is key or r[0] == key): continue
+        l, n = max(L, r[1]['input_ids'].shape[1]), max(N, r[2]['max_new_tokens'])
+        if batch and ctx and l + n > ctx: continue   # padded to the longest prompt, it would not fit the context
+        batch.append(r)
+        L, N = l, n
+    self.q = [r for r in self.q if not any(r is x for x in batch)]
+    for r in batch: r[4].started = True
+    return [r for r in batch if not r[4].ended.is_set()]   # cancelled while queued
+
+@patch
+def _loop(self:Batcher):
+    while True:
+        with self.cv:
+            while not self.q and not self.closed: self.cv.wait()
+            if self.closed: return
+            batch = self._take()
+        if not batch: continue
+        self.batches.append(len(batch))
+        del self.batches[:-1000]
+        sts = [r[4] for r in batch]
+        try: self._run(batch, sts)
+        except Exception as e:
+            for s in sts: s.end(e)
+        finally:
+            for s in sts: s.end()
+
+# %% ../../nbs/42_hf.ipynb #08f73fc1
+@patch
+def close(self:Batcher):
+    "Take no more requests: the queued ones end in an error, a running batch finishes, the batcher's thread ends."
+    with self.cv:
+        self.closed, q, self.q = True, self.q, []
+        self.cv.notify()
+    for r in q: r[4].end(InferError("The server is shutting down; retry on another."))
+
+# %% ../../nbs/42_hf.ipynb #d9ef26c8
+def _pad_left(bs:list, pad:int) -> dict:
+    "One left-padded batch of single-row encoded prompts."
+    import torch
+    if len(bs) == 1: return bs[0]
+    L = max(b['input_ids'].shape[1] for b in bs)
+    def left(x, v): return torch.nn.functional.pad(x, (L - x.shape[1], 0), value=v)
+    return {'input_ids': torch.cat([left(b['input_ids'], pad) for b in bs]),
+            'attention_mask': torch.cat([left(b['attention_mask'], 0) for b in bs])}
+
+class _Rows:
+    "generate's streamer for a batch: each row's new token to its stream (the first call is the prompt)."
+    def __init__(self, sts): self.sts, self.prompt = sts, True
+    def put(self, value):
+        if self.prompt:
+            self.prompt = False
+            return
+        for s, t in zip(self.sts, value.tolist()): s.add(t)
+    def end(self): pass
+
+# %% ../../nbs/42_hf.ipynb #9851fb01
+@patch
+def _run(self:Batcher, batch, sts):
+    "Generate one batch: rows stop at their own end token, max_new_tokens, or cancel; the batch when all have."
+    import torch
+    from transformers import StoppingCriteria, StoppingCriteriaList
+    eng = self.eng
+    pad = eng.tok.pad_token_id if eng.tok.pad_token_id is not None else eng.stop_ids[0]
+    b = _pad_left([r[1] for r in batch], pad)
+    g = dict(batch[0][2], max_new_tokens=max(r[2]['max_new_tokens'] for r in batch))
+    def done(): return [s.ended.is_set() or s.cancelled.is_set() for s in sts]
+    class _Done(StoppingCriteria):
+        def __call__(self, input_ids, scores, **kw): return torch.tensor(done(), device=input_ids.device)
+    def put(block):
+        for s, row in zip(sts, block.tolist()):
+            for t in row: s.add(t)
+    kw, (setup, seed) = eng._fast(g), batch[0][3]
+    with eng._lock, torch.inference_mode():
+        if setup is not None: setup()
+        if seed is not None: torch.manual_seed(seed)
+        if kw and eng._decoder is None: kw = None   # the decoder failed while this batch waited for the lock
+        if kw:
+            try: eng._decode(b, g, kw, on_tokens=put, cancelled=lambda: all(done()))
+            except Exception as e:
+                if eng.fast or any(s.toks for s in sts): raise   # part of an answer is out: it ends in the error
+                eng._fall_back(e)
+                kw = None
+        if not kw: eng.model.generate(**b, **g, streamer=_Rows(sts), stopping_criteria=StoppingCriteriaList([_Done()]))
+    eng.last_path = 'fast' if kw else 'generate'

@@ -1,4 +1,4 @@
-"""The FastAPI app that answers OpenAI's chat-completions API on the transformers engine: requests in (read by `serve.requests`), tokens out, one reply at a time.
+"""The FastAPI app that answers OpenAI's chat-completions API on the transformers engine: requests in (read by `serve.requests`), tokens out, concurrent requests generated in batches.
 
 Docs: https://swiftnb.github.io/swiftnb/app.html.md"""
 
@@ -9,7 +9,7 @@ __all__ = ['openapi_schema', 'build_app']
 
 # %% ../../nbs/56_app.ipynb #fde19af9
 # (no `from __future__ import annotations`: FastAPI reads the handlers' annotations, and Request is imported lazily)
-import os, json, time, hmac, asyncio, threading
+import os, json, time, hmac, asyncio, threading, contextlib
 from pathlib import Path
 from concurrent.futures import ThreadPoolExecutor
 from fastcore.basics import patch
@@ -64,11 +64,12 @@ def _has_media(body) -> bool:
 
 # %% ../../nbs/56_app.ipynb #23dcbcea
 def _free_when_done(st, lock):
-    "Stop the stream `st`; release the model's lock once its generation thread has ended."
+    "Stop the stream `st`; release the model's `lock` (None: batched, no lock) once its generation thread has ended."
     # Synchronous on purpose: this runs in the `finally` of a task the server cancels when the client hangs up,
     # where anything awaited would be cancelled too (and the lock never released).
     loop = asyncio.get_running_loop()
     st.cancel()                      # the stream's own API (transformers' and vLLM's streams alike)
+    if lock is None: return          # a batched stream: its row ends at its next token, the batch's others go on
     def wait():   # close() waits for its generation thread
         st.close()
         loop.call_soon_threadsafe(lock.release)
@@ -103,9 +104,12 @@ def flush(self:_Cut) -> str:
 
 # %% ../../nbs/56_app.ipynb #9fdf3c00
 class _Serving:
-    "What an app's routes share: engine, limits, the model's lock, served names, media threads, counters."
-    def __init__(self, eng, lim:Limits, model_name:str|None=None):
+    "What an app's routes share: engine, limits, the model's lock or batcher, served names, media threads, counters."
+    def __init__(self, eng, lim:Limits, model_name:str|None=None, max_batch:int=16):
         self.eng, self.lim, self.lock = eng, lim, asyncio.Lock()
+        # concurrent requests generated together (transformers engines): `swiftnb.infer.hf.Batcher`
+        from swiftnb.infer.hf import Batcher, TransformersEngine
+        self.batcher = Batcher(eng, max_batch) if max_batch > 1 and isinstance(eng, TransformersEngine) else None
         # requests with media are parsed here (decoding; downloads wait here for `_downloads`, by their deadline):
         # never in the threads that stream tokens, nor on the event loop, so text requests never queue behind a slow
         # image
@@ -114,7 +118,8 @@ class _Serving:
         self.adapters = list(getattr(eng.model, 'peft_config', {}) or {})
         self.names = {name: None, **{a: a for a in self.adapters if len(self.adapters) > 1}}
         self.served = ', '.join(map(repr, self.names))
-        self.state = {'waiting': 0, 'served': 0, 'abandoned': 0}
+        self.state = {'waiting': 0, 'served': 0, 'abandoned': 0,
+                      'batches': self.batcher.batches if self.batcher else []}
         from swiftnb.infer.hf import TokenStream
         from swiftnb.infer.base import GEN_DEFAULTS
         self.stream_cls, self.gen_defaults = TokenStream, GEN_DEFAULTS
@@ -156,15 +161,26 @@ def encode(self:_Serving, row):
 
 # %% ../../nbs/56_app.ipynb #ac02374f
 @patch
+def use_adapter(self:_Serving, adapter):
+    "Generate with `adapter` (None: the base model where several are served, else the one adapter)."
+    eng, adapters = self.eng, self.adapters
+    if not adapters: return
+    if adapter is None and len(adapters) > 1: eng.model.base_model.disable_adapter_layers()
+    else:
+        eng.model.base_model.enable_adapter_layers()
+        eng.model.set_adapter(adapter or adapters[-1])
+
+@patch
 def prepare(self:_Serving, b, row, gen, adapter):
     "The stream, from the encoded prompt `b` (runs in a worker thread, under the lock)."
-    eng, adapters = self.eng, self.adapters
-    if adapters:
-        if adapter is None and len(adapters) > 1: eng.model.base_model.disable_adapter_layers()
-        else:
-            eng.model.base_model.enable_adapter_layers()
-            eng.model.set_adapter(adapter or adapters[-1])
-    return self.stream_cls(eng, b, gen) if b is not None else eng.chat(row, stream=True, **gen)
+    self.use_adapter(adapter)
+    return self.stream_cls(self.eng, b, gen) if b is not None else self.eng.chat(row, stream=True, **gen)
+
+# %% ../../nbs/56_app.ipynb #921e2cfe
+@patch(as_prop=True)
+def own_lock(self:_Serving):
+    "The model's lock a reply holds while it generates (None: replies are batched, none holds the model alone)."
+    return self.lock if self.batcher is None else None
 
 # %% ../../nbs/56_app.ipynb #038e1046
 async def _parse(s:_Serving, request) -> tuple:
@@ -216,6 +232,15 @@ async def _start(s:_Serving, b, row, gen, adapter, watch) -> tuple:
         if isinstance(e, SwiftnbError): return None, _err(RequestError(str(e)))   # the request's fault: too long ...
         return None, _err(RequestError(f"Generation failed: {e}", 500, type='server_error'))
 
+# %% ../../nbs/56_app.ipynb #1af06138
+def _submit(s:_Serving, b, gen, adapter, watch) -> tuple:
+    "(the batched stream, None), or (None, the error response): the request queues for the next batch."
+    try: return s.batcher.submit(b, gen, adapter, (lambda: s.use_adapter(adapter)) if s.adapters else None), None
+    except Exception as e:
+        if watch: watch.cancel()
+        if isinstance(e, SwiftnbError): return None, _err(RequestError(str(e)))   # the request's fault: too long ...
+        return None, _err(RequestError(f"Generation failed: {e}", 500, type='server_error'))
+
 # %% ../../nbs/56_app.ipynb #8092879b
 class _Answer:
     "One request's answer: the stream `st`, cut before the `stops`, framed as OpenAI's chat completion `rid`."
@@ -263,7 +288,7 @@ async def _whole(s:_Serving, a:_Answer, watch, gone:asyncio.Event):
     except Exception as e: return _err(RequestError(f"Generation failed: {e}", 500, type='server_error'))
     finally:
         watch.cancel()
-        _free_when_done(a.st, s.lock)
+        _free_when_done(a.st, s.own_lock)
         s.state['served'] += 1
         if gone.is_set(): s.state['abandoned'] += 1
     return JSONResponse({'id': a.rid, 'object': 'chat.completion', 'created': a.created, 'model': a.model,
@@ -287,29 +312,31 @@ async def _events(s:_Serving, a:_Answer):
     except Exception as e:   # headers are sent: report in the stream, as OpenAI does
         yield f"data: {json.dumps(RequestError(f'Generation failed: {e}', 500, type='server_error').body())}\n\n"
     finally:   # also when the client hangs up (this task is cancelled): the generation stops, the model is freed
-        _free_when_done(a.st, s.lock)
+        _free_when_done(a.st, s.own_lock)
         s.state['served'] += 1
 
 # %% ../../nbs/56_app.ipynb #5d72b264
 async def _chat(s:_Serving, request):
-    "Answer one chat request: parse it, wait for the model, then reply whole or streamed."
+    "Answer one chat request: parse it, wait for the model (or queue for a batch), then reply whole or streamed."
     from fastapi.responses import StreamingResponse
     try: body, row, gen, stream, stops, b = await _parse(s, request)
     except RequestError as e: return _err(e)
     except SwiftnbError as e: return _err(RequestError(str(e)))   # the request's fault: tags without media ...
     except Exception as e: return _err(RequestError(f"The prompt could not be encoded: {e}", 500, type='server_error'))
-    if s.state['waiting'] >= s.lim.max_queue:
+    if (s.batcher.waiting if s.batcher else s.state['waiting']) >= s.lim.max_queue:
         return _err(RequestError('The server is busy; retry shortly.', 503, type='server_error'))
     rid, created, model = f"chatcmpl-{os.urandom(12).hex()}", int(time.time()), body['model']
     gone, box = asyncio.Event(), []
     watch = None if stream else asyncio.ensure_future(_watch(request, gone, box))   # (a stream's response watches)
-    await _wait_turn(s, watch)
-    if gone.is_set():   # the client left while waiting: nothing to generate for
-        s.lock.release()
-        watch.cancel()
-        s.state['abandoned'] += 1
-        return _err(RequestError('The client disconnected.', 499))
-    st, err = await _start(s, b, row, gen, s.names[model], watch)
+    if s.batcher is not None: st, err = _submit(s, b, gen, s.names[model], watch)
+    else:
+        await _wait_turn(s, watch)
+        if gone.is_set():   # the client left while waiting: nothing to generate for
+            s.lock.release()
+            watch.cancel()
+            s.state['abandoned'] += 1
+            return _err(RequestError('The client disconnected.', 499))
+        st, err = await _start(s, b, row, gen, s.names[model], watch)
     if err is not None: return err
     box.append(st)
     if gone.is_set(): st.cancel()
@@ -343,14 +370,22 @@ def model_card(self:_Serving, model_id:str):
 def build_app(engine,                       # a TransformersEngine (or anything `Infer.from_pretrained` takes)
               api_key:str|None=None,        # require `Authorization: Bearer <api_key>` (all but /health)
               model_name:str|None=None,     # the name clients use (default: the model folder's name)
-              limits:Limits|None=None):     # what one request may ask (default: `Limits()`)
+              limits:Limits|None=None,      # what one request may ask (default: `Limits()`)
+              max_batch:int=16):            # concurrent requests generated together (transformers); 1: one at a time
     "A FastAPI app serving `engine` with the OpenAI chat-completions API."
     need('fastapi', 'serve', 'The embedded server')
     from fastapi import FastAPI, Request
     from swiftnb.infer import Infer
     eng = engine if hasattr(engine, '_stream') else Infer.from_pretrained(engine)
-    s = _Serving(eng, limits or Limits(), model_name)
-    app = FastAPI(title='swiftnb', docs_url=None, redoc_url=None, openapi_url=None)
+    s = _Serving(eng, limits or Limits(), model_name, max_batch)
+    @contextlib.asynccontextmanager
+    async def lifespan(app):   # the batcher's thread ends with the server (and a new one starts with a restart)
+        if s.batcher is not None and s.batcher.closed:
+            s.batcher = type(s.batcher)(s.eng, s.batcher.max_batch)
+            s.state['batches'] = s.batcher.batches
+        yield
+        if s.batcher is not None: s.batcher.close()
+    app = FastAPI(title='swiftnb', docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     app.state.swiftnb = s.state
 
     @app.middleware('http')

@@ -59,8 +59,10 @@ class Server:
                  stop,               # what stops it (None once stopped)
                  kind,               # 'embedded' or 'vllm'
                  api_key=None,       # the key clients must send
-                 proc=None):         # vLLM's process (backend 'vllm')
+                 proc=None,          # vLLM's process (backend 'vllm')
+                 state=None):        # embedded: the app's counters (waiting, served, abandoned, batches' sizes)
         self.url, self.name, self._stop, self.kind, self.api_key, self.proc = url, name, stop, kind, api_key, proc
+        self.state = state
     def __enter__(self): return self
     def __exit__(self, *a): self.stop()
     def __repr__(self):
@@ -101,15 +103,17 @@ def _run_uvicorn(app, host:str, port:int):
     return stop
 
 # %% ../../nbs/57_server.ipynb #39e4b9e7
-def _embedded(model, adapters, host, port, api_key, model_name, limits, **kw):
+def _embedded(model, adapters, host, port, api_key, model_name, limits, max_batch=16, **kw):
     "Serve on the transformers engine with uvicorn in a background thread."
     need('fastapi', 'serve', 'The embedded server')
     need('uvicorn', 'serve', 'The embedded server')
     from swiftnb.infer import Infer
     eng = model if hasattr(model, '_stream') else Infer.from_pretrained(model, adapters=adapters, **kw)
-    stop = _run_uvicorn(build_app(eng, api_key, model_name, limits), host, port)
+    app = build_app(eng, api_key, model_name, limits, max_batch)
+    stop = _run_uvicorn(app, host, port)
     h = '127.0.0.1' if host in ('0.0.0.0', '::') else host
-    return Server(f"http://{h}:{port}", model_name or Path(str(eng.name)).name, stop, 'embedded', api_key)
+    return Server(f"http://{h}:{port}", model_name or Path(str(eng.name)).name, stop, 'embedded', api_key,
+                  state=app.state.swiftnb)
 
 # %% ../../nbs/57_server.ipynb #36992c33
 def vllm_command(model,                 # the model folder vLLM loads
@@ -245,13 +249,14 @@ def serve(model,                          # a model folder (merged export), sft 
           model_name:str|None=None,       # the name clients use (default: the folder's name)
           limits:Limits|None=None,        # embedded server: request limits
           python=None,                    # vllm: the interpreter of vLLM's environment
+          max_batch:int=16,               # embedded: concurrent requests generated together; 1: one at a time
           **kwargs) -> Server:            # embedded: to Infer.from_pretrained; vllm: vLLM flags (max_model_len=...)
     "Start an OpenAI-compatible server for `model` and return its handle."
     backend = _pick_backend(backend, python)
     if backend == 'vllm': _vllm_limits(limits)
     port = _check_bind(host, port, api_key)
     if backend == 'vllm': return _vllm(model, adapters, host, port, api_key, model_name, python, **kwargs)
-    return _embedded(model, adapters, host, port, api_key, model_name, limits, **kwargs)
+    return _embedded(model, adapters, host, port, api_key, model_name, limits, max_batch, **kwargs)
 
 # %% ../../nbs/57_server.ipynb #53c8c7bd
 def _serve_parser():
@@ -271,6 +276,8 @@ def _serve_parser():
     p.add_argument('--served_model_name', dest='model_name', default=None,
                    help="the name clients use (default: the folder's name)")
     p.add_argument('--vllm_python', dest='python', default=None, help="vLLM environment's interpreter")
+    p.add_argument('--max_batch_size', '--batch_size', dest='max_batch', type=int, default=16, metavar='INT',
+                   help='embedded server: concurrent requests generated together (1: one at a time)')
     p.add_argument('--max_model_len', type=int, default=None, metavar='INT', help='vllm only')
     p.add_argument('--no_url_media', type=truth, nargs='?', const=True, default=False, metavar='BOOL',
                    help='never download http(s) media URLs: clients send images/audio as base64 data: URIs '
@@ -290,7 +297,7 @@ def serve_cmd(argv:list):   # the command's arguments (after `swiftnb serve`)
     if a.trust_remote_code: kw['trust_remote_code'] = True   # to Infer.from_pretrained, or vLLM's --trust-remote-code
     lim = Limits(allow_urls=False) if a.no_url_media else None
     s = serve(a.model, a.backend, a.port, a.host, a.adapters, a.api_key, a.model_name, limits=lim, python=a.python,
-              **kw)
+              max_batch=a.max_batch, **kw)
     print(f"{s} — OpenAI base_url {s.url}/v1; Ctrl-C stops it", flush=True)
     try:
         while True: time.sleep(3600)
