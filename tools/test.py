@@ -10,7 +10,7 @@ and a check that `nbdev-export` + `nbdev-clean` leave the tree unchanged. Prints
     python tools/test.py --vllm .venv-compat/vllm   # everything, then a swiftnb export served by real vLLM from that environment
                                                     # (tools/fresh.sh test builds it in the background and passes this)
 """
-import argparse, hashlib, json, os, subprocess, sys, time
+import argparse, hashlib, importlib.util, json, os, subprocess, sys, time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -104,6 +104,8 @@ def main():
     ap.add_argument('--vllm', default=None, help="vLLM's environment (a venv folder): after the other pytest tests, serve an export with it")
     a = ap.parse_args()
     flags = a.flags.split()
+    # cells that decode clips need PyAV (the `video` extra): run where it imports (the GPU lane cannot carry it)
+    if importlib.util.find_spec('av') and 'video' not in flags: flags.append('video')
     workers = a.workers or (1 if 'gpu' in flags else 2)
     passed, failed, t0, times = 0, 0, time.time(), {}
     def report(name, ok, secs, err):
