@@ -88,6 +88,16 @@ def _chunks_to(self, k:int) -> int:
     dist.all_reduce(t, op=dist.ReduceOp.MAX)
     return int(t)
 
+# %% ../../nbs/25_trainer.ipynb #297cf42c
+def _decay_names(self, model) -> list:
+    """The Trainer's weight-decayed parameters, less those of a parametrization (ReFT's orthogonal rotation): torch's
+    Householder map for a non-square weight reads the signs on its parameter's diagonal as integers (±1), so weight decay
+    turned them to 0 at the first step, the rotation to zero and every gradient after it to 0 (seen: a LoReFT run's
+    loss frozen from step 2 on with the default weight_decay=0.1)."""
+    names = super(trainer_class(), self).get_decay_parameter_names(model)
+    return [n for n in names if '.parametrizations.' not in f'.{n}']
+
+
 # %% ../../nbs/25_trainer.ipynb #03923ce8
 def _compute_loss(self, model, inputs, *args, **kw):
     """A pack's documents' ids (`PackingCollator(mask_on_device=True)`) become its block-diagonal mask on the
@@ -135,6 +145,7 @@ def trainer_class():
         balanced_ranks = False
         training_step, _chunks_to, compute_loss, prediction_step = (_training_step, _chunks_to, _compute_loss,
                                                                     _prediction_step)
+        get_decay_parameter_names = _decay_names
     # the two the Trainer has no public hook for (swiftnb.core.compat)
     hooks = trainer_hooks(count_tokens=_count_tokens, train_sampler=_train_sampler)
     for k, f in hooks.items(): setattr(_Trainer, k, f)
