@@ -12,6 +12,7 @@ from pathlib import Path
 from ..core import SwiftnbError, PlanError, recommend, device_info, get_model_dir
 from .args import SFTArgs, SFTResult
 from .checkpoints import dist_info
+from ..core.errors import SettingsError
 
 # %% auto #0
 __all__ = []
@@ -112,11 +113,11 @@ def node_group(args) -> dict:
     machine (torchrun's `--standalone`)."""
     n, said_n = node_setting(args, 'nnodes')
     if n is not None and n < 1:
-        raise SwiftnbError(f"{said_n}: a run spans at least one machine; set nnodes to 1 or more.")
+        raise SettingsError(f"{said_n}: a run spans at least one machine; set nnodes to 1 or more.")
     if (n or 1) == 1:
         # on one machine torchrun picks its own port; a rendezvous setting given here would do nothing
         if (k := next((k for k in NODE_ENV if k != 'nnodes' and getattr(args, k, None) not in (None, 0)), None)):
-            raise SwiftnbError(f"{k} is for a run over several machines (nnodes>1); on one machine torchrun finds its "
+            raise SettingsError(f"{k} is for a run over several machines (nnodes>1); on one machine torchrun finds its "
                                f"own port: drop --{k}, or set nnodes (--nnodes).")
         return {}
     return check_group(n, said_n, args)
@@ -125,16 +126,16 @@ def node_group(args) -> dict:
 def check_group(n:int, said_n:str, args) -> dict:
     "The rendezvous of `n` > 1 machines from `args` (and the environment), refused where its settings cannot meet."
     r, said_r = node_setting(args, 'node_rank')
-    if r is None: raise SwiftnbError(f"{said_n} needs node_rank: this machine's number, 0 (the machine master_addr "
+    if r is None: raise SettingsError(f"{said_n} needs node_rank: this machine's number, 0 (the machine master_addr "
                                      f"names) to {n - 1} (--node_rank, or NODE_RANK).")
-    if not 0 <= r < n: raise SwiftnbError(f"{said_r} is not one of 0 to {n - 1}: {said_n} numbers its machines 0 to "
+    if not 0 <= r < n: raise SettingsError(f"{said_r} is not one of 0 to {n - 1}: {said_n} numbers its machines 0 to "
                                           f"{n - 1}.")
     addr, _ = node_setting(args, 'master_addr', str)
-    if not addr: raise SwiftnbError(f"{said_n} needs master_addr: the address of node 0 (node_rank 0) that every "
+    if not addr: raise SettingsError(f"{said_n} needs master_addr: the address of node 0 (node_rank 0) that every "
                                     "machine reaches (--master_addr, or MASTER_ADDR).")
     port, said_p = node_setting(args, 'master_port')
     if port is not None and not 0 < port < 65536:
-        raise SwiftnbError(f"{said_p} is not a port: give one of 1 to 65535 that is free on node 0.")
+        raise SettingsError(f"{said_p} is not a port: give one of 1 to 65535 that is free on node 0.")
     return dict(nnodes=n, node_rank=r, master_addr=addr, master_port=port or 29500)
 
 # %% ../../nbs/26_launch.ipynb #2d1cad49

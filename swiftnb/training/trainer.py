@@ -10,7 +10,7 @@ import os, sys, json, math, hashlib, platform, warnings, functools, contextlib
 from dataclasses import replace
 from pathlib import Path
 from ..core import estimate_memory, model_shape, varlen_problem, find_model, UnknownModel
-from ..core.errors import has_module, SwiftnbError, DeviceError, MissingExtra
+from ..core.errors import has_module, SwiftnbError, DeviceError, MissingExtra, SettingsError
 from .args import SFTArgs
 
 # %% auto #0
@@ -91,9 +91,9 @@ def _chunks_to(self, k:int) -> int:
 # %% ../../nbs/25_trainer.ipynb #297cf42c
 def _decay_names(self, model) -> list:
     """The Trainer's weight-decayed parameters, less those of a parametrization (ReFT's orthogonal rotation): torch's
-    Householder map for a non-square weight reads the signs on its parameter's diagonal as integers (±1), so weight decay
-    turned them to 0 at the first step, the rotation to zero and every gradient after it to 0 (seen: a LoReFT run's
-    loss frozen from step 2 on with the default weight_decay=0.1)."""
+    Householder map for a non-square weight reads the signs on its parameter's diagonal as integers (±1), so weight
+    decay turned them to 0 at the first step, the rotation to zero and every gradient after it to 0 (seen: a LoReFT
+    run's loss frozen from step 2 on with the default weight_decay=0.1)."""
     names = super(trainer_class(), self).get_decay_parameter_names(model)
     return [n for n in names if '.parametrizations.' not in f'.{n}']
 
@@ -465,13 +465,13 @@ def read_deepspeed(path) -> dict:
     "The DeepSpeed config in json file `path`, or an error naming the file and what is wrong."
     p = Path(path)
     if p.suffix != '.json' or not p.is_file():
-        raise SwiftnbError(f"deepspeed={str(path)!r} is neither zero2, zero3 nor a DeepSpeed json config file: give "
+        raise SettingsError(f"deepspeed={str(path)!r} is neither zero2, zero3 nor a DeepSpeed json config file: give "
                            "one of those (--deepspeed zero2; ms-swift's zero3_offload: a json config whose "
                            "zero_optimization offloads).")
     try: cfg = json.loads(p.read_text())
-    except json.JSONDecodeError as e: raise SwiftnbError(f"deepspeed config {p} is not valid json ({e}): fix it, or "
+    except json.JSONDecodeError as e: raise SettingsError(f"deepspeed config {p} is not valid json ({e}): fix it, or "
                                                          "give zero2 or zero3.") from None
-    if not isinstance(cfg, dict): raise SwiftnbError(f"deepspeed config {p} holds a {type(cfg).__name__}, not "
+    if not isinstance(cfg, dict): raise SettingsError(f"deepspeed config {p} holds a {type(cfg).__name__}, not "
                                                      "DeepSpeed's object of settings.")
     return cfg
 
@@ -488,15 +488,15 @@ def check_deepspeed(args,              # the run's settings
     "Refuse `args.deepspeed` where DeepSpeed cannot train: one line naming the setting and what to do instead."
     if not getattr(args, 'deepspeed', None): return
     stage, say = zero_stage(args), f"deepspeed={args.deepspeed!r}"
-    if method != 'sft': raise SwiftnbError(f"{say}: DeepSpeed is sft's only so far; {method} trains data parallel "
+    if method != 'sft': raise SettingsError(f"{say}: DeepSpeed is sft's only so far; {method} trains data parallel "
                                            "(--nproc_per_node N): drop --deepspeed.")
-    if args.fsdp: raise SwiftnbError(f"{say} and fsdp=True both shard the model: give one of --deepspeed and --fsdp.")
-    if args.tuner == 'adalora': raise SwiftnbError(f"{say}: tuner='adalora' reallocates ranks from whole gradients, "
+    if args.fsdp: raise SettingsError(f"{say} and fsdp=True both shard the model: give one of --deepspeed and --fsdp.")
+    if args.tuner == 'adalora': raise SettingsError(f"{say}: tuner='adalora' reallocates ranks from whole gradients, "
                                                    "which ZeRO shards: drop --deepspeed, or use another tuner.")
-    if args.tuner == 'lora+': raise SwiftnbError(f"{say}: tuner='lora+' builds its own optimizer, which transformers' "
+    if args.tuner == 'lora+': raise SettingsError(f"{say}: tuner='lora+' builds its own optimizer, which transformers' "
                                                  "DeepSpeed integration does not take: use tuner='lora', or drop "
                                                  "--deepspeed.")
-    if args.tuner == 'qlora' and stage == 3: raise SwiftnbError(f"{say}: ZeRO-3 cannot shard QLoRA's 4-bit weights: "
+    if args.tuner == 'qlora' and stage == 3: raise SettingsError(f"{say}: ZeRO-3 cannot shard QLoRA's 4-bit weights: "
                                                                 "use --deepspeed zero2, or tuner='lora'.")
     import torch
     if not torch.cuda.is_available(): raise DeviceError(f"{say}: DeepSpeed trains on CUDA GPUs and this machine has "
