@@ -106,6 +106,7 @@ def main():
     flags = a.flags.split()
     # cells that decode clips need PyAV (the `video` extra): run where it imports (the GPU lane cannot carry it)
     if importlib.util.find_spec('av') and 'video' not in flags: flags.append('video')
+    elif 'video' not in flags: print("PyAV does not import here: the cells flagged `video` (decoding clips) are skipped", flush=True)
     workers = a.workers or (1 if 'gpu' in flags else 2)
     passed, failed, t0, times = 0, 0, time.time(), {}
     def report(name, ok, secs, err):
