@@ -114,6 +114,14 @@ def full_disk_named(out:Path):
 # %% ../../nbs/24_checkpoints.ipynb #bd2497a4
 def _step_of(ckpt) -> int: return int(Path(ckpt).name.split('-')[-1])
 
+def _differs(ckpt, run:dict) -> str:
+    "What of `run` the completion marker of `ckpt` says otherwise, in a warning's words: the field, theirs, ours."
+    mark = json.loads((Path(ckpt)/_COMPLETE).read_text()).get('run') or {}
+    diff = [f"{k} {mark.get(k)!r} there, {run.get(k)!r} here"
+            for k in sorted({*mark, *run}) if mark.get(k) != run.get(k)]
+    return '; '.join(diff) or 'nothing'
+
+
 # %% ../../nbs/24_checkpoints.ipynb #0390b1ad
 def resume_point(resume,                                  # resume_from_checkpoint: True, False or a checkpoint's path
                  out,                                     # the run's folder
@@ -124,9 +132,12 @@ def resume_point(resume,                                  # resume_from_checkpoi
     where none is."""
     if resume is True:
         resume = last_checkpoint(out, run)
-        if resume is None: warnings.warn(f"resume_from_checkpoint=True but {out} holds no complete checkpoint of this "
-                                         f"run (same {same}): "
-                                         "starting from step 0.")
+        if resume is None:
+            other = last_checkpoint(out)
+            warnings.warn(f"resume_from_checkpoint=True but {out} holds no complete checkpoint of this "
+                          f"run (same {same}): "
+                          "starting from step 0." +
+                          (f" Its last one, {other.name}, differs in {_differs(other, run)}." if other else ""))
     if resume:   # said before training starts, by the process that shows progress
         if dist_info()[0] == 0: print(f"resuming from {Path(resume).name} (step {_step_of(resume)}) in "
                                   f"{Path(resume).parent}", flush=True)

@@ -517,13 +517,15 @@ def library_versions():
 
 # %% ../../nbs/25_trainer.ipynb #d7e25b4e
 def data_fingerprint(ds) -> str:
-    """A hash of the dataset's content, the same in every process (datasets' own fingerprint of in-memory data is
-    random)."""
+    """A hash of the dataset's content and features, the same in every process however its rows are chunked
+    (datasets' own fingerprint of in-memory data is random, and its table's metadata carries that fingerprint)."""
     import pyarrow as pa
-    t = ds.with_format('arrow')[:]
+    t = ds.with_format('arrow')[:].replace_schema_metadata(None).combine_chunks()
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, t.schema) as w: w.write_table(t)
-    return hashlib.sha256(sink.getvalue()).hexdigest()[:16]
+    h = hashlib.sha256(sink.getvalue())
+    h.update(json.dumps(ds.features.to_dict(), sort_keys=True).encode())
+    return h.hexdigest()[:16]
 
 # %% ../../nbs/25_trainer.ipynb #5cb5b4a6
 def template_hash(processor):
