@@ -93,6 +93,9 @@ class SFTArgs(TunerArgs, LaunchArgs):
     freeze_vision:bool=True                  # vision/audio encoder frozen (vision models)
     freeze_aligner:bool=True                 # projector between encoder and language model frozen
     gradient_checkpointing:bool|str='auto'   # 'auto': only when the memory estimate needs it
+    # CUDA: each layer's activations wait in pinned host memory, copied on a side stream (trl's OffloadActivations);
+    # 'auto' checkpointing is then off
+    activation_offloading:bool=False         # activations kept in host memory instead of recomputed
     max_length:int=2048                      # longest sequence in tokens
     truncation:str='right'                   # right, drop or error (rows longer than max_length)
     # sdpa, eager, flash_attention_2 (the seed's use_flash_attn), flex_attention, varlen (packed)

@@ -10,7 +10,8 @@ import os, sys, json, signal, threading, time
 from fastcore.basics import patch
 from dataclasses import asdict, replace
 from pathlib import Path
-from ..core import SwiftnbError, PlanError, DeviceError, load_model, get_model_dir, device_info, modality_of
+from ..core import SwiftnbError, SettingsError, PlanError, DeviceError, load_model, get_model_dir, device_info
+from ..core import modality_of
 from ..core import check_remote_code
 from .args import SFTArgs, SFTResult
 from .tuners import apply_tuner, trainable_summary
@@ -230,6 +231,16 @@ class _Guard(DashboardCallback):
             signal.signal(signal.SIGINT, self._old)
         self._old = None
 
+# %% ../../nbs/27_run.ipynb #6b43f247
+def _offload(trainer, m:Method):
+    "`activation_offloading=True`: swiftnb's Trainer gets trl's offloading context (`activation_offload`)."
+    from .trainer import activation_offload
+    if not hasattr(type(trainer), 'offload'):   # trl's and sentence-transformers' trainers step by themselves
+        raise SettingsError(f"activation_offloading=True trains with sft's chat runs only so far, not {m.name} "
+                            f"({type(trainer).__name__}): leave it off, or turn gradient_checkpointing on to save "
+                            "memory.")
+    trainer.offload = activation_offload(trainer.model)
+
 # %% ../../nbs/27_run.ipynb #8a2ff31e
 def _manifest(m, model, processor, args, train_ds, eval_ds, trainer, tr) -> dict:
     "What produced the run's result: versions, arguments, plan, data, template, device, metrics, and the method's own."
@@ -293,8 +304,7 @@ def train_run(m:Method,                   # the method: SFT's, or an alignment m
     out = m.out = Path(args.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     args = m.start(model, args)
-    # every process plans alike (a user's own torchrun too)
-    m.dev = device_info() if m.world == 1 else agreed_device(device_info())
+    m.dev = device_info() if m.world == 1 else agreed_device(device_info())   # every process plans alike
     args = m.plan_run(args)
     model, processor, args = m.load(model, processor, args)
     if args.tuner == 'qlora' and not torch.cuda.is_available():
@@ -310,6 +320,7 @@ def train_run(m:Method,                   # the method: SFT's, or an alignment m
     cbs = [MarkComplete(run), guard] + tuner_callbacks(model) + list(callbacks or [])   # AdaLoRA's budget
     cbs += [dash] if dash and dash not in (callbacks or []) else []
     trainer = m.trainer(model, processor, args, train_ds, eval_ds, cbs, dash)
+    if args.activation_offloading: _offload(trainer, m)
     if dash is not None: no_printer(trainer)
     resume = guard.resume = resume_point(args.resume_from_checkpoint, out, run, m.same)
     with full_disk_named(out):

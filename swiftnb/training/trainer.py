@@ -14,7 +14,8 @@ from ..core.errors import has_module, SwiftnbError, DeviceError, MissingExtra, S
 from .args import SFTArgs
 
 # %% auto #0
-__all__ = ['token_balanced_sampler', 'flex_note', 'report_to', 'training_kwargs', 'one_gpu', 'AdaLoraStep', 'tuner_callbacks']
+__all__ = ['activation_offload', 'token_balanced_sampler', 'flex_note', 'report_to', 'training_kwargs', 'one_gpu', 'AdaLoraStep',
+           'tuner_callbacks']
 
 # %% ../../nbs/25_trainer.ipynb #bf3b9a23
 def _count_tokens(self, inputs):
@@ -98,6 +99,24 @@ def _decay_names(self, model) -> list:
     return [n for n in names if '.parametrizations.' not in f'.{n}']
 
 
+# %% ../../nbs/25_trainer.ipynb #fd9eeb64
+def activation_offload(model,   # the model being trained (its parameters stay where they are)
+                      ):
+    """trl's activation offloading for `model` on CUDA (`activation_offloading=True`): the activations a step saves wait
+    in pinned host memory between its forward and backward, copied on a side stream while the GPU computes, instead
+    of being recomputed; None elsewhere, with a warning."""
+    import torch
+    if not torch.cuda.is_available() or next(model.parameters()).device.type != 'cuda':
+        warnings.warn("activation_offloading=True moves activations from a CUDA GPU into host memory; there is no GPU "
+                      "here: training without it.")
+        return None
+    from trl.models.activation_offloading import get_act_offloading_ctx_manager
+    return get_act_offloading_ctx_manager(model, warn_if_no_head=False)
+
+def _offloaded_step(self, model, inputs, num_items_in_batch=None):
+    "The step (every chunk's forward and backward) inside `activation_offload`'s context, where the run has one."
+    with self.offload or contextlib.nullcontext(): return _training_step(self, model, inputs, num_items_in_batch)
+
 # %% ../../nbs/25_trainer.ipynb #03923ce8
 def _compute_loss(self, model, inputs, *args, **kw):
     """A pack's documents' ids (`PackingCollator(mask_on_device=True)`) become its block-diagonal mask on the
@@ -142,8 +161,8 @@ def trainer_class():
     from transformers import Trainer
     from swiftnb.core.compat import trainer_hooks
     class _Trainer(Trainer):
-        balanced_ranks = False
-        training_step, _chunks_to, compute_loss, prediction_step = (_training_step, _chunks_to, _compute_loss,
+        balanced_ranks, offload = False, None   # offload: `activation_offload`'s context
+        training_step, _chunks_to, compute_loss, prediction_step = (_offloaded_step, _chunks_to, _compute_loss,
                                                                     _prediction_step)
         get_decay_parameter_names = _decay_names
     # the two the Trainer has no public hook for (swiftnb.core.compat)
@@ -296,12 +315,17 @@ def fill_from_plan(args:SFTArgs, plan, budget_gib:float|None=None, model=None, p
         # packed on a GPU, checkpointing stays on by default, with packs as large as memory then allows: measured on an
         # H200 (bench/RESULTS.md) that is 4.5x the padded baseline's tokens/s at a fifth of its memory; off, 6.3x at
         # 1.3x its memory -- gradient_checkpointing=False is the faster choice where memory is plentiful
-        gc = args.gradient_checkpointing in ('auto', True)
+        gc = args.gradient_checkpointing is True or (args.gradient_checkpointing == 'auto'
+                                                     and not args.activation_offloading)
+        # offloaded activations leave about what checkpointing keeps on the GPU: the pack is sized as if it were on
         for b in (16, 8, 4, 2, 1):
-            if estimate_memory(model, kw['tuner'], kw['dtype'], plan.quant_bits, args.max_length, b, gc,
+            if estimate_memory(model, kw['tuner'], kw['dtype'], plan.quant_bits, args.max_length, b,
+                               gc or args.activation_offloading,
                                plan.fused_loss,
                                args.lora_rank, shards).total <= budget_gib: break
         kw.update(gradient_checkpointing=gc, max_packed_tokens=args.max_packed_tokens or b*args.max_length)
+    elif args.gradient_checkpointing == 'auto' and args.activation_offloading:
+        kw['gradient_checkpointing'] = False
     elif args.gradient_checkpointing == 'auto':
         kw['gradient_checkpointing'] = plan.gradient_checkpointing
         tokens = kw.get('max_packed_tokens') or bs*args.max_length
