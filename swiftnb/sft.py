@@ -21,7 +21,7 @@ from .training.fused import fuse_lora
 from .training.dashboard import Dashboard
 from .training.checkpoints import last_checkpoint, resume_point
 from .training.trainer import token_balanced_sampler, flex_note, report_to, training_kwargs, one_gpu
-from .training.trainer import trainer_class, apply_liger, library_versions, fill_from_plan
+from .training.trainer import trainer_class, apply_liger, library_versions, fill_from_plan, activation_offload
 from .training.trainer import checkpointing_kw, AdaLoraStep, tuner_callbacks
 from .training.trainer import deepspeed_config, zero_stage
 from .core.errors import quiet_libraries
@@ -36,7 +36,7 @@ __all__ = ['SFTMethod', 'sft', 'SFTArgs', 'LaunchArgs', 'linear_names', 'apply_t
            'report_to', 'training_kwargs', 'one_gpu', 'Method', 'train_run', 'TunerArgs', 'peft_config',
            'ia3_feedforward', 'norm_names', 'AdaLoraStep', 'tuner_callbacks', 'decoder_layers', 'block_places',
            'zeroed_copy', 'expand_blocks', 'apply_llamapro', 'REFT_CONFIG', 'REFT_WEIGHTS', 'intervention', 'add_reft',
-           'save_reft', 'load_reft', 'reft_dir', 'apply_reft']
+           'save_reft', 'load_reft', 'reft_dir', 'apply_reft', 'activation_offload']
 
 # %% ../nbs/28_sft.ipynb #313ee5c7
 _all_ = ['SFTArgs', 'LaunchArgs',
@@ -44,7 +44,8 @@ _all_ = ['SFTArgs', 'LaunchArgs',
          'resume_point', 'SFTResult', 'token_balanced_sampler', 'flex_note', 'report_to', 'training_kwargs', 'one_gpu',
          'Method', 'train_run', 'TunerArgs', 'peft_config', 'ia3_feedforward', 'norm_names', 'AdaLoraStep',
          'tuner_callbacks', 'decoder_layers', 'block_places', 'zeroed_copy', 'expand_blocks', 'apply_llamapro',
-         'REFT_CONFIG', 'REFT_WEIGHTS', 'intervention', 'add_reft', 'save_reft', 'load_reft', 'reft_dir', 'apply_reft']
+         'REFT_CONFIG', 'REFT_WEIGHTS', 'intervention', 'add_reft', 'save_reft', 'load_reft', 'reft_dir', 'apply_reft',
+         'activation_offload']
 
 # %% ../nbs/28_sft.ipynb #fda832a9
 class SFTMethod(Method):
