@@ -424,11 +424,16 @@ def __call__(self:StaticDecoder, input_ids, attention_mask, max_new_tokens:int, 
              temperature:float=1.0, top_p:float=1.0, top_k:int=0, repetition_penalty:float=1.0,
              on_tokens=None,                   # called with each new block of tokens `[batch, k]` (streaming)
              cancelled=None,                   # a function: True stops at the next sync
-             max_length:int|None=None):        # the model's context: caches are not made longer
-    "New tokens `[batch, n]` (after its end token a row holds `pad_id`); stops when every row has ended."
+             max_length:int|None=None,         # the model's context: caches are not made longer
+             admit=None,                       # called with the state at each sync: may start prompts there (`join`)
+             rows:int=0,                       # admit: rows to make (those past the batch's start free)
+             room:int=0):                      # admit: cache columns beyond the batch's own, for prompts that join
+    """New tokens `[batch, n]` (after its end token a row holds `pad_id`); stops when every row has ended. With `admit`,
+    decoding goes on while any row (one that joined too) has not ended and the cache has columns left."""
     import torch
     dev, (B0, L) = input_ids.device, input_ids.shape
-    B, T = (_bucket(B0), _bucket(L + max_new_tokens, 256)) if self.compile else (B0, L + max_new_tokens)
+    need, B0r = L + max_new_tokens + room, max(B0, rows)
+    B, T = (_bucket(B0r), _bucket(need, 256)) if self.compile else (B0r, need)
     T = max(L + max_new_tokens, min(T, max_length or T))   # graphs are made per shape: sizes in powers of two
     if B > B0:   # fill the batch with copies of the last row; their tokens are dropped
         input_ids, attention_mask = (torch.cat([x, x[-1:].expand(B - B0, -1)]) for x in (input_ids, attention_mask))
@@ -439,17 +444,69 @@ def __call__(self:StaticDecoder, input_ids, attention_mask, max_new_tokens:int, 
     s = self._slot_for(B, T, do_sample, dev)
     self._prefill(s, input_ids, attention_mask, stop_ids, pad_id, do_sample,
                   (repetition_penalty, temperature, top_p, int(top_k) or (1 << 30)))
-    n, sent = max_new_tokens, 0
-    for i in range(max_new_tokens):
+    if admit is not None: s.done[B0:] = True   # the copies: free rows for prompts that join
+    n = max_new_tokens if admit is None else T - L
+    sent, shown = 0, B0 if admit is None else B
+    for i in range(n):
         if i: self._run_step(s)
-        if i == max_new_tokens - 1 or (i + 1) % self.sync_every == 0:
+        if i == n - 1 or (i + 1) % self.sync_every == 0:
             if on_tokens is not None:
-                on_tokens(s.toks[:B0, sent:i + 1].clone())
+                on_tokens(s.toks[:shown, sent:i + 1].clone())
                 sent = i + 1
-            if bool(s.done[:B0].all()) or (cancelled is not None and cancelled()):
+            if admit is not None and i < n - 1: admit(s)
+            if bool(s.done[:shown].all()) or (cancelled is not None and cancelled()):
                 n = i + 1
                 break
     toks = s.toks[:B0, :n].clone()
     # the loop ran on to its sync: cut after the last row's end, as generate does
     hit = torch.isin(toks, s.stop)
     return toks[:, :int(torch.where(hit.any(1), hit.int().argmax(1) + 1, n).max())]
+
+# %% ../../nbs/41_decoder.ipynb #7612e92b
+@patch
+def joinable(self:StaticDecoder, s,       # the running state (`admit`'s argument)
+             n_prompt:int,                # the new prompt's tokens
+             max_new:int,                 # the tokens its reply may take
+            ) -> bool:
+    "Whether a prompt of `n_prompt` tokens with a reply of up to `max_new` can start in state `s` now (`join`)."
+    from transformers.cache_utils import StaticLayer
+    at = int(s.slot)
+    return (s.checks <= 0 and n_prompt <= at and at + max_new < s.key[1]
+            and all(type(l) is StaticLayer for l in s.cache.layers))
+
+@patch
+def free_rows(self:StaticDecoder, s,   # the running state (`admit`'s argument)
+             ) -> list:
+    "The rows of state `s` whose replies have ended (an end token, or `end_row`): a prompt may `join` there."
+    return s.done.nonzero().flatten().tolist()
+
+@patch
+def end_row(self:StaticDecoder, s,   # the running state (`admit`'s argument)
+            row:int,                 # the row whose reply is over (its length reached, a cancel)
+           ):
+    "Stop row `row` of state `s`: it writes padding from now on, and is free for a prompt to `join`."
+    s.done[row] = True
+
+# %% ../../nbs/41_decoder.ipynb #11e6ffb7
+@patch
+def join(self:StaticDecoder, s,     # the running state (`admit`'s argument)
+         row:int,                   # a free row (`free_rows`)
+         input_ids,                 # the new prompt, `[1, L]`, no padding
+        ) -> int:
+    """Start `input_ids` in row `row` of state `s` while the other rows go on (check `joinable` first); returns its
+    first token, which the next step feeds."""
+    import torch
+    L, at = input_ids.shape[1], int(s.slot)
+    out = self.model(input_ids=input_ids, use_cache=True, logits_to_keep=1)   # the prompt alone, as `_prefill` runs it
+    made = out.get('cache')   # its name from transformers 5.24 on
+    for mine, its in zip(s.cache.layers, (out.past_key_values if made is None else made).layers):
+        mine.keys[row, :, at - L:at] = its.keys[0]
+        mine.values[row, :, at - L:at] = its.values[0]
+    s.mask[row] = 0
+    s.mask[row, at - L:at] = 1
+    s.seen[row] = False
+    s.seen[row, input_ids[0]] = True
+    first = _choose(out.logits[:, -1], s.seen[row:row + 1], s.key[2], *s.knobs)[0]
+    s.toks[row, int(s.col) - 1] = first
+    s.nxt[row], s.pos[row], s.done[row] = first, L, bool(torch.isin(first, s.stop))
+    return int(first)

@@ -234,7 +234,7 @@ class BatchedStream:
                  stop):            # the end-of-turn token ids
         from transformers import TextIteratorStreamer
         self.n_prompt, self.max_new, self._stop, self.toks, self.error = n_prompt, max_new, set(stop), [], None
-        self.cancelled, self.ended, self._done = threading.Event(), threading.Event(), False
+        self.cancelled, self.ended, self._done, self.col0 = threading.Event(), threading.Event(), False, 0
         self._guard = threading.Lock()
         self._streamer = TextIteratorStreamer(tok, skip_prompt=False, skip_special_tokens=True)
 
@@ -300,14 +300,15 @@ def finish_reason(self:BatchedStream) -> str:
 # temperature/top_p/top_k only where its own generation config made that processor (none for a default of 1.0/None),
 # not repetition_penalty nor a seed; it switches the shared model's attention implementation (the notebook's and the
 # chat's generate use the same weights); it has no per-request peft adapter; and it bypasses `StaticDecoder` on a GPU.
-# Here requests that arrive while a batch runs wait for the next batch (static batches: none joins mid-generation),
-# which runs through the engine's own batched path (`generate`, or `StaticDecoder`), left-padded as `infer` batches.
+# A batch runs through the engine's own batched path, left-padded as `infer` batches. With `StaticDecoder` (a GPU's
+# default) a request that arrives while a batch runs joins it at the next sync, in a row a finished reply left or the
+# batch did not fill (`StaticDecoder.join`); with `generate` it waits for the next batch.
 class Batcher:
     "Concurrent requests with the same generation settings and adapter generated together, up to `max_batch` a batch."
     def __init__(self, eng,                # a `TransformersEngine`
                  max_batch:int=16):        # the most requests generated together
         self.eng, self.max_batch, self.q, self.cv, self.closed = eng, max_batch, [], threading.Condition(), False
-        self.batches = []   # the size of each batch run (the last 1000)
+        self.batches, self.joined = [], 0   # the size of each batch as it started (the last 1000); requests that joined
         threading.Thread(target=self._loop, daemon=True, name='swiftnb-batcher').start()
     @property
     def waiting(self) -> int: return len(self.q)
@@ -408,19 +409,58 @@ def _run(self:Batcher, batch, sts):
     def done(): return [s.ended.is_set() or s.cancelled.is_set() for s in sts]
     class _Done(StoppingCriteria):
         def __call__(self, input_ids, scores, **kw): return torch.tensor(done(), device=input_ids.device)
+    rows, col = dict(enumerate(sts)), [0]   # decoder row -> its reply (joiners too); the next block's first column
     def put(block):
-        for s, row in zip(sts, block.tolist()):
-            for t in row: s.add(t)
+        for r, s in list(rows.items()):
+            for t in block[r, max(0, s.col0 - col[0]):].tolist(): s.add(t)
+        col[0] += block.shape[1]
     kw, (setup, seed) = eng._fast(g), batch[0][3]
     with eng._lock, torch.inference_mode():
         if setup is not None: setup()
         if seed is not None: torch.manual_seed(seed)
         if kw and eng._decoder is None: kw = None   # the decoder failed while this batch waited for the lock
         if kw:
-            try: eng._decode(b, g, kw, on_tokens=put, cancelled=lambda: all(done()))
+            # rows and cache columns for requests that join (a seed's or media's request runs alone)
+            more = {} if seed is not None or set(b) - {'input_ids', 'attention_mask'} else dict(
+                admit=self._admit(batch[0][0], rows, sts), rows=self.max_batch, room=g['max_new_tokens'])
+            try: eng._decode(b, g, kw, on_tokens=put, cancelled=lambda: all(done()), **more)
             except Exception as e:
                 if eng.fast or any(s.toks for s in sts): raise   # part of an answer is out: it ends in the error
                 eng._fall_back(e)
                 kw = None
         if not kw: eng.model.generate(**b, **g, streamer=_Rows(sts), stopping_criteria=StoppingCriteriaList([_Done()]))
     eng.last_path = 'fast' if kw else 'generate'
+
+# %% ../../nbs/42_hf.ipynb #0b58bb51
+@patch
+def _joiners(self:Batcher, key, n:int, fits) -> list:
+    "Up to `n` queued requests of a batch of `key` for which `fits(request)` (call holding `cv`)."
+    got = []
+    for r in self.q:
+        if len(got) == n: break
+        if (r[0] is key or r[0] == key) and fits(r): got.append(r)
+    self.q = [r for r in self.q if not any(r is x for x in got)]
+    for r in got: r[4].started = True
+    return [r for r in got if not r[4].ended.is_set()]   # cancelled while queued
+
+@patch
+def _admit(self:Batcher, key, rows:dict, sts:list):
+    """`StaticDecoder`'s `admit` for a batch of `key`: ended replies free their rows, and queued requests of the
+    batch's settings join where they fit (`StaticDecoder.join`); `rows` maps the decoder's rows to replies."""
+    dec = self.eng._decoder
+    def admit(s):
+        for r, st in list(rows.items()):
+            if st.ended.is_set() or st.cancelled.is_set():
+                dec.end_row(s, r)
+                del rows[r]
+        free = [r for r in dec.free_rows(s) if r not in rows]
+        if not free or not self.q: return
+        fits = lambda r: dec.joinable(s, r[1]['input_ids'].shape[1], r[2]['max_new_tokens'])
+        with self.cv: new = self._joiners(key, len(free), fits)
+        for row, r in zip(free, new):
+            st = r[4]
+            st.col0, rows[row] = int(s.col), st
+            sts.append(st)   # the batch's replies: each ends with the batch at the latest
+            st.add(dec.join(s, row, r[1]['input_ids']))
+        self.joined += len(new)
+    return admit
