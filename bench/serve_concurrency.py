@@ -18,12 +18,16 @@ def ask(cl, name, q, n):
     r = cl.chat.completions.create(model=name, messages=[{'role': 'user', 'content': q}], max_tokens=n, temperature=0)
     return r.choices[0].message.content, r.usage.completion_tokens
 
-def run_set(srv, qs, n, together:bool):
-    "The replies to `qs` and the set's wall seconds: all at once (one client thread each) or one after another."
+def run_set(srv, qs, n, together:bool, gap:float=0.):
+    """The replies to `qs` and the set's wall seconds: all at once (one client thread each; with `gap`, client i starts
+    i*gap seconds in, so requests arrive while others are being answered) or one after another."""
     cl = srv.client(timeout=3600)
     t = time.perf_counter()
+    def late(i):
+        time.sleep(max(0., t + i * gap - time.perf_counter()))
+        return ask(cl, srv.name, qs[i], n)
     if together:
-        with ThreadPoolExecutor(len(qs)) as ex: out = list(ex.map(lambda q: ask(cl, srv.name, q, n), qs))
+        with ThreadPoolExecutor(len(qs)) as ex: out = list(ex.map(late, range(len(qs))))
     else: out = [ask(cl, srv.name, q, n) for q in qs]
     return out, time.perf_counter() - t
 
@@ -35,11 +39,13 @@ def main():
     ap.add_argument('--max_tokens', type=int, default=128)
     ap.add_argument('--max_batch', type=int, default=16)
     ap.add_argument('--rounds', type=int, default=3)
+    ap.add_argument('--gap', type=float, default=0.05, help='seconds between arrivals in the staggered modes')
     ap.add_argument('--out', default=str(Path(__file__).with_name('serve_concurrency.json')))
     a = ap.parse_args()
     import torch, transformers
     from swiftnb.infer import Infer
     from swiftnb.serve import serve
+    from swiftnb.infer.hf import Batcher
     if a.random:
         from swiftnb.core.tiny import make_random
         a.model = str(make_random(a.random))
@@ -55,14 +61,19 @@ def main():
         texts = {}
         for r in range(a.rounds):
             row = {}
-            for mode, srv, together in (('one_at_a_time', on, False), ('concurrent_batched', on, True),
-                                        ('concurrent_unbatched', off, True)):
-                out, s = run_set(srv, qs, a.max_tokens, together)
+            for mode, srv, together, gap, join in (
+                    ('one_at_a_time', on, False, 0, True), ('concurrent_batched', on, True, 0, True),
+                    ('concurrent_unbatched', off, True, 0, True),
+                    # arrivals spread out: joining running batches (the fast decoder, a GPU's default) or not
+                    ('staggered_joining', on, True, a.gap, True), ('staggered_not_joining', on, True, a.gap, False)):
+                Batcher.join = join
+                out, s = run_set(srv, qs, a.max_tokens, together, gap)
                 toks = sum(k for _, k in out)
                 row[mode] = {'seconds': round(s, 3), 'tokens': toks, 'tok_s': round(toks / s, 1)}
                 texts.setdefault(mode, [t for t, _ in out])
                 print(f"round {r} {mode:22s} {toks:6d} tokens in {s:7.2f} s: {toks / s:8.1f} tokens/s", flush=True)
             row['batches'] = list(on.state['batches'][-20:])
+            Batcher.join = True
             res['rounds'].append(row)
     base = texts['one_at_a_time']
     res['same_text'] = {m: sum(x == y for x, y in zip(t, base)) for m, t in texts.items()}

@@ -305,6 +305,7 @@ def finish_reason(self:BatchedStream) -> str:
 # batch did not fill (`StaticDecoder.join`); with `generate` it waits for the next batch.
 class Batcher:
     "Concurrent requests with the same generation settings and adapter generated together, up to `max_batch` a batch."
+    join = True   # requests join a running batch of the fast decoder (False: they wait for the next batch)
     def __init__(self, eng,                # a `TransformersEngine`
                  max_batch:int=16):        # the most requests generated together
         self.eng, self.max_batch, self.q, self.cv, self.closed = eng, max_batch, [], threading.Condition(), False
@@ -421,7 +422,7 @@ def _run(self:Batcher, batch, sts):
         if kw and eng._decoder is None: kw = None   # the decoder failed while this batch waited for the lock
         if kw:
             # rows and cache columns for requests that join (a seed's or media's request runs alone)
-            more = {} if seed is not None or set(b) - {'input_ids', 'attention_mask'} else dict(
+            more = {} if not self.join or seed is not None or set(b) - {'input_ids', 'attention_mask'} else dict(
                 admit=self._admit(batch[0][0], rows, sts), rows=self.max_batch, room=g['max_new_tokens'])
             try: eng._decode(b, g, kw, on_tokens=put, cancelled=lambda: all(done()), **more)
             except Exception as e:
