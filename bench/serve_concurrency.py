@@ -39,6 +39,7 @@ def main():
     ap.add_argument('--max_tokens', type=int, default=128)
     ap.add_argument('--max_batch', type=int, default=16)
     ap.add_argument('--rounds', type=int, default=3)
+    ap.add_argument('--fast', default=None, choices=['true', 'false'], help="the engine's fast= (default: a GPU's decoder)")
     ap.add_argument('--gap', type=float, default=0.05, help='seconds between arrivals in the staggered modes')
     ap.add_argument('--out', default=str(Path(__file__).with_name('serve_concurrency.json')))
     a = ap.parse_args()
@@ -49,9 +50,9 @@ def main():
     if a.random:
         from swiftnb.core.tiny import make_random
         a.model = str(make_random(a.random))
-    eng = Infer.from_pretrained(a.model)
+    eng = Infer.from_pretrained(a.model, **({} if a.fast is None else {'fast': a.fast == 'true'}))
     qs = [f"Question {i}: " + 'tell me more about that, ' * (1 + 3 * (i % 5)) for i in range(a.clients)]
-    res = {'model': a.random or a.model, 'device': str(eng.model.device), 'clients': a.clients,
+    res = {'model': a.random or a.model, 'device': str(eng.model.device), 'clients': a.clients, 'fast': a.fast, 'gap': a.gap,
            'max_tokens': a.max_tokens, 'max_batch': a.max_batch, 'torch': torch.__version__,
            'transformers': transformers.__version__, 'machine': platform.processor() or platform.machine(),
            'threads': torch.get_num_threads(), 'rounds': []}
