@@ -19,17 +19,19 @@ def ask(cl, name, q, n):
     return r.choices[0].message.content, r.usage.completion_tokens
 
 def run_set(srv, qs, n, together:bool, gap:float=0.):
-    """The replies to `qs` and the set's wall seconds: all at once (one client thread each; with `gap`, client i starts
-    i*gap seconds in, so requests arrive while others are being answered) or one after another."""
+    """The replies to `qs`, the set's wall seconds and each request's own seconds: all at once (one client thread each;
+    with `gap`, client i starts i*gap seconds in, so requests arrive while others are being answered) or one after
+    another."""
     cl = srv.client(timeout=3600)
     t = time.perf_counter()
-    def late(i):
+    def timed(i):
         time.sleep(max(0., t + i * gap - time.perf_counter()))
-        return ask(cl, srv.name, qs[i], n)
+        t0 = time.perf_counter()
+        return ask(cl, srv.name, qs[i], n), time.perf_counter() - t0
     if together:
-        with ThreadPoolExecutor(len(qs)) as ex: out = list(ex.map(late, range(len(qs))))
-    else: out = [ask(cl, srv.name, q, n) for q in qs]
-    return out, time.perf_counter() - t
+        with ThreadPoolExecutor(len(qs)) as ex: got = list(ex.map(timed, range(len(qs))))
+    else: got = [timed(i) for i in range(len(qs))]
+    return [o for o, _ in got], time.perf_counter() - t, [w for _, w in got]
 
 def main():
     ap = argparse.ArgumentParser()
@@ -68,11 +70,13 @@ def main():
                     # arrivals spread out: joining running batches (the fast decoder, a GPU's default) or not
                     ('staggered_joining', on, True, a.gap, True), ('staggered_not_joining', on, True, a.gap, False)):
                 Batcher.join = join
-                out, s = run_set(srv, qs, a.max_tokens, together, gap)
+                out, s, lat = run_set(srv, qs, a.max_tokens, together, gap)
                 toks = sum(k for _, k in out)
-                row[mode] = {'seconds': round(s, 3), 'tokens': toks, 'tok_s': round(toks / s, 1)}
+                row[mode] = {'seconds': round(s, 3), 'tokens': toks, 'tok_s': round(toks / s, 1),
+                             'mean_request_s': round(sum(lat) / len(lat), 3)}
                 texts.setdefault(mode, [t for t, _ in out])
-                print(f"round {r} {mode:22s} {toks:6d} tokens in {s:7.2f} s: {toks / s:8.1f} tokens/s", flush=True)
+                print(f"round {r} {mode:22s} {toks:6d} tokens in {s:7.2f} s: {toks / s:8.1f} tokens/s, "
+                      f"{row[mode]['mean_request_s']:.3f} s a request", flush=True)
             row['batches'] = list(on.state['batches'][-20:])
             Batcher.join = True
             res['rounds'].append(row)
