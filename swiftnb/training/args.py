@@ -94,7 +94,7 @@ class SFTArgs(TunerArgs, LaunchArgs):
     freeze_aligner:bool=True                 # projector between encoder and language model frozen
     gradient_checkpointing:bool|str='auto'   # 'auto': only when the memory estimate needs it
     # CUDA: each layer's activations wait in pinned host memory, copied on a side stream (trl's OffloadActivations);
-    # 'auto' checkpointing is then off. For memory, not speed: 0.22x the defaults' tokens/s at 1.5B (bench/RESULTS.md)
+    # 'auto' checkpointing is then off. For memory, not speed: far slower than recomputing (bench/RESULTS.md)
     activation_offloading:bool=False         # activations kept in host memory instead of recomputed
     max_length:int=2048                      # longest sequence in tokens
     truncation:str='right'                   # right, drop or error (rows longer than max_length)
