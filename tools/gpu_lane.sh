@@ -18,7 +18,9 @@ args=("$@"); [ ${#args[@]} -gt 0 ] && [[ "${args[-1]}" == *.ipynb ]] || args+=(n
 lane() {   # $1: extra PYTHONPATH in front
   local v; v=$(PYTHONPATH=$1/tmp/site python3 -c 'import transformers; print(transformers.__version__)')
   { echo "== $(date -u +%F) $(nvidia-smi --query-gpu=name --format=csv,noheader | head -1), torch $(python3 -c 'import torch; print(torch.__version__)'), transformers $v"
-    PYTHONPATH=$1/tmp/site:$PWD PYTHONUNBUFFERED=1 python3 tools/test.py --flags gpu "${args[@]}"; } 2>&1 | tee "$out/gpu-lane-$v.log"
+    # a notebook stuck (or one whose processes fill the cores) is cut at 480 s, so the others still report
+    PYTHONPATH=$1/tmp/site:$PWD PYTHONUNBUFFERED=1 python3 tools/test.py --flags gpu --timeout 480 "${args[@]}"; } 2>&1 |
+    tee "$out/gpu-lane-$v.log"
 }
 rc=0
 [ "$which" = carried ] || lane "" || rc=1

@@ -10,7 +10,7 @@ and a check that `nbdev-export` + `nbdev-clean` leave the tree unchanged. Prints
     python tools/test.py --vllm .venv-compat/vllm   # everything, then a swiftnb export served by real vLLM from that environment
                                                     # (tools/fresh.sh test builds it in the background and passes this)
 """
-import argparse, hashlib, importlib.util, json, os, subprocess, sys, time
+import argparse, hashlib, importlib.util, json, os, signal, subprocess, sys, time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -42,11 +42,16 @@ def test_notebook(nb, flags, timeout):
             f"ok, _ = test_nb({str(nb)!r}, skip_flags=skip, force_flags={flags!r}, basepath=str(cfg.config_path));"
             "sys.exit(0 if ok else 1)")
     t0 = time.time()
-    try:
-        r = subprocess.run([sys.executable, '-c', code], cwd=nb.parent, capture_output=True, text=True, timeout=timeout,
-                           env={'OMP_NUM_THREADS': '1', **os.environ, 'PYTHONWARNINGS': 'ignore'})   # 2 notebooks x 2 threads on 2 cores thrash
-    except subprocess.TimeoutExpired: return False, time.time()-t0, f"timed out after {timeout} s"
-    return r.returncode == 0, time.time()-t0, (_failure(r.stderr) if r.returncode else '')
+    # its own process group: on a timeout the processes it started go too (a launcher's torchrun and its workers)
+    p = subprocess.Popen([sys.executable, '-c', code], cwd=nb.parent, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True, start_new_session=True,
+                         env={'OMP_NUM_THREADS': '1', **os.environ, 'PYTHONWARNINGS': 'ignore'})   # 2 notebooks x 2 threads on 2 cores thrash
+    try: _, err = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(p.pid, signal.SIGKILL)
+        p.communicate()
+        return False, time.time()-t0, f"timed out after {timeout} s (its processes killed)"
+    return p.returncode == 0, time.time()-t0, (_failure(err) if p.returncode else '')
 
 def _failure(err:str, n:int=6000) -> str:
     "The failing cell's error as nbdev reports it, not the end of stderr (which messages printed at exit, e.g. torch's, can fill)."
