@@ -38,7 +38,7 @@ TOUCH = {
 TOUCH.update({
     'graph-task': dict(lib=('torch',), tested=_TORCH, name='torch._C._current_graph_task_id',
                        instead="fused LoRA's recompute computes down_proj's base matmul"),
-    'peft-forward': dict(lib=('peft',), tested=('0.21', '0.21'), name='lora.Linear.forward replaced per layer',
+    'peft-forward': dict(lib=('peft',), tested=('0.21', '0.22'), name='lora.Linear.forward replaced per layer',
                          instead='LoRA layers run peft\'s own forward (no fused LoRA)'),
     'liger-scope': dict(lib=('liger-kernel',), tested=('0.8', '0.8'),
                         name="Liger's module patches scoped to CUDA tensors (transformers' model modules)",
