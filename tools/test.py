@@ -11,7 +11,7 @@ and a check that `nbdev-export` + `nbdev-clean` leave the tree unchanged. Prints
                                                     # (tools/fresh.sh test builds it in the background and passes this)
 """
 import argparse, hashlib, importlib.util, json, os, signal, subprocess, sys, time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,7 +43,7 @@ def test_notebook(nb, flags, timeout):
             "sys.exit(0 if ok else 1)")
     t0 = time.time()
     # its own process group: on a timeout the processes it started go too (a launcher's torchrun and its workers)
-    p = subprocess.Popen([sys.executable, '-c', code], cwd=nb.parent, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    p = RUNNING[nb] = subprocess.Popen([sys.executable, '-c', code], cwd=nb.parent, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                          text=True, start_new_session=True,
                          env={'OMP_NUM_THREADS': '1', **os.environ, 'PYTHONWARNINGS': 'ignore'})   # 2 notebooks x 2 threads on 2 cores thrash
     try: _, err = p.communicate(timeout=timeout)
@@ -51,7 +51,17 @@ def test_notebook(nb, flags, timeout):
         os.killpg(p.pid, signal.SIGKILL)
         p.communicate()
         return False, time.time()-t0, f"timed out after {timeout} s (its processes killed)"
+    finally: RUNNING.pop(nb, None)
     return p.returncode == 0, time.time()-t0, (_failure(err) if p.returncode else '')
+
+RUNNING = {}   # notebook -> its process, while it runs
+
+def _stop(sig, frame):
+    "Told to stop (SIGTERM: a time limit): the running notebooks' process groups go too, not left behind."
+    for p in list(RUNNING.values()):
+        try: os.killpg(p.pid, signal.SIGKILL)
+        except ProcessLookupError: continue   # it ended meanwhile
+    sys.exit(128 + sig)
 
 def _failure(err:str, n:int=6000) -> str:
     "The failing cell's error as nbdev reports it, not the end of stderr (which messages printed at exit, e.g. torch's, can fill)."
@@ -108,6 +118,7 @@ def main():
     ap.add_argument('--save-times', action='store_true', help=f'write the notebooks\' times to {TIMES.name} (their order next time)')
     ap.add_argument('--vllm', default=None, help="vLLM's environment (a venv folder): after the other pytest tests, serve an export with it")
     a = ap.parse_args()
+    signal.signal(signal.SIGTERM, _stop)
     flags = a.flags.split()
     # cells that decode clips need PyAV (the `video` extra): run where it imports (the GPU lane cannot carry it)
     if importlib.util.find_spec('av') and 'video' not in flags: flags.append('video')
@@ -139,10 +150,12 @@ def main():
         return res
     with ThreadPoolExecutor(1) as side:   # pytest (wheel install, browser, servers) beside the notebooks: much of it waits on I/O
         pt = side.submit(pytests)
-        with ThreadPoolExecutor(workers) as ex:
-            for nb, (ok, secs, err) in zip(nbs, ex.map(lambda nb: test_notebook(nb, flags, a.timeout), nbs)):
-                report(str(nb.relative_to(ROOT)), ok, secs, err)
-                times[str(nb.relative_to(ROOT))] = round(secs)
+        with ThreadPoolExecutor(workers) as ex:   # each reported as it ends (one stuck notebook holds up no other's line)
+            runs = {ex.submit(test_notebook, nb, flags, a.timeout): nb for nb in nbs}
+            for f in as_completed(runs):
+                ok, secs, err = f.result()
+                report(str(runs[f].relative_to(ROOT)), ok, secs, err)
+                times[str(runs[f].relative_to(ROOT))] = round(secs)
         r = pt.result()
         r, rv = r if a.vllm else (r, None)
         for name, res in ((' '.join(str(x.relative_to(ROOT)) for x in tests), r), (f"{VLLM_TEST.relative_to(ROOT)} in {a.vllm}", rv)):
