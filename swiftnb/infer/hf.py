@@ -225,9 +225,9 @@ def finish_reason(self:TokenStream) -> str:
     return 'cancelled' if self.cancelled.is_set() else 'length'
 
 # %% ../../nbs/42_hf.ipynb #ee192c77
-class BatchedStream:
-    """One reply generated in a batch beside other requests (`Batcher`): the same interface as `TokenStream` (its
-    pieces, `cancel`, `close`, token counts, `finish_reason`)."""
+class BatchedStream(TokenStream):
+    """One reply generated in a batch beside other requests (`Batcher`): a `TokenStream` (its pieces, token counts and
+    `finish_reason` are the same) whose tokens the batch hands it (`add`), and whose `cancel`/`close` stop its row."""
     def __init__(self, tok,            # the tokenizer the pieces are decoded with
                  n_prompt:int,     # the prompt's tokens
                  max_new:int,      # the row's max_new_tokens
@@ -264,14 +264,6 @@ def add(self:BatchedStream, t:int, # the token id
 
 # %% ../../nbs/42_hf.ipynb #f2f7127d
 @patch
-def __iter__(self:BatchedStream):
-    try:
-        yield from (s for s in self._streamer if s)
-        self._done = True
-    finally: self.close()
-    if self.error is not None: raise self.error
-
-@patch
 def cancel(self:BatchedStream):
     "Ask for the stop at the row's next token, without waiting (a no-op once finished); the batch's other rows go on."
     if not self._done: self.cancelled.set()
@@ -285,14 +277,6 @@ def close(self:BatchedStream):
 
 @patch(as_prop=True)
 def ids(self:BatchedStream) -> list: return self.toks
-@patch(as_prop=True)
-def n_completion(self:BatchedStream) -> int: return len(self.toks)
-@patch(as_prop=True)
-def finish_reason(self:BatchedStream) -> str:
-    "'stop' (end of turn), 'length' (max_new_tokens), 'cancelled' (closed early) or 'error'."
-    if self.error is not None: return 'error'
-    if self.toks and self.toks[-1] in self._stop: return 'stop'
-    return 'cancelled' if self.cancelled.is_set() else 'length'
 
 # %% ../../nbs/42_hf.ipynb #01a773f6
 # Our own batcher, not transformers' `ContinuousBatchingManager` (`init_continuous_batching`, the same API in 5.17 and
