@@ -293,7 +293,8 @@ class Batcher:
     def __init__(self, eng,                # a `TransformersEngine`
                  max_batch:int=16):        # the most requests generated together
         self.eng, self.max_batch, self.q, self.cv, self.closed = eng, max_batch, [], threading.Condition(), False
-        self.batches, self.joined = [], 0   # the size of each batch as it started (the last 1000); requests that joined
+        # the requests each batch answered, those that joined it included (the last 1000); how many joined
+        self.batches, self.joined = [], 0
         threading.Thread(target=self._loop, daemon=True, name='swiftnb-batcher').start()
     @property
     def waiting(self) -> int: return len(self.q)
@@ -448,4 +449,5 @@ def _admit(self:Batcher, key, rows:dict, sts:list):
             sts.append(st)   # the batch's replies: each ends with the batch at the latest
             st.add(dec.join(s, row, r[1]['input_ids']))
         self.joined += len(new)
+        self.batches[-1] += len(new)
     return admit
