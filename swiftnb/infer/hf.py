@@ -6,7 +6,7 @@ Docs: https://swiftnb.github.io/swiftnb/hf.html.md"""
 
 # %% ../../nbs/42_hf.ipynb #00981881
 from __future__ import annotations
-import threading, warnings, weakref
+import atexit, threading, warnings, weakref
 from fastcore.basics import patch
 from ..core import modality_of
 from .base import InferError, Engine, encode_prompt
@@ -138,6 +138,19 @@ def _generate(self:TransformersEngine, rows, gen) -> list:
 @patch
 def _stream(self:TransformersEngine, row, gen): return TokenStream(self, self._batch([row]), gen)
 
+# %% ../../nbs/42_hf.ipynb #392c44ed
+# Generation runs in daemon threads (a stream's, a batcher's). One still inside torch when the interpreter finalizes
+# makes the process abort ("terminate called without an active exception", exit status 134: CPython ends such a thread
+# with pthread_exit, whose unwinding through torch's C++ frames calls std::terminate). So at exit every stream and
+# batcher still generating stops at its next token, and its thread is given a few seconds to end.
+_LIVE = weakref.WeakSet()
+
+@atexit.register
+def _stop_generating(wait:float=10):
+    "Stop every stream and batcher still generating, waiting up to `wait` seconds for each one's thread."
+    for g in list(_LIVE): g._stop_at_exit(wait)
+
+
 # %% ../../nbs/42_hf.ipynb #8c7b8e4b
 class TokenStream:
     """Text pieces of one reply as they are generated. Closing it stops the generation; afterwards it knows the token
@@ -189,6 +202,7 @@ class TokenStream:
                 st.end()
         self._stop, self._th = stop, threading.Thread(target=run, daemon=True)
         self._th.start()
+        _LIVE.add(self)
 
 # %% ../../nbs/42_hf.ipynb #bcadb226
 @patch
@@ -213,6 +227,11 @@ def close(self:TokenStream):
     "Stop generating (a no-op once finished) and wait for the generation thread."
     self.cancel()
     self._th.join()
+
+@patch
+def _stop_at_exit(self:TokenStream, wait:float):
+    self.cancel()
+    self._th.join(wait)
 
 # %% ../../nbs/42_hf.ipynb #0f6577b6
 @patch(as_prop=True)
@@ -294,8 +313,10 @@ class Batcher:
                  max_batch:int=16):        # the most requests generated together
         self.eng, self.max_batch, self.q, self.cv, self.closed = eng, max_batch, [], threading.Condition(), False
         # the requests each batch answered, those that joined it included (the last 1000); how many joined
-        self.batches, self.joined = [], 0
-        threading.Thread(target=self._loop, daemon=True, name='swiftnb-batcher').start()
+        self.batches, self.joined, self.running = [], 0, []   # running: the replies of the batch being generated
+        self.thread = threading.Thread(target=self._loop, daemon=True, name='swiftnb-batcher')
+        self.thread.start()
+        _LIVE.add(self)
     @property
     def waiting(self) -> int: return len(self.q)
 
@@ -346,21 +367,30 @@ def _loop(self:Batcher):
         if not batch: continue
         self.batches.append(len(batch))
         del self.batches[:-1000]
-        sts = [r[4] for r in batch]
+        sts = self.running = [r[4] for r in batch]   # (joiners are appended to it)
         try: self._run(batch, sts)
         except Exception as e:
             for s in sts: s.end(e)
         finally:
             for s in sts: s.end()
+            self.running = []
 
 # %% ../../nbs/42_hf.ipynb #08f73fc1
 @patch
-def close(self:Batcher):
-    "Take no more requests: the queued ones end in an error, a running batch finishes, the batcher's thread ends."
+def close(self:Batcher, cancel:bool=False, # also stop the running batch's replies at their next token
+          wait:float=0,                        # seconds to wait for the batcher's thread to end (0: don't wait)
+         ):
+    "Take no more requests: the queued ones end in an error, a running batch finishes (or stops), the thread ends."
     with self.cv:
         self.closed, q, self.q = True, self.q, []
         self.cv.notify()
     for r in q: r[4].end(InferError("The server is shutting down; retry on another."))
+    if cancel:
+        for s in list(self.running): s.cancel()
+    if wait and threading.current_thread() is not self.thread: self.thread.join(wait)
+
+@patch
+def _stop_at_exit(self:Batcher, wait:float): self.close(cancel=True, wait=wait)
 
 # %% ../../nbs/42_hf.ipynb #d9ef26c8
 def _pad_left(bs:list, pad:int) -> dict:
