@@ -88,7 +88,13 @@ def _meta_model(conf):
                           (tf.AutoModelForImageTextToText, tf.MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING),
                           (tf.AutoModelForMultimodalLM, tf.MODEL_FOR_MULTIMODAL_LM_MAPPING)):
         if type(conf) not in mapping: continue
-        with torch.device('meta'): return auto.from_config(conf)
+        # built only to count its parameters: what a constructor logs is not the user's concern (an encoder such as
+        # BERT is built as BertLMHeadModel, which warns "add `is_decoder=True`")
+        v = tf.logging.get_verbosity()
+        tf.logging.set_verbosity_error()
+        try:
+            with torch.device('meta'): return auto.from_config(conf)
+        finally: tf.logging.set_verbosity(v)
     raise UnknownModel(f"No Auto class of transformers builds a {type(conf).__name__} with a language model head.")
 
 # %% ../../nbs/05_plan.ipynb #59d0c2b0
