@@ -6,7 +6,7 @@ Docs: https://swiftnb.github.io/swiftnb/hf.html.md"""
 
 # %% ../../nbs/42_hf.ipynb #00981881
 from __future__ import annotations
-import atexit, threading, warnings, weakref
+import atexit, functools, threading, unicodedata, warnings, weakref
 from fastcore.basics import patch
 from ..core import modality_of
 from .base import InferError, Engine, encode_prompt
@@ -151,17 +151,45 @@ def _stop_generating(wait:float=10):
     for g in list(_LIVE): g._stop_at_exit(wait)
 
 
+# %% ../../nbs/42_hf.ipynb #1562d7af
+@functools.cache
+def _streamer_cls():
+    """transformers' `TextIteratorStreamer` with the rule of its newer releases on every version: letters, digits and
+    spaces go out at once; a symbol (perhaps formatting, or an incomplete character) waits for the next space."""
+    from transformers import TextIteratorStreamer
+    # written here because transformers 5.17 (the GPU images' and vLLM's) gives out text only up to the last space, so a
+    # reply without one (long words, code, the tiny models' babble) arrived whole at its end (the browser tests' chat)
+    class _Streamer(TextIteratorStreamer):
+        def put(self, value):
+            if value.dim() > 1: value = value[0]   # one row
+            if self.skip_prompt and self.next_tokens_are_prompt:
+                self.next_tokens_are_prompt = False
+                return
+            self.token_cache.extend(value.tolist())
+            text = self.tokenizer.decode(self.token_cache, **self.decode_kwargs)
+            new = text[self.print_len:]
+            if text.endswith('\n'):   # a line ends: its last token stays as the next line's context (leading spaces)
+                self.token_cache = self.token_cache[-1:]
+                self.print_len = len(self.tokenizer.decode(self.token_cache, **self.decode_kwargs))
+            elif all(c.isspace() or unicodedata.category(c)[0] in 'LMN' for c in new): self.print_len += len(new)
+            else:
+                new = text[self.print_len:text.rfind(' ') + 1]
+                self.print_len += len(new)
+            self.on_finalized_text(new)
+    return _Streamer
+
+
 # %% ../../nbs/42_hf.ipynb #8c7b8e4b
 class TokenStream:
     """Text pieces of one reply as they are generated. Closing it stops the generation; afterwards it knows the token
     counts and why it ended."""
     def __init__(self, eng, b, gen):
         import torch
-        from transformers import TextIteratorStreamer, StoppingCriteria, StoppingCriteriaList
+        from transformers import StoppingCriteria, StoppingCriteriaList
         self.n_prompt, self.ids, self.error = b['input_ids'].shape[1], None, None
         self.cancelled, self._done = threading.Event(), False
         g = eng._gen_kwargs(gen, self.n_prompt)
-        self._streamer = TextIteratorStreamer(eng.tok, skip_prompt=True, skip_special_tokens=True)
+        self._streamer = _streamer_cls()(eng.tok, skip_prompt=True, skip_special_tokens=True)
         stop, ev = eng.stop_ids, self.cancelled
         # generation checks this after every token: a closed stream frees the model at once
         class _Cancel(StoppingCriteria):
@@ -251,11 +279,10 @@ class BatchedStream(TokenStream):
                  n_prompt:int,     # the prompt's tokens
                  max_new:int,      # the row's max_new_tokens
                  stop):            # the end-of-turn token ids
-        from transformers import TextIteratorStreamer
         self.n_prompt, self.max_new, self._stop, self.toks, self.error = n_prompt, max_new, set(stop), [], None
         self.cancelled, self.ended, self._done, self.col0 = threading.Event(), threading.Event(), False, 0
         self._guard = threading.Lock()
-        self._streamer = TextIteratorStreamer(tok, skip_prompt=False, skip_special_tokens=True)
+        self._streamer = _streamer_cls()(tok, skip_prompt=False, skip_special_tokens=True)
 
 # %% ../../nbs/42_hf.ipynb #4509a49b
 @patch
