@@ -380,9 +380,14 @@ def _take(self:Batcher) -> list:
         if batch and ctx and l + n > ctx: continue   # padded to the longest prompt, it would not fit the context
         batch.append(r)
         L, N = l, n
-    self.q = [r for r in self.q if not any(r is x for x in batch)]
-    for r in batch: r[4].started = True
-    return [r for r in batch if not r[4].ended.is_set()]   # cancelled while queued
+    return self._pop(batch)
+
+@patch
+def _pop(self:Batcher, got:list) -> list:
+    "Take the requests `got` out of the queue as started; those cancelled while queued are left out (holding `cv`)."
+    self.q = [r for r in self.q if not any(r is x for x in got)]
+    for r in got: r[4].started = True
+    return [r for r in got if not r[4].ended.is_set()]
 
 @patch
 def _loop(self:Batcher):
@@ -482,9 +487,7 @@ def _joiners(self:Batcher, key, n:int, fits) -> list:
     for r in self.q:
         if len(got) == n: break
         if (r[0] is key or r[0] == key) and fits(r): got.append(r)
-    self.q = [r for r in self.q if not any(r is x for x in got)]
-    for r in got: r[4].started = True
-    return [r for r in got if not r[4].ended.is_set()]   # cancelled while queued
+    return self._pop(got)
 
 @patch
 def _admit(self:Batcher, key, rows:dict, sts:list):
