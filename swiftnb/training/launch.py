@@ -152,8 +152,10 @@ def launch_count(args) -> int:
     """How many processes this call starts on this machine (0: it trains in this process): `nproc_per_node` (or
     `NPROC_PER_NODE`) when more than one, when the run spans several machines or trains through DeepSpeed; none from a
     launched process (torchrun's, also in a world of one: a DeepSpeed run in one process launched itself again and
-    again, seen on a one-GPU machine)."""
-    if dist_info()[1] > 1 or 'TORCHELASTIC_RUN_ID' in os.environ or 'LOCAL_RANK' in os.environ: return 0
+    again, seen on a one-GPU machine; or another launcher's, which sets `LOCAL_RANK` with `WORLD_SIZE`: a `LOCAL_RANK`
+    alone, as some hosted environments set, launches as usual)."""
+    launched = 'TORCHELASTIC_RUN_ID' in os.environ or {'LOCAL_RANK', 'WORLD_SIZE'} <= set(os.environ)
+    if dist_info()[1] > 1 or launched: return 0
     n = args.nproc_per_node or int(os.environ.get('NPROC_PER_NODE', 1))
     # DeepSpeed: through torchrun even in one process, which sets the environment it starts from
     return n if n > 1 or node_group(args) or getattr(args, 'deepspeed', None) else 0
