@@ -67,6 +67,11 @@ CONFIGS = {   # name -> sft overrides (per_device_train_batch_size x gradient_ac
     'defaults no checkpointing': dict(per_device_train_batch_size=GLOBAL, gradient_accumulation_steps=1, gradient_checkpointing=False),
     'defaults no checkpointing 4k': dict(per_device_train_batch_size=GLOBAL, gradient_accumulation_steps=1, gradient_checkpointing=False,
                                          max_packed_tokens=4096),
+    # checkpointing on every 2nd / 4th decoder layer only (checkpoint_every, transformers' every_n_layers): between on and off
+    'defaults every 2nd layer': dict(per_device_train_batch_size=GLOBAL, gradient_accumulation_steps=1, gradient_checkpointing=True,
+                                     checkpoint_every=2),
+    'defaults every 4th layer': dict(per_device_train_batch_size=GLOBAL, gradient_accumulation_steps=1, gradient_checkpointing=True,
+                                     checkpoint_every=4),
     # activations offloaded to pinned host memory instead of recomputed (trl's OffloadActivations; checkpointing off)
     'defaults offloading': dict(per_device_train_batch_size=GLOBAL, gradient_accumulation_steps=1, activation_offloading=True),
     PEER: dict(per_device_train_batch_size=GLOBAL, gradient_accumulation_steps=1),   # run by skilled_peer, not sft

@@ -160,7 +160,7 @@ def _config(cls, args:AlignArgs, out, eval_ds, dash, **method):
     # the same knobs as sft's TrainingArguments
     kw = training_kwargs(args, out, eval_ds, dash, device_info().kind == 'cpu')
     # trl turns it on by default: the plan decides here
-    kw.update(checkpointing_kw(bool(args.gradient_checkpointing)))
+    kw.update(checkpointing_kw(bool(args.gradient_checkpointing), args.checkpoint_every))
     kw['max_length'] = args.max_length
     for k in ('beta', 'label_smoothing', 'loss_type'):
         if getattr(args, k) is not None: kw[k] = getattr(args, k)
@@ -435,7 +435,8 @@ def _trainer_kw(self:_Align, args, train_ds) -> dict:
     "The method's own keywords for its trl config."
     import torch
     method, kw = self.name, {'loss_type': 'simpo'} if self.name == 'simpo' else {}
-    if method in ('dpo', 'kto', 'rm', 'grpo'): kw.update(checkpointing_kw(bool(args.gradient_checkpointing)))
+    if method in ('dpo', 'kto', 'rm', 'grpo'):
+        kw.update(checkpointing_kw(bool(args.gradient_checkpointing), args.checkpoint_every))
     if method != 'grpo': kw['include_num_input_tokens_seen'] = 'non_padding'   # GRPO counts its own (prompts + answers)
     if self.world > 1 and method in ('dpo', 'kto', 'orpo', 'cpo', 'simpo'):
         # every trainable weight is used: skip DDP's search of the graph each step

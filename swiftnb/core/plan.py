@@ -240,6 +240,7 @@ def estimate_memory(model,                              # registry name, directo
                     lora_rank:int=8,                    # LoRA rank (adapters on all linear layers)
                     shards:int=1,                       # FSDP: weights and training state split over this many devices
                     shard_weights:bool=True,            # False: ZeRO-2, only gradients and optimizer state split
+                    checkpoint_every:int=1,             # with checkpointing: every Nth layer recomputes, the rest not
                    ) -> MemoryEstimate:
     "Estimate the peak GPU memory of one training step, by part."
     if tuner not in TUNERS: raise ValueError(f"tuner must be one of {TUNERS}, not {tuner!r}")
@@ -268,13 +269,17 @@ def estimate_memory(model,                              # registry name, directo
     per_layer = ((_ACT_H + (_ACT_LORA_H if lora else 0))*s.hidden
                  + (_ACT_I + (_ACT_LORA_I if lora else 0))*s.intermediate)
     per_layer *= b/2                                       # coefficients are for 16-bit activations
-    acts = tokens*(s.layers*_ACT_GC*s.hidden*b/2 + per_layer) if gradient_checkpointing else tokens*s.layers*per_layer
+    # checkpointed layers keep their input, the others all their activations; a layer recomputing holds its own again,
+    # which outgrows what the backward has freed only where every layer is checkpointed
+    k = -(-s.layers//checkpoint_every) if gradient_checkpointing else 0
+    acts = tokens*(k*_ACT_GC*s.hidden*b/2 + (s.layers - k + (k == s.layers))*per_layer)
     logits = (min(tokens, _LOGIT_FUSED_CHUNK) if fused_loss else tokens)*s.vocab*_LOGIT
     parts = [weights, trainable, acts, logits]
     overhead = _OVERHEAD_GIB*GiB + (_OVERHEAD_FRAC + (0 if lora else _OVERHEAD_FULL_FRAC))*sum(parts)
     cfg = dict(tuner=tuner, dtype=dtype, quant_bits=quant_bits, max_length=max_length, batch_size=batch_size,
                gradient_checkpointing=gradient_checkpointing, fused_loss=fused_loss, lora_rank=lora_rank, shards=shards,
-               **({} if shard_weights or shards == 1 else dict(shard_weights=False)))
+               **({} if shard_weights or shards == 1 else dict(shard_weights=False)),
+               **({} if checkpoint_every == 1 else dict(checkpoint_every=checkpoint_every)))
     return MemoryEstimate(*(x/GiB for x in parts + [overhead]), config=cfg)
 
 # %% ../../nbs/05_plan.ipynb #98a6416d

@@ -93,8 +93,9 @@ class SFTArgs(TunerArgs, LaunchArgs):
     freeze_vision:bool=True                  # vision/audio encoder frozen (vision models)
     freeze_aligner:bool=True                 # projector between encoder and language model frozen
     gradient_checkpointing:bool|str='auto'   # 'auto': only when the memory estimate needs it
-    # CUDA: each layer's activations wait in pinned host memory, copied on a side stream (trl's OffloadActivations);
-    # 'auto' checkpointing is then off. For memory, not speed: far slower than recomputing (bench/RESULTS.md)
+    # checkpointing on: every Nth decoder layer recomputes (transformers' every_n_layers), the others keep activations
+    checkpoint_every:int=1                   # 1: every layer recomputes, 2: every other one ... (faster, more memory)
+    # CUDA: activations wait in pinned host memory (trl's OffloadActivations), 'auto' checkpointing off; slower (bench/)
     activation_offloading:bool=False         # activations kept in host memory instead of recomputed
     max_length:int=2048                      # longest sequence in tokens
     truncation:str='right'                   # right, drop or error (rows longer than max_length)
@@ -125,7 +126,7 @@ class SFTArgs(TunerArgs, LaunchArgs):
             raise SettingsError(f"truncation must be right, drop or error, not {self.truncation!r}")
         if self.task not in TASKS:
             raise SettingsError(f"task must be one of {TASKS}, not {self.task!r}")
-        check_tuner_knobs(self)
+        for check in (check_tuner_knobs, check_checkpointing): check(self)
 
 # %% ../../nbs/20_args.ipynb #f454d38c
 REFT_TYPES = ('LoreftIntervention', 'NoreftIntervention')   # ms-swift's names of the interventions swiftnb has
@@ -168,6 +169,18 @@ def check_tuner_knobs(a:SFTArgs):   # the settings
                          f"max_steps={a.max_steps} to allocate ranks in: lower them or raise max_steps.")
     if a.fsdp: raise SettingsError("tuner='adalora' reallocates ranks from whole gradients, which FSDP shards; use "
                                 "fsdp=False (data parallel) or another tuner.")
+
+# %% ../../nbs/20_args.ipynb #257ac74e
+def check_checkpointing(a:SFTArgs):   # the settings
+    "Refuse a `checkpoint_every` the run cannot honour, naming what to change."
+    if isinstance(n := a.checkpoint_every, bool) or not isinstance(n, int) or n < 1:
+        raise SettingsError(f"checkpoint_every={n!r}: give a whole number, 1 (every decoder layer recomputes) or more.")
+    if n > 1 and a.gradient_checkpointing is False:
+        raise SettingsError(f"checkpoint_every={n} picks the layers that recompute, and gradient_checkpointing is "
+                            "False: turn it on (or leave it 'auto'), or leave checkpoint_every at 1.")
+    if n > 1 and a.fsdp and a.tuner == 'full':   # full FSDP checkpoints through FSDP's own wrapper
+        raise SettingsError(f"checkpoint_every={n}: full fine-tuning under FSDP (fsdp=True) recomputes every "
+                            "layer; leave checkpoint_every at 1 there.")
 
 # %% ../../nbs/20_args.ipynb #b04944b4
 # the settings with a fixed set of values, as the command line's parser checks them

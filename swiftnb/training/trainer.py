@@ -322,7 +322,8 @@ def fill_from_plan(args:SFTArgs, plan, budget_gib:float|None=None, model=None, p
             if estimate_memory(model, kw['tuner'], kw['dtype'], plan.quant_bits, args.max_length, b,
                                gc or args.activation_offloading,
                                plan.fused_loss,
-                               args.lora_rank, shards).total <= budget_gib: break
+                               args.lora_rank, shards,
+                               checkpoint_every=args.checkpoint_every).total <= budget_gib: break
         kw.update(gradient_checkpointing=gc, max_packed_tokens=args.max_packed_tokens or b*args.max_length)
     elif args.gradient_checkpointing == 'auto' and args.activation_offloading:
         kw['gradient_checkpointing'] = False
@@ -384,7 +385,8 @@ def oom_message(args, plan, model_name):
     L, B = (args.max_packed_tokens,
             1) if args.packing and args.max_packed_tokens else (args.max_length, args.per_device_train_batch_size)
     est = estimate_memory(model_name, args.tuner, args.dtype, 4 if args.tuner == 'qlora' else None, L, B,
-                          bool(args.gradient_checkpointing), bool(args.use_liger), args.lora_rank) \
+                          bool(args.gradient_checkpointing), bool(args.use_liger), args.lora_rank,
+                          checkpoint_every=args.checkpoint_every) \
           if plan is not None else None
     return (f"CUDA ran out of memory at per_device_train_batch_size={args.per_device_train_batch_size}, "
             f"max_length={args.max_length}, "
@@ -418,14 +420,15 @@ def no_printer(trainer):
     trainer.remove_callback(PrinterCallback)
 
 # %% ../../nbs/25_trainer.ipynb #6bd988dd
-def checkpointing_kw(on:bool,   # recompute activations in the backward pass
+def checkpointing_kw(on:bool,     # recompute activations in the backward pass
+                     every:int=1,  # only every Nth decoder layer recomputes (transformers' every_n_layers)
                     ) -> dict:
     "`TrainingArguments` keywords turning activation checkpointing on or off (non-reentrant), in this version's names."
     from dataclasses import fields
     from transformers import TrainingArguments
     new = 'activation_checkpointing' in {f.name for f in fields(TrainingArguments)}
     name = 'activation_checkpointing' if new else 'gradient_checkpointing'
-    return {name: on, f'{name}_kwargs': {'use_reentrant': False}}
+    return {name: on, f'{name}_kwargs': {'use_reentrant': False, **({'every_n_layers': every} if every > 1 else {})}}
 
 # %% ../../nbs/25_trainer.ipynb #bffb9f13
 def training_kwargs(args:SFTArgs,   # the run's settings, filled by the plan
@@ -446,7 +449,7 @@ def training_kwargs(args:SFTArgs,   # the run's settings, filled by the plan
         fp16=not on_cpu and args.dtype == 'float16', logging_steps=args.logging_steps, logging_first_step=True,
         save_steps=args.save_steps, save_total_limit=args.save_total_limit, report_to=report_to(args),
         eval_strategy='steps' if eval_ds is not None else 'no', eval_steps=args.eval_steps or args.save_steps,
-        **checkpointing_kw(bool(args.gradient_checkpointing)),
+        **checkpointing_kw(bool(args.gradient_checkpointing), args.checkpoint_every),
         dataloader_num_workers=args.dataloader_num_workers, use_cpu=on_cpu, disable_tqdm=dash is not None)
 
 # %% ../../nbs/25_trainer.ipynb #57e6d098
