@@ -160,7 +160,7 @@ def _config(cls, args:AlignArgs, out, eval_ds, dash, **method):
     # the same knobs as sft's TrainingArguments
     kw = training_kwargs(args, out, eval_ds, dash, device_info().kind == 'cpu')
     # trl turns it on by default: the plan decides here
-    kw.update(checkpointing_kw(bool(args.gradient_checkpointing), args.checkpoint_every))
+    kw.update(checkpointing_kw(bool(args.gradient_checkpointing)))
     kw['max_length'] = args.max_length
     for k in ('beta', 'label_smoothing', 'loss_type'):
         if getattr(args, k) is not None: kw[k] = getattr(args, k)
@@ -334,6 +334,10 @@ def refuse(self:_Align, args, callbacks):
         raise TypeError(f"{self.cfg_cls.__name__} has no field(s) {bad}")
     if args.orpo_prompt_loss and method != 'orpo':
         raise ValueError(f"orpo_prompt_loss=True applies to method='orpo' only, not {method!r}: leave it False")
+    if args.checkpoint_every > 1:   # trl turns checkpointing off and on again with its own call around reference passes
+        raise SettingsError(f"checkpoint_every={args.checkpoint_every} is sft's only so far: {method} recomputes every "
+                            "layer with checkpointing on. Leave checkpoint_every at 1, or gradient_checkpointing=False "
+                            "where memory allows.")
     if args.fsdp:
         raise SwiftnbError("fsdp=True: alignment trains data parallel, each process holding the whole model (FSDP is "
                            "sft's only so far); leave fsdp unset, or use tuner='qlora' for a model too big for one "
@@ -435,8 +439,7 @@ def _trainer_kw(self:_Align, args, train_ds) -> dict:
     "The method's own keywords for its trl config."
     import torch
     method, kw = self.name, {'loss_type': 'simpo'} if self.name == 'simpo' else {}
-    if method in ('dpo', 'kto', 'rm', 'grpo'):
-        kw.update(checkpointing_kw(bool(args.gradient_checkpointing), args.checkpoint_every))
+    if method in ('dpo', 'kto', 'rm', 'grpo'): kw.update(checkpointing_kw(bool(args.gradient_checkpointing)))
     if method != 'grpo': kw['include_num_input_tokens_seen'] = 'non_padding'   # GRPO counts its own (prompts + answers)
     if self.world > 1 and method in ('dpo', 'kto', 'orpo', 'cpo', 'simpo'):
         # every trainable weight is used: skip DDP's search of the graph each step

@@ -425,8 +425,7 @@ def _reference(self:_PPO, model, args):
 @patch
 def trainer(self:_PPO, model, processor, args, train_ds, eval_ds, callbacks, dash):
     kw = training_kwargs(args, self.out, None, dash, device_info().kind == 'cpu')
-    kw.update(checkpointing_kw(bool(args.gradient_checkpointing), args.checkpoint_every),
-              include_num_input_tokens_seen='non_padding')
+    kw.update(checkpointing_kw(bool(args.gradient_checkpointing)), include_num_input_tokens_seen='non_padding')
     self.cfg = cfg = PPOConfig(**kw, **(args.trl_args or {}))
     if (msg := one_gpu(cfg, 'nproc_per_node={n} trains on all {n}, one process per GPU (data parallel).')):
         import warnings
