@@ -6,7 +6,7 @@ Docs: https://swiftnb.github.io/swiftnb/msswift.html.md"""
 
 # %% ../nbs/89_msswift.ipynb #6c70d38e
 from __future__ import annotations
-import os, sys, re, difflib
+import os, sys, re, json, difflib
 from pathlib import Path
 from .core.errors import SwiftnbError
 
@@ -79,6 +79,10 @@ ALIASES.update(server_name=('host', WEBUI, "the address the app binds (swiftnb's
 
 # %% ../nbs/89_msswift.ipynb #a8b8f9dd
 ALIASES.update(response_length=('max_completion_length', 'rlhf', 'PPO: tokens generated per answer'))
+
+# %% ../nbs/89_msswift.ipynb #5bb42a53
+ALIASES.update(gradient_checkpointing_kwargs=(None, TRAIN, "JSON: every_n_layers is sft's --checkpoint_every; "
+                                              "use_reentrant is accepted (swiftnb always recomputes non-reentrant)"))
 
 # %% ../nbs/89_msswift.ipynb #5e9a633d
 ALIASES.update(task_type=('task', 'sft', "causal_lm, seq_cls (with --num_labels), embedding, reranker (a "
@@ -219,6 +223,7 @@ def _rule2(cmd, k, vals, keys):
     if k == 'gpus':
         set_gpus(_one(k, vals))
         return []
+    if k == 'gradient_checkpointing_kwargs': return _checkpointing_kwargs(cmd, k, _one(k, vals))
     return []   # quant_n_samples and revision: applied to the whole argv by `translate`
 
 # %% ../nbs/89_msswift.ipynb #3c00ec17
@@ -233,6 +238,23 @@ def set_gpus(gpus:str): # ms-swift's --gpus: 0, or 0,1
         raise FlagError(f"--gpus {gpus}: CUDA already started in this process (CUDA_VISIBLE_DEVICES={now}); set "
                         f"CUDA_VISIBLE_DEVICES={gpus} before starting it")
     os.environ['CUDA_VISIBLE_DEVICES'] = gpus
+
+# %% ../nbs/89_msswift.ipynb #94afcc94
+def _checkpointing_kwargs(cmd, k, v):
+    "ms-swift's --gradient_checkpointing_kwargs JSON: every_n_layers as sft's --checkpoint_every; use_reentrant noted."
+    try: kw = json.loads(v)
+    except json.JSONDecodeError as e: raise FlagError(f"--{k} {v!r} is not JSON ({e}), e.g. "
+                                                      """'{"every_n_layers": 2}'""") from None
+    if not isinstance(kw, dict):
+        raise FlagError(f"--{k} {v!r}: give a JSON object, e.g. " """'{"every_n_layers": 2}'""")
+    if (bad := sorted(set(kw) - {'use_reentrant', 'every_n_layers'})):
+        raise FlagError(f"--{k}: swiftnb honours use_reentrant and every_n_layers, not {', '.join(bad)}: drop them")
+    if kw.get('use_reentrant'):
+        _note(f"--{k}: use_reentrant true changes nothing; swiftnb always recomputes non-reentrant (torch's advice)")
+    if 'every_n_layers' not in kw: return []
+    if cmd != 'sft': raise FlagError(f"--{k}: every_n_layers is swiftnb sft's (--checkpoint_every); {cmd} recomputes "
+                                     "every layer with checkpointing on: drop it")
+    return [('checkpoint_every', [str(kw['every_n_layers'])])]
 
 # %% ../nbs/89_msswift.ipynb #ecb887a6
 def _whole(items, keys):
