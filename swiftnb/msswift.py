@@ -252,6 +252,8 @@ def _checkpointing_kwargs(cmd, k, v):
     if kw.get('use_reentrant'):
         _note(f"--{k}: use_reentrant true changes nothing; swiftnb always recomputes non-reentrant (torch's advice)")
     if 'every_n_layers' not in kw: return []
+    if isinstance(n := kw['every_n_layers'], bool) or not isinstance(n, int) or n < 1:
+        raise FlagError(f"--{k}: every_n_layers {n!r} is not a whole number of layers, 1 or more")
     if cmd != 'sft': raise FlagError(f"--{k}: every_n_layers is swiftnb sft's (--checkpoint_every); {cmd} recomputes "
                                      "every layer with checkpointing on: drop it")
     return [('checkpoint_every', [str(kw['every_n_layers'])])]
