@@ -20,9 +20,10 @@ decide: same_tokens_fp64 is the fraction of positions where swiftnb's tokens equ
 speed runs) is reported for information.
 Trained models (`--trained`, on by default): random weights say nothing of a decoder that answers wrongly once the logits
 are peaked (transformers 5.17's cache once made the static decoder answer 'P tb rateo' where generate said 'Paris.'). So
-the benchmark also fine-tunes, on this GPU, the tiny text model and a model of `--model`'s shape (LoRA, the 16 capitals
-of tutorial 1, `--train_steps` steps each) and asks both the 16 questions greedily through `Infer` with the fast decoder
-(`fast=None`, the GPU default) and with plain generate (`fast=False`): trained[].same_answers must be 16 of 16.
+the benchmark also fine-tunes, on this GPU, the tiny text model (LoRA) and a model of `--model`'s shape (its random
+weights fully fine-tuned, `--shape_tuner`), on the 16 capitals of tutorial 1 for `--train_steps` steps each, and asks both
+the 16 questions greedily through `Infer` with the fast decoder (`fast=None`, the GPU default) and with plain generate
+(`fast=False`): trained[].same_answers must be 16 of 16.
 Bandwidth: at batch 1 each new token reads every weight once, so the limit is the card's memory bandwidth over the
 weights' bytes (KV-cache reads are under 1% here); swiftnb_of_bandwidth is the fraction reached (3.35 TB/s for an
 H100 SXM, 4.8 TB/s for an H200)."""
@@ -42,6 +43,8 @@ ap.add_argument('--contenders', default='plain,static,swiftnb')   # static (tran
 ap.add_argument('--fp64', type=int, default=1, help='0: leave out the float64 equality check (the speed runs only)')
 ap.add_argument('--trained', type=int, default=1, help='0: leave out the trained models\' answers check')
 ap.add_argument('--train_steps', type=int, default=200, help='fine-tuning steps of each trained model')
+ap.add_argument('--shape_tuner', default='full', help="how the model of --model's shape is fine-tuned for the trained check: "
+                "its random weights learn the capitals under full fine-tuning; LoRA alone (tried) leaves them near-flat")
 ap.add_argument('--smoke', action='store_true', help='the trained check only, on the tiny model (runs on a CPU)')
 a = ap.parse_args()
 if not {'plain', 'swiftnb'} <= set(a.contenders.split(',')): ap.error('--contenders must include plain and swiftnb (the ratio is theirs)')
@@ -52,14 +55,15 @@ CAPITALS = [('France', 'Paris'), ('Japan', 'Tokyo'), ('Italy', 'Rome'), ('Spain'
             ('Norway', 'Oslo'), ('Poland', 'Warsaw'), ('Canada', 'Ottawa'), ('Ghana', 'Accra'), ('Nepal', 'Kathmandu'),
             ('Austria', 'Vienna')]
 
-def trained_check(model, steps, tmp):
-    "Fine-tune `model` on the capitals here; the fast decoder's greedy answers against plain generate's."
+def trained_check(model, steps, tmp, tuner='lora'):
+    "Fine-tune `model` (`tuner`) on the capitals here; the fast decoder's greedy answers against plain generate's."
     from swiftnb.sft import sft
     from swiftnb.infer import Infer
     rows = [{'messages': [{'role': 'user', 'content': f'What is the capital of {c}?'},
                           {'role': 'assistant', 'content': f'{k}.'}]} for c, k in CAPITALS]
     out = Path(tmp) / model.replace('/', '_')
-    r = sft(model, rows, output_dir=out, max_steps=steps, learning_rate=2e-3 if 'tiny' not in model else 1e-2,
+    lr = 1e-2 if 'tiny' in model else 1e-4 if tuner == 'full' else 2e-3
+    r = sft(model, rows, output_dir=out, max_steps=steps, learning_rate=lr, tuner=tuner,
             per_device_train_batch_size=16, warmup_ratio=0., logging_steps=max(steps // 4, 1), save_steps=steps,
             report_to='none', dashboard=False)
     qs = [f'What is the capital of {c}?' for c, _ in CAPITALS]
@@ -70,14 +74,14 @@ def trained_check(model, steps, tmp):
         path = getattr(eng, 'last_path', None)
         del eng
         if torch.cuda.is_available(): torch.cuda.empty_cache()
-    return dict(model=model, steps=steps, loss_first=round(r.losses[0], 4), loss_last=round(r.losses[-1], 4),
+    return dict(model=model, tuner=tuner, steps=steps, loss_first=round(r.losses[0], 4), loss_last=round(r.losses[-1], 4),
                 fast_path=path, same_answers=sum(x == y for x, y in zip(got[False], got[None])),
                 right_answers=sum(k in x for x, (_, k) in zip(got[None], CAPITALS)), questions=len(qs),
                 fast_answers=got[None][:4], plain_answers=got[False][:4])
 
 if a.smoke:   # the trained check alone on the tiny model: proves this script's own code on a CPU
     import tempfile
-    print(trained_check('tiny-text', 8, tempfile.mkdtemp()))
+    print(trained_check('tiny-text', 8, tempfile.mkdtemp()), trained_check('tiny-text', 4, tempfile.mkdtemp(), 'full'))
     raise SystemExit
 path = make_random(a.model, dtype='bfloat16')
 res = dict(date=time.strftime('%Y-%m-%d'), model=a.model, card=torch.cuda.get_device_name(), torch=torch.__version__,
@@ -153,7 +157,7 @@ del m, dec; torch.cuda.empty_cache()
 if a.trained:
     import tempfile
     res['trained'] = []
-    for model in ('tiny-text', path):
-        res['trained'].append(trained_check(str(model), a.train_steps, tempfile.mkdtemp()))
+    for model, tuner in (('tiny-text', 'lora'), (path, a.shape_tuner)):
+        res['trained'].append(trained_check(str(model), a.train_steps, tempfile.mkdtemp(), tuner))
         print(res['trained'][-1], flush=True)
         Path(a.out).write_text(json.dumps(res, indent=1))

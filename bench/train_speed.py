@@ -72,6 +72,11 @@ CONFIGS = {   # name -> sft overrides (per_device_train_batch_size x gradient_ac
                                      checkpoint_every=2),
     'defaults every 4th layer': dict(per_device_train_batch_size=GLOBAL, gradient_accumulation_steps=1, gradient_checkpointing=True,
                                      checkpoint_every=4),
+    # the same with the pack set by hand instead of the plan's (whose estimate shrank it to 8k tokens at 7B on an H100)
+    'every 2nd layer 16k': dict(per_device_train_batch_size=GLOBAL, gradient_accumulation_steps=1, gradient_checkpointing=True,
+                                checkpoint_every=2, max_packed_tokens=16384),
+    'every 2nd layer 32k': dict(per_device_train_batch_size=GLOBAL, gradient_accumulation_steps=1, gradient_checkpointing=True,
+                                checkpoint_every=2, max_packed_tokens=32768),
     # activations offloaded to pinned host memory instead of recomputed (trl's OffloadActivations; checkpointing off)
     'defaults offloading': dict(per_device_train_batch_size=GLOBAL, gradient_accumulation_steps=1, activation_offloading=True),
     PEER: dict(per_device_train_batch_size=GLOBAL, gradient_accumulation_steps=1),   # run by skilled_peer, not sft
