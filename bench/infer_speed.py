@@ -84,6 +84,7 @@ if a.smoke:   # the trained check alone on the tiny model: proves this script's 
     print(trained_check('tiny-text', 8, tempfile.mkdtemp()), trained_check('tiny-text', 4, tempfile.mkdtemp(), 'full'))
     raise SystemExit
 path = make_random(a.model, dtype='bfloat16')
+BATCHES = [int(b) for b in a.batches.split(',') if b]   # --batches '': the trained check alone
 res = dict(date=time.strftime('%Y-%m-%d'), model=a.model, card=torch.cuda.get_device_name(), torch=torch.__version__,
            prompt=a.prompt, new=a.new, command=' '.join(['python bench/infer_speed.py'] + [f'--{k} {v}' for k, v in vars(a).items() if k != 'out']), runs=[], equality_fp64=[])
 
@@ -123,7 +124,7 @@ res.update(weight_gib=round(weight_bytes / 2**30, 2), bandwidth_bytes_s=bw,
 proc = load_processor(path)
 eng = TransformersEngine(m, proc, name=a.model) if 'engine' in a.contenders.split(',') else None
 with torch.inference_mode():
-    for bs in map(int, a.batches.split(',')):
+    for bs in BATCHES:
         ids, r, outs = prompt(bs, m.config.vocab_size), dict(batch=bs), {}
         for name, fn in contenders(m, dec, ids, a.new).items():
             if name not in a.contenders.split(','): continue
@@ -144,7 +145,7 @@ with torch.inference_mode():
 del m, dec, eng; torch.cuda.empty_cache()
 m = load(torch.float64) if a.fp64 else None; dec = StaticDecoder(m) if a.fp64 else None
 with torch.inference_mode():
-    for bs in map(int, a.batches.split(',')) if a.fp64 else ():
+    for bs in BATCHES if a.fp64 else ():
         ids = prompt(bs, m.config.vocab_size)
         c = contenders(m, dec, ids, 64)
         p, f = c['plain'](), c['swiftnb']()
