@@ -297,6 +297,25 @@ def _takes_attn(model, impl:str) -> bool:
     if impl == 'flex_attention': return supports_flex(cls)
     return bool(hasattr(cls, 'is_backend_compatible') and cls.is_backend_compatible())   # AttentionInterface
 
+# %% ../../nbs/25_trainer.ipynb #a36125a7
+def _pack_tokens(args, plan, kw, model, gc, shards, budget_gib, every) -> int:
+    "Tokens of the largest pack (16 to 1 rows of max_length) fitting `budget_gib`, every `every`th layer recomputing."
+    # offloaded activations leave about what checkpointing keeps on the GPU: the pack is sized as if it were on
+    for b in (16, 8, 4, 2, 1):
+        if estimate_memory(model, kw['tuner'], kw['dtype'], plan.quant_bits, args.max_length, b,
+                           gc or args.activation_offloading, plan.fused_loss, args.lora_rank, shards,
+                           checkpoint_every=every).total <= budget_gib: break
+    return b*args.max_length
+
+def _small_pack_note(args, tokens:int, full:int):
+    "Warn where `checkpoint_every` shrinks the plan's pack: it pays only in packs that hold most of a step's rows."
+    if tokens >= full: return
+    warnings.warn(f"checkpoint_every={args.checkpoint_every} leaves room for packs of {tokens:,} tokens on this "
+                  f"device, against {full:,} with every layer recomputing, and it pays only where a step's rows fit in "
+                  "few packs: at 7B on an 80 GB H100 (steps of about 14k tokens), packs of 8k trained no faster than "
+                  "recomputing every layer, packs of 16k 1.12x (bench/RESULTS.md). max_packed_tokens sets the pack; "
+                  "checkpoint_every=1 keeps the plan's larger one.", stacklevel=3)
+
 # %% ../../nbs/25_trainer.ipynb #8967fc32
 def fill_from_plan(args:SFTArgs, plan, budget_gib:float|None=None, model=None, packing:bool=False, cuda:bool=False,
                     shards:int=1) -> SFTArgs:
@@ -317,14 +336,10 @@ def fill_from_plan(args:SFTArgs, plan, budget_gib:float|None=None, model=None, p
         # 1.3x its memory -- gradient_checkpointing=False is the faster choice where memory is plentiful
         gc = args.gradient_checkpointing is True or (args.gradient_checkpointing == 'auto'
                                                      and not args.activation_offloading)
-        # offloaded activations leave about what checkpointing keeps on the GPU: the pack is sized as if it were on
-        for b in (16, 8, 4, 2, 1):
-            if estimate_memory(model, kw['tuner'], kw['dtype'], plan.quant_bits, args.max_length, b,
-                               gc or args.activation_offloading,
-                               plan.fused_loss,
-                               args.lora_rank, shards,
-                               checkpoint_every=args.checkpoint_every).total <= budget_gib: break
-        kw.update(gradient_checkpointing=gc, max_packed_tokens=args.max_packed_tokens or b*args.max_length)
+        tokens = _pack_tokens(args, plan, kw, model, gc, shards, budget_gib, args.checkpoint_every)
+        if gc and args.checkpoint_every > 1 and not args.max_packed_tokens:
+            _small_pack_note(args, tokens, _pack_tokens(args, plan, kw, model, gc, shards, budget_gib, 1))
+        kw.update(gradient_checkpointing=gc, max_packed_tokens=args.max_packed_tokens or tokens)
     elif args.gradient_checkpointing == 'auto' and args.activation_offloading:
         kw['gradient_checkpointing'] = False
     elif args.gradient_checkpointing == 'auto':
