@@ -178,6 +178,9 @@ def check_checkpointing(a:SFTArgs):   # the settings
     if n > 1 and a.gradient_checkpointing is False:
         raise SettingsError(f"checkpoint_every={n} picks the layers that recompute, and gradient_checkpointing is "
                             "False: turn it on (or leave it 'auto'), or leave checkpoint_every at 1.")
+    if n > 1 and a.activation_offloading:
+        raise SettingsError(f"checkpoint_every={n} picks the layers that recompute, and activation_offloading=True "
+                            "keeps the activations in host memory instead of recomputing any: choose one of the two.")
     if n > 1 and a.fsdp and a.tuner == 'full':   # full FSDP checkpoints through FSDP's own wrapper
         raise SettingsError(f"checkpoint_every={n}: full fine-tuning under FSDP (fsdp=True) recomputes every "
                             "layer; leave checkpoint_every at 1 there.")

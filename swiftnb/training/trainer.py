@@ -319,6 +319,8 @@ def _small_pack_note(args, tokens:int, full:int):
 # %% ../../nbs/25_trainer.ipynb #8967fc32
 def fill_from_plan(args:SFTArgs, plan, budget_gib:float|None=None, model=None, packing:bool=False, cuda:bool=False,
                     shards:int=1) -> SFTArgs:
+    if args.checkpoint_every > 1 and args.gradient_checkpointing == 'auto':   # every Nth layer asks for checkpointing
+        args = replace(args, gradient_checkpointing=True)
     if packing and args.per_device_train_batch_size is None:
         # packed rows are counted in tokens: the optimizer step's rows go in one pack, run in chunks of the tokens the
         # plan found room for (plan batch x max_length), so the GPU gets large matmuls and no accumulation loop
