@@ -67,6 +67,13 @@ CONFIGS = {   # name -> sft overrides (per_device_train_batch_size x gradient_ac
     'defaults no checkpointing': dict(per_device_train_batch_size=GLOBAL, gradient_accumulation_steps=1, gradient_checkpointing=False),
     'defaults no checkpointing 4k': dict(per_device_train_batch_size=GLOBAL, gradient_accumulation_steps=1, gradient_checkpointing=False,
                                          max_packed_tokens=4096),
+    # no checkpointing in packs set by hand (the plan's estimate sizes them for padded rows without fused LoRA and Liger)
+    'no checkpointing 8k': dict(per_device_train_batch_size=GLOBAL, gradient_accumulation_steps=1, gradient_checkpointing=False,
+                                max_packed_tokens=8192),
+    'no checkpointing 16k': dict(per_device_train_batch_size=GLOBAL, gradient_accumulation_steps=1, gradient_checkpointing=False,
+                                 max_packed_tokens=16384),
+    'no checkpointing 32k': dict(per_device_train_batch_size=GLOBAL, gradient_accumulation_steps=1, gradient_checkpointing=False,
+                                 max_packed_tokens=32768),
     # checkpointing on every 2nd / 4th decoder layer only (checkpoint_every, transformers' every_n_layers): between on and off
     'defaults every 2nd layer': dict(per_device_train_batch_size=GLOBAL, gradient_accumulation_steps=1, gradient_checkpointing=True,
                                      checkpoint_every=2),
@@ -184,6 +191,7 @@ def main():
         if cuda: torch.cuda.synchronize()
     card = torch.cuda.get_device_name() if cuda else 'cpu (smoke)'; peak_flops = 989e12
     out = dict(date=time.strftime('%Y-%m-%d'), card=card, torch=torch.__version__, command=' '.join(['python'] + sys.argv),
+               alloc_conf=os.environ.get('PYTORCH_CUDA_ALLOC_CONF'),
                global_batch=GLOBAL, steps=a.steps, repeat=a.repeat, device=str(device_info()), models={})
     class Clock(TrainerCallback):
         def __init__(self, profile=False): self.t, self.profile, self.prof = [], profile, None

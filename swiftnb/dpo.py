@@ -10,7 +10,8 @@ import os, json, time, warnings, functools, contextlib
 from dataclasses import dataclass, asdict, fields, replace
 from fastcore.basics import patch
 from pathlib import Path
-from .core import SwiftnbError, recommend, load_model, get_model_dir, device_info, modality_of, make_tiny
+from .core import (SwiftnbError, recommend, load_model, get_model_dir, device_info, modality_of, make_tiny,
+                          FUSED_TUNERS)
 from .core.errors import has_module, SettingsError
 from .core.loading import check_remote_code
 from .sft import (Method, train_run, SFTArgs, fuse_lora, training_kwargs, one_gpu, SFTResult, Dashboard,
@@ -413,7 +414,7 @@ def tune(self:_Align, model, args):
     elif self.name != 'rm':
         model, args = super(_Align, self).tune(model, args)
         # one autograd node per LoRA layer (sft.fuse_lora); the reference pass (adapters disabled) keeps peft's forward
-        fused = args.fused_lora and args.tuner in ('lora', 'rslora', 'lora+') and fuse_lora(model)
+        fused = args.fused_lora and args.tuner in FUSED_TUNERS and fuse_lora(model)
         args = replace(args, fused_lora=bool(fused))
     if args.tuner == 'full' and self.name in ('dpo', 'kto') and self.src:   # a full fine-tune: its own frozen reference
         self.ref = load_model(self.src, dtype=args.dtype, attn_impl=args.attn_impl,

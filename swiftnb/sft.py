@@ -27,7 +27,7 @@ from .training.trainer import deepspeed_config, zero_stage
 from .core.errors import quiet_libraries
 from .training.launch import saved_tensors
 from .training.run import Method, train_run
-from .core.plan import HEADROOM
+from .core.plan import HEADROOM, FUSED_TUNERS
 
 
 # %% auto #0
@@ -60,7 +60,7 @@ class SFTMethod(Method):
         import torch
         model, args = super().tune(model, args)
         # FSDP and ZeRO-3 gather a layer's weights when the layer runs; the fused function reads them without running it
-        fusable = (args.fused_lora and args.tuner in ('lora', 'rslora', 'lora+') and not args.fsdp
+        fusable = (args.fused_lora and args.tuner in FUSED_TUNERS and not args.fsdp
                    and zero_stage(args) != 3)
         fused = fuse_lora(model) if fusable else 0
         self.opt, self.model = (None, None), model

@@ -13,8 +13,9 @@ from .errors import SwiftnbError
 # %% auto #0
 __all__ = ['TOUCH', 'TRAINER_HOOKS', 'LORA_ATTRS', 'ORPO_NLL_AT', 'CompatError', 'CompatWarning', 'lib_version', 'usable',
            'broken', 'attn_impl', 'attn_impl_as', 'supports_flex', 'generation_defaults', 'one_gpu_per_process',
-           'trainer_hooks', 'sampler_hooks', 'checkpoint_loader', 'in_backward', 'patch_forward', 'liger_usable',
-           'subshell_maker', 'routable', 'route_comm', 'vllm_cpu_keep_weights', 'vllm_cpu_patch_ok', 'orpo_nll_at']
+           'trainer_hooks', 'sampler_hooks', 'checkpoint_loader', 'in_backward', 'set_allocator', 'patch_forward',
+           'liger_usable', 'subshell_maker', 'routable', 'route_comm', 'vllm_cpu_keep_weights', 'vllm_cpu_patch_ok',
+           'orpo_nll_at']
 
 # %% ../../nbs/00a_compat.ipynb #0637b2c3
 _TF, _TORCH = ('5.17', '5.25'), ('2.11', '2.13')   # transformers, torch: the GPU image's and the CPU tests' newest
@@ -38,6 +39,8 @@ TOUCH = {
 TOUCH.update({
     'graph-task': dict(lib=('torch',), tested=_TORCH, name='torch._C._current_graph_task_id',
                        instead="fused LoRA's recompute computes down_proj's base matmul"),
+    'alloc-settings': dict(lib=('torch',), tested=_TORCH, name='torch.cuda.memory._set_allocator_settings',
+                           instead="training keeps torch's default caching allocator"),
     'peft-forward': dict(lib=('peft',), tested=('0.21', '0.22'), name='lora.Linear.forward replaced per layer',
                          instead='LoRA layers run peft\'s own forward (no fused LoRA)'),
     'liger-scope': dict(lib=('liger-kernel',), tested=('0.8', '0.8'),
@@ -204,6 +207,17 @@ def in_backward() -> bool:
     f = getattr(torch._C, '_current_graph_task_id', None)
     if f is None: raise broken('graph-task', 'has no torch._C._current_graph_task_id')
     return f() != -1
+
+# %% ../../nbs/00a_compat.ipynb #e7e717cd
+def set_allocator(setting:str,   # as in PYTORCH_CUDA_ALLOC_CONF, e.g. 'expandable_segments:True'
+                 ) -> bool:
+    "Set the CUDA caching allocator's `setting` from now on; False where swiftnb steps aside."
+    import torch
+    if not usable('alloc-settings'): return False
+    f = getattr(torch.cuda.memory, '_set_allocator_settings', None)
+    if f is None: raise broken('alloc-settings', 'has no torch.cuda.memory._set_allocator_settings')
+    f(setting)
+    return True
 
 # %% ../../nbs/00a_compat.ipynb #f8685f5e
 LORA_ATTRS = ('active_adapters', 'lora_A', 'lora_B', 'lora_dropout', 'scaling', 'lora_variant', 'merged',

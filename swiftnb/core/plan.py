@@ -16,8 +16,8 @@ from .registry import MODELS, Shape, ModelSpec, find_model
 from .hub import check_model_dir
 
 # %% auto #0
-__all__ = ['HEADROOM', 'model_shape', 'MemoryEstimate', 'tuner_params', 'estimate_memory', 'calibration_table', 'Plan',
-           'recommend']
+__all__ = ['FUSED_TUNERS', 'HEADROOM', 'model_shape', 'MemoryEstimate', 'tuner_params', 'estimate_memory', 'calibration_table',
+           'Plan', 'recommend']
 
 # %% ../../nbs/05_plan.ipynb #d080e66e
 def _encoder_params(cfg:dict) -> float:
@@ -180,6 +180,23 @@ class MemoryEstimate:
 TUNERS = ('full', 'lora', 'qlora', 'dora', 'rslora', 'lora+',   # the tuners swiftnb trains with
           'adalora', 'ia3', 'loha', 'lokr', 'oft', 'boft', 'vera', 'ln_tuning', 'llamapro', 'reft')
 
+# %% ../../nbs/05_plan.ipynb #5da0e954
+FUSED_TUNERS = ('lora', 'rslora', 'lora+')   # the tuners swiftnb's fused LoRA function (`fuse_lora`) runs
+
+def _layer_bytes(s:Shape, counted:bool, b:int, lora:bool, dropout:float) -> float:
+    "Activation bytes one decoder layer keeps per token for its backward (no checkpointing), in dtype of `b` bytes."
+    if not counted:   # fitted (bench/memory_calibration.md): peft's LoRA and transformers' own norm, MLP and loss
+        return ((_ACT_H + (_ACT_LORA_H if lora else 0))*s.hidden
+                + (_ACT_I + (_ACT_LORA_I if lora else 0))*s.intermediate)*b/2
+    # counted from what each kernel keeps, swiftnb's GPU default (fused LoRA, Liger, packed FlashAttention): Liger's two
+    # RMSNorms their input, FlashAttention q, k, v and its output, Liger's SwiGLU gate and up, and each fused LoRA layer
+    # the input its A needs (the frozen base keeps none). With dropout those are 7 dropped copies (q, k, v, gate and up
+    # of the hidden size, o of the attention's, down of the MLP's); without, the layers share the norms' outputs, the
+    # attention's output and the SwiGLU's. Measured at 7B (bench/RESULTS.md): within 2% of the allocated peaks.
+    h, q, kv, i = s.hidden, s.heads*s.hd, s.kv_heads*s.hd, s.intermediate
+    kept = 2*h + 2*q + 2*kv + 2*i + (5*h + q + i if dropout else 2*h + i)
+    return kept*b
+
 # %% ../../nbs/05_plan.ipynb #99db4dd5
 def _lokr(i, o, r) -> int:
     "LoKr on one linear layer: w1 whole, w2 whole or of rank `r`, from peft's own factorization of the sizes."
@@ -241,6 +258,8 @@ def estimate_memory(model,                              # registry name, directo
                     shards:int=1,                       # FSDP: weights and training state split over this many devices
                     shard_weights:bool=True,            # False: ZeRO-2, only gradients and optimizer state split
                     checkpoint_every:int=1,             # with checkpointing: every Nth layer recomputes, the rest not
+                    kernels:bool=False,                 # LoRA through swiftnb's fused function and Liger's kernels
+                    lora_dropout:float=0.05,            # with `kernels`: dropout keeps a copy of each adapted input
                    ) -> MemoryEstimate:
     "Estimate the peak GPU memory of one training step, by part."
     if tuner not in TUNERS: raise ValueError(f"tuner must be one of {TUNERS}, not {tuner!r}")
@@ -266,9 +285,7 @@ def estimate_memory(model,                              # registry name, directo
     elif shards > 1:   # ZeRO-2: whole weights (LoRA's fp32 ones too), the rest split
         trainable = n_train*(4 + 12/shards) if lora else trainable/shards
     tokens = batch_size*max_length
-    per_layer = ((_ACT_H + (_ACT_LORA_H if lora else 0))*s.hidden
-                 + (_ACT_I + (_ACT_LORA_I if lora else 0))*s.intermediate)
-    per_layer *= b/2                                       # coefficients are for 16-bit activations
+    per_layer = _layer_bytes(s, lora and kernels and tuner in FUSED_TUNERS, b, lora, lora_dropout)
     # checkpointed layers keep their input, the others all their activations; a layer recomputing holds its own again,
     # which outgrows what the backward has freed only where every layer is checkpointed
     k = -(-s.layers//checkpoint_every) if gradient_checkpointing else 0
@@ -279,7 +296,8 @@ def estimate_memory(model,                              # registry name, directo
     cfg = dict(tuner=tuner, dtype=dtype, quant_bits=quant_bits, max_length=max_length, batch_size=batch_size,
                gradient_checkpointing=gradient_checkpointing, fused_loss=fused_loss, lora_rank=lora_rank, shards=shards,
                **({} if shard_weights or shards == 1 else dict(shard_weights=False)),
-               **({} if checkpoint_every == 1 else dict(checkpoint_every=checkpoint_every)))
+               **({} if checkpoint_every == 1 else dict(checkpoint_every=checkpoint_every)),
+               **(dict(kernels=True, lora_dropout=lora_dropout) if kernels else {}))
     return MemoryEstimate(*(x/GiB for x in parts + [overhead]), config=cfg)
 
 # %% ../../nbs/05_plan.ipynb #98a6416d

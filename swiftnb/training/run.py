@@ -6,13 +6,14 @@ Docs: https://swiftnb.github.io/swiftnb/run.html.md"""
 
 # %% ../../nbs/27_run.ipynb #912cefbc
 from __future__ import annotations
-import os, sys, json, signal, threading, time
+import os, sys, json, signal, threading, time, contextlib
 from fastcore.basics import patch
 from dataclasses import asdict, replace
 from pathlib import Path
 from ..core import SwiftnbError, SettingsError, PlanError, DeviceError, load_model, get_model_dir, device_info
 from ..core import modality_of
 from ..core import check_remote_code
+from ..core.compat import set_allocator
 from .args import SFTArgs, SFTResult
 from .tuners import apply_tuner, trainable_summary
 from .dashboard import Dashboard
@@ -25,7 +26,7 @@ from .launch import launch_workers, agreed_device, launch_count
 from ..core.devices import GiB
 
 # %% auto #0
-__all__ = ['Method', 'train_run']
+__all__ = ['Method', 'growing_segments', 'train_run']
 
 # %% ../../nbs/27_run.ipynb #69d03b99
 class Method:
@@ -256,7 +257,8 @@ def _manifest(m, model, processor, args, train_ds, eval_ds, trainer, tr) -> dict
                     trainable=trainable_summary(trainer.model), world_size=m.world,
                     global_step=trainer.state.global_step,
                     # this process's (rank 0's under torchrun)
-                    peak_gpu_gib=torch.cuda.max_memory_allocated()/GiB if cuda else None)
+                    peak_gpu_gib=torch.cuda.max_memory_allocated()/GiB if cuda else None,
+                    gpu_allocator=getattr(m, 'allocator', None) or ('default' if cuda else None))
     manifest.update(m.manifest(trainer, args))
     return manifest
 
@@ -281,6 +283,21 @@ def _run_over(guard:_Guard, dash:Dashboard|None):
     "The run is over, however it ended: SIGINT back to whoever had it, the dashboard's Stop turned off."
     guard.restore()
     if dash is not None: dash.end()
+
+# %% ../../nbs/27_run.ipynb #488ddf33
+@contextlib.contextmanager
+def growing_segments(cuda:bool|None=None,   # default: torch.cuda.is_available()
+                     env=os.environ,        # where a user's allocator setting would be
+                    ):
+    "Train with torch's expandable segments on a GPU, unless the user set the allocator; yields what ran."
+    import torch
+    cuda = torch.cuda.is_available() if cuda is None else cuda
+    mine = next((env[k] for k in ('PYTORCH_CUDA_ALLOC_CONF', 'PYTORCH_ALLOC_CONF') if env.get(k)), None)
+    if not cuda or mine is not None or not set_allocator('expandable_segments:True'):
+        yield mine if cuda else None
+        return
+    try: yield 'expandable_segments:True'
+    finally: set_allocator('expandable_segments:False')
 
 # %% ../../nbs/27_run.ipynb #e562444c
 def train_run(m:Method,                   # the method: SFT's, or an alignment method's
@@ -323,7 +340,7 @@ def train_run(m:Method,                   # the method: SFT's, or an alignment m
     if args.activation_offloading: _offload(trainer, m)
     if dash is not None: no_printer(trainer)
     resume = guard.resume = resume_point(args.resume_from_checkpoint, out, run, m.same)
-    with full_disk_named(out):
+    with full_disk_named(out), growing_segments() as m.allocator:
         try: tr = trainer.train(resume_from_checkpoint=resume)
         except _AtEnd:   # killed while final/ was written, or run again when finished
             if m.rank == 0: print(f"{Path(resume).name} is this run's last step: nothing left to train; final/ is "

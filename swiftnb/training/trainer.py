@@ -9,7 +9,7 @@ from __future__ import annotations
 import os, sys, json, math, hashlib, platform, warnings, functools, contextlib
 from dataclasses import replace
 from pathlib import Path
-from ..core import estimate_memory, model_shape, varlen_problem, find_model, UnknownModel
+from ..core import estimate_memory, model_shape, varlen_problem, find_model, UnknownModel, FUSED_TUNERS
 from ..core.errors import has_module, SwiftnbError, DeviceError, MissingExtra, SettingsError
 from .args import SFTArgs
 
@@ -301,10 +301,14 @@ def _takes_attn(model, impl:str) -> bool:
 def _pack_tokens(args, plan, kw, model, gc, shards, budget_gib, every) -> int:
     "Tokens of the largest pack (16 to 1 rows of max_length) fitting `budget_gib`, every `every`th layer recomputing."
     # offloaded activations leave about what checkpointing keeps on the GPU: the pack is sized as if it were on
+    liger = args.use_liger is True or (args.use_liger == 'auto' and plan.fused_loss)
+    # what swiftnb's fused LoRA and Liger's kernels keep is counted, not fitted (FSDP runs peft's own LoRA)
+    kernels = bool(liger and args.fused_lora is not False and kw['tuner'] in FUSED_TUNERS and shards == 1)
     for b in (16, 8, 4, 2, 1):
         if estimate_memory(model, kw['tuner'], kw['dtype'], plan.quant_bits, args.max_length, b,
                            gc or args.activation_offloading, plan.fused_loss, args.lora_rank, shards,
-                           checkpoint_every=every).total <= budget_gib: break
+                           checkpoint_every=every, kernels=kernels,
+                           lora_dropout=args.lora_dropout).total <= budget_gib: break
     return b*args.max_length
 
 def _small_pack_note(args, tokens:int, full:int):
