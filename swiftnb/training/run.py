@@ -26,7 +26,7 @@ from .launch import launch_workers, agreed_device, launch_count
 from ..core.devices import GiB
 
 # %% auto #0
-__all__ = ['Method', 'growing_segments', 'train_run']
+__all__ = ['Method', 'train_run']
 
 # %% ../../nbs/27_run.ipynb #69d03b99
 class Method:
@@ -286,7 +286,7 @@ def _run_over(guard:_Guard, dash:Dashboard|None):
 
 # %% ../../nbs/27_run.ipynb #488ddf33
 @contextlib.contextmanager
-def growing_segments(cuda:bool|None=None,   # default: torch.cuda.is_available()
+def _growing_segments(cuda:bool|None=None,   # default: torch.cuda.is_available()
                      env=os.environ,        # where a user's allocator setting would be
                     ):
     "Train with torch's expandable segments on a GPU, unless the user set the allocator; yields what ran."
@@ -340,7 +340,7 @@ def train_run(m:Method,                   # the method: SFT's, or an alignment m
     if args.activation_offloading: _offload(trainer, m)
     if dash is not None: no_printer(trainer)
     resume = guard.resume = resume_point(args.resume_from_checkpoint, out, run, m.same)
-    with full_disk_named(out), growing_segments() as m.allocator:
+    with full_disk_named(out), _growing_segments() as m.allocator:
         try: tr = trainer.train(resume_from_checkpoint=resume)
         except _AtEnd:   # killed while final/ was written, or run again when finished
             if m.rank == 0: print(f"{Path(resume).name} is this run's last step: nothing left to train; final/ is "
