@@ -317,7 +317,8 @@ def _small_pack_note(args, tokens:int, full:int):
     warnings.warn(f"checkpoint_every={args.checkpoint_every} leaves room for packs of {tokens:,} tokens on this "
                   f"device, against {full:,} with every layer recomputing, and it pays only where a step's rows fit in "
                   "few packs: at 7B on an 80 GB H100 (steps of about 14k tokens), packs of 8k trained no faster than "
-                  "recomputing every layer, packs of 16k 1.12x (bench/RESULTS.md). max_packed_tokens sets the pack; "
+                  "recomputing every layer, packs of 16k 1.08-1.12x (bench/RESULTS.md). max_packed_tokens sets the "
+                  "pack; "
                   "checkpoint_every=1 keeps the plan's larger one.", stacklevel=3)
 
 # %% ../../nbs/25_trainer.ipynb #8967fc32
