@@ -21,6 +21,7 @@ from .training.fused import fuse_lora
 from .training.dashboard import Dashboard
 from .training.checkpoints import last_checkpoint, resume_point
 from .training.trainer import token_balanced_sampler, flex_note, report_to, training_kwargs, one_gpu
+from .training.trainer import checkpointing_room
 from .training.trainer import trainer_class, apply_liger, library_versions, fill_from_plan, activation_offload
 from .training.trainer import checkpointing_kw, AdaLoraStep, tuner_callbacks
 from .training.trainer import deepspeed_config, zero_stage
@@ -36,7 +37,7 @@ __all__ = ['SFTMethod', 'sft', 'SFTArgs', 'LaunchArgs', 'linear_names', 'apply_t
            'report_to', 'training_kwargs', 'one_gpu', 'Method', 'train_run', 'TunerArgs', 'peft_config',
            'ia3_feedforward', 'norm_names', 'AdaLoraStep', 'tuner_callbacks', 'decoder_layers', 'block_places',
            'zeroed_copy', 'expand_blocks', 'apply_llamapro', 'REFT_CONFIG', 'REFT_WEIGHTS', 'intervention', 'add_reft',
-           'save_reft', 'load_reft', 'reft_dir', 'apply_reft', 'activation_offload']
+           'save_reft', 'load_reft', 'reft_dir', 'apply_reft', 'activation_offload', 'checkpointing_room']
 
 # %% ../nbs/28_sft.ipynb #313ee5c7
 _all_ = ['SFTArgs', 'LaunchArgs',
@@ -45,7 +46,7 @@ _all_ = ['SFTArgs', 'LaunchArgs',
          'Method', 'train_run', 'TunerArgs', 'peft_config', 'ia3_feedforward', 'norm_names', 'AdaLoraStep',
          'tuner_callbacks', 'decoder_layers', 'block_places', 'zeroed_copy', 'expand_blocks', 'apply_llamapro',
          'REFT_CONFIG', 'REFT_WEIGHTS', 'intervention', 'add_reft', 'save_reft', 'load_reft', 'reft_dir', 'apply_reft',
-         'activation_offload']
+         'activation_offload', 'checkpointing_room']
 
 # %% ../nbs/28_sft.ipynb #fda832a9
 class SFTMethod(Method):
@@ -101,8 +102,11 @@ def plan_run(self:SFTMethod, args):   # the run's settings, `None`/'auto' still 
     self.packing = (self.modality == 'text') if args.packing == 'auto' else bool(args.packing)
     import torch
     budget = self.dev.free_gib*HEADROOM if self.dev.is_gpu else None
-    return fill_from_plan(args, self.plan, budget, self.src or self.model0, self.packing, torch.cuda.is_available(),
-                           shards)
+    filled = fill_from_plan(args, self.plan, budget, self.src or self.model0, self.packing, torch.cuda.is_available(),
+                            shards)
+    room = checkpointing_room(args, filled, self.plan, budget, self.src or self.model0, shards)
+    if room and self.rank == 0: print(room, flush=True)
+    return filled
 
 # %% ../nbs/28_sft.ipynb #474d5045
 @patch
