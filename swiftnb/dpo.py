@@ -499,6 +499,7 @@ def trainer(self:_Align, model, processor, args, train_ds, eval_ds, callbacks, d
                                if isinstance(t, (str, Path)) else t)
     use_vllm = method == 'grpo' and bool(getattr(cfg, 'use_vllm', False))
     with _vllm_reloadable(use_vllm), ref_copied(model): trainer = self.tr_cls(**kw)   # vLLM starts here
+    self.segments = not use_vllm   # vLLM manages its own GPU memory in this process: torch's allocator stays as it is
     trainer.prompt_nll = args.orpo_prompt_loss
     # the reference: none for the reference-free methods; the SFT model, or the base model with reference='base'
     self.reference = (None if method in ('orpo', 'cpo', 'simpo', 'rm', 'gkd') else

@@ -38,6 +38,7 @@ class Method:
     name, cmd, result = 'sft', ('sft',), SFTResult
     # what a checkpoint must share with this run to be resumed (said in the warning)
     same = 'base model, data and tuner'
+    segments = True   # train in torch's expandable segments on a GPU (False: a method whose engine owns GPU memory)
 
 # %% ../../nbs/27_run.ipynb #b3254c05
 @patch
@@ -340,7 +341,7 @@ def train_run(m:Method,                   # the method: SFT's, or an alignment m
     if args.activation_offloading: _offload(trainer, m)
     if dash is not None: no_printer(trainer)
     resume = guard.resume = resume_point(args.resume_from_checkpoint, out, run, m.same)
-    with full_disk_named(out), _growing_segments() as m.allocator:
+    with full_disk_named(out), _growing_segments(None if m.segments else False) as m.allocator:
         try: tr = trainer.train(resume_from_checkpoint=resume)
         except _AtEnd:   # killed while final/ was written, or run again when finished
             if m.rank == 0: print(f"{Path(resume).name} is this run's last step: nothing left to train; final/ is "
