@@ -10,8 +10,8 @@ import os, json, time, warnings, functools, contextlib
 from dataclasses import dataclass, asdict, fields, replace
 from fastcore.basics import patch
 from pathlib import Path
-from .core import (SwiftnbError, recommend, load_model, get_model_dir, device_info, modality_of, make_tiny,
-                          FUSED_TUNERS)
+from .core import SwiftnbError, recommend, load_model, get_model_dir, device_info, modality_of, make_tiny
+from .core import FUSED_TUNERS
 from .core.errors import has_module, SettingsError
 from .core.loading import check_remote_code
 from .sft import (Method, train_run, SFTArgs, fuse_lora, training_kwargs, one_gpu, SFTResult, Dashboard,
