@@ -387,6 +387,7 @@ def checkpointing_room(args:SFTArgs,           # the run's settings as given
     if not (budget_gib and model is not None and filled.max_packed_tokens and args.gradient_checkpointing == 'auto'
             and filled.gradient_checkpointing is True and args.checkpoint_every == 1
             and not args.activation_offloading): return None
+    if model_shape(model).params < 1e9: return None   # a small model has little to gain
     tokens = _pack_tokens(filled, plan, dict(tuner=filled.tuner, dtype=filled.dtype), model, False, shards, budget_gib,
                           1)
     if tokens < 8192: return None
