@@ -62,7 +62,8 @@ def trained_check(model, steps, tmp, tuner='lora'):
     rows = [{'messages': [{'role': 'user', 'content': f'What is the capital of {c}?'},
                           {'role': 'assistant', 'content': f'{k}.'}]} for c, k in CAPITALS]
     out = Path(tmp) / model.replace('/', '_')
-    lr = 1e-2 if 'tiny' in model else 1e-4 if tuner == 'full' else 2e-3
+    # the tiny model by its name: a random model's folder sits in swiftnb's 'tiny' cache too (which once gave it 1e-2)
+    lr = 1e-2 if model == 'tiny-text' else 1e-4 if tuner == 'full' else 2e-3
     r = sft(model, rows, output_dir=out, max_steps=steps, learning_rate=lr, tuner=tuner,
             per_device_train_batch_size=16, warmup_ratio=0., logging_steps=max(steps // 4, 1), save_steps=steps,
             report_to='none', dashboard=False)

@@ -298,12 +298,25 @@ def _takes_attn(model, impl:str) -> bool:
     return bool(hasattr(cls, 'is_backend_compatible') and cls.is_backend_compatible())   # AttentionInterface
 
 # %% ../../nbs/25_trainer.ipynb #a36125a7
+# the decoder layers whose activations `estimate_memory(kernels=True)` counts (a norm, attention, a norm, a SwiGLU MLP),
+# all of which Liger patches; any other architecture keeps the fitted estimate
+COUNTED_ARCHS = ('LlamaForCausalLM', 'MistralForCausalLM', 'Qwen2ForCausalLM', 'Qwen3ForCausalLM')
+
+def _arch(model) -> str|None:
+    "The architecture of a loaded model, a model folder or a registry name."
+    if hasattr(model, 'config'): return type(model).__name__
+    cfg = _config_dict(model)
+    if cfg: return (cfg.get('architectures') or [None])[0]
+    try: return getattr(find_model(str(model)), 'arch', None)
+    except UnknownModel: return None
+
 def _pack_tokens(args, plan, kw, model, gc, shards, budget_gib, every) -> int:
     "Tokens of the largest pack (16 to 1 rows of max_length) fitting `budget_gib`, every `every`th layer recomputing."
     # offloaded activations leave about what checkpointing keeps on the GPU: the pack is sized as if it were on
     liger = args.use_liger is True or (args.use_liger == 'auto' and plan.fused_loss)
     # what swiftnb's fused LoRA and Liger's kernels keep is counted, not fitted (FSDP runs peft's own LoRA)
-    kernels = bool(liger and args.fused_lora is not False and kw['tuner'] in FUSED_TUNERS and shards == 1)
+    kernels = bool(liger and args.fused_lora is not False and kw['tuner'] in FUSED_TUNERS and shards == 1
+                   and _arch(model) in COUNTED_ARCHS)
     for b in (16, 8, 4, 2, 1):
         if estimate_memory(model, kw['tuner'], kw['dtype'], plan.quant_bits, args.max_length, b,
                            gc or args.activation_offloading, plan.fused_loss, args.lora_rank, shards,
@@ -318,8 +331,7 @@ def _small_pack_note(args, tokens:int, full:int):
                   f"device, against {full:,} with every layer recomputing, and it pays only where a step's rows fit in "
                   "few packs: at 7B on an 80 GB H100 (steps of about 14k tokens), packs of 8k trained no faster than "
                   "recomputing every layer, packs of 16k 1.08-1.12x (bench/RESULTS.md). max_packed_tokens sets the "
-                  "pack; "
-                  "checkpoint_every=1 keeps the plan's larger one.", stacklevel=3)
+                  "pack; checkpoint_every=1 keeps the plan's larger one.", stacklevel=3)
 
 # %% ../../nbs/25_trainer.ipynb #8967fc32
 def fill_from_plan(args:SFTArgs, plan, budget_gib:float|None=None, model=None, packing:bool=False, cuda:bool=False,
