@@ -119,6 +119,12 @@ def main():
     ap.add_argument('--vllm', default=None, help="vLLM's environment (a venv folder): after the other pytest tests, serve an export with it")
     a = ap.parse_args()
     signal.signal(signal.SIGTERM, _stop)
+    # the environment under test is this interpreter's: IPython (the notebooks' shell, the kernels) puts an activated
+    # venv's site-packages first on sys.path when its own python lies outside it, so another lane (.venv-compat/...)
+    # run from a shell where .venv is active would import .venv's transformers and torch
+    if os.environ.get('VIRTUAL_ENV') and Path(os.environ['VIRTUAL_ENV']).resolve() != Path(sys.prefix).resolve():
+        print(f"VIRTUAL_ENV={os.environ.pop('VIRTUAL_ENV')} is not this python's ({sys.prefix}): left out of the tests' "
+              "environment", flush=True)
     flags = a.flags.split()
     # cells that decode clips need PyAV (the `video` extra): run where it imports (the GPU lane cannot carry it)
     if importlib.util.find_spec('av') and 'video' not in flags: flags.append('video')
