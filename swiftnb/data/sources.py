@@ -107,10 +107,10 @@ def _read_json(path):
     return out
 
 # %% ../../nbs/11_sources.ipynb #9208ef4d
-def _read_csv(path):
+def _read_csv(path, delimiter=','):   # a .tsv file is the same with tabs
     out = []
     with open(path, newline='', encoding='utf-8-sig', errors='surrogateescape') as f:   # a bad byte costs its row only
-        r = csv.DictReader(f)
+        r = csv.DictReader(f, delimiter=delimiter)
         head = r.fieldnames or []
         start = r.line_num + 1
         if bad := next((h for h in head if _NOT_UTF8.search(h)), None):   # without column names no row can be read
@@ -137,7 +137,7 @@ def _read_parquet(path):
 
 # %% ../../nbs/11_sources.ipynb #571f0179
 _READERS = {'.jsonl': _read_jsonl, '.ndjson': _read_jsonl, '.json': _read_json, '.csv': _read_csv,
-            '.parquet': _read_parquet}
+            '.tsv': lambda p: _read_csv(p, '\t'), '.parquet': _read_parquet}
 
 def _read_file(path):
     try: return _READERS[path.suffix.lower()](path)
@@ -309,7 +309,7 @@ def _parts(source, split, root, hub):
         files = sorted(f for f in p.rglob('*')
                        if f.suffix.lower() in _READERS and not any(x.startswith('.') for x in f.relative_to(p).parts))
         if not files:
-            raise DataError([Problem(s, 'files', 'a folder with no .jsonl, .json, .csv or .parquet file in it',
+            raise DataError([Problem(s, 'files', 'a folder with no .jsonl, .json, .csv, .tsv or .parquet file in it',
                                      'point at the data files')], s)
         fence = root or p.absolute()
     elif p.is_file() or any(c in s for c in '*?['):
@@ -330,7 +330,7 @@ def _parts(source, split, root, hub):
         return [(s, _hub_rows(spec, split, hub), root, fence, spec)]
     if p.is_file() and p.suffix.lower() not in _READERS:
         raise DataError([Problem(s, 'file', f"unknown file type {p.suffix!r}",
-                                 'use .jsonl, .json, .csv or .parquet')], s)
+                                 'use .jsonl, .json, .csv, .tsv or .parquet')], s)
     return [(str(f), _read_file(f), root or f.parent.absolute(), fence or f.parent.absolute(), None) for f in files]
 
 # %% ../../nbs/11_sources.ipynb #fdcd75fa
