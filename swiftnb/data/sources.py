@@ -63,6 +63,17 @@ def _not_utf8(path, text, start, end, row_line):
             Problem(src, 'encoding', f"not UTF-8 (byte {_byte(m[0])} on line {bl}, column {col})",
                     'save the file as UTF-8'))
 
+# %% ../../nbs/11_sources.ipynb #dc3c9f44
+def _pandas_rows(obj:dict):
+    "(index, row) pairs of a table pandas' `DataFrame.to_json` wrote by column (its default) or by index, else None."
+    vals = list(obj.values())
+    if not vals or not all(isinstance(v, dict) and v for v in vals): return None
+    numbered = lambda keys: all(str(k).isdigit() for k in keys)   # pandas' default RangeIndex, written as "0", "1", ...
+    if numbered(obj): return list(obj.items())   # orient='index': {"0": {column: value}, ...}
+    index = list(vals[0])
+    if not (numbered(index) and all(list(v) == index for v in vals)): return None
+    return [(k, {col: obj[col][k] for col in obj}) for k in index]   # orient='columns': {column: {"0": value}, ...}
+
 # %% ../../nbs/11_sources.ipynb #530d574e
 def _read_json(path):
     text = Path(path).read_bytes().decode('utf-8-sig', 'surrogateescape')   # a bad byte costs its row, not the file
@@ -74,6 +85,10 @@ def _read_json(path):
         if not isinstance(obj, dict):
             return [_bad_line(f"{path}:1", f"expected a list of rows or {{\"data\": [...]}}, not {type(obj).__name__}",
                               text[:200])]
+        if (table := _pandas_rows(obj)) is not None:   # rows without lines: named by pandas' index
+            bad = lambda r: _NOT_UTF8.search(json.dumps(r, ensure_ascii=False))
+            return [(s, r, Problem(s, 'encoding', 'not UTF-8', 'save the file as UTF-8') if bad(r) else None)
+                    for k, r in table for s in [f"{path}:row {k}"]]
         if not isinstance(obj.get('data'), list):   # a single row
             return [_not_utf8(path, text, 0, len(text), 1) or (f"{path}:1", obj, None)]
         start = re.search(r'"data"\s*:\s*\[', text)
