@@ -174,10 +174,13 @@ def _no_decode(f):
 def _read_hf(ds, split, name='row'):
     import datasets
     if isinstance(ds, (datasets.DatasetDict, dict)):
-        split = split or ('train' if 'train' in ds else next(iter(ds)) if len(ds) == 1 else None)
+        chosen, split = split, split or ('train' if 'train' in ds else next(iter(ds)) if len(ds) == 1 else None)
         if split not in ds:
             raise DataError([Problem(name, 'split', f"{split!r} is not one of its splits {list(ds)}",
                                      'pass split=one of them')])
+        if chosen is None and (rest := [s for s in ds if s != split]):   # not dropped without a word
+            warnings.warn(f"load_dataset: read the DatasetDict's {split!r} split; its other splits {rest} are not "
+                          f"used: pass one as eval_dataset= (e.g. ds[{rest[0]!r}]), or split= to read another")
         ds = ds[split]
     ds = ds.cast(datasets.Features({k: _no_decode(f) for k, f in ds.features.items()}))
     return [(f"{name} {i}", r, None) for i, r in enumerate(ds)]
