@@ -189,10 +189,10 @@ def _msgs(msgs, ctx, key='messages'):
                 ctx.bad(f"{f}.{rk}", f"unknown role {m[rk]!r}",
                         f"use one of {', '.join(ROLES)} (or ShareGPT's human, gpt, observation, ...)")
                 continue
-            calls = m.get('tool_calls') or []
+            calls, loss = m.get('tool_calls') or [], m.get('loss', m.get('weight'))   # OpenAI fine-tuning's weight: 0/1
             if not calls or m.get(ck):
-                out.append(_m(role, _content(m.get(ck), ctx, f"{f}.{ck}"), m.get('loss'), ctx, f))
-            out += [_m('tool_call', _tool_call(c)) for c in calls]
+                out.append(_m(role, _content(m.get(ck), ctx, f"{f}.{ck}"), loss, ctx, f))
+            out += [_m('tool_call', _tool_call(c), loss, ctx, f) for c in calls]   # the answer's loss covers its calls
         elif ks := [k for k in ('system', 'human', 'user', 'assistant', 'gpt') if k in m]:  # a turn pair
             out += [_m(_ROLE[k], _content(m[k], ctx, f"{f}.{k}")) for k in ks]
         else:

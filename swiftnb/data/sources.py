@@ -63,6 +63,17 @@ def _not_utf8(path, text, start, end, row_line):
             Problem(src, 'encoding', f"not UTF-8 (byte {_byte(m[0])} on line {bl}, column {col})",
                     'save the file as UTF-8'))
 
+# %% ../../nbs/11_sources.ipynb #dc3c9f44
+def _pandas_rows(obj:dict):
+    "(index, row) pairs of a table pandas' `DataFrame.to_json` wrote by column (its default) or by index, else None."
+    vals = list(obj.values())
+    if not vals or not all(isinstance(v, dict) and v for v in vals): return None
+    numbered = lambda keys: all(str(k).isdigit() for k in keys)   # pandas' default RangeIndex, written as "0", "1", ...
+    if numbered(obj): return list(obj.items())   # orient='index': {"0": {column: value}, ...}
+    index = list(vals[0])
+    if not (numbered(index) and all(list(v) == index for v in vals)): return None
+    return [(k, {col: obj[col][k] for col in obj}) for k in index]   # orient='columns': {column: {"0": value}, ...}
+
 # %% ../../nbs/11_sources.ipynb #530d574e
 def _read_json(path):
     text = Path(path).read_bytes().decode('utf-8-sig', 'surrogateescape')   # a bad byte costs its row, not the file
@@ -74,6 +85,10 @@ def _read_json(path):
         if not isinstance(obj, dict):
             return [_bad_line(f"{path}:1", f"expected a list of rows or {{\"data\": [...]}}, not {type(obj).__name__}",
                               text[:200])]
+        if (table := _pandas_rows(obj)) is not None:   # rows without lines: named by pandas' index
+            bad = lambda r: _NOT_UTF8.search(json.dumps(r, ensure_ascii=False))
+            return [(s, r, Problem(s, 'encoding', 'not UTF-8', 'save the file as UTF-8') if bad(r) else None)
+                    for k, r in table for s in [f"{path}:row {k}"]]
         if not isinstance(obj.get('data'), list):   # a single row
             return [_not_utf8(path, text, 0, len(text), 1) or (f"{path}:1", obj, None)]
         start = re.search(r'"data"\s*:\s*\[', text)
@@ -107,10 +122,10 @@ def _read_json(path):
     return out
 
 # %% ../../nbs/11_sources.ipynb #9208ef4d
-def _read_csv(path):
+def _read_csv(path, delimiter=','):   # a .tsv file is the same with tabs
     out = []
     with open(path, newline='', encoding='utf-8-sig', errors='surrogateescape') as f:   # a bad byte costs its row only
-        r = csv.DictReader(f)
+        r = csv.DictReader(f, delimiter=delimiter)
         head = r.fieldnames or []
         start = r.line_num + 1
         if bad := next((h for h in head if _NOT_UTF8.search(h)), None):   # without column names no row can be read
@@ -137,7 +152,7 @@ def _read_parquet(path):
 
 # %% ../../nbs/11_sources.ipynb #571f0179
 _READERS = {'.jsonl': _read_jsonl, '.ndjson': _read_jsonl, '.json': _read_json, '.csv': _read_csv,
-            '.parquet': _read_parquet}
+            '.tsv': lambda p: _read_csv(p, '\t'), '.parquet': _read_parquet}
 
 def _read_file(path):
     try: return _READERS[path.suffix.lower()](path)
@@ -159,10 +174,13 @@ def _no_decode(f):
 def _read_hf(ds, split, name='row'):
     import datasets
     if isinstance(ds, (datasets.DatasetDict, dict)):
-        split = split or ('train' if 'train' in ds else next(iter(ds)) if len(ds) == 1 else None)
+        chosen, split = split, split or ('train' if 'train' in ds else next(iter(ds)) if len(ds) == 1 else None)
         if split not in ds:
             raise DataError([Problem(name, 'split', f"{split!r} is not one of its splits {list(ds)}",
                                      'pass split=one of them')])
+        if chosen is None and (rest := [s for s in ds if s != split]):   # not dropped without a word
+            warnings.warn(f"load_dataset: read the DatasetDict's {split!r} split; its other splits {rest} are not "
+                          f"used: pass one as eval_dataset= (e.g. ds[{rest[0]!r}]), or split= to read another")
         ds = ds[split]
     ds = ds.cast(datasets.Features({k: _no_decode(f) for k, f in ds.features.items()}))
     return [(f"{name} {i}", r, None) for i, r in enumerate(ds)]
@@ -309,7 +327,7 @@ def _parts(source, split, root, hub):
         files = sorted(f for f in p.rglob('*')
                        if f.suffix.lower() in _READERS and not any(x.startswith('.') for x in f.relative_to(p).parts))
         if not files:
-            raise DataError([Problem(s, 'files', 'a folder with no .jsonl, .json, .csv or .parquet file in it',
+            raise DataError([Problem(s, 'files', 'a folder with no .jsonl, .json, .csv, .tsv or .parquet file in it',
                                      'point at the data files')], s)
         fence = root or p.absolute()
     elif p.is_file() or any(c in s for c in '*?['):
@@ -330,7 +348,7 @@ def _parts(source, split, root, hub):
         return [(s, _hub_rows(spec, split, hub), root, fence, spec)]
     if p.is_file() and p.suffix.lower() not in _READERS:
         raise DataError([Problem(s, 'file', f"unknown file type {p.suffix!r}",
-                                 'use .jsonl, .json, .csv or .parquet')], s)
+                                 'use .jsonl, .json, .csv, .tsv or .parquet')], s)
     return [(str(f), _read_file(f), root or f.parent.absolute(), fence or f.parent.absolute(), None) for f in files]
 
 # %% ../../nbs/11_sources.ipynb #fdcd75fa

@@ -162,6 +162,23 @@ def _check_media(row, src, kind, probs, fld=None):
             probs.append(Problem(src, f, f"cannot be read: {type(e).__name__}: {e}",
                                  "replace or remove the file"))
 
+# %% ../../nbs/16_validation.ipynb #2d47f83c
+def _check_tags(row, msgs, P):
+    "One media tag per image/audio/video, and none in an answer (the model reads media; it cannot write it)."
+    texts = [(j, m) for j, m in enumerate(msgs) if isinstance(m, dict) and isinstance(m.get('content'), str)]
+    for j, m in texts:
+        if m.get('role') == 'assistant' and (tag := next((t for t, _ in _TAGS if t in m['content']), None)):
+            P(f'messages[{j}].content', f"{tag} in an assistant answer: training would teach the model to write the "
+              "media's marker tokens", f"put {tag} in the user turn that shows it")
+    text = ''.join(m['content'] for _, m in texts)
+    for tag, kind in _TAGS:
+        n_tag, n_med = text.count(tag), len(row.get(kind) or [])
+        if n_tag > n_med:
+            P(kind, f"{n_tag} {tag} tag(s) but {n_med} {kind}", f"add the missing {kind} or remove extra {tag} tags")
+        elif n_tag < n_med:
+            P(kind, f"{n_med} {kind} but {n_tag} {tag} tag(s): the missing tags are added to the first user turn",
+              f"put {tag} where each one belongs", 'warning')
+
 # %% ../../nbs/16_validation.ipynb #20aad8ef
 def _check_row(row, i, probs, pref, kto, check_media, prompt=False):
     src = row.get('_src') or f'row {i}'
@@ -202,15 +219,9 @@ def _check_row(row, i, probs, pref, kto, check_media, prompt=False):
     elif roles[-1] != 'assistant' and not pref and not kto:
         P(f'messages[{len(msgs)-1}]', f'ends with a {roles[-1]} turn, which is never trained',
           'end with the assistant answer', 'warning')
-    text = ''.join(m.get('content') or '' for m in msgs if isinstance(m, dict) and isinstance(m.get('content'), str))
-    for tag, kind in _TAGS:
-        n_tag, n_med = text.count(tag), len(row.get(kind) or [])
-        if n_tag > n_med:
-            P(kind, f"{n_tag} {tag} tag(s) but {n_med} {kind}", f"add the missing {kind} or remove extra {tag} tags")
-        elif n_tag < n_med:
-            P(kind, f"{n_med} {kind} but {n_tag} {tag} tag(s): the missing tags are added to the first user turn",
-              f"put {tag} where each one belongs", 'warning')
-        if check_media: _check_media(row, src, kind, probs)
+    _check_tags(row, msgs, P)
+    if check_media:
+        for _, kind in _TAGS: _check_media(row, src, kind, probs)
     if pref and not prompt:
         rej, rmsg = row.get('rejected_response'), row.get('rejected_messages')
         if not (rej or rmsg):
