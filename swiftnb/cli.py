@@ -157,6 +157,7 @@ def quickstart(kind:str='text',                      # tiny model: text, vision 
 def _sft_parser():
     from swiftnb.sft import SFTArgs
     from swiftnb.training.args import CHOICES
+    from swiftnb.flags import json_value
     p = Parser('swiftnb sft', 'Fine-tune a model, as `swift sft` does.')
     p.add_argument('--model', required=True, help='registry name, hub id or local directory')
     p.add_argument('--dataset', required=True, nargs='+', action='extend',
@@ -164,6 +165,8 @@ def _sft_parser():
     p.add_argument('--val_dataset', nargs='*', action='extend', default=None, help='evaluation data')
     p.add_argument('--split_dataset_ratio', type=float, default=0., metavar='FLOAT',
                    help='share of --dataset held out for evaluation (ms-swift\'s; 0: none)')
+    p.add_argument('--columns', type=json_value, default=None, metavar='JSON',
+                   help='ms-swift\'s column renames, e.g. \'{"q": "query", "a": "response"}\' (chat rows)')
     return add_flags(p, SFTArgs, choices=CHOICES, many=('target_modules', 'reft_layers'), given_only=True)
 
 # %% ../nbs/90_cli.ipynb #1f223725
@@ -194,9 +197,13 @@ def sft_cmd(argv:list):   # the arguments after `swiftnb sft`
     from swiftnb.data import load_dataset
     a = {k: v for k, v in vars(_sft_parser().parse_args(argv)).items() if v is not None}
     if a.get('target_modules') == ['all-linear']: a['target_modules'] = 'all-linear'
+    cols = a.pop('columns', None)
+    if cols is not None and a.get('task', 'causal_lm') != 'causal_lm':
+        raise FlagError(f"--columns renames chat rows' columns; --task {a['task']} reads its own columns as they are")
     def _data(srcs):
         if not srcs: return None
-        return srcs[0] if len(srcs) == 1 else load_dataset(srcs)   # load_dataset merges sources into one schema
+        if len(srcs) == 1 and cols is None: return srcs[0]
+        return load_dataset(srcs if len(srcs) > 1 else srcs[0], columns=cols)   # merges sources into one schema
     model, train, val = a.pop('model'), _data(a.pop('dataset')), _data(a.pop('val_dataset', None))
     if a.get('split_dataset_ratio'): train, val = split_off(train, val, a.pop('split_dataset_ratio'), a.get('seed', 42),
                                                             a.get('task', 'causal_lm'))

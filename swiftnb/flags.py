@@ -12,7 +12,7 @@ from fastcore.basics import patch_to
 
 # %% auto #0
 __all__ = ['TRUTHS', 'truth', 'truth_or_text', 'json_value', 'flag_type', 'flag_docs', 'underscored', 'Parser', 'flag_kwargs',
-           'add_flags', 'command_parser']
+           'add_flags', 'command_parser', 'model_or_adapter']
 
 # %% ../nbs/88_flags.ipynb #f2f05dcc
 TRUTHS = {'true': True, '1': True, 'yes': True, 'false': False, '0': False, 'no': False}
@@ -149,3 +149,13 @@ def command_parser(f,                     # the command's function
                   ) -> Parser:
     "A `Parser` for calling `f`: a flag (or positional argument) for each parameter."
     return add_flags(Parser(prog, f.__doc__), f, choices=choices)
+
+# %% ../nbs/88_flags.ipynb #bdf161a4
+def model_or_adapter(p:Parser,             # the command's parser (its usage error when neither is given)
+                     a:argparse.Namespace, # the parsed flags, with `model` and `adapters`
+                    ) -> argparse.Namespace:
+    "`a` with `model` the first of `adapters` when `--model` is not given (an sft/dpo output names its base)."
+    if a.model is None:
+        if not a.adapters: p.error('give --model (a model, or an sft/dpo output folder) or --adapters OUT')
+        a.model, a.adapters = a.adapters[0], a.adapters[1:] or None
+    return a

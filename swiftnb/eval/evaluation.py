@@ -334,7 +334,8 @@ def _eval_parser():
     from swiftnb.flags import Parser, add_flags, truth
     p = Parser('swiftnb eval', 'Score a model on a dataset (exact match, VQA accuracy, BLEU, chrF, CIDEr, ROUGE-L, '
                'perplexity), or run public benchmarks with EvalScope, as `swift eval` does.')
-    p.add_argument('--model', required=True, help='registry name, hub id, model folder, or an sft/dpo output folder')
+    p.add_argument('--model', default=None, help='registry name, hub id, model folder, or an sft/dpo output folder '
+                   '(default: the first --adapters folder)')
     p.add_argument('--adapters', nargs='*', default=None, help='adapter folders (sft output folders or their final/)')
     p.add_argument('--trust_remote_code', type=truth, nargs='?', const=True, default=False, metavar='BOOL',
                    help='true: run code shipped with the model; only one you trust')
@@ -364,8 +365,9 @@ def eval_cmd(argv:list, # the command line's arguments after `swiftnb eval`
     """Score a model on a dataset: swiftnb eval --model M [--adapters A] --dataset D [--metrics ...]
     [--output results.csv|.json]"""
     import inspect
+    from swiftnb.flags import model_or_adapter
     p = _eval_parser()
-    a = p.parse_args(argv)
+    a = model_or_adapter(p, p.parse_args(argv))
     if not a.dataset and not a.eval_dataset:
         p.error('give --dataset (your rows) or --eval_dataset (EvalScope benchmarks)')
     if a.dataset_args and not a.eval_dataset:

@@ -102,7 +102,8 @@ def generation(max_new_tokens:int|None=None,       # the longest answer, in toke
 def _infer_parser():
     from swiftnb.flags import Parser, add_flags, truth
     p = Parser('swiftnb infer', 'Generate answers, as `swift infer` does; results as JSONL.')
-    p.add_argument('--model', required=True, help='registry name, hub id, model folder, or an sft output folder')
+    p.add_argument('--model', default=None, help='registry name, hub id, model folder, or an sft output folder '
+                   '(default: the first --adapters folder)')
     p.add_argument('--adapters', nargs='*', default=None, help='adapter folders (sft output folders or their final/)')
     p.add_argument('--trust_remote_code', type=truth, nargs='?', const=True, default=False, metavar='BOOL',
                    help='true: run code shipped with the model (an auto_map in its config.json); only one you trust')
@@ -133,7 +134,9 @@ def infer_cmd(argv:list,   # the command's arguments (after `swiftnb infer`)
     """Generate answers to prompts or a dataset: swiftnb infer --model M [--adapters A] --dataset D|--prompt P
     [--output out.jsonl]"""
     import inspect
-    a = _infer_parser().parse_args(argv)
+    from swiftnb.flags import model_or_adapter
+    p = _infer_parser()
+    a = model_or_adapter(p, p.parse_args(argv))
     gen = generation(**{k: getattr(a, k) for k in inspect.signature(generation).parameters})
     if a.tensor_parallel_size != 1 and a.backend != 'vllm':
         raise InferError(f"--tensor_parallel_size {a.tensor_parallel_size} splits the model over GPUs with vLLM: add "

@@ -263,7 +263,8 @@ def _serve_parser():
     "The `swiftnb serve` command's flags."
     from swiftnb.flags import Parser, truth
     p = Parser('swiftnb serve', 'An OpenAI-compatible server.')
-    p.add_argument('--model', required=True, help='model folder (a merged export), sft output folder or registry name')
+    p.add_argument('--model', default=None, help='model folder (a merged export), sft output folder or registry '
+                   'name (default: the first --adapters folder)')
     p.add_argument('--adapters', nargs='*', default=None, help='adapter folders served by name beside the base model')
     p.add_argument('--trust_remote_code', type=truth, nargs='?', const=True, default=False, metavar='BOOL',
                    help='true: run code shipped with the model; only one you trust')
@@ -287,7 +288,9 @@ def _serve_parser():
 # %% ../../nbs/57_server.ipynb #3c779d5a
 def serve_cmd(argv:list):   # the command's arguments (after `swiftnb serve`)
     "Serve a model with an OpenAI API until Ctrl-C: SWIFTNB_API_KEY=KEY swiftnb serve --model DIR [--port 8000]"
-    a = _serve_parser().parse_args(argv)
+    from swiftnb.flags import model_or_adapter
+    p = _serve_parser()
+    a = model_or_adapter(p, p.parse_args(argv))   # ms-swift's deploy --adapters OUT alone
     if a.api_key is not None:
         # (printed, not warnings.warn: warning filters would hide it)
         print("swiftnb serve: warning: --api_key puts the key on the command line, where every user of this machine "
