@@ -167,7 +167,15 @@ def _sft_parser():
                    help='share of --dataset held out for evaluation (ms-swift\'s; 0: none)')
     p.add_argument('--columns', type=json_value, default=None, metavar='JSON',
                    help='ms-swift\'s column renames, e.g. \'{"q": "query", "a": "response"}\' (chat rows)')
+    p.add_argument('--system', default=None, help="the system prompt of the rows that have none (ms-swift's default "
+                                                 "system; a row's own stays)")
     return add_flags(p, SFTArgs, choices=CHOICES, many=('target_modules', 'reft_layers'), given_only=True)
+
+# %% ../nbs/90_cli.ipynb #4cfe339a
+def _with_system(ds, system:str):
+    "Chat rows `ds` where each row without a system turn starts with `system` (ms-swift's --system)."
+    first = lambda ms: [] if ms and ms[0]['role'] == 'system' else [dict(role='system', content=system, loss=None)]
+    return ds.map(lambda r: {'messages': first(r['messages']) + r['messages']})
 
 # %% ../nbs/90_cli.ipynb #1f223725
 def split_off(train,       # the training data: a source (path, registry name) or a datasets.Dataset
@@ -197,13 +205,15 @@ def sft_cmd(argv:list):   # the arguments after `swiftnb sft`
     from swiftnb.data import load_dataset
     a = {k: v for k, v in vars(_sft_parser().parse_args(argv)).items() if v is not None}
     if a.get('target_modules') == ['all-linear']: a['target_modules'] = 'all-linear'
-    cols = a.pop('columns', None)
-    if cols is not None and a.get('task', 'causal_lm') != 'causal_lm':
-        raise FlagError(f"--columns renames chat rows' columns; --task {a['task']} reads its own columns as they are")
+    cols, system = a.pop('columns', None), a.pop('system', None)
+    for f, v in (('--columns', cols), ('--system', system)):
+        if v is not None and a.get('task', 'causal_lm') != 'causal_lm':
+            raise FlagError(f"{f} is for chat rows; --task {a['task']} reads its own columns as they are")
     def _data(srcs):
         if not srcs: return None
-        if len(srcs) == 1 and cols is None: return srcs[0]
-        return load_dataset(srcs if len(srcs) > 1 else srcs[0], columns=cols)   # merges sources into one schema
+        if len(srcs) == 1 and cols is None and system is None: return srcs[0]
+        ds = load_dataset(srcs if len(srcs) > 1 else srcs[0], columns=cols)   # merges sources into one schema
+        return ds if system is None else _with_system(ds, system)
     model, train, val = a.pop('model'), _data(a.pop('dataset')), _data(a.pop('val_dataset', None))
     if a.get('split_dataset_ratio'): train, val = split_off(train, val, a.pop('split_dataset_ratio'), a.get('seed', 42),
                                                             a.get('task', 'causal_lm'))
