@@ -99,6 +99,14 @@ def task_form(columns,   # column names of a table (or the keys of one row)
     if 'label' in c and c & {'text', 'messages'} and 'completion' not in c: return 'seq_cls'
 
 
+# %% ../../nbs/10_forms.ipynb #d25a9e7e
+def _reasoned(m:dict, text:str, role:str) -> str:
+    """An assistant message's `reasoning_content` (a thinking model's reasoning, as DeepSeek-R1's and Qwen3's APIs
+    return it) before its text as `<think>…</think>`, the way their chat templates write it; not dropped."""
+    r = m.get('reasoning_content')
+    if role != 'assistant' or not isinstance(r, str) or not r.strip() or '<think>' in text: return text
+    return f"<think>\n{r.strip()}\n</think>\n\n{text.lstrip()}"
+
 # %% ../../nbs/10_forms.ipynb #766d494a
 ROLES = ('system', 'user', 'assistant', 'tool_call', 'tool_response')
 _ROLE = {**{r: r for r in ROLES}, 'human': 'user', 'gpt': 'assistant', 'bot': 'assistant', 'model': 'assistant',
@@ -190,8 +198,8 @@ def _msgs(msgs, ctx, key='messages'):
                         f"use one of {', '.join(ROLES)} (or ShareGPT's human, gpt, observation, ...)")
                 continue
             calls, loss = m.get('tool_calls') or [], m.get('loss', m.get('weight'))   # OpenAI fine-tuning's weight: 0/1
-            if not calls or m.get(ck):
-                out.append(_m(role, _content(m.get(ck), ctx, f"{f}.{ck}"), loss, ctx, f))
+            if not calls or m.get(ck) or m.get('reasoning_content'):
+                out.append(_m(role, _reasoned(m, _content(m.get(ck), ctx, f"{f}.{ck}"), role), loss, ctx, f))
             out += [_m('tool_call', _tool_call(c), loss, ctx, f) for c in calls]   # the answer's loss covers its calls
         elif ks := [k for k in ('system', 'human', 'user', 'assistant', 'gpt') if k in m]:  # a turn pair
             out += [_m(_ROLE[k], _content(m[k], ctx, f"{f}.{k}")) for k in ks]
