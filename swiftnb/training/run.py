@@ -301,16 +301,8 @@ def _growing_segments(cuda:bool|None=None,   # default: torch.cuda.is_available(
     finally: set_allocator('expandable_segments:False')
 
 # %% ../../nbs/27_run.ipynb #e562444c
-def train_run(m:Method,                   # the method: SFT's, or an alignment method's
-              model,                      # registry name, hub id, directory, or a loaded model (then pass `processor`)
-              dataset,                    # the training rows, in any form the method's data step reads
-              args:SFTArgs,               # the run's settings
-              processor=None,             # tokenizer/processor for a loaded model
-              eval_dataset=None,          # evaluated every eval_steps
-              callbacks:list|None=None,   # extra `TrainerCallback`s
-             ):
-    """Train `model` on `dataset` with method `m`: plan → load → data → tuner → trainer → dashboard → checkpoints and
-    resume → manifest → atomic save."""
+def _train_run(m:Method, model, dataset, args:SFTArgs, processor=None, eval_dataset=None, callbacks=None):
+    "The run (`train_run`, which names the arguments)."
     import torch
     from transformers.trainer_utils import TrainOutput, set_seed
     m.refuse(args, callbacks)
@@ -360,3 +352,28 @@ def train_run(m:Method,                   # the method: SFT's, or an alignment m
                       trainer.model, processor, dash)
     r.stopped = guard.stopped if guard.stopped is not None else (dash.stopped or None) if dash is not None else None
     return r
+
+# %% ../../nbs/27_run.ipynb #43d8c7a3
+@contextlib.contextmanager
+def _made_dir(path):
+    "A folder a run makes: taken away again when the run fails before anything is saved in it."
+    p = Path(path)
+    made = not p.exists()
+    try: yield
+    except BaseException:
+        if made and p.is_dir() and not any(p.iterdir()):
+            with contextlib.suppress(FileNotFoundError): p.rmdir()   # another process of the run took it first
+        raise
+
+def train_run(m:Method,                   # the method: SFT's, or an alignment method's
+              model,                      # registry name, hub id, directory, or a loaded model (then pass `processor`)
+              dataset,                    # the training rows, in any form the method's data step reads
+              args:SFTArgs,               # the run's settings
+              processor=None,             # tokenizer/processor for a loaded model
+              eval_dataset=None,          # evaluated every eval_steps
+              callbacks:list|None=None,   # extra `TrainerCallback`s
+             ):
+    """Train `model` on `dataset` with method `m`: plan → load → data → tuner → trainer → dashboard → checkpoints and
+    resume → manifest → atomic save. An output_dir the run made is taken away if it fails before saving anything (a
+    later command would take the empty folder for a model)."""
+    with _made_dir(args.output_dir): return _train_run(m, model, dataset, args, processor, eval_dataset, callbacks)
