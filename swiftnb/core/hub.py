@@ -102,8 +102,8 @@ def check_model_dir(p:Path) -> Path:
     if not (p/'config.json').exists():
         hint = (" It holds adapter_config.json: it is an adapter, not a model; load its base model and apply it "
                 "(the base is named in adapter_config.json)." if (p/'adapter_config.json').exists() else
-                " It is empty: nothing was saved in it (a run that stopped before saving anything leaves its "
-                "output_dir so); give the folder of a finished run or a model." if p.is_dir() and not any(p.iterdir())
+                " It is empty: nothing was saved in it (a run killed before its first save leaves its output_dir "
+                "so); give the folder of a finished run or a model." if p.is_dir() and not any(p.iterdir())
                 else " A model directory holds config.json, weights (*.safetensors) and the tokenizer files.")
         raise UnknownModel(f"{p} has no config.json, so it is not a transformers model directory.{hint}")
     return p.resolve()
